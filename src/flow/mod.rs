@@ -1,0 +1,3 @@
+//! `flow`: the connection table. Implemented next.
+pub mod record;
+pub use record::ConnRecord;

@@ -1,0 +1,2 @@
+//! A finished connection, owned, with Zeek's conn.log field names.
+pub struct ConnRecord;

@@ -1,0 +1,9 @@
+//! The one integration-test binary (ripgrep's layout): every module is a group of tests.
+
+mod util;
+
+mod cli;
+mod conformance;
+mod decode_frames;
+mod samples;
+mod source_files;
