@@ -10,6 +10,8 @@ pub enum Error {
     Usage(String),
     /// Writing an output failed.
     Output { file: String, problem: String },
+    /// The reader of our standard output went away (`exflow ... | head`): not an error.
+    BrokenPipe,
 }
 
 impl Error {
@@ -24,6 +26,7 @@ impl fmt::Display for Error {
             Error::Input { file, problem } => write!(f, "{file}: {problem}"),
             Error::Usage(m) => f.write_str(m),
             Error::Output { file, problem } => write!(f, "{file}: {problem}"),
+            Error::BrokenPipe => f.write_str("broken pipe"),
         }
     }
 }

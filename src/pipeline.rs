@@ -1,1 +1,147 @@
-//! The single loop.
+//! The single loop: `source → decode → flow`, and the finished connections on to the report
+//! sinks. The same loop serves files and (later) live capture; only the source differs.
+
+use crate::decode::{self, AnomalyCounts};
+use crate::error::Error;
+use crate::flow::{ConnRecord, ConnState, FlowConfig, FlowStats, FlowTable, Sink};
+use crate::report::jsonl;
+use crate::source::file::{read_files, FileSummary};
+use crate::source::filter::Filter;
+use crate::source::Frame;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+
+/// What to analyse and where to write connections.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub files: Vec<String>,
+    pub filter: Option<String>,
+    /// `--flows`: a path, or `-` for standard output.
+    pub flows: Option<String>,
+    pub flow: FlowConfig,
+}
+
+/// Connections counted by protocol and state.
+#[derive(Clone, Debug, Default)]
+pub struct ConnCounts {
+    pub tcp: u64,
+    pub udp: u64,
+    pub icmp: u64,
+    /// Indexed like [`ConnState::ALL`].
+    pub by_state: [u64; 13],
+}
+
+impl ConnCounts {
+    fn add(&mut self, r: &ConnRecord) {
+        match r.proto {
+            6 => self.tcp += 1,
+            17 => self.udp += 1,
+            _ => self.icmp += 1,
+        }
+        if r.proto == 6 || r.proto == 17 {
+            if let Some(i) = ConnState::ALL.iter().position(|&s| s == r.conn_state) {
+                self.by_state[i] += 1;
+            }
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.tcp + self.udp + self.icmp
+    }
+}
+
+/// Everything the run found, for the summary.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub files: FileSummary,
+    /// Frames that decoded to an IP packet.
+    pub ip_packets: u64,
+    /// Frames that gave no packet, by kind.
+    pub anomalies: AnomalyCounts,
+    /// IP packets whose payload was cut by the snap length (headers intact; still used).
+    pub payload_truncated: u64,
+    pub flow: FlowStats,
+    pub conns: ConnCounts,
+}
+
+/// The `--flows` writer plus the counters, as one sink.
+struct Collector {
+    counts: ConnCounts,
+    out: Option<(String, BufWriter<Box<dyn Write>>)>,
+    write_error: Option<(String, io::Error)>,
+}
+
+impl Sink for Collector {
+    fn conn(&mut self, rec: &ConnRecord) {
+        self.counts.add(rec);
+        if self.write_error.is_some() {
+            return;
+        }
+        if let Some((name, w)) = &mut self.out {
+            if let Err(e) = jsonl::write_record(w, rec) {
+                self.write_error = Some((name.clone(), e));
+            }
+        }
+    }
+}
+
+fn open_output(path: &str) -> Result<Box<dyn Write>, Error> {
+    if path == "-" {
+        return Ok(Box::new(io::stdout()));
+    }
+    File::create(path)
+        .map(|f| Box::new(f) as Box<dyn Write>)
+        .map_err(|e| Error::Output {
+            file: path.to_string(),
+            problem: format!("cannot create: {e}"),
+        })
+}
+
+/// Runs the whole pipeline over the files.
+pub fn analyze(opts: &Options) -> Result<Outcome, Error> {
+    let mut filter = match &opts.filter {
+        Some(expr) => Some(Filter::new(expr)?),
+        None => None,
+    };
+    let out = match &opts.flows {
+        Some(p) => Some((p.clone(), BufWriter::with_capacity(1 << 16, open_output(p)?))),
+        None => None,
+    };
+    let mut sink = Collector {
+        counts: ConnCounts::default(),
+        out,
+        write_error: None,
+    };
+    let mut table = FlowTable::new(opts.flow);
+    let mut outcome = Outcome::default();
+    let mut on_frame = |frame: &Frame<'_>| match decode::decode(frame) {
+        Ok(pkt) => {
+            outcome.ip_packets += 1;
+            if pkt.truncated {
+                outcome.payload_truncated += 1;
+            }
+            table.observe(frame.ts, &pkt, &mut sink);
+        }
+        Err(kind) => outcome.anomalies.add(kind),
+    };
+    let files = read_files(&opts.files, filter.as_mut(), &mut on_frame)?;
+    table.finish(&mut sink);
+    outcome.files = files;
+    outcome.flow = table.stats();
+    if let Some((name, w)) = &mut sink.out {
+        if let Err(e) = w.flush() {
+            sink.write_error.get_or_insert((name.clone(), e));
+        }
+    }
+    if let Some((file, e)) = sink.write_error {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            return Err(Error::BrokenPipe);
+        }
+        return Err(Error::Output {
+            file,
+            problem: format!("write failed: {e}"),
+        });
+    }
+    outcome.conns = sink.counts;
+    Ok(outcome)
+}

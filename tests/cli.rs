@@ -1,1 +1,127 @@
-//! cli tests
+//! The binary's contract: exit codes, one-line errors naming the file, warnings on stderr.
+
+use crate::util::{exflow, root, stderr, stdout, tmp_path};
+use std::fs;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn a_sample() -> std::path::PathBuf {
+    let mut v: Vec<_> = fs::read_dir(root().join("samples"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    v.sort();
+    v.into_iter().next().expect("a sample capture")
+}
+
+#[test]
+fn missing_file_exits_2_naming_it() {
+    let o = exflow(&["analyze", "/nonexistent/x.pcap"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("/nonexistent/x.pcap"), "{e}");
+    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+}
+
+#[test]
+fn non_capture_exits_2_naming_it() {
+    let p = tmp_path("notes.txt");
+    fs::write(&p, b"this is not a capture file at all\n").unwrap();
+    let o = exflow(&["analyze", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains(p.to_str().unwrap()) && e.contains("not a pcap"), "{e}");
+}
+
+#[test]
+fn truncated_capture_still_reports_and_warns() {
+    let sample = a_sample();
+    let bytes = fs::read(&sample).unwrap();
+    let p = tmp_path("cut.pcap");
+    // Cut in the middle of the last record.
+    fs::write(&p, &bytes[..bytes.len() - 7]).unwrap();
+    let o = exflow(&["analyze", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("connections"), "{}", stdout(&o));
+}
+
+#[test]
+fn standard_input_reads_like_a_file() {
+    let sample = a_sample();
+    let from_file = exflow(&["analyze", sample.to_str().unwrap()]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exflow"))
+        .args(["analyze", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = fs::read(&sample).unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    // Same figures, only the file name differs.
+    let strip = |s: String| s.lines().filter(|l| !l.starts_with("files")).collect::<Vec<_>>().join("\n");
+    assert_eq!(strip(stdout(&o)), strip(stdout(&from_file)));
+}
+
+#[test]
+fn bad_filter_exits_2_with_libpcaps_message() {
+    let sample = a_sample();
+    let o = exflow(&["analyze", sample.to_str().unwrap(), "--filter", "tcp port nonsense"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("tcp port nonsense"), "{}", stderr(&o));
+}
+
+/// Splits a little-endian microsecond pcap into two files at the middle record, each with
+/// the global header (what `tcpdump -C` rotation produces).
+fn split_pcap(bytes: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut offsets = vec![];
+    let mut off = 24;
+    while off + 16 <= bytes.len() {
+        offsets.push(off);
+        let incl = u32::from_le_bytes(bytes[off + 8..off + 12].try_into().unwrap()) as usize;
+        off += 16 + incl;
+    }
+    let mid = offsets[offsets.len() / 2];
+    let mut a = bytes[..mid].to_vec();
+    let mut b = bytes[..24].to_vec();
+    b.extend_from_slice(&bytes[mid..]);
+    a.truncate(mid);
+    (a, b)
+}
+
+#[test]
+fn two_files_are_one_capture() {
+    let sample = a_sample();
+    let bytes = fs::read(&sample).unwrap();
+    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "sample is a LE pcap");
+    let (a, b) = split_pcap(&bytes);
+    let (pa, pb) = (tmp_path("part1.pcap"), tmp_path("part2.pcap"));
+    fs::write(&pa, a).unwrap();
+    fs::write(&pb, b).unwrap();
+    let (o1, whole) = crate::util::flows_of(&[sample.as_path()], &[]);
+    let (o2, parts) = crate::util::flows_of(&[pa.as_path(), pb.as_path()], &[]);
+    assert!(o1.status.success() && o2.status.success());
+    let summary = |v: &Vec<serde_json::Value>| {
+        let mut s: Vec<String> = v
+            .iter()
+            .map(|c| format!("{} {} {} {}", c["id.orig_p"], c["id.resp_p"], c["conn_state"], c["history"]))
+            .collect();
+        s.sort();
+        s
+    };
+    assert!(!whole.is_empty());
+    assert_eq!(summary(&whole), summary(&parts));
+}
+
+#[test]
+fn summary_lists_conn_states() {
+    let sample = a_sample();
+    let o = exflow(&["analyze", sample.to_str().unwrap()]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert!(out.contains("conn_state") && out.contains("packets"), "{out}");
+}

@@ -1,3 +1,618 @@
-//! `flow`: the connection table. Implemented next.
+//! `flow`: the connection table. One entry per bidirectional 5-tuple, updated in place by
+//! every packet; a [`ConnRecord`] is handed to a [`Sink`] when a connection ends (closed,
+//! idle, reused, evicted, or still open at the end of the capture).
+//!
+//! TCP follows Zeek's state machine ([`tcp`]); UDP and ICMP follow Zeek's simpler rules. ICMP
+//! errors that quote a tracked connection's packet are attached to that connection.
+//!
+//! Nothing here allocates per packet: a new connection inserts one entry into a table
+//! reserved up front; records are built only when a connection ends.
+
+pub mod history;
+pub mod key;
+pub mod ports;
 pub mod record;
-pub use record::ConnRecord;
+pub mod tcp;
+
+pub use key::{Endpoint, FlowKey};
+pub use record::{ConnRecord, DirStats, EndReason, IcmpError, Side};
+pub use tcp::ConnState;
+
+use crate::decode::{Packet, Transport};
+use crate::time::{Duration, Timestamp};
+use history::{History, Mark};
+use record::ICMP_KEPT;
+use std::collections::HashMap;
+use tcp::{EpState, TcpConn};
+
+/// Timeouts and limits. The defaults are Exchange-aware (see PRODUCT.md, "Flow tracking").
+#[derive(Clone, Copy, Debug)]
+pub struct FlowConfig {
+    /// An established TCP connection is kept through this much silence. ActiveSync Direct
+    /// Push and MAPI/HTTP idle up to 30 minutes by design; Zeek's 5 minutes would split them.
+    pub tcp_idle: Duration,
+    /// A TCP attempt nobody answered is kept this long after its last SYN, so that every
+    /// retransmission of one attempt lands in one connection (Linux retries for ~2 min).
+    pub tcp_attempt_idle: Duration,
+    /// A closed or reset connection is removed this long after it closed (Zeek's
+    /// `tcp_close_delay` / `tcp_reset_delay`, 5 s): late ACKs and RSTs still attach to it.
+    pub tcp_close_delay: Duration,
+    /// UDP idle timeout (Zeek's `udp_inactivity_timeout`, 1 min).
+    pub udp_idle: Duration,
+    /// ICMP idle timeout (Zeek's `icmp_inactivity_timeout`, 1 min).
+    pub icmp_idle: Duration,
+    /// Hard cap on concurrent connections; past it the oldest idle ones are evicted.
+    pub max_flows: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            tcp_idle: Duration::from_secs(3600),
+            tcp_attempt_idle: Duration::from_secs(120),
+            tcp_close_delay: Duration::from_secs(5),
+            udp_idle: Duration::from_secs(60),
+            icmp_idle: Duration::from_secs(60),
+            max_flows: 500_000,
+        }
+    }
+}
+
+/// Receives every finished connection.
+pub trait Sink {
+    fn conn(&mut self, rec: &ConnRecord);
+}
+
+impl<F: FnMut(&ConnRecord)> Sink for F {
+    fn conn(&mut self, rec: &ConnRecord) {
+        self(rec)
+    }
+}
+
+/// Counters of the table itself, for the report.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FlowStats {
+    pub connections: u64,
+    pub evicted: u64,
+    pub peak_flows: usize,
+    /// ICMP errors attached to a tracked connection.
+    pub icmp_attached: u64,
+    /// ICMP errors whose quoted packet matched no tracked connection.
+    pub icmp_unmatched: u64,
+    /// Packets of IP protocols exflow does not track (ESP, GRE, ...).
+    pub other_proto_pkts: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Tcp(TcpConn),
+    Udp,
+    Icmp,
+}
+
+#[derive(Clone, Debug)]
+struct Flow {
+    orig: Endpoint,
+    resp: Endpoint,
+    proto: u8,
+    uid: u64,
+    first_ts: Timestamp,
+    /// Zeek's `LastTime`: not moved once both sides closed.
+    last_time: Timestamp,
+    /// Last packet of any kind (for idle timeouts).
+    last_seen: Timestamp,
+    /// Set when the connection closed completely: removed at this time.
+    delete_at: Option<Timestamp>,
+    kind: Kind,
+    history: History,
+    stats: [DirStats; 2],
+    syn_retries: u32,
+    last_syn_ts: Option<Timestamp>,
+    synack_ts: Option<Timestamp>,
+    rtt_syn_synack: Option<Duration>,
+    rtt_synack_ack: Option<Duration>,
+    rst_by: Option<(Side, u8)>,
+    icmp: [Option<IcmpError>; ICMP_KEPT],
+    icmp_count: u32,
+}
+
+impl Flow {
+    fn new(orig: Endpoint, resp: Endpoint, proto: u8, uid: u64, ts: Timestamp) -> Flow {
+        let kind = match proto {
+            6 => Kind::Tcp(TcpConn::default()),
+            17 => Kind::Udp,
+            _ => Kind::Icmp,
+        };
+        Flow {
+            orig,
+            resp,
+            proto,
+            uid,
+            first_ts: ts,
+            last_time: ts,
+            last_seen: ts,
+            delete_at: None,
+            kind,
+            history: History::default(),
+            stats: [DirStats::default(); 2],
+            syn_retries: 0,
+            last_syn_ts: None,
+            synack_ts: None,
+            rtt_syn_synack: None,
+            rtt_synack_ack: None,
+            rst_by: None,
+            icmp: [None; ICMP_KEPT],
+            icmp_count: 0,
+        }
+    }
+
+    /// Swaps originator and responder (Zeek's `Connection::FlipRoles`, with the packet and
+    /// byte counters swapped too, as zeek/zeek#5047 fixed).
+    fn flip_endpoints(&mut self) {
+        std::mem::swap(&mut self.orig, &mut self.resp);
+        self.stats.swap(0, 1);
+        if let Some((s, ttl)) = self.rst_by {
+            let s = if s == Side::Orig { Side::Resp } else { Side::Orig };
+            self.rst_by = Some((s, ttl));
+        }
+    }
+
+    /// When this flow should be removed if nothing more arrives.
+    fn expires_at(&self, cfg: &FlowConfig) -> Timestamp {
+        match &self.kind {
+            Kind::Tcp(c) => {
+                if let Some(t) = self.delete_at {
+                    return t;
+                }
+                let (o, r) = (c.orig(), c.resp());
+                // One side closed, the other reset or silent: Zeek's ExpireTimer removes it
+                // after `tcp_connection_linger` (5 s) of quiet.
+                if (o.did_close || r.did_close)
+                    && (o.state == EpState::Reset
+                        || r.state == EpState::Reset
+                        || o.state == EpState::Inactive
+                        || r.state == EpState::Inactive)
+                {
+                    return self.last_seen.add(cfg.tcp_close_delay);
+                }
+                let attempt = matches!(o.state, EpState::SynSent | EpState::SynAckSent)
+                    && r.state == EpState::Inactive;
+                if attempt {
+                    self.last_seen.add(cfg.tcp_attempt_idle)
+                } else {
+                    self.last_seen.add(cfg.tcp_idle)
+                }
+            }
+            Kind::Udp => self.last_seen.add(cfg.udp_idle),
+            Kind::Icmp => self.last_seen.add(cfg.icmp_idle),
+        }
+    }
+
+    fn record(&self, end: EndReason) -> ConnRecord {
+        let (orig_bytes, resp_bytes, conn_state, missed) = match &self.kind {
+            Kind::Tcp(c) => (
+                c.orig().size(c.resp().state),
+                c.resp().size(c.orig().state),
+                tcp::conn_state(c, &self.history),
+                c.orig().missed_bytes.saturating_add(c.resp().missed_bytes),
+            ),
+            Kind::Udp => {
+                let (o, r) = (self.stats[0].pkts > 0, self.stats[1].pkts > 0);
+                let st = match (o, r) {
+                    (true, true) => ConnState::SF,
+                    (true, false) => ConnState::S0,
+                    (false, true) => ConnState::SHR,
+                    (false, false) => ConnState::OTH,
+                };
+                (self.stats[0].payload_bytes, self.stats[1].payload_bytes, st, 0)
+            }
+            Kind::Icmp => (
+                self.stats[0].payload_bytes,
+                self.stats[1].payload_bytes,
+                ConnState::OTH,
+                0,
+            ),
+        };
+        ConnRecord {
+            ts: self.first_ts,
+            uid: self.uid,
+            orig: self.orig,
+            resp: self.resp,
+            proto: self.proto,
+            duration: self.last_time.since(self.first_ts),
+            orig_bytes,
+            resp_bytes,
+            conn_state,
+            missed_bytes: missed,
+            history: self.history,
+            orig_stats: self.stats[0],
+            resp_stats: self.stats[1],
+            syn_retries: self.syn_retries,
+            rtt_syn_synack: self.rtt_syn_synack,
+            rtt_synack_ack: self.rtt_synack_ack,
+            rst_by: self.rst_by,
+            icmp: self.icmp,
+            icmp_count: self.icmp_count,
+            end,
+        }
+    }
+}
+
+/// The connection table.
+pub struct FlowTable {
+    cfg: FlowConfig,
+    map: HashMap<FlowKey, Flow>,
+    next_uid: u64,
+    now: Timestamp,
+    next_sweep: Timestamp,
+    stats: FlowStats,
+}
+
+/// How often (in capture time) the table looks for expired connections.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+impl FlowTable {
+    pub fn new(cfg: FlowConfig) -> Self {
+        let reserve = cfg.max_flows.min(1 << 16);
+        FlowTable {
+            cfg,
+            map: HashMap::with_capacity(reserve),
+            next_uid: 0,
+            now: Timestamp::ZERO,
+            next_sweep: Timestamp::ZERO,
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> FlowStats {
+        self.stats
+    }
+
+    /// Connections currently tracked.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Updates the table with one packet seen at `ts`.
+    pub fn observe(&mut self, ts: Timestamp, pkt: &Packet, sink: &mut impl Sink) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        if self.now >= self.next_sweep {
+            self.expire(self.now, sink);
+            self.next_sweep = self.now.add(SWEEP_EVERY);
+        }
+        match pkt.transport {
+            Transport::Tcp(seg) => {
+                let src = Endpoint::new(pkt.src, seg.sport);
+                let dst = Endpoint::new(pkt.dst, seg.dport);
+                self.tcp(ts, pkt, src, dst, sink);
+            }
+            Transport::Udp(d) => {
+                let src = Endpoint::new(pkt.src, d.sport);
+                let dst = Endpoint::new(pkt.dst, d.dport);
+                self.udp(ts, pkt, src, dst, d.payload_len, sink);
+            }
+            Transport::Icmp(m) => self.icmp(ts, pkt, &m, sink),
+            Transport::Other { .. } => {
+                self.stats.other_proto_pkts += 1;
+            }
+        }
+    }
+
+    /// Looks the packet's connection up, ending it first if it expired or `reuse` says the
+    /// packet starts a new one. Returns the key and whether `src` is the originator, creating
+    /// the connection (originator chosen by `orig_is_src`) when there is none.
+    fn lookup(
+        &mut self,
+        ts: Timestamp,
+        proto: u8,
+        src: Endpoint,
+        dst: Endpoint,
+        reuse: impl Fn(&Flow) -> bool,
+        orig_is_src: impl Fn() -> bool,
+        sink: &mut impl Sink,
+    ) -> (FlowKey, bool) {
+        let (key, _) = FlowKey::of(proto, src, dst);
+        if let Some(f) = self.map.get(&key) {
+            let end = if ts >= f.expires_at(&self.cfg) {
+                Some(if f.delete_at.is_some() {
+                    EndReason::Closed
+                } else {
+                    EndReason::Idle
+                })
+            } else if reuse(f) {
+                Some(EndReason::Reused)
+            } else {
+                None
+            };
+            match end {
+                None => return (key, f.orig == src),
+                Some(reason) => {
+                    if let Some(old) = self.map.remove(&key) {
+                        sink.conn(&old.record(reason));
+                    }
+                }
+            }
+        }
+        if self.map.len() >= self.cfg.max_flows {
+            self.make_room(sink);
+        }
+        let o = orig_is_src();
+        let (orig, resp) = if o { (src, dst) } else { (dst, src) };
+        let uid = self.next_uid;
+        self.next_uid += 1;
+        self.stats.connections += 1;
+        self.map.insert(key, Flow::new(orig, resp, proto, uid, ts));
+        self.stats.peak_flows = self.stats.peak_flows.max(self.map.len());
+        (key, o)
+    }
+
+    fn tcp(&mut self, ts: Timestamp, pkt: &Packet, src: Endpoint, dst: Endpoint, sink: &mut impl Sink) {
+        let Transport::Tcp(seg) = pkt.transport else {
+            return;
+        };
+        let flags = seg.flags;
+        let (key, is_orig) = self.lookup(
+            ts,
+            6,
+            src,
+            dst,
+            |f| match &f.kind {
+                Kind::Tcp(c) => c.is_reuse(flags, seg.seq),
+                _ => false,
+            },
+            || {
+                // Zeek's TCPAnalyzer::WantConnection: a pure SYN's sender is the originator;
+                // otherwise guess the server by its port.
+                if flags.syn() && !flags.ack() {
+                    return true;
+                }
+                if ports::likely_tcp_server_port(src.port) {
+                    if ports::likely_tcp_server_port(dst.port) {
+                        !(!flags.syn() && src.port < dst.port)
+                    } else {
+                        false
+                    }
+                } else {
+                    true
+                }
+            },
+            sink,
+        );
+        let close_delay = self.cfg.tcp_close_delay;
+        let Some(f) = self.map.get_mut(&key) else {
+            return;
+        };
+        let Kind::Tcp(conn) = &mut f.kind else {
+            return;
+        };
+        let was = (conn.orig().state, conn.resp().state);
+        let out = conn.process(
+            &mut f.history,
+            is_orig,
+            flags,
+            seg.seq,
+            seg.ack,
+            seg.window,
+            seg.payload_len,
+        );
+        let both_closed_before = conn.both_closed();
+        let mut is_orig = is_orig;
+        if out.flipped {
+            f.flip_endpoints();
+            is_orig = !is_orig;
+        }
+        // exflow's own handshake facts.
+        if flags.syn() && !flags.ack() && is_orig {
+            if f.last_syn_ts.is_some() && f.synack_ts.is_none() {
+                f.syn_retries = f.syn_retries.saturating_add(1);
+            }
+            f.last_syn_ts = Some(ts);
+        }
+        if flags.syn() && flags.ack() && !is_orig && f.synack_ts.is_none() {
+            f.synack_ts = Some(ts);
+            if let Some(s) = f.last_syn_ts {
+                f.rtt_syn_synack = Some(ts.since(s));
+            }
+        }
+        if flags.ack() && !flags.syn() && is_orig && f.rtt_synack_ack.is_none() {
+            if let Some(s) = f.synack_ts {
+                f.rtt_synack_ack = Some(ts.since(s));
+            }
+        }
+        if flags.rst() && f.rst_by.is_none() {
+            f.rst_by = Some((if is_orig { Side::Orig } else { Side::Resp }, pkt.ttl));
+        }
+        let _ = was;
+        let d = if is_orig { 0 } else { 1 };
+        count(&mut f.stats[d], pkt, seg.payload_len);
+        if !both_closed_before {
+            f.last_time = ts;
+        }
+        f.last_seen = ts;
+        if out.close_complete {
+            let at = f.last_time.add(close_delay);
+            f.delete_at = Some(f.delete_at.map_or(at, |d| d.min(at)));
+        }
+    }
+
+    fn udp(
+        &mut self,
+        ts: Timestamp,
+        pkt: &Packet,
+        src: Endpoint,
+        dst: Endpoint,
+        payload_len: u32,
+        sink: &mut impl Sink,
+    ) {
+        let (key, is_orig) = self.lookup(
+            ts,
+            17,
+            src,
+            dst,
+            |_| false,
+            // Zeek's UDP rule: flip if the source is a likely server port and the
+            // destination is not.
+            || !(ports::likely_udp_server_port(src.port) && !ports::likely_udp_server_port(dst.port)),
+            sink,
+        );
+        if let Some(f) = self.map.get_mut(&key) {
+            let d = if is_orig { 0 } else { 1 };
+            if payload_len > 0 {
+                f.history.check(Mark::Data, b'D', is_orig);
+            }
+            count(&mut f.stats[d], pkt, payload_len);
+            f.last_time = ts;
+            f.last_seen = ts;
+        }
+    }
+
+    fn icmp(&mut self, ts: Timestamp, pkt: &Packet, m: &crate::decode::IcmpMessage, sink: &mut impl Sink) {
+        // Attach an error to the connection whose packet it quotes.
+        if m.is_error() {
+            if let Some(q) = m.quote {
+                let qsrc = Endpoint::new(q.src, q.sport);
+                let qdst = Endpoint::new(q.dst, q.dport);
+                let (qkey, _) = FlowKey::of(q.proto, qsrc, qdst);
+                if let Some(f) = self.map.get_mut(&qkey) {
+                    let e = IcmpError {
+                        ts,
+                        from: pkt.src,
+                        v6: m.v6,
+                        icmp_type: m.icmp_type,
+                        code: m.code,
+                        ttl: pkt.ttl,
+                    };
+                    if let Some(slot) = f.icmp.iter_mut().find(|s| s.is_none()) {
+                        *slot = Some(e);
+                    }
+                    f.icmp_count = f.icmp_count.saturating_add(1);
+                    self.stats.icmp_attached += 1;
+                } else {
+                    self.stats.icmp_unmatched += 1;
+                }
+            } else {
+                self.stats.icmp_unmatched += 1;
+            }
+        }
+        // The ICMP message is also a "connection" of its own, keyed as Zeek keys it:
+        // orig_p = type, resp_p = the counterpart type (echo) or the code (errors).
+        let counterpart = icmp_counterpart(m.v6, m.icmp_type).unwrap_or(m.code as u16);
+        let src = Endpoint::new(pkt.src, m.icmp_type as u16);
+        let dst = Endpoint::new(pkt.dst, counterpart);
+        let proto = if m.v6 { 58 } else { 1 };
+        let request = icmp_is_request(m.v6, m.icmp_type);
+        let (key, is_orig) = self.lookup(ts, proto, src, dst, |_| false, || request || !is_reply(m), sink);
+        if let Some(f) = self.map.get_mut(&key) {
+            let d = if is_orig { 0 } else { 1 };
+            count(&mut f.stats[d], pkt, m.payload_len);
+            f.last_time = ts;
+            f.last_seen = ts;
+        }
+    }
+
+    /// Ends every connection whose timeout passed by `now`.
+    pub fn expire(&mut self, now: Timestamp, sink: &mut impl Sink) {
+        let cfg = self.cfg;
+        self.map.retain(|_, f| {
+            if now >= f.expires_at(&cfg) {
+                let reason = if f.delete_at.is_some() {
+                    EndReason::Closed
+                } else {
+                    EndReason::Idle
+                };
+                sink.conn(&f.record(reason));
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Frees one slot when the table is full: first whatever has expired, else the
+    /// connection that has been quiet longest among a sample, preferring unanswered attempts.
+    fn make_room(&mut self, sink: &mut impl Sink) {
+        self.expire(self.now, sink);
+        if self.map.len() < self.cfg.max_flows {
+            return;
+        }
+        let mut victim: Option<(FlowKey, bool, Timestamp)> = None;
+        for (k, f) in self.map.iter().take(64) {
+            let established = match &f.kind {
+                Kind::Tcp(c) => c.resp().state != EpState::Inactive,
+                _ => f.stats[1].pkts > 0,
+            };
+            let better = match victim {
+                None => true,
+                Some((_, v_est, v_seen)) => (!established && v_est) || (established == v_est && f.last_seen < v_seen),
+            };
+            if better {
+                victim = Some((*k, established, f.last_seen));
+            }
+        }
+        if let Some((k, _, _)) = victim {
+            if let Some(f) = self.map.remove(&k) {
+                self.stats.evicted += 1;
+                sink.conn(&f.record(EndReason::Evicted));
+            }
+        }
+    }
+
+    /// Ends every remaining connection (end of capture), oldest first.
+    pub fn finish(&mut self, sink: &mut impl Sink) {
+        let mut rest: Vec<Flow> = self.map.drain().map(|(_, f)| f).collect();
+        rest.sort_by_key(|f| (f.first_ts, f.uid));
+        for f in rest {
+            let reason = if f.delete_at.is_some_and(|t| self.now >= t) {
+                EndReason::Closed
+            } else {
+                EndReason::EndOfCapture
+            };
+            sink.conn(&f.record(reason));
+        }
+    }
+}
+
+fn count(s: &mut DirStats, pkt: &Packet, payload: u32) {
+    s.pkts = s.pkts.saturating_add(1);
+    s.ip_bytes = s.ip_bytes.saturating_add(pkt.ip_len as u64);
+    s.payload_bytes = s.payload_bytes.saturating_add(payload as u64);
+    if s.first_ttl.is_none() {
+        s.first_ttl = Some(pkt.ttl);
+    }
+}
+
+/// The type that answers an informational ICMP type (echo, timestamp, ...).
+fn icmp_counterpart(v6: bool, t: u8) -> Option<u16> {
+    let pairs: &[(u8, u8)] = if v6 {
+        &[(128, 129), (130, 131), (133, 134), (135, 136), (139, 140)]
+    } else {
+        &[(8, 0), (13, 14), (15, 16), (17, 18), (10, 9)]
+    };
+    pairs.iter().find_map(|&(a, b)| {
+        if a == t {
+            Some(b as u16)
+        } else if b == t {
+            Some(a as u16)
+        } else {
+            None
+        }
+    })
+}
+
+fn icmp_is_request(v6: bool, t: u8) -> bool {
+    if v6 {
+        matches!(t, 128 | 130 | 133 | 135 | 139)
+    } else {
+        matches!(t, 8 | 13 | 15 | 17 | 10)
+    }
+}
+
+fn is_reply(m: &crate::decode::IcmpMessage) -> bool {
+    icmp_counterpart(m.v6, m.icmp_type).is_some() && !icmp_is_request(m.v6, m.icmp_type)
+}

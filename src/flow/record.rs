@@ -1,2 +1,143 @@
-//! A finished connection, owned, with Zeek's conn.log field names.
-pub struct ConnRecord;
+//! A finished connection: owned, built once per connection when it ends, never per packet.
+
+use super::history::History;
+use super::key::Endpoint;
+use super::tcp::ConnState;
+use crate::time::{Duration, Timestamp};
+use std::net::IpAddr;
+
+/// Which side of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Orig,
+    Resp,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Orig => "orig",
+            Side::Resp => "resp",
+        }
+    }
+}
+
+/// Why the connection's record was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// Closed by FIN/RST and the close delay passed.
+    Closed,
+    /// Idle longer than its timeout.
+    Idle,
+    /// A new connection reused the 5-tuple.
+    Reused,
+    /// The table was full.
+    Evicted,
+    /// Still open at the end of the capture.
+    EndOfCapture,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Closed => "closed",
+            EndReason::Idle => "idle",
+            EndReason::Reused => "reused",
+            EndReason::Evicted => "evicted",
+            EndReason::EndOfCapture => "end_of_capture",
+        }
+    }
+}
+
+/// An ICMP error that quoted one of this connection's packets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpError {
+    pub ts: Timestamp,
+    /// Who sent the ICMP error (the server, or a router/firewall on the way).
+    pub from: IpAddr,
+    pub v6: bool,
+    pub icmp_type: u8,
+    pub code: u8,
+    pub ttl: u8,
+}
+
+/// Up to this many ICMP errors are kept per connection (the rest are counted).
+pub const ICMP_KEPT: usize = 4;
+
+/// Traffic counters of one direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirStats {
+    pub pkts: u64,
+    pub ip_bytes: u64,
+    /// Payload bytes as summed from packets (not from sequence numbers).
+    pub payload_bytes: u64,
+    /// TTL / hop limit of the first packet of this direction.
+    pub first_ttl: Option<u8>,
+}
+
+/// One connection as written to `--flows` (Zeek conn.log names plus exflow's own fields).
+#[derive(Clone, Debug)]
+pub struct ConnRecord {
+    /// First packet's time.
+    pub ts: Timestamp,
+    /// Sequence number of the connection in this run (formatted as a Zeek-style uid).
+    pub uid: u64,
+    pub orig: Endpoint,
+    pub resp: Endpoint,
+    /// IP protocol number (6, 17, 1, 58).
+    pub proto: u8,
+    pub duration: Duration,
+    /// Zeek's sizes: from sequence numbers for TCP, summed payload for UDP/ICMP.
+    pub orig_bytes: u64,
+    pub resp_bytes: u64,
+    pub conn_state: ConnState,
+    pub missed_bytes: u64,
+    pub history: History,
+    pub orig_stats: DirStats,
+    pub resp_stats: DirStats,
+    /// SYNs the originator sent beyond the first before any answer.
+    pub syn_retries: u32,
+    /// Time from the SYN that was answered to the SYN-ACK.
+    pub rtt_syn_synack: Option<Duration>,
+    /// Time from the SYN-ACK to the originator's ACK.
+    pub rtt_synack_ack: Option<Duration>,
+    /// Which side sent the first RST, and that packet's TTL.
+    pub rst_by: Option<(Side, u8)>,
+    pub icmp: [Option<IcmpError>; ICMP_KEPT],
+    pub icmp_count: u32,
+    pub end: EndReason,
+}
+
+impl ConnRecord {
+    pub fn proto_name(&self) -> &'static str {
+        match self.proto {
+            6 => "tcp",
+            17 => "udp",
+            1 | 58 => "icmp",
+            _ => "unknown",
+        }
+    }
+
+    /// Zeek-style uid: "C" and 17 base-62 characters, derived deterministically from the
+    /// connection's sequence number.
+    pub fn uid_string(&self) -> String {
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        // splitmix64 twice for 128 bits of spread.
+        let mut x = self.uid.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut mix = || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let mut v = ((mix() as u128) << 64) | mix() as u128;
+        let mut s = String::with_capacity(18);
+        s.push('C');
+        for _ in 0..17 {
+            s.push(ALPHABET[(v % 62) as usize] as char);
+            v /= 62;
+        }
+        s
+    }
+}

@@ -1,0 +1,58 @@
+//! The bidirectional flow key: the same key for both directions of a connection.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An address and port, compact and `Copy`. IPv4 addresses are stored IPv4-mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub addr: u128,
+    pub port: u16,
+    pub v4: bool,
+}
+
+impl Endpoint {
+    pub fn new(ip: IpAddr, port: u16) -> Self {
+        match ip {
+            IpAddr::V4(a) => Endpoint {
+                addr: u128::from(a.to_ipv6_mapped()),
+                port,
+                v4: true,
+            },
+            IpAddr::V6(a) => Endpoint {
+                addr: u128::from(a),
+                port,
+                v4: false,
+            },
+        }
+    }
+
+    pub fn ip(&self) -> IpAddr {
+        let v6 = Ipv6Addr::from(self.addr);
+        if self.v4 {
+            let o = v6.octets();
+            IpAddr::V4(Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+        } else {
+            IpAddr::V6(v6)
+        }
+    }
+}
+
+/// Canonical key: the lower endpoint first, so both directions map to one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub lo: Endpoint,
+    pub hi: Endpoint,
+    /// IP protocol number (6, 17, 1 or 58).
+    pub proto: u8,
+}
+
+impl FlowKey {
+    /// The key of a packet from `src` to `dst`, and whether `src` is the key's `lo` side.
+    pub fn of(proto: u8, src: Endpoint, dst: Endpoint) -> (FlowKey, bool) {
+        if src <= dst {
+            (FlowKey { lo: src, hi: dst, proto }, true)
+        } else {
+            (FlowKey { lo: dst, hi: src, proto }, false)
+        }
+    }
+}
