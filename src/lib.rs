@@ -9,6 +9,8 @@
 //! Hot-path rules: from a frame to a flow update nothing is allocated and nothing is
 //! formatted; a flow allocates once, when it is created (its slot in the table).
 
+#![forbid(unsafe_code)]
+
 pub mod decode;
 pub mod error;
 pub mod flow;

@@ -2,6 +2,8 @@
 
 mod util;
 
+mod alloc;
+
 mod cli;
 mod conformance;
 mod decode_frames;

@@ -347,7 +347,13 @@ impl FlowTable {
         let uid = self.next_uid;
         self.next_uid += 1;
         self.stats.connections += 1;
-        self.map.insert(key, Flow::new(orig, resp, proto, uid, ts));
+        let mut flow = Flow::new(orig, resp, proto, uid, ts);
+        if !o && proto != 1 && proto != 58 {
+            // Zeek flips the roles of a new connection through `FlipRoles`, which marks
+            // the history with '^' (e.g. a lone SYN-ACK from port 80 logs as "^h").
+            flow.history.push(b'^');
+        }
+        self.map.insert(key, flow);
         self.stats.peak_flows = self.stats.peak_flows.max(self.map.len());
         (key, o)
     }
@@ -615,4 +621,193 @@ fn icmp_is_request(v6: bool, t: u8) -> bool {
 
 fn is_reply(m: &crate::decode::IcmpMessage) -> bool {
     icmp_counterpart(m.v6, m.icmp_type).is_some() && !icmp_is_request(m.v6, m.icmp_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{IcmpMessage, IcmpQuote, TcpFlags, TcpSegment};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
+    }
+
+    fn tcp(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, flags: u8, seq: u32, ack: u32, len: u32) -> Packet {
+        Packet {
+            src,
+            dst,
+            ip_len: 40 + len,
+            ttl: 64,
+            ip_id: 0,
+            transport: Transport::Tcp(TcpSegment {
+                sport,
+                dport,
+                seq,
+                ack,
+                flags: TcpFlags(flags),
+                window: 100,
+                payload_len: len,
+            }),
+            truncated: false,
+        }
+    }
+
+    const S: u8 = TcpFlags::SYN;
+    const SA: u8 = TcpFlags::SYN | TcpFlags::ACK;
+    const A: u8 = TcpFlags::ACK;
+    const FA: u8 = TcpFlags::FIN | TcpFlags::ACK;
+
+    fn secs(s: i64) -> Timestamp {
+        Timestamp(s * 1_000_000_000)
+    }
+
+    fn run(cfg: FlowConfig, pkts: &[(i64, Packet)]) -> (Vec<ConnRecord>, FlowStats) {
+        let mut t = FlowTable::new(cfg);
+        let mut out = vec![];
+        let mut sink = |r: &ConnRecord| out.push(r.clone());
+        for (ts, p) in pkts {
+            t.observe(secs(*ts), p, &mut sink);
+        }
+        t.finish(&mut sink);
+        let st = t.stats();
+        (out, st)
+    }
+
+    /// A handshake, then silence for `gap` seconds, then a close.
+    fn idle_connection(gap: i64) -> Vec<(i64, Packet)> {
+        let (c, s) = (ip(1), ip(10));
+        vec![
+            (0, tcp(c, 40000, s, 443, S, 100, 0, 0)),
+            (0, tcp(s, 443, c, 40000, SA, 500, 101, 0)),
+            (0, tcp(c, 40000, s, 443, A, 101, 501, 0)),
+            (gap, tcp(c, 40000, s, 443, FA, 101, 501, 0)),
+            (gap, tcp(s, 443, c, 40000, FA, 501, 102, 0)),
+            (gap, tcp(c, 40000, s, 443, A, 102, 502, 0)),
+        ]
+    }
+
+    #[test]
+    fn a_connection_idle_for_30_minutes_stays_one_connection() {
+        let (recs, _) = run(FlowConfig::default(), &idle_connection(1800));
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].conn_state, ConnState::SF);
+        assert_eq!(recs[0].history.as_str(), "ShAFf");
+    }
+
+    #[test]
+    fn zeeks_5_minute_timeout_splits_it() {
+        let cfg = FlowConfig {
+            tcp_idle: Duration::from_secs(300),
+            ..FlowConfig::default()
+        };
+        let (recs, _) = run(cfg, &idle_connection(1800));
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].conn_state, ConnState::S1);
+        assert_eq!(recs[0].end, EndReason::Idle);
+    }
+
+    #[test]
+    fn syn_retransmissions_of_one_attempt_stay_one_connection() {
+        let (c, s) = (ip(1), ip(10));
+        // Linux: 1, 2, 4, 8, 16, 32 s backoff.
+        let pkts: Vec<_> = [0, 1, 3, 7, 15, 31, 63]
+            .iter()
+            .map(|&t| (t, tcp(c, 40001, s, 25, S, 7, 0, 0)))
+            .collect();
+        let (recs, _) = run(FlowConfig::default(), &pkts);
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].conn_state, ConnState::S0);
+        assert_eq!(recs[0].history.as_str(), "S");
+        assert_eq!(recs[0].syn_retries, 6);
+        assert_eq!(recs[0].orig_stats.pkts, 7);
+    }
+
+    #[test]
+    fn the_cap_evicts_and_counts() {
+        let cfg = FlowConfig {
+            max_flows: 10,
+            ..FlowConfig::default()
+        };
+        let pkts: Vec<_> = (0..100u16)
+            .map(|i| (0, tcp(ip(1), 1000 + i, ip(10), 443, S, 7, 0, 0)))
+            .collect();
+        let mut t = FlowTable::new(cfg);
+        let mut n = 0;
+        let mut sink = |_: &ConnRecord| n += 1;
+        for (ts, p) in &pkts {
+            t.observe(secs(*ts), p, &mut sink);
+            assert!(t.len() <= 10);
+        }
+        assert_eq!(t.stats().evicted, 90);
+        t.finish(&mut sink);
+        assert_eq!(n, 100);
+    }
+
+    #[test]
+    fn icmp_admin_prohibited_attaches_to_the_syn_it_quotes() {
+        let (c, s, fw) = (ip(1), ip(10), ip(254));
+        let icmp = Packet {
+            src: fw,
+            dst: c,
+            ip_len: 56,
+            ttl: 63,
+            ip_id: 0,
+            transport: Transport::Icmp(IcmpMessage {
+                v6: false,
+                icmp_type: 3,
+                code: 13,
+                echo_id: None,
+                payload_len: 28,
+                quote: Some(IcmpQuote {
+                    src: c,
+                    dst: s,
+                    proto: 6,
+                    sport: 40002,
+                    dport: 443,
+                    tcp_seq: Some(7),
+                }),
+            }),
+            truncated: false,
+        };
+        let (recs, st) = run(
+            FlowConfig::default(),
+            &[(0, tcp(c, 40002, s, 443, S, 7, 0, 0)), (0, icmp)],
+        );
+        assert_eq!(st.icmp_attached, 1);
+        let conn = recs.iter().find(|r| r.proto == 6).unwrap();
+        let e = conn.icmp[0].unwrap();
+        assert_eq!((e.icmp_type, e.code, e.from), (3, 13, fw));
+        assert_eq!(conn.conn_state, ConnState::S0);
+    }
+
+    #[test]
+    fn rst_is_attributed_to_its_side_with_its_ttl() {
+        let (c, s) = (ip(1), ip(10));
+        let mut rst = tcp(s, 443, c, 40003, TcpFlags::RST | TcpFlags::ACK, 0, 8, 0);
+        rst.ttl = 63;
+        let (recs, _) = run(FlowConfig::default(), &[(0, tcp(c, 40003, s, 443, S, 7, 0, 0)), (0, rst)]);
+        assert_eq!(recs[0].conn_state, ConnState::REJ);
+        assert_eq!(recs[0].rst_by, Some((Side::Resp, 63)));
+    }
+
+    #[test]
+    fn a_lone_syn_ack_from_a_server_port_is_flipped_like_zeek() {
+        let (c, s) = (ip(1), ip(10));
+        let (recs, _) = run(FlowConfig::default(), &[(0, tcp(s, 80, c, 6705, SA, 5, 9, 0))]);
+        assert_eq!(recs[0].orig.ip(), c);
+        assert_eq!(recs[0].history.as_str(), "^h");
+        assert_eq!(recs[0].conn_state, ConnState::OTH);
+        assert_eq!((recs[0].orig_stats.pkts, recs[0].resp_stats.pkts), (0, 1));
+    }
+
+    #[test]
+    fn a_new_syn_after_a_reset_is_a_new_connection() {
+        let (c, s) = (ip(1), ip(10));
+        let rst = tcp(s, 110, c, 26242, TcpFlags::RST | TcpFlags::ACK, 0, 8, 0);
+        let syn = tcp(c, 26242, s, 110, S, 7, 0, 0);
+        let (recs, st) = run(FlowConfig::default(), &[(0, syn), (0, rst), (1, syn), (1, rst)]);
+        assert_eq!(st.connections, 2);
+        assert!(recs.iter().all(|r| r.conn_state == ConnState::REJ && r.history.as_str() == "Sr"));
+    }
 }

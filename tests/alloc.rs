@@ -1,0 +1,91 @@
+//! The hot path allocates nothing: decode and flow update over every frame of every sample
+//! are run under a counting allocator (a count, not a timing).
+
+#![allow(unsafe_code)] // the counting allocator only; the library forbids unsafe code
+
+use crate::util::root;
+use exflow::decode::decode;
+use exflow::flow::{ConnRecord, FlowConfig, FlowTable};
+use exflow::source::file::read_files;
+use exflow::source::{Frame, LinkType};
+use exflow::time::Timestamp;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCS.with(|c| c.get())
+}
+
+struct Owned {
+    ts: Timestamp,
+    link: LinkType,
+    wire_len: u32,
+    bytes: Vec<u8>,
+}
+
+#[test]
+fn decode_and_flow_update_allocate_nothing_per_packet() {
+    let mut samples: Vec<_> = std::fs::read_dir(root().join("samples"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .map(|p| p.to_string_lossy().to_string())
+        .collect();
+    samples.sort();
+    assert!(!samples.is_empty());
+    let mut frames = vec![];
+    read_files(&samples, None, &mut |f: &Frame<'_>| {
+        frames.push(Owned {
+            ts: f.ts,
+            link: f.link,
+            wire_len: f.wire_len,
+            bytes: f.bytes.to_vec(),
+        })
+    })
+    .unwrap();
+    assert!(frames.len() > 100);
+
+    let mut table = FlowTable::new(FlowConfig::default());
+    let mut ended = 0u64;
+    let mut sink = |_: &ConnRecord| ended += 1;
+    let before = allocations();
+    for f in &frames {
+        let frame = Frame {
+            ts: f.ts,
+            link: f.link,
+            caplen: f.bytes.len() as u32,
+            wire_len: f.wire_len,
+            bytes: &f.bytes,
+        };
+        if let Ok(p) = decode(&frame) {
+            table.observe(frame.ts, &p, &mut sink);
+        }
+    }
+    let during = allocations() - before;
+    println!("{} frames, {during} allocations, {ended} connections ended on the way", frames.len());
+    assert_eq!(during, 0, "the hot path allocated");
+}
