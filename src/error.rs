@@ -16,7 +16,10 @@ pub enum Error {
 
 impl Error {
     pub fn input(file: impl Into<String>, problem: impl Into<String>) -> Self {
-        Error::Input { file: file.into(), problem: problem.into() }
+        Error::Input {
+            file: file.into(),
+            problem: problem.into(),
+        }
     }
 }
 

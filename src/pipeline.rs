@@ -104,7 +104,10 @@ pub fn analyze(opts: &Options) -> Result<Outcome, Error> {
         None => None,
     };
     let out = match &opts.flows {
-        Some(p) => Some((p.clone(), BufWriter::with_capacity(1 << 16, open_output(p)?))),
+        Some(p) => Some((
+            p.clone(),
+            BufWriter::with_capacity(1 << 16, open_output(p)?),
+        )),
         None => None,
     };
     let mut sink = Collector {

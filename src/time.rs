@@ -23,7 +23,7 @@ impl Timestamp {
         Duration(self.0.saturating_sub(earlier.0).max(0))
     }
 
-    pub fn add(self, d: Duration) -> Timestamp {
+    pub fn plus(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_add(d.0))
     }
 }

@@ -86,6 +86,9 @@ fn decode_and_flow_update_allocate_nothing_per_packet() {
         }
     }
     let during = allocations() - before;
-    println!("{} frames, {during} allocations, {ended} connections ended on the way", frames.len());
+    println!(
+        "{} frames, {during} allocations, {ended} connections ended on the way",
+        frames.len()
+    );
     assert_eq!(during, 0, "the hot path allocated");
 }

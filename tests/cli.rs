@@ -32,7 +32,10 @@ fn non_capture_exits_2_naming_it() {
     let o = exflow(&["analyze", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains(p.to_str().unwrap()) && e.contains("not a pcap"), "{e}");
+    assert!(
+        e.contains(p.to_str().unwrap()) && e.contains("not a pcap"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -63,14 +66,24 @@ fn standard_input_reads_like_a_file() {
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success());
     // Same figures, only the file name differs.
-    let strip = |s: String| s.lines().filter(|l| !l.starts_with("files")).collect::<Vec<_>>().join("\n");
+    let strip = |s: String| {
+        s.lines()
+            .filter(|l| !l.starts_with("files"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert_eq!(strip(stdout(&o)), strip(stdout(&from_file)));
 }
 
 #[test]
 fn bad_filter_exits_2_with_libpcaps_message() {
     let sample = a_sample();
-    let o = exflow(&["analyze", sample.to_str().unwrap(), "--filter", "tcp port nonsense"]);
+    let o = exflow(&[
+        "analyze",
+        sample.to_str().unwrap(),
+        "--filter",
+        "tcp port nonsense",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("tcp port nonsense"), "{}", stderr(&o));
 }
@@ -97,7 +110,11 @@ fn split_pcap(bytes: &[u8]) -> (Vec<u8>, Vec<u8>) {
 fn two_files_are_one_capture() {
     let sample = a_sample();
     let bytes = fs::read(&sample).unwrap();
-    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "sample is a LE pcap");
+    assert_eq!(
+        &bytes[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "sample is a LE pcap"
+    );
     let (a, b) = split_pcap(&bytes);
     let (pa, pb) = (tmp_path("part1.pcap"), tmp_path("part2.pcap"));
     fs::write(&pa, a).unwrap();
@@ -108,7 +125,12 @@ fn two_files_are_one_capture() {
     let summary = |v: &Vec<serde_json::Value>| {
         let mut s: Vec<String> = v
             .iter()
-            .map(|c| format!("{} {} {} {}", c["id.orig_p"], c["id.resp_p"], c["conn_state"], c["history"]))
+            .map(|c| {
+                format!(
+                    "{} {} {} {}",
+                    c["id.orig_p"], c["id.resp_p"], c["conn_state"], c["history"]
+                )
+            })
             .collect();
         s.sort();
         s
@@ -123,5 +145,8 @@ fn summary_lists_conn_states() {
     let o = exflow(&["analyze", sample.to_str().unwrap()]);
     assert!(o.status.success());
     let out = stdout(&o);
-    assert!(out.contains("conn_state") && out.contains("packets"), "{out}");
+    assert!(
+        out.contains("conn_state") && out.contains("packets"),
+        "{out}"
+    );
 }

@@ -31,7 +31,9 @@ fn ts(v: &Value) -> f64 {
 fn compare(file: &str, exp: &Value, got: Option<&Value>, t: &mut Tally, note: &str) {
     let s_exp = exp.get("conn_state").and_then(Value::as_str);
     let h_exp = exp.get("history").and_then(Value::as_str);
-    let s_got = got.and_then(|g| g.get("conn_state")).and_then(Value::as_str);
+    let s_got = got
+        .and_then(|g| g.get("conn_state"))
+        .and_then(Value::as_str);
     let h_got = got.and_then(|g| g.get("history")).and_then(Value::as_str);
     let id = key(exp)
         .map(|k| format!("{} {}:{} > {}:{}", k.0, k.1, k.2, k.3, k.4))
@@ -41,8 +43,9 @@ fn compare(file: &str, exp: &Value, got: Option<&Value>, t: &mut Tally, note: &s
         if Some(s) == s_got {
             t.state_ok += 1;
         } else {
-            t.disagreements
-                .push(format!("{file}: {id}: conn_state zeek {s} exflow {s_got:?} {note}"));
+            t.disagreements.push(format!(
+                "{file}: {id}: conn_state zeek {s} exflow {s_got:?} {note}"
+            ));
         }
     }
     if let Some(h) = h_exp {
@@ -50,8 +53,9 @@ fn compare(file: &str, exp: &Value, got: Option<&Value>, t: &mut Tally, note: &s
         if Some(h) == h_got {
             t.hist_ok += 1;
         } else {
-            t.disagreements
-                .push(format!("{file}: {id}: history zeek {h} exflow {h_got:?} {note}"));
+            t.disagreements.push(format!(
+                "{file}: {id}: history zeek {h} exflow {h_got:?} {note}"
+            ));
         }
     }
 }

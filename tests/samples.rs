@@ -116,11 +116,22 @@ fn every_sample_gives_its_expected_connections() {
             }
         }
         for g in &got {
-            failures.push(format!("{name}: unexpected connection {:?} {}", match_key(g), g["conn_state"]));
+            failures.push(format!(
+                "{name}: unexpected connection {:?} {}",
+                match_key(g),
+                g["conn_state"]
+            ));
         }
         checked += 1;
     }
     println!("samples: {checked} captures checked");
-    assert!(checked >= 5, "expected at least 5 samples with expectations, found {checked}");
-    assert!(failures.is_empty(), "sample mismatches:\n{}", failures.join("\n"));
+    assert!(
+        checked >= 5,
+        "expected at least 5 samples with expectations, found {checked}"
+    );
+    assert!(
+        failures.is_empty(),
+        "sample mismatches:\n{}",
+        failures.join("\n")
+    );
 }

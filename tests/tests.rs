@@ -1,5 +1,7 @@
 //! The one integration-test binary (ripgrep's layout): every module is a group of tests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod util;
 
 mod alloc;

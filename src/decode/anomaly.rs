@@ -23,10 +23,22 @@ pub enum AnomalyKind {
     BadIcmpHeader,
     /// A non-first IP fragment (its transport header is in the first fragment).
     IpFragment,
+    /// A raw-IP frame (link types RAW, IPV4, IPV6, NULL/LOOP's address family aside) whose
+    /// first nibble is neither 4 nor 6, or that is empty.
+    UnsupportedIpVersion,
+    /// An 802.11 data frame with the Protected bit set: its payload is encrypted (WEP, WPA,
+    /// WPA2/3), so the IP packet inside cannot be read.
+    WlanProtected,
+    /// An 802.11 QoS data frame carrying an A-MSDU (several packets aggregated in one frame),
+    /// which exflow does not split.
+    WlanAmsdu,
+    /// A frame the capture itself marks as corrupt: an 802.11 frame whose radiotap flags say
+    /// it failed its FCS (frame check sequence) check.
+    BadFcs,
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 10] = [
+    pub const ALL: [AnomalyKind; 14] = [
         AnomalyKind::NotIp,
         AnomalyKind::UnsupportedLinkType,
         AnomalyKind::SnaplenCut,
@@ -37,6 +49,10 @@ impl AnomalyKind {
         AnomalyKind::BadUdpHeader,
         AnomalyKind::BadIcmpHeader,
         AnomalyKind::IpFragment,
+        AnomalyKind::UnsupportedIpVersion,
+        AnomalyKind::WlanProtected,
+        AnomalyKind::WlanAmsdu,
+        AnomalyKind::BadFcs,
     ];
 
     /// The stable name used in reports and JSON.
@@ -52,6 +68,10 @@ impl AnomalyKind {
             AnomalyKind::BadUdpHeader => "bad_udp_header",
             AnomalyKind::BadIcmpHeader => "bad_icmp_header",
             AnomalyKind::IpFragment => "ip_fragment",
+            AnomalyKind::UnsupportedIpVersion => "unsupported_ip_version",
+            AnomalyKind::WlanProtected => "wlan_protected",
+            AnomalyKind::WlanAmsdu => "wlan_amsdu",
+            AnomalyKind::BadFcs => "bad_fcs",
         }
     }
 
@@ -74,6 +94,40 @@ impl AnomalyCounts {
     }
     /// Non-zero counters, in declaration order.
     pub fn iter(&self) -> impl Iterator<Item = (AnomalyKind, u64)> + '_ {
-        AnomalyKind::ALL.iter().map(|&k| (k, self.get(k))).filter(|&(_, n)| n > 0)
+        AnomalyKind::ALL
+            .iter()
+            .map(|&k| (k, self.get(k)))
+            .filter(|&(_, n)| n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_kind_in_declaration_order_with_unique_snake_case_names() {
+        for (i, k) in AnomalyKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i, "{k:?}");
+            let n = k.name();
+            assert!(
+                n.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'),
+                "{n}"
+            );
+            let dups = AnomalyKind::ALL.iter().filter(|o| o.name() == n).count();
+            assert_eq!(dups, 1, "{n}");
+        }
+    }
+
+    #[test]
+    fn counts() {
+        let mut c = AnomalyCounts::default();
+        c.add(AnomalyKind::BadFcs);
+        c.add(AnomalyKind::BadFcs);
+        c.add(AnomalyKind::NotIp);
+        assert_eq!(c.get(AnomalyKind::BadFcs), 2);
+        let v: Vec<_> = c.iter().collect();
+        assert_eq!(v, [(AnomalyKind::NotIp, 1), (AnomalyKind::BadFcs, 2)]);
     }
 }

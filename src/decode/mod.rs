@@ -2,7 +2,42 @@
 //!
 //! Parsing borrows the frame's bytes (etherparse slices plus a few lines of our own for the
 //! link layers etherparse has no slicer for) and never allocates. Anything that stops decoding
-//! is an [`AnomalyKind`], counted by the caller; no input can make `decode` panic.
+//! is an [`AnomalyKind`], counted by the caller.
+//!
+//! **No input can make [`decode`] panic**: every read of our own is bounds-checked (`get`,
+//! fixed-size chunks), every length subtraction is checked first, there is no `unwrap` or
+//! `unsafe` here, and the etherparse calls used are only those that check their input (its
+//! IPv6 extension-header iterator does not, after a lax parse that stopped on an error: we walk
+//! that chain ourselves). The tests feed `decode` every truncation of many frames and thousands
+//! of random and mutated ones per link type.
+//!
+//! # Link layers
+//! Ethernet, with any mix of 802.1Q/802.1ad (0x8100, 0x88a8, 0x9100-0x9300) tags, MPLS label
+//! stacks (IPv4 or IPv6 guessed from the version nibble below the bottom label), PPPoE
+//! sessions (PPP IPv4, IPv6 or MPLS) and 802.3 frames with LLC/SNAP; Linux cooked SLL and SLL2
+//! (any ARPHRD type whose protocol field is an ethertype, 802.2 LLC, or 802.11 with or without
+//! radiotap); BSD NULL (either byte order) and LOOP; raw IP (RAW, IPV4, IPV6); 802.11 with or
+//! without radiotap (data frames with LLC/SNAP; radiotap's data-pad and bad-FCS flags are
+//! honoured). Tunnels (GRE, IP-in-IP, ...) are not opened: they are [`Transport::Other`].
+//!
+//! # Lengths
+//! Every length in a [`Packet`] comes from the IP header, never from the captured bytes:
+//! Ethernet padding does not count, and a frame cut by the snap length still reports its
+//! real payload length, with [`Packet::truncated`] set. Two exceptions, both seen on captures
+//! taken on a sending host with segmentation offload: an IPv4 total length of 0, and an IPv6
+//! payload length of 0 without a Jumbo Payload option (Linux "BIG TCP"); the packet's length
+//! is then the frame's wire length minus its link header. An IPv6 Jumbo Payload option gives
+//! the length of a jumbogram.
+//!
+//! # Errors
+//! A header exflow needs that is too short is [`AnomalyKind::SnaplenCut`] when the snap length
+//! cut it, else the `Bad…Header` kind of its layer. A non-first fragment is
+//! [`AnomalyKind::IpFragment`]; a first fragment decodes, with the fragment's own lengths.
+//! A TCP header needs its 20 fixed bytes (not its options), UDP and ICMP their 8.
+
+mod ip;
+mod link;
+mod transport;
 
 pub mod anomaly;
 
@@ -63,6 +98,8 @@ pub struct IcmpQuote {
     pub dst: IpAddr,
     /// IP protocol number of the quoted packet (6 TCP, 17 UDP, ...).
     pub proto: u8,
+    /// Source and destination ports of a quoted TCP, UDP, SCTP, DCCP or UDP-Lite packet; the
+    /// type and code of a quoted ICMP or ICMPv6 message; 0 for other protocols.
     pub sport: u16,
     pub dport: u16,
     /// Sequence number of a quoted TCP segment, when the quote reaches it.
@@ -101,7 +138,9 @@ pub enum Transport {
     Udp(UdpDatagram),
     Icmp(IcmpMessage),
     /// Another IP protocol (ESP, GRE, ...): counted, not tracked as a connection.
-    Other { proto: u8 },
+    Other {
+        proto: u8,
+    },
 }
 
 /// What the flow table needs of one IP packet.
@@ -117,13 +156,39 @@ pub struct Packet {
     /// IPv4 identification (0 for IPv6).
     pub ip_id: u16,
     pub transport: Transport,
-    /// The frame was cut by the snap length after the headers decoded here.
+    /// Not all of the packet was captured, though the headers decoded here were: the frame
+    /// was cut by the snap length (`caplen < wire_len`), or the IP header declares more bytes
+    /// than the frame holds. The lengths above still come from the headers.
     pub truncated: bool,
 }
 
 /// Decodes one frame. `Err` says why the frame carries no usable IP packet for the flow table
 /// (non-IP frames are [`AnomalyKind::NotIp`], which the report lists apart from real anomalies).
 pub fn decode(frame: &Frame<'_>) -> Result<Packet, AnomalyKind> {
-    let _ = frame;
-    Err(AnomalyKind::UnsupportedLinkType)
+    let bytes = frame.bytes;
+    let wire_len = usize::try_from(frame.wire_len).unwrap_or(usize::MAX);
+    let cut = frame.caplen < frame.wire_len || bytes.len() < wire_len;
+    let (net, off) = link::locate(frame.link, bytes, cut)?;
+    let l3 = bytes.get(off..).unwrap_or_default();
+    let ip = ip::parse(net, l3, wire_len.saturating_sub(off), cut)?;
+    let transport = transport::parse(ip.proto, ip.payload, ip.payload_len, ip.cut)?;
+    Ok(Packet {
+        src: ip.src,
+        dst: ip.dst,
+        ip_len: u32::try_from(ip.ip_len).unwrap_or(u32::MAX),
+        ttl: ip.ttl,
+        ip_id: ip.ip_id,
+        transport,
+        truncated: cut || ip.ip_len > l3.len(),
+    })
+}
+
+/// The error for a header that is too short: `SnaplenCut` when the snap length cut it
+/// (`cut`), else `bad`, the malformed-header kind of its layer.
+fn short(cut: bool, bad: AnomalyKind) -> AnomalyKind {
+    if cut {
+        AnomalyKind::SnaplenCut
+    } else {
+        bad
+    }
 }

@@ -83,6 +83,8 @@ pub struct FlowStats {
     pub other_proto_pkts: u64,
 }
 
+// Most connections are TCP, so boxing the TCP state would only add a pointer chase.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     Tcp(TcpConn),
@@ -152,7 +154,11 @@ impl Flow {
         std::mem::swap(&mut self.orig, &mut self.resp);
         self.stats.swap(0, 1);
         if let Some((s, ttl)) = self.rst_by {
-            let s = if s == Side::Orig { Side::Resp } else { Side::Orig };
+            let s = if s == Side::Orig {
+                Side::Resp
+            } else {
+                Side::Orig
+            };
             self.rst_by = Some((s, ttl));
         }
     }
@@ -173,18 +179,18 @@ impl Flow {
                         || o.state == EpState::Inactive
                         || r.state == EpState::Inactive)
                 {
-                    return self.last_seen.add(cfg.tcp_close_delay);
+                    return self.last_seen.plus(cfg.tcp_close_delay);
                 }
                 let attempt = matches!(o.state, EpState::SynSent | EpState::SynAckSent)
                     && r.state == EpState::Inactive;
                 if attempt {
-                    self.last_seen.add(cfg.tcp_attempt_idle)
+                    self.last_seen.plus(cfg.tcp_attempt_idle)
                 } else {
-                    self.last_seen.add(cfg.tcp_idle)
+                    self.last_seen.plus(cfg.tcp_idle)
                 }
             }
-            Kind::Udp => self.last_seen.add(cfg.udp_idle),
-            Kind::Icmp => self.last_seen.add(cfg.icmp_idle),
+            Kind::Udp => self.last_seen.plus(cfg.udp_idle),
+            Kind::Icmp => self.last_seen.plus(cfg.icmp_idle),
         }
     }
 
@@ -204,7 +210,12 @@ impl Flow {
                     (false, true) => ConnState::SHR,
                     (false, false) => ConnState::OTH,
                 };
-                (self.stats[0].payload_bytes, self.stats[1].payload_bytes, st, 0)
+                (
+                    self.stats[0].payload_bytes,
+                    self.stats[1].payload_bytes,
+                    st,
+                    0,
+                )
             }
             Kind::Icmp => (
                 self.stats[0].payload_bytes,
@@ -284,7 +295,7 @@ impl FlowTable {
         }
         if self.now >= self.next_sweep {
             self.expire(self.now, sink);
-            self.next_sweep = self.now.add(SWEEP_EVERY);
+            self.next_sweep = self.now.plus(SWEEP_EVERY);
         }
         match pkt.transport {
             Transport::Tcp(seg) => {
@@ -307,6 +318,7 @@ impl FlowTable {
     /// Looks the packet's connection up, ending it first if it expired or `reuse` says the
     /// packet starts a new one. Returns the key and whether `src` is the originator, creating
     /// the connection (originator chosen by `orig_is_src`) when there is none.
+    #[allow(clippy::too_many_arguments)]
     fn lookup(
         &mut self,
         ts: Timestamp,
@@ -358,7 +370,14 @@ impl FlowTable {
         (key, o)
     }
 
-    fn tcp(&mut self, ts: Timestamp, pkt: &Packet, src: Endpoint, dst: Endpoint, sink: &mut impl Sink) {
+    fn tcp(
+        &mut self,
+        ts: Timestamp,
+        pkt: &Packet,
+        src: Endpoint,
+        dst: Endpoint,
+        sink: &mut impl Sink,
+    ) {
         let Transport::Tcp(seg) = pkt.transport else {
             return;
         };
@@ -380,7 +399,7 @@ impl FlowTable {
                 }
                 if ports::likely_tcp_server_port(src.port) {
                     if ports::likely_tcp_server_port(dst.port) {
-                        !(!flags.syn() && src.port < dst.port)
+                        flags.syn() || src.port >= dst.port
                     } else {
                         false
                     }
@@ -398,15 +417,7 @@ impl FlowTable {
             return;
         };
         let was = (conn.orig().state, conn.resp().state);
-        let out = conn.process(
-            &mut f.history,
-            is_orig,
-            flags,
-            seg.seq,
-            seg.ack,
-            seg.window,
-            seg.payload_len,
-        );
+        let out = conn.process(&mut f.history, is_orig, &seg);
         let both_closed_before = conn.both_closed();
         let mut is_orig = is_orig;
         if out.flipped {
@@ -442,7 +453,7 @@ impl FlowTable {
         }
         f.last_seen = ts;
         if out.close_complete {
-            let at = f.last_time.add(close_delay);
+            let at = f.last_time.plus(close_delay);
             f.delete_at = Some(f.delete_at.map_or(at, |d| d.min(at)));
         }
     }
@@ -464,7 +475,7 @@ impl FlowTable {
             |_| false,
             // Zeek's UDP rule: flip if the source is a likely server port and the
             // destination is not.
-            || !(ports::likely_udp_server_port(src.port) && !ports::likely_udp_server_port(dst.port)),
+            || !ports::likely_udp_server_port(src.port) || ports::likely_udp_server_port(dst.port),
             sink,
         );
         if let Some(f) = self.map.get_mut(&key) {
@@ -478,7 +489,13 @@ impl FlowTable {
         }
     }
 
-    fn icmp(&mut self, ts: Timestamp, pkt: &Packet, m: &crate::decode::IcmpMessage, sink: &mut impl Sink) {
+    fn icmp(
+        &mut self,
+        ts: Timestamp,
+        pkt: &Packet,
+        m: &crate::decode::IcmpMessage,
+        sink: &mut impl Sink,
+    ) {
         // Attach an error to the connection whose packet it quotes.
         if m.is_error() {
             if let Some(q) = m.quote {
@@ -513,7 +530,15 @@ impl FlowTable {
         let dst = Endpoint::new(pkt.dst, counterpart);
         let proto = if m.v6 { 58 } else { 1 };
         let request = icmp_is_request(m.v6, m.icmp_type);
-        let (key, is_orig) = self.lookup(ts, proto, src, dst, |_| false, || request || !is_reply(m), sink);
+        let (key, is_orig) = self.lookup(
+            ts,
+            proto,
+            src,
+            dst,
+            |_| false,
+            || request || !is_reply(m),
+            sink,
+        );
         if let Some(f) = self.map.get_mut(&key) {
             let d = if is_orig { 0 } else { 1 };
             count(&mut f.stats[d], pkt, m.payload_len);
@@ -555,7 +580,9 @@ impl FlowTable {
             };
             let better = match victim {
                 None => true,
-                Some((_, v_est, v_seen)) => (!established && v_est) || (established == v_est && f.last_seen < v_seen),
+                Some((_, v_est, v_seen)) => {
+                    (!established && v_est) || (established == v_est && f.last_seen < v_seen)
+                }
             };
             if better {
                 victim = Some((*k, established, f.last_seen));
@@ -633,7 +660,17 @@ mod tests {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
     }
 
-    fn tcp(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, flags: u8, seq: u32, ack: u32, len: u32) -> Packet {
+    #[allow(clippy::too_many_arguments)]
+    fn tcp(
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        len: u32,
+    ) -> Packet {
         Packet {
             src,
             dst,
@@ -786,7 +823,10 @@ mod tests {
         let (c, s) = (ip(1), ip(10));
         let mut rst = tcp(s, 443, c, 40003, TcpFlags::RST | TcpFlags::ACK, 0, 8, 0);
         rst.ttl = 63;
-        let (recs, _) = run(FlowConfig::default(), &[(0, tcp(c, 40003, s, 443, S, 7, 0, 0)), (0, rst)]);
+        let (recs, _) = run(
+            FlowConfig::default(),
+            &[(0, tcp(c, 40003, s, 443, S, 7, 0, 0)), (0, rst)],
+        );
         assert_eq!(recs[0].conn_state, ConnState::REJ);
         assert_eq!(recs[0].rst_by, Some((Side::Resp, 63)));
     }
@@ -794,7 +834,10 @@ mod tests {
     #[test]
     fn a_lone_syn_ack_from_a_server_port_is_flipped_like_zeek() {
         let (c, s) = (ip(1), ip(10));
-        let (recs, _) = run(FlowConfig::default(), &[(0, tcp(s, 80, c, 6705, SA, 5, 9, 0))]);
+        let (recs, _) = run(
+            FlowConfig::default(),
+            &[(0, tcp(s, 80, c, 6705, SA, 5, 9, 0))],
+        );
         assert_eq!(recs[0].orig.ip(), c);
         assert_eq!(recs[0].history.as_str(), "^h");
         assert_eq!(recs[0].conn_state, ConnState::OTH);
@@ -806,8 +849,13 @@ mod tests {
         let (c, s) = (ip(1), ip(10));
         let rst = tcp(s, 110, c, 26242, TcpFlags::RST | TcpFlags::ACK, 0, 8, 0);
         let syn = tcp(c, 26242, s, 110, S, 7, 0, 0);
-        let (recs, st) = run(FlowConfig::default(), &[(0, syn), (0, rst), (1, syn), (1, rst)]);
+        let (recs, st) = run(
+            FlowConfig::default(),
+            &[(0, syn), (0, rst), (1, syn), (1, rst)],
+        );
         assert_eq!(st.connections, 2);
-        assert!(recs.iter().all(|r| r.conn_state == ConnState::REJ && r.history.as_str() == "Sr"));
+        assert!(recs
+            .iter()
+            .all(|r| r.conn_state == ConnState::REJ && r.history.as_str() == "Sr"));
     }
 }

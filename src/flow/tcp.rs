@@ -11,7 +11,7 @@
 //! endpoint's initial sequence number (an `i64`), which replaces Zeek's wrap counters.
 
 use super::history::{History, Mark, Scaled};
-use crate::decode::TcpFlags;
+use crate::decode::{TcpFlags, TcpSegment};
 
 /// Zeek's `EndpointState` (`TCP_Endpoint.h`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -205,12 +205,10 @@ impl TcpEndpoint {
         {
             return 0;
         }
-        let mut size = self.last_rel.max(self.ack_rel).max(0) as u64;
-        if size != 0 {
-            size -= 1;
-        }
-        if self.fin_cnt > 0 && size != 0 {
-            size -= 1;
+        // Don't count the SYN's sequence octet, nor the FIN's.
+        let mut size = (self.last_rel.max(self.ack_rel).max(0) as u64).saturating_sub(1);
+        if self.fin_cnt > 0 {
+            size = size.saturating_sub(1);
         }
         size
     }
@@ -313,17 +311,15 @@ impl TcpConn {
         &mut self,
         history: &mut History,
         mut is_orig: bool,
-        flags: TcpFlags,
-        base_seq: u32,
-        ack_seq: u32,
-        window: u16,
-        len: u32,
+        seg: &TcpSegment,
     ) -> SegmentOutcome {
+        let (flags, base_seq, ack_seq, window, len) =
+            (seg.flags, seg.seq, seg.ack, seg.window, seg.payload_len);
         let mut out = SegmentOutcome::default();
         let len_i = len as i64;
         self.set_partial_status(flags, is_orig);
 
-        let mut seg_len = len as u32;
+        let mut seg_len = len;
         if flags.syn() {
             seg_len = seg_len.wrapping_add(1);
         }
@@ -392,8 +388,7 @@ impl TcpConn {
                 ep.hist_last_syn = rel_seq;
             }
             if flags.fin() {
-                if history.check(Mark::Fin, b'F', is_orig) && rel_seq + len_i != ep.hist_last_fin
-                {
+                if history.check(Mark::Fin, b'F', is_orig) && rel_seq + len_i != ep.hist_last_fin {
                     history.add(b'F', is_orig);
                 }
                 ep.hist_last_fin = rel_seq + len_i;
@@ -476,7 +471,8 @@ impl TcpConn {
         let delta_last = {
             let ep = &mut self.ep[e];
             let d = seq_delta(seq_one_past, ep.last_seq);
-            if (flags.syn() || flags.rst()) && !(-TOO_LARGE_SEQ_DELTA..=TOO_LARGE_SEQ_DELTA).contains(&d)
+            if (flags.syn() || flags.rst())
+                && !(-TOO_LARGE_SEQ_DELTA..=TOO_LARGE_SEQ_DELTA).contains(&d)
             {
             } else if flags.fin() && ep.last_seq == ep.start_seq.wrapping_add(1) {
                 ep.update_last_seq_raw(seq_one_past);
@@ -489,7 +485,8 @@ impl TcpConn {
             d
         };
 
-        let do_close = self.update_state_machine(history, is_orig, flags, base_seq, len, delta_last, &mut out);
+        let do_close =
+            self.update_state_machine(history, is_orig, flags, base_seq, len, delta_last, &mut out);
         let (e, p) = idx(is_orig);
 
         if flags.ack() {
@@ -508,9 +505,8 @@ impl TcpConn {
             if !self.ep[e].did_close {
                 self.ep[e].did_close = true;
                 let peer = &self.ep[p];
-                out.close_complete = ep_state == EpState::Reset
-                    || peer.did_close
-                    || peer.state == EpState::Inactive;
+                out.close_complete =
+                    ep_state == EpState::Reset || peer.did_close || peer.state == EpState::Inactive;
             }
         }
         out
@@ -835,13 +831,31 @@ mod tests {
                 h: History::default(),
             }
         }
-        fn o(&mut self, f: TcpFlags, seq: u32, ack: u32, len: u32) -> &mut Self {
-            self.c.process(&mut self.h, true, f, seq, ack, 1000, len);
+        fn seg(
+            &mut self,
+            is_orig: bool,
+            flags: TcpFlags,
+            seq: u32,
+            ack: u32,
+            len: u32,
+        ) -> &mut Self {
+            let seg = TcpSegment {
+                sport: 1,
+                dport: 2,
+                seq,
+                ack,
+                flags,
+                window: 1000,
+                payload_len: len,
+            };
+            self.c.process(&mut self.h, is_orig, &seg);
             self
         }
+        fn o(&mut self, f: TcpFlags, seq: u32, ack: u32, len: u32) -> &mut Self {
+            self.seg(true, f, seq, ack, len)
+        }
         fn r(&mut self, f: TcpFlags, seq: u32, ack: u32, len: u32) -> &mut Self {
-            self.c.process(&mut self.h, false, f, seq, ack, 1000, len);
-            self
+            self.seg(false, f, seq, ack, len)
         }
         fn state(&self) -> (&str, &str) {
             (conn_state(&self.c, &self.h).as_str(), self.h.as_str())

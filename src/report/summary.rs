@@ -35,7 +35,11 @@ pub fn render(o: &Outcome) -> String {
     let _ = handed;
     let _ = writeln!(s, "bytes        {}", f.bytes);
     if let (Some(a), Some(b)) = (f.first_ts, f.last_ts) {
-        let _ = writeln!(s, "time span    {a} .. {b} ({:.3} s)", b.since(a).as_secs_f64());
+        let _ = writeln!(
+            s,
+            "time span    {a} .. {b} ({:.3} s)",
+            b.since(a).as_secs_f64()
+        );
     }
     let c = &o.conns;
     let _ = writeln!(
