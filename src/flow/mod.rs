@@ -105,6 +105,11 @@ struct Flow {
     last_seen: Timestamp,
     /// Set when the connection closed completely: removed at this time.
     delete_at: Option<Timestamp>,
+    /// Zeek's attempt timer: 5 s after the originator's first SYN, a connection whose
+    /// responder was never heard is ended.
+    attempt_deadline: Option<Timestamp>,
+    /// The originator sent something other than a SYN (an ACK, data, FIN, RST).
+    orig_beyond_syn: bool,
     kind: Kind,
     history: History,
     stats: [DirStats; 2],
@@ -134,6 +139,8 @@ impl Flow {
             last_time: ts,
             last_seen: ts,
             delete_at: None,
+            attempt_deadline: None,
+            orig_beyond_syn: false,
             kind,
             history: History::default(),
             stats: [DirStats::default(); 2],
@@ -183,6 +190,17 @@ impl Flow {
                 }
                 let attempt = matches!(o.state, EpState::SynSent | EpState::SynAckSent)
                     && r.state == EpState::Inactive;
+                // Zeek's AttemptTimer (`TCPSessionAdapter::AttemptTimer`) ends such a
+                // connection 5 s after the SYN. exflow follows it only once the originator
+                // went beyond SYNs (a capture that sees one direction: "SAD" then "DAF"
+                // rows, like Zeek); an attempt of SYNs alone is kept together through its
+                // retransmissions instead (Zeek logs each late retransmission as a new
+                // connection, zeek/zeek#394).
+                if attempt && self.orig_beyond_syn {
+                    if let Some(t) = self.attempt_deadline {
+                        return t.min(self.last_seen.plus(cfg.tcp_attempt_idle));
+                    }
+                }
                 if attempt {
                     self.last_seen.plus(cfg.tcp_attempt_idle)
                 } else {
@@ -257,6 +275,16 @@ pub struct FlowTable {
     now: Timestamp,
     next_sweep: Timestamp,
     stats: FlowStats,
+}
+
+/// Zeek's `tcp_attempt_delay`.
+const ATTEMPT_DELAY: Duration = Duration::from_secs(5);
+
+fn conn_orig_state(f: &Flow) -> EpState {
+    match &f.kind {
+        Kind::Tcp(c) => c.orig().state,
+        _ => EpState::Inactive,
+    }
 }
 
 /// How often (in capture time) the table looks for expired connections.
@@ -417,12 +445,23 @@ impl FlowTable {
             return;
         };
         let was = (conn.orig().state, conn.resp().state);
-        let out = conn.process(&mut f.history, is_orig, &seg);
+        // Zeek moves LastTime before the state machine runs, unless both sides had closed.
         let both_closed_before = conn.both_closed();
+        let out = conn.process(&mut f.history, is_orig, &seg, !pkt.truncated);
         let mut is_orig = is_orig;
         if out.flipped {
             f.flip_endpoints();
             is_orig = !is_orig;
+        }
+        if is_orig && !(flags.syn() && !flags.ack()) {
+            f.orig_beyond_syn = true;
+        }
+        if is_orig
+            && f.attempt_deadline.is_none()
+            && was.0 == EpState::Inactive
+            && conn_orig_state(f) == EpState::SynSent
+        {
+            f.attempt_deadline = Some(ts.plus(ATTEMPT_DELAY));
         }
         // exflow's own handshake facts.
         if flags.syn() && !flags.ack() && is_orig {
@@ -445,7 +484,6 @@ impl FlowTable {
         if flags.rst() && f.rst_by.is_none() {
             f.rst_by = Some((if is_orig { Side::Orig } else { Side::Resp }, pkt.ttl));
         }
-        let _ = was;
         let d = if is_orig { 0 } else { 1 };
         count(&mut f.stats[d], pkt, seg.payload_len);
         if !both_closed_before {

@@ -312,6 +312,7 @@ impl TcpConn {
         history: &mut History,
         mut is_orig: bool,
         seg: &TcpSegment,
+        payload_captured: bool,
     ) -> SegmentOutcome {
         let (flags, base_seq, ack_seq, window, len) =
             (seg.flags, seg.seq, seg.ack, seg.window, seg.payload_len);
@@ -495,7 +496,10 @@ impl TcpConn {
 
         self.first_packet_seen |= if is_orig { 1 } else { 2 };
 
-        if len > 0 && !flags.rst() && !seq_underflow {
+        // Zeek's reassembler only receives payload that was captured in full
+        // (`TCP_Endpoint::DataSent`, "truncated_tcp_payload"): with a short snap length, the
+        // peer's ACKs then reveal content gaps (G/g), exactly as Zeek logs them.
+        if len > 0 && payload_captured && !flags.rst() && !seq_underflow {
             let rel_data_seq = if flags.syn() { rel_seq + 1 } else { rel_seq };
             self.ep[e].ranges.data(rel_data_seq, len_i);
         }
@@ -848,7 +852,7 @@ mod tests {
                 window: 1000,
                 payload_len: len,
             };
-            self.c.process(&mut self.h, is_orig, &seg);
+            self.c.process(&mut self.h, is_orig, &seg, true);
             self
         }
         fn o(&mut self, f: TcpFlags, seq: u32, ack: u32, len: u32) -> &mut Self {

@@ -41,6 +41,8 @@ struct Line<'a> {
     ttls: Ttls,
     /// exflow: ICMP errors that quoted this connection's packets.
     icmp: Vec<Icmp>,
+    /// exflow: how many ICMP errors quoted this connection (the list keeps the first few).
+    icmp_count: u32,
     /// exflow: why the record was written (closed, idle, reused, evicted, end_of_capture).
     end: &'static str,
 }
@@ -166,6 +168,7 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> std::io::Result<()> {
                 meaning: icmp_meaning(e.v6, e.icmp_type, e.code),
             })
             .collect(),
+        icmp_count: r.icmp_count,
         end: r.end.as_str(),
     };
     serde_json::to_writer(&mut *w, &line)?;
