@@ -1,11 +1,48 @@
 //! Capture files: pcap and pcapng (any byte order, micro/nano timestamps, several sections and
 //! interfaces with their own link types and timestamp resolutions), gzip- or zstd-compressed,
 //! `-` for standard input, and several files read in order as one capture.
+//!
+//! Formats handled:
+//! - legacy pcap: the microsecond (`a1b2c3d4`) and nanosecond (`a1b23c4d`) magics in either byte
+//!   order, and the little-endian "modified" (Kuznetzov, `a1b2cd34`) format with its 24-byte
+//!   record headers (the big-endian modified format is refused: pcap-parser cannot read it);
+//! - pcapng: any number of sections, each in its own byte order, with interface ids restarting
+//!   at 0 in each section; every interface's link type, `if_tsresol` (powers of 10 or of 2) and
+//!   `if_tsoffset`; Enhanced Packet Blocks, Simple Packet Blocks (no timestamp of their own: they
+//!   get the last timestamp seen) and the obsolete Packet Blocks; every other block is skipped;
+//! - any of these compressed with gzip (`1f 8b`, several members allowed) or zstd
+//!   (`28 b5 2f fd`), recognised by their magic bytes and decompressed as a stream.
+//!
+//! Reading is streaming and bounded: pcap-parser's `LegacyPcapReader` / `PcapNGReader` keep one
+//! circular buffer per file (256 KiB, grown only for a record or block larger than that, up to
+//! 16 MiB), and every frame is lent to the callback as a [`Frame`] borrowing that buffer;
+//! nothing is allocated per packet. pcap-parser frames the records and parses the file header,
+//! the section headers and the interface descriptions; the packet blocks are parsed here, from
+//! the buffer, because pcap-parser allocates a `Vec` for a packet block's options and takes a
+//! packet block whose captured length exceeds the block for a block still incomplete (it would
+//! read on into the next blocks).
+//!
+//! A frame's wire length is never below its captured length (a writer that wrote a smaller
+//! original length gets it raised to the captured one).
+//!
+//! A file that ends inside a record, or holds a record or block that cannot be one (an
+//! impossible length, a packet on an undeclared interface, ...), is not an error: reading that
+//! file stops there with a warning in [`FileSummary::warnings`] and goes on with the next file.
 
 use super::filter::Filter;
 use super::{Frame, LinkType};
 use crate::error::Error;
 use crate::time::Timestamp;
+use flate2::read::MultiGzDecoder;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{
+    Block, InterfaceDescriptionBlock, LegacyPcapReader, OptionCode, PcapBlockOwned, PcapError,
+    PcapNGReader,
+};
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, Read};
+use std::rc::Rc;
 
 /// What reading the files found, besides the frames themselves.
 #[derive(Clone, Debug, Default)]
@@ -20,19 +57,688 @@ pub struct FileSummary {
     pub filtered_out: u64,
     /// Captured bytes of the frames handed on.
     pub bytes: u64,
+    /// Earliest timestamp of the frames read (before the filter).
     pub first_ts: Option<Timestamp>,
+    /// Latest timestamp of the frames read (before the filter).
     pub last_ts: Option<Timestamp>,
     /// Non-fatal problems, one line each, naming the file (e.g. a record cut off at the end).
     pub warnings: Vec<String>,
 }
 
 /// Reads `paths` in order as one capture, handing every frame that passes `filter` to
-/// `on_frame`. Errors (exit 2) name the file: missing, not a capture, unsupported format.
+/// `on_frame`. Errors (exit 2) name the file: missing, unreadable, not a capture. Every file
+/// other than `-` is opened and its magic checked before the first frame is read, so a bad
+/// name in the list fails at once.
 pub fn read_files(
     paths: &[String],
-    mut filter: Option<&mut Filter>,
+    filter: Option<&mut Filter>,
     on_frame: &mut dyn FnMut(&Frame<'_>),
 ) -> Result<FileSummary, Error> {
-    let _ = (&mut filter, on_frame);
-    Err(Error::input(paths.first().cloned().unwrap_or_default(), "not implemented yet"))
+    for path in paths.iter().filter(|p| p.as_str() != "-") {
+        check_early(path)?;
+    }
+    let mut sink = Sink {
+        summary: FileSummary {
+            files: paths.to_vec(),
+            ..FileSummary::default()
+        },
+        filter,
+        on_frame,
+        last_ts: Timestamp::ZERO,
+    };
+    for path in paths {
+        read_file(path, &mut sink)?;
+    }
+    Ok(sink.summary)
+}
+
+/// Opens a file and checks its magic, before any file is read. Only regular files: the first
+/// bytes of a pipe (`<(zcat x.pcap)`) would be lost to a second opening.
+fn check_early(path: &str) -> Result<(), Error> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+    if meta.is_file() || meta.is_dir() {
+        open(path)?;
+    }
+    Ok(())
+}
+
+/// Initial size of a reader's buffer.
+const BUFFER_SIZE: usize = 256 * 1024;
+/// Largest record or block accepted (libpcap's own limit for a pcapng block); anything larger is
+/// taken for corrupt data rather than grown into.
+const MAX_BLOCK: usize = 16 * 1024 * 1024;
+/// The upper bits of a pcap file's link-type field may carry the FCS length; the link type is
+/// the lower 26 bits (libpcap's `LT_LINKTYPE`).
+const LINKTYPE_MASK: u32 = 0x03FF_FFFF;
+
+/// The name of a file in messages.
+fn display_name(path: &str) -> &str {
+    if path == "-" {
+        "standard input"
+    } else {
+        path
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivering frames
+
+/// Where frames go: the summary being filled, the filter and the callback.
+struct Sink<'f, 'c> {
+    summary: FileSummary,
+    filter: Option<&'f mut Filter>,
+    on_frame: &'c mut dyn FnMut(&Frame<'_>),
+    /// Timestamp of the last frame, for pcapng Simple Packet Blocks, which carry none.
+    last_ts: Timestamp,
+}
+
+impl Sink<'_, '_> {
+    /// Counts a frame, runs the filter and hands the frame on if it passes.
+    fn deliver(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
+        let s = &mut self.summary;
+        s.frames += 1;
+        if s.link_types.last() != Some(&frame.link) && !s.link_types.contains(&frame.link) {
+            s.link_types.push(frame.link);
+        }
+        s.first_ts = Some(s.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
+        s.last_ts = Some(s.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
+        self.last_ts = frame.ts;
+        if let Some(filter) = self.filter.as_deref_mut() {
+            if !filter.matches(frame)? {
+                s.filtered_out += 1;
+                return Ok(());
+            }
+        }
+        s.bytes += u64::from(frame.caplen);
+        (self.on_frame)(frame);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening a file
+
+/// The capture format, from the first bytes (after decompression).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Pcap,
+    PcapNg,
+}
+
+/// An opened file: the (decompressed) byte stream, its first bytes not yet consumed.
+struct Opened {
+    format: Format,
+    /// `Some("gzip")` or `Some("zstd")` when the file is compressed.
+    compression: Option<&'static str>,
+    /// pcapng: the length of the first section header block.
+    first_block: usize,
+    stream: Box<dyn Read>,
+}
+
+/// Bytes peeked at the start of a stream: enough for the pcapng SHB's type, length and
+/// byte-order magic.
+const HEAD: usize = 12;
+
+/// Opens `path` (`-`: standard input), recognises compression and the capture format.
+fn open(path: &str) -> Result<Opened, Error> {
+    let name = display_name(path);
+    let fail = |what: &str, e: io::Error| Error::input(name, format!("{what}: {e}"));
+    let raw: Box<dyn Read> = if path == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(|e| fail("cannot open", e))?)
+    };
+    let (head, len, raw) = peek(raw).map_err(|e| fail("cannot read", e))?;
+    let (compression, stream): (Option<&'static str>, Box<dyn Read>) = match head[..len] {
+        [0x1f, 0x8b, ..] => (Some("gzip"), Box::new(MultiGzDecoder::new(raw))),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => (
+            Some("zstd"),
+            Box::new(zstd::Decoder::new(raw).map_err(|e| fail("cannot decompress (zstd)", e))?),
+        ),
+        _ => (None, raw),
+    };
+    let (head, len, stream) = match compression {
+        None => (head, len, stream),
+        Some(kind) => peek(stream).map_err(|e| fail(&format!("cannot decompress ({kind})"), e))?,
+    };
+    let inside = compression
+        .map(|c| format!(" ({c}-compressed)"))
+        .unwrap_or_default();
+    let format = match head[..len] {
+        [] => {
+            return Err(Error::input(
+                name,
+                format!("empty file{inside}: not a pcap or pcapng capture"),
+            ))
+        }
+        [0x0a, 0x0d, 0x0d, 0x0a, ..] => Format::PcapNg,
+        [0xd4, 0xc3, 0xb2, 0xa1, ..]
+        | [0xa1, 0xb2, 0xc3, 0xd4, ..]
+        | [0x4d, 0x3c, 0xb2, 0xa1, ..]
+        | [0xa1, 0xb2, 0x3c, 0x4d, ..]
+        | [0x34, 0xcd, 0xb2, 0xa1, ..] => Format::Pcap,
+        [0xa1, 0xb2, 0xcd, 0x34, ..] => {
+            return Err(Error::input(
+                name,
+                format!("big-endian modified (Kuznetzov) pcap{inside} is not supported"),
+            ))
+        }
+        ref start => {
+            let bytes: Vec<String> = start.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            return Err(Error::input(
+                name,
+                format!(
+                    "not a pcap or pcapng capture{inside}: it starts with {}",
+                    bytes.join(" ")
+                ),
+            ));
+        }
+    };
+    // A pcapng file starts with its first section header, whose length (in the byte order its
+    // byte-order magic gives) sizes the reader's buffer: pcap-parser needs it whole at once.
+    let first_block = match (format, len >= HEAD) {
+        (Format::PcapNg, true) => {
+            let big_endian = head[8..12] == [0x1a, 0x2b, 0x3c, 0x4d];
+            u32_at(&head, 4, big_endian) as usize
+        }
+        _ => 0,
+    };
+    Ok(Opened {
+        format,
+        compression,
+        first_block,
+        stream,
+    })
+}
+
+/// Looks at the first [`HEAD`] bytes of `r` (fewer if it is shorter): returns them and a
+/// stream that still starts with them.
+fn peek(mut r: Box<dyn Read>) -> io::Result<([u8; HEAD], usize, Box<dyn Read>)> {
+    let mut head = [0u8; HEAD];
+    let len = read_full(&mut r, &mut head)?;
+    let unpeeked = io::Cursor::new(head).take(len as u64).chain(r);
+    Ok((head, len, Box::new(unpeeked)))
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut len = 0;
+    while len < buf.len() {
+        match r.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(len)
+}
+
+/// The stream pcap-parser reads from. It fills pcap-parser's buffer completely at each read
+/// (pcap-parser needs the whole file header from its first read), and a read error, which
+/// pcap-parser would reduce to a bare `ReadError`, is kept in `failure` for the warning and
+/// reported to pcap-parser as the end of the input.
+struct Input {
+    stream: Box<dyn Read>,
+    failure: Rc<RefCell<Option<io::Error>>>,
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failure.borrow().is_some() {
+            return Ok(0);
+        }
+        let mut len = 0;
+        while len < buf.len() {
+            match self.stream.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    *self.failure.borrow_mut() = Some(e);
+                    break;
+                }
+            }
+        }
+        Ok(len)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading one file
+
+/// How reading a file ended; each with the byte offset (in the decompressed data) where.
+enum End {
+    /// At the end of the input, after a whole record or block.
+    Clean(u64),
+    /// The input ended inside the record or block starting at this offset.
+    CutOff(u64),
+    /// The record or block at this offset cannot be one.
+    Corrupt(u64, String),
+}
+
+/// Reads one file to its end (or to the point where it cannot be read further, with a
+/// warning), handing its frames to `sink`.
+fn read_file(path: &str, sink: &mut Sink<'_, '_>) -> Result<(), Error> {
+    let name = display_name(path);
+    let opened = open(path)?;
+    let failure = Rc::new(RefCell::new(None));
+    let input = Input {
+        stream: opened.stream,
+        failure: Rc::clone(&failure),
+    };
+    let mut oversized = 0u64;
+    let end = match opened.format {
+        Format::Pcap => read_pcap(name, input, sink)?,
+        Format::PcapNg => read_pcapng(name, input, opened.first_block, sink, &mut oversized)?,
+    };
+
+    let unit = if opened.format == Format::Pcap {
+        "record"
+    } else {
+        "block"
+    };
+    let at = |offset: u64| match opened.compression {
+        Some(c) => format!("byte offset {offset} of the {c}-decompressed data"),
+        None => format!("byte offset {offset}"),
+    };
+    let rest = "the report covers the packets before it";
+    let failure = failure.borrow_mut().take();
+    let warning = match (end, failure) {
+        // A read error ends the input early: report it rather than the cut it causes.
+        (End::Clean(o) | End::CutOff(o) | End::Corrupt(o, _), Some(e)) => {
+            let place = format!(" in the {unit} at {}", at(o));
+            let what = match (opened.compression, e.kind()) {
+                (Some(c), io::ErrorKind::UnexpectedEof) => format!("{c} data cut off"),
+                (Some(c), _) => format!("{c} decompression failed ({e})"),
+                (None, _) => format!("read error ({e})"),
+            };
+            Some(format!("{name}: {what}{place}; {rest}"))
+        }
+        (End::CutOff(o), None) => Some(format!(
+            "{name}: capture cut off in a {unit} at {}; {rest}",
+            at(o)
+        )),
+        (End::Corrupt(o, what), None) => Some(format!(
+            "{name}: {what} at {}; stopped reading this file, {rest}",
+            at(o)
+        )),
+        (End::Clean(_), None) => None,
+    };
+    sink.summary.warnings.extend(warning);
+    if oversized > 0 {
+        sink.summary.warnings.push(format!(
+            "{name}: {oversized} packet block(s) claimed more captured bytes than the block \
+             holds; those frames were cut to the block's data"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the bytes a record or block needs are in the buffer.
+enum Fill {
+    Ready,
+    /// The input ended with nothing left: a clean end.
+    End,
+    /// The input ended with part of a record or block left.
+    Short,
+}
+
+/// Makes the first `need` bytes (at most [`MAX_BLOCK`]) of the rest of the input available in
+/// `reader.data()`: refills, and grows the buffer (tracked in `capacity`) for a record larger
+/// than it. pcap-parser's own `next()` would report such a record as `Incomplete` or
+/// `BufferTooSmall` forever; here every round either reads more or finds the end.
+fn fill(reader: &mut dyn PcapReaderIterator, capacity: &mut usize, need: usize) -> Fill {
+    loop {
+        let have = reader.data().len();
+        if have >= need {
+            return Fill::Ready;
+        }
+        if reader.reader_exhausted() {
+            return if have == 0 { Fill::End } else { Fill::Short };
+        }
+        if need > *capacity {
+            let size = need
+                .max(capacity.saturating_mul(2))
+                .min(MAX_BLOCK.max(need));
+            reader.grow(size);
+            *capacity = size;
+        }
+        if reader.refill().is_err() {
+            // `Input` never fails a read (it keeps the error and ends the input instead).
+            return if have == 0 { Fill::End } else { Fill::Short };
+        }
+    }
+}
+
+/// A `u32` at `at` in `b`, in the given byte order (0 if `b` is too short: callers check).
+fn u32_at(b: &[u8], at: usize, big_endian: bool) -> u32 {
+    let mut word = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        word.copy_from_slice(s);
+    }
+    if big_endian {
+        u32::from_be_bytes(word)
+    } else {
+        u32::from_le_bytes(word)
+    }
+}
+
+/// The captured bytes of a frame as a `u32` (a block never holds more than `u32::MAX`).
+fn len_u32(bytes: &[u8]) -> u32 {
+    u32::try_from(bytes.len()).unwrap_or(u32::MAX)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Legacy pcap
+
+/// Reads a legacy pcap stream.
+fn read_pcap(name: &str, input: Input, sink: &mut Sink<'_, '_>) -> Result<End, Error> {
+    let mut reader = LegacyPcapReader::new(BUFFER_SIZE, input)
+        .map_err(|_| Error::input(name, "pcap capture cut off inside its 24-byte file header"))?;
+    let mut capacity = BUFFER_SIZE;
+    // The first "block" is the file header.
+    let (used, header) = match reader.next() {
+        Ok((used, PcapBlockOwned::LegacyHeader(h))) => (used, h),
+        _ => return Err(Error::input(name, "unreadable pcap file header")),
+    };
+    reader.consume(used);
+    let big_endian = header.is_bigendian();
+    let nanos_per_unit: i64 = if header.is_nanosecond_precision() {
+        1
+    } else {
+        1000
+    };
+    let record_header = if header.is_modified_format() { 24 } else { 16 };
+    // pcap-parser keeps the field as an i32; it is a u32 in the file.
+    let link = LinkType((header.network.0 as u32) & LINKTYPE_MASK);
+
+    loop {
+        let offset = reader.consumed() as u64;
+        match fill(&mut reader, &mut capacity, record_header) {
+            Fill::Ready => {}
+            Fill::End => return Ok(End::Clean(offset)),
+            Fill::Short => return Ok(End::CutOff(offset)),
+        }
+        let caplen = u32_at(reader.data(), 8, big_endian) as usize;
+        if caplen > MAX_BLOCK {
+            let what = format!("record claiming {caplen} captured bytes");
+            return Ok(End::Corrupt(offset, what));
+        }
+        match fill(&mut reader, &mut capacity, record_header + caplen) {
+            Fill::Ready => {}
+            Fill::End | Fill::Short => return Ok(End::CutOff(offset)),
+        }
+        // The whole record is in the buffer: pcap-parser parses it at once.
+        let used = match reader.next() {
+            Ok((used, PcapBlockOwned::Legacy(record))) => {
+                let frame = Frame {
+                    ts: Timestamp::from_secs_nanos(
+                        i64::from(record.ts_sec),
+                        i64::from(record.ts_usec) * nanos_per_unit,
+                    ),
+                    link,
+                    caplen: len_u32(record.data),
+                    wire_len: record.origlen.max(len_u32(record.data)),
+                    bytes: record.data,
+                };
+                sink.deliver(&frame)?;
+                used
+            }
+            _ => return Ok(End::Corrupt(offset, "unreadable record".into())),
+        };
+        reader.consume(used);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pcapng
+
+const SHB: u32 = 0x0A0D_0D0A;
+const IDB: u32 = 1;
+/// The obsolete Packet Block.
+const PB: u32 = 2;
+const SPB: u32 = 3;
+const EPB: u32 = 6;
+const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
+
+/// An interface of the current section.
+struct Interface {
+    link: LinkType,
+    snaplen: u32,
+    scale: TsScale,
+    /// `if_tsoffset`, in nanoseconds.
+    offset_ns: i64,
+}
+
+impl Interface {
+    /// Reads an Interface Description Block (parsed by pcap-parser) in a section of the given
+    /// byte order. pcap-parser's own `if_tsoffset` is always read little-endian, so the options
+    /// are read here.
+    fn from_idb(idb: &InterfaceDescriptionBlock<'_>, big_endian: bool) -> Result<Self, String> {
+        let mut tsresol = 6u8;
+        let mut offset_s = 0i64;
+        for opt in &idb.options {
+            if opt.code == OptionCode::IfTsresol && opt.len >= 1 {
+                tsresol = opt.value.first().copied().unwrap_or(6);
+            } else if opt.code == OptionCode::IfTsoffset && opt.len == 8 {
+                let mut b = [0u8; 8];
+                if let Some(v) = opt.value.get(..8) {
+                    b.copy_from_slice(v);
+                }
+                offset_s = if big_endian {
+                    i64::from_be_bytes(b)
+                } else {
+                    i64::from_le_bytes(b)
+                };
+            }
+        }
+        let scale = TsScale::from_tsresol(tsresol).ok_or_else(|| {
+            format!("interface description with an unusable if_tsresol {tsresol}")
+        })?;
+        Ok(Interface {
+            link: LinkType(idb.linktype.0 as u32), // read from a u16
+            snaplen: idb.snaplen,
+            scale,
+            offset_ns: offset_s.saturating_mul(1_000_000_000),
+        })
+    }
+
+    /// The time of a 64-bit pcapng timestamp on this interface.
+    fn ts(&self, high: u32, low: u32) -> Timestamp {
+        let units = (u64::from(high) << 32) | u64::from(low);
+        Timestamp(self.scale.to_ns(units).saturating_add(self.offset_ns))
+    }
+}
+
+/// How to turn an interface's timestamp units into nanoseconds, from `if_tsresol`.
+#[derive(Clone, Copy, Debug)]
+enum TsScale {
+    /// Units of 10^-n s, n <= 9: multiply.
+    Mul(u64),
+    /// Units of 10^-n s, 9 < n <= 19: divide.
+    Div(u64),
+    /// Units of 2^-n s: multiply by 10^9, shift right by n.
+    Shift(u32),
+}
+
+impl TsScale {
+    fn from_tsresol(tsresol: u8) -> Option<TsScale> {
+        let n = u32::from(tsresol & 0x7f);
+        if tsresol & 0x80 != 0 {
+            Some(TsScale::Shift(n))
+        } else if n <= 9 {
+            Some(TsScale::Mul(10u64.pow(9 - n)))
+        } else if n <= 19 {
+            Some(TsScale::Div(10u64.pow(n - 9)))
+        } else {
+            None
+        }
+    }
+
+    fn to_ns(self, units: u64) -> i64 {
+        let ns = match self {
+            TsScale::Mul(m) => u128::from(units) * u128::from(m),
+            TsScale::Div(d) => u128::from(units / d),
+            TsScale::Shift(n) => (u128::from(units) * 1_000_000_000) >> n,
+        };
+        i64::try_from(ns).unwrap_or(i64::MAX)
+    }
+}
+
+/// Reads a pcapng stream. `oversized` counts packet blocks whose captured length exceeds the
+/// block (their frames are cut to the block).
+fn read_pcapng(
+    name: &str,
+    input: Input,
+    first_block: usize,
+    sink: &mut Sink<'_, '_>,
+    oversized: &mut u64,
+) -> Result<End, Error> {
+    let mut capacity = BUFFER_SIZE.max(first_block.min(MAX_BLOCK));
+    let mut reader = PcapNGReader::new(capacity, input).map_err(|e| match e {
+        PcapError::Incomplete(_) | PcapError::UnexpectedEof | PcapError::Eof => Error::input(
+            name,
+            "pcapng capture cut off inside its first section header",
+        ),
+        other => Error::input(name, format!("unreadable pcapng section header ({other})")),
+    })?;
+    let mut big_endian = false;
+    // The interfaces of the current section: ids restart at 0 in each section.
+    let mut interfaces: Vec<Interface> = Vec::new();
+
+    loop {
+        let offset = reader.consumed() as u64;
+        let corrupt = |what: String| Ok(End::Corrupt(offset, what));
+        // Block type and total length; a section header also needs its byte-order magic to
+        // say in which order the length is written.
+        match fill(&mut reader, &mut capacity, 8) {
+            Fill::Ready => {}
+            Fill::End => return Ok(End::Clean(offset)),
+            Fill::Short => return Ok(End::CutOff(offset)),
+        }
+        if u32_at(reader.data(), 0, false) == SHB {
+            match fill(&mut reader, &mut capacity, 12) {
+                Fill::Ready => {}
+                Fill::End | Fill::Short => return Ok(End::CutOff(offset)),
+            }
+            big_endian = match u32_at(reader.data(), 8, false) {
+                BYTE_ORDER_MAGIC => false,
+                m if m.swap_bytes() == BYTE_ORDER_MAGIC => true,
+                _ => return corrupt("section header with an unknown byte-order magic".into()),
+            };
+        }
+        let block_type = u32_at(reader.data(), 0, big_endian);
+        let len = u32_at(reader.data(), 4, big_endian) as usize;
+        if len < 12 || len % 4 != 0 || len > MAX_BLOCK {
+            return corrupt(format!(
+                "block of type {block_type:#x} with impossible length {len}"
+            ));
+        }
+        match fill(&mut reader, &mut capacity, len) {
+            Fill::Ready => {}
+            Fill::End | Fill::Short => return Ok(End::CutOff(offset)),
+        }
+        if u32_at(reader.data(), len - 4, big_endian) as usize != len {
+            return corrupt(format!(
+                "block of type {block_type:#x} whose two lengths differ"
+            ));
+        }
+
+        match block_type {
+            SHB | IDB => {
+                // The whole block is in the buffer: pcap-parser parses it at once (it follows
+                // the byte order of each section itself).
+                let parsed = match reader.next() {
+                    Ok((used, PcapBlockOwned::NG(Block::SectionHeader(shb)))) if used == len => {
+                        if shb.major_version != 1 {
+                            let (major, minor) = (shb.major_version, shb.minor_version);
+                            return corrupt(format!(
+                                "section header of unsupported pcapng version {major}.{minor}"
+                            ));
+                        }
+                        interfaces.clear();
+                        Ok(())
+                    }
+                    Ok((used, PcapBlockOwned::NG(Block::InterfaceDescription(idb))))
+                        if used == len =>
+                    {
+                        Interface::from_idb(&idb, big_endian).map(|i| interfaces.push(i))
+                    }
+                    _ => Err(if block_type == SHB {
+                        "unreadable section header block".to_string()
+                    } else {
+                        "unreadable interface description block".to_string()
+                    }),
+                };
+                if let Err(what) = parsed {
+                    return corrupt(what);
+                }
+            }
+            EPB | PB => {
+                // EPB: interface id (u32); obsolete PB: interface id (u16), drops (u16). Then
+                // both: timestamp high and low, captured length, original length, data.
+                let block = &reader.data()[..len];
+                if len < 32 {
+                    return corrupt(format!("packet block of impossible length {len}"));
+                }
+                let if_id = if block_type == EPB {
+                    u32_at(block, 8, big_endian) as usize
+                } else if big_endian {
+                    usize::from(u16::from_be_bytes([block[8], block[9]]))
+                } else {
+                    usize::from(u16::from_le_bytes([block[8], block[9]]))
+                };
+                let Some(iface) = interfaces.get(if_id) else {
+                    return corrupt(format!(
+                        "packet on interface {if_id}, which this section does not describe"
+                    ));
+                };
+                let claimed = u32_at(block, 20, big_endian) as usize;
+                let room = len - 32;
+                if claimed > room {
+                    *oversized += 1;
+                }
+                let bytes = &block[28..28 + claimed.min(room)];
+                let caplen = len_u32(bytes);
+                let frame = Frame {
+                    ts: iface.ts(u32_at(block, 12, big_endian), u32_at(block, 16, big_endian)),
+                    link: iface.link,
+                    caplen,
+                    wire_len: u32_at(block, 24, big_endian).max(caplen),
+                    bytes,
+                };
+                sink.deliver(&frame)?;
+            }
+            SPB => {
+                // Original length, then data; the interface is the section's first, the
+                // captured length min(original length, snaplen), the time the last one seen.
+                let block = &reader.data()[..len];
+                if len < 16 {
+                    return corrupt(format!("simple packet block of impossible length {len}"));
+                }
+                let Some(iface) = interfaces.first() else {
+                    return corrupt("simple packet block in a section with no interface".into());
+                };
+                let wire_len = u32_at(block, 8, big_endian);
+                let mut caplen = (wire_len as usize).min(len - 16);
+                if iface.snaplen != 0 {
+                    caplen = caplen.min(iface.snaplen as usize);
+                }
+                let bytes = &block[12..12 + caplen];
+                let frame = Frame {
+                    ts: sink.last_ts,
+                    link: iface.link,
+                    caplen: len_u32(bytes),
+                    wire_len: wire_len.max(len_u32(bytes)),
+                    bytes,
+                };
+                sink.deliver(&frame)?;
+            }
+            // Statistics, name resolution, secrets, custom blocks...: nothing for us.
+            _ => {}
+        }
+        reader.consume(len);
+    }
 }
