@@ -69,6 +69,10 @@ impl TcpFlags {
     pub fn ack(self) -> bool {
         self.0 & Self::ACK != 0
     }
+    /// A SYN without ACK: a connection attempt.
+    pub fn pure_syn(self) -> bool {
+        self.syn() && !self.ack()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -422,7 +422,7 @@ impl FlowTable {
             || {
                 // Zeek's TCPAnalyzer::WantConnection: a pure SYN's sender is the originator;
                 // otherwise guess the server by its port.
-                if flags.syn() && !flags.ack() {
+                if flags.pure_syn() {
                     return true;
                 }
                 if ports::likely_tcp_server_port(src.port) {
@@ -453,7 +453,7 @@ impl FlowTable {
             f.flip_endpoints();
             is_orig = !is_orig;
         }
-        if is_orig && !(flags.syn() && !flags.ack()) {
+        if is_orig && !flags.pure_syn() {
             f.orig_beyond_syn = true;
         }
         if is_orig
@@ -464,7 +464,7 @@ impl FlowTable {
             f.attempt_deadline = Some(ts.plus(ATTEMPT_DELAY));
         }
         // exflow's own handshake facts.
-        if flags.syn() && !flags.ack() && is_orig {
+        if flags.pure_syn() && is_orig {
             if f.last_syn_ts.is_some() && f.synack_ts.is_none() {
                 f.syn_retries = f.syn_retries.saturating_add(1);
             }
