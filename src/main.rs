@@ -1,7 +1,9 @@
 //! The `exflow` command: parse arguments, run the pipeline, map the outcome to an exit code
 //! (0 fine, 1 a `--fail-on` condition met, 2 usage or input error).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use exflow::classify::catalogue::{Catalogue, Profile};
+use exflow::classify::ports as ports_report;
 use exflow::error::Error;
 use exflow::flow::FlowConfig;
 use exflow::pipeline::{self, Options};
@@ -25,6 +27,39 @@ struct Cli {
 enum Command {
     /// Analyse capture files (pcap, pcapng; gzip or zstd compressed; `-` for stdin).
     Analyze(AnalyzeArgs),
+    /// Print the Exchange port catalogue, every port of every source with its source.
+    Ports(PortsArgs),
+}
+
+#[derive(Args)]
+struct PortsArgs {
+    /// Only the roles a site of this profile expects (mailbox: no Edge; edge: Edge in the
+    /// perimeter).
+    #[arg(long, value_enum)]
+    profile: Option<ProfileArg>,
+    #[arg(long, value_enum, default_value_t = PortsFormat::Table)]
+    format: PortsFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    Mailbox,
+    Edge,
+}
+
+impl ProfileArg {
+    fn profile(self) -> Profile {
+        match self {
+            ProfileArg::Mailbox => Profile::Mailbox,
+            ProfileArg::Edge => Profile::Edge,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PortsFormat {
+    Table,
+    Json,
 }
 
 #[derive(Args)]
@@ -99,19 +134,33 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
         eprintln!("exflow: warning: {w}");
     }
     if opts.flows.as_deref() != Some("-") {
-        let text = summary::render(&outcome);
-        let mut out = std::io::stdout().lock();
-        if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(ExitCode::SUCCESS);
-            }
-            return Err(Error::Output {
-                file: "standard output".into(),
-                problem: e.to_string(),
-            });
-        }
+        print_stdout(&summary::render(&outcome))?;
     }
     let _ = a.quiet;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_stdout(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
+        Err(e) => Err(Error::Output {
+            file: "standard output".into(),
+            problem: e.to_string(),
+        }),
+        Ok(()) => Ok(()),
+    }
+}
+
+fn ports(a: PortsArgs) -> Result<ExitCode, Error> {
+    let cat = Catalogue::embedded().map_err(|e| Error::Usage(format!("port catalogue: {e}")))?;
+    let profile = a.profile.map(ProfileArg::profile);
+    let text = match a.format {
+        PortsFormat::Table => ports_report::render_table(cat, profile),
+        PortsFormat::Json => ports_report::render_json(cat, profile)
+            .map_err(|e| Error::Usage(format!("port catalogue: {e}")))?,
+    };
+    print_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -119,6 +168,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(a) => analyze(a),
+        Command::Ports(a) => ports(a),
     };
     match result {
         Ok(code) => code,

@@ -150,3 +150,32 @@ fn summary_lists_conn_states() {
         "{out}"
     );
 }
+
+#[test]
+fn ports_prints_the_catalogue_with_sources() {
+    let o = exflow(&["ports"]);
+    assert!(o.status.success());
+    let t = stdout(&o);
+    assert!(
+        t.contains("smtp-inbound") && t.contains("edgesync") && t.contains("5075"),
+        "{t}"
+    );
+    let o = exflow(&["ports", "--profile", "mailbox", "--format", "json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ids: Vec<&str> = v["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"smtp-inbound") && !ids.contains(&"edgesync"),
+        "{ids:?}"
+    );
+    assert!(v["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| !r["sources"].as_array().unwrap().is_empty()));
+}

@@ -6,6 +6,7 @@ mod util;
 
 mod alloc;
 
+mod catalogue;
 mod cli;
 mod conformance;
 mod decode_frames;
