@@ -292,7 +292,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
-        let reserve = cfg.max_flows.min(1 << 16);
+        // Grows past this (rarely: only when more connections are open at once than ever before).
+        let reserve = cfg.max_flows.min(4096);
         FlowTable {
             cfg,
             map: HashMap::with_capacity(reserve),
