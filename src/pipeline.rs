@@ -1,7 +1,7 @@
 //! The single loop: `source → decode → flow`, and the finished connections on to the report
 //! sinks. The same loop serves files and (later) live capture; only the source differs.
 
-use crate::decode::{self, AnomalyCounts};
+use crate::decode::{self, AnomalyCounts, AnomalyKind};
 use crate::error::Error;
 use crate::flow::{ConnRecord, ConnState, FlowConfig, FlowStats, FlowTable, Sink};
 use crate::report::jsonl;
@@ -128,6 +128,20 @@ pub fn analyze(opts: &Options) -> Result<Outcome, Error> {
         Err(kind) => outcome.anomalies.add(kind),
     };
     let files = read_files(&opts.files, filter.as_mut(), &mut on_frame)?;
+    let unsupported = outcome.anomalies.get(AnomalyKind::UnsupportedLinkType);
+    if unsupported > 0 && unsupported == files.frames - files.filtered_out {
+        // Every frame was of a link type we cannot decode (a pcapng whose interfaces are all
+        // of such types; a pcap's header is checked when the file is opened).
+        let links: Vec<String> = files
+            .link_types
+            .iter()
+            .map(|l| format!("{l} ({})", l.0))
+            .collect();
+        return Err(Error::input(
+            files.files.join(", "),
+            format!("unsupported link type {}", links.join(", ")),
+        ));
+    }
     table.finish(&mut sink);
     outcome.files = files;
     outcome.flow = table.stats();

@@ -179,3 +179,25 @@ fn ports_prints_the_catalogue_with_sources() {
         .iter()
         .all(|r| !r["sources"].as_array().unwrap().is_empty()));
 }
+
+#[test]
+fn unsupported_link_type_exits_2_naming_the_file() {
+    // A pcap header (LE, microseconds) for link type 147 (USER0) and one record.
+    let mut b = vec![];
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&147u32.to_le_bytes());
+    b.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 1, 2, 3, 4]);
+    let p = tmp_path("user0.pcap");
+    fs::write(&p, b).unwrap();
+    let o = exflow(&["analyze", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains(p.to_str().unwrap()) && e.contains("unsupported link type"),
+        "{e}"
+    );
+}

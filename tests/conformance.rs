@@ -300,3 +300,33 @@ fn packet_counts_agree_with_tshark() {
     assert!(files >= 30, "expected the tshark answers, found {files}");
     assert!(pct >= 95.0, "packet counts agree on {pct:.1}% of streams");
 }
+
+/// Every third-party capture goes through the binary without an input error or warning.
+#[test]
+fn every_shared_capture_analyses_cleanly() {
+    let Some(dir) = shared_captures("every_shared_capture_analyses_cleanly") else {
+        return;
+    };
+    let mut n = 0;
+    for sub in ["zeek", "tcpdump", "pcapng-generator"] {
+        let mut files: Vec<_> = fs::read_dir(dir.join(sub))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for f in files {
+            let o = crate::util::exflow(&["analyze", f.to_str().unwrap()]);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                o.status.success() && err.is_empty(),
+                "{}: {:?} {err}",
+                f.display(),
+                o.status
+            );
+            n += 1;
+        }
+    }
+    println!("{n} shared captures analysed without error");
+    assert!(n >= 40);
+}

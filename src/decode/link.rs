@@ -116,6 +116,15 @@ pub(crate) fn locate(link: LinkType, b: &[u8], cut: bool) -> Result<(Net, usize)
     }
 }
 
+/// The link types `decode` understands (libpcap `LINKTYPE_*` numbers); keep in step with the
+/// `match` above (a unit test checks it).
+pub const SUPPORTED: &[u32] = &[0, 1, 12, 14, 101, 105, 108, 113, 127, 228, 229, 276];
+
+/// Whether frames of this link type can be decoded at all.
+pub fn supports(link: LinkType) -> bool {
+    SUPPORTED.contains(&link.0)
+}
+
 /// BSD `AF_INET` is 2 everywhere; `AF_INET6` is 24 (NetBSD, OpenBSD), 28 (FreeBSD) or 30
 /// (macOS).
 fn address_family(af: u32) -> Option<Net> {
@@ -365,5 +374,29 @@ mod tests {
         assert_eq!(mpls(&b, 0, false), Err(AnomalyKind::BadLinkHeader));
         let b = [0, 0, 0x01, 64, 0x45];
         assert_eq!(mpls(&b, 0, false), Ok((Net::Mpls, 4)));
+    }
+}
+
+#[cfg(test)]
+mod supported_list {
+    use super::*;
+    use crate::decode::decode;
+    use crate::source::Frame;
+    use crate::time::Timestamp;
+
+    #[test]
+    fn the_supported_list_matches_the_decoder() {
+        let bytes = [0u8; 64];
+        for n in 0..300u32 {
+            let frame = Frame {
+                ts: Timestamp::ZERO,
+                link: LinkType(n),
+                caplen: 64,
+                wire_len: 64,
+                bytes: &bytes,
+            };
+            let unsupported = decode(&frame) == Err(AnomalyKind::UnsupportedLinkType);
+            assert_eq!(supports(LinkType(n)), !unsupported, "link type {n}");
+        }
     }
 }

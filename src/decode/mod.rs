@@ -42,6 +42,7 @@ mod transport;
 pub mod anomaly;
 
 pub use anomaly::{AnomalyCounts, AnomalyKind};
+pub use link::supports;
 
 use crate::source::Frame;
 use std::net::IpAddr;

@@ -453,6 +453,12 @@ fn read_pcap(name: &str, input: Input, sink: &mut Sink<'_, '_>) -> Result<End, E
     let record_header = if header.is_modified_format() { 24 } else { 16 };
     // pcap-parser keeps the field as an i32; it is a u32 in the file.
     let link = LinkType((header.network.0 as u32) & LINKTYPE_MASK);
+    if !crate::decode::supports(link) {
+        return Err(Error::input(
+            name,
+            format!("unsupported link type {link} ({})", link.0),
+        ));
+    }
 
     loop {
         let offset = reader.consumed() as u64;
