@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod classify;
 pub mod decode;
 pub mod error;

@@ -3,12 +3,17 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use exflow::classify::catalogue::{Catalogue, Profile};
+use exflow::classify::infer;
 use exflow::classify::ports as ports_report;
+use exflow::classify::site::{self, Site};
 use exflow::error::Error;
 use exflow::flow::FlowConfig;
 use exflow::pipeline::{self, Options};
+use exflow::report::model::{Report, Verdict};
 use exflow::report::summary;
+use exflow::report::{build, markdown, table};
 use exflow::time::Duration;
+use std::io::IsTerminal;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -29,6 +34,8 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Print the Exchange port catalogue, every port of every source with its source.
     Ports(PortsArgs),
+    /// Print a commented site file to start from.
+    Init,
 }
 
 #[derive(Args)]
@@ -68,20 +75,96 @@ struct AnalyzeArgs {
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
 
+    /// The site file (TOML, see `exflow init`). Without it the topology is inferred from
+    /// the traffic, and the report says what was inferred and why.
+    #[arg(long, value_name = "SITE.toml")]
+    site: Option<String>,
+
+    /// The site profile (overrides the site file's, or the inferred one): mailbox (no Edge)
+    /// or edge (an Edge Transport server in the perimeter).
+    #[arg(long, value_enum)]
+    profile: Option<ProfileArg>,
+
     /// Only packets matching this BPF expression (tcpdump syntax, compiled by libpcap).
     #[arg(long, short = 'f', value_name = "BPF")]
     filter: Option<String>,
+
+    /// Report format: the terminal table, the JSON report (schema 1), Markdown for a
+    /// ticket, or the short capture summary (packets, connections per conn_state, anomalies).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 
     /// Write one JSON line per connection (Zeek conn.log field names) to this file (`-` = stdout).
     #[arg(long, value_name = "OUT.jsonl")]
     flows: Option<String>,
 
-    /// Hide the progress bar and the summary's warnings.
+    /// Exit with 1 when any of these is found (comma-separated): failed (any of blocked,
+    /// refused, rejected, flaky, cut), blocked, refused, rejected, flaky, cut, one-sided,
+    /// not-seen, unexpected, unsupported, scan.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "CONDITION,...")]
+    fail_on: Vec<FailOn>,
+
+    /// Colour the terminal table: auto (when stdout is a terminal and NO_COLOR is unset),
+    /// always, never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    color: ColorArg,
+
+    /// No progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
 
     #[command(flatten)]
     timeouts: TimeoutArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Md,
+    Summary,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    Failed,
+    Blocked,
+    Refused,
+    Rejected,
+    Flaky,
+    Cut,
+    OneSided,
+    NotSeen,
+    Unexpected,
+    Unsupported,
+    Scan,
+}
+
+impl FailOn {
+    /// Whether the report meets this condition.
+    fn met(self, r: &Report) -> bool {
+        let any = |v: Verdict| r.expected.iter().any(|e| e.verdict == v);
+        match self {
+            FailOn::Failed => r.expected.iter().any(|e| e.verdict.is_failure()),
+            FailOn::Blocked => any(Verdict::Blocked),
+            FailOn::Refused => any(Verdict::Refused),
+            FailOn::Rejected => any(Verdict::Rejected),
+            FailOn::Flaky => any(Verdict::Flaky),
+            FailOn::Cut => any(Verdict::Cut),
+            FailOn::OneSided => any(Verdict::OneSided),
+            FailOn::NotSeen => any(Verdict::NotSeen),
+            FailOn::Unexpected => !r.unexpected.is_empty(),
+            FailOn::Unsupported => !r.unsupported_restrictions.is_empty(),
+            FailOn::Scan => !r.scans.is_empty(),
+        }
+    }
 }
 
 /// Flow-table timeouts and limits.
@@ -123,20 +206,72 @@ impl TimeoutArgs {
 }
 
 fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
+    let cat = Catalogue::embedded().map_err(|e| Error::Usage(format!("port catalogue: {e}")))?;
+    // Read the site file first: a mistake in it should not cost a long capture read.
+    let given = match &a.site {
+        Some(path) => Some(Site::load(std::path::Path::new(path))?),
+        None => None,
+    };
     let opts = Options {
         files: a.files,
         filter: a.filter,
         flows: a.flows,
         flow: a.timeouts.config(),
+        progress: !a.quiet && std::io::stderr().is_terminal(),
     };
-    let outcome = pipeline::analyze(&opts)?;
+    let (outcome, agg) = pipeline::analyze(&opts)?;
     for w in &outcome.files.warnings {
         eprintln!("exflow: warning: {w}");
     }
-    if opts.flows.as_deref() != Some("-") {
-        print_stdout(&summary::render(&outcome))?;
+    if a.format == Format::Summary {
+        if opts.flows.as_deref() != Some("-") {
+            print_stdout(&summary::render(&outcome))?;
+        }
+        return Ok(ExitCode::SUCCESS);
     }
-    let _ = a.quiet;
+    let (mut site, reasons) = match given {
+        Some(site) => (site, vec![]),
+        None => {
+            let inferred = infer::infer(&agg, cat);
+            (inferred.site, inferred.reasons)
+        }
+    };
+    if let Some(p) = a.profile {
+        site.profile = p.profile();
+    }
+    let fin = agg.finalize(&site, cat);
+    let report = build::report(&outcome, &site, &reasons, fin);
+    if opts.flows.as_deref() != Some("-") {
+        let text = match a.format {
+            Format::Json => serde_json::to_string_pretty(&report)
+                .map(|mut s| {
+                    s.push('\n');
+                    s
+                })
+                .map_err(|e| Error::Usage(format!("JSON report: {e}")))?,
+            Format::Md => markdown::render(&report),
+            _ => {
+                let color = match a.color {
+                    ColorArg::Always => true,
+                    ColorArg::Never => false,
+                    ColorArg::Auto => {
+                        std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                    }
+                };
+                table::render(
+                    &report,
+                    &table::TableOptions {
+                        color,
+                        ..table::TableOptions::default()
+                    },
+                )
+            }
+        };
+        print_stdout(&text)?;
+    }
+    if a.fail_on.iter().any(|c| c.met(&report)) {
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -169,6 +304,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(a) => analyze(a),
         Command::Ports(a) => ports(a),
+        Command::Init => print_stdout(&site::template()).map(|_| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -1,10 +1,13 @@
 //! The single loop: `source → decode → flow`, and the finished connections on to the report
 //! sinks. The same loop serves files and (later) live capture; only the source differs.
 
+use crate::aggregate::Aggregator;
 use crate::decode::{self, AnomalyCounts, AnomalyKind};
 use crate::error::Error;
+use crate::flow::dedup::Dedup;
 use crate::flow::{ConnRecord, ConnState, FlowConfig, FlowStats, FlowTable, Sink};
 use crate::report::jsonl;
+use crate::report::progress::Progress;
 use crate::source::file::{read_files, FileSummary};
 use crate::source::filter::Filter;
 use crate::source::Frame;
@@ -19,6 +22,8 @@ pub struct Options {
     /// `--flows`: a path, or `-` for standard output.
     pub flows: Option<String>,
     pub flow: FlowConfig,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
 }
 
 /// Connections counted by protocol and state.
@@ -62,11 +67,14 @@ pub struct Outcome {
     pub payload_truncated: u64,
     pub flow: FlowStats,
     pub conns: ConnCounts,
+    /// Packets dropped as copies of one just seen (a capture on several interfaces).
+    pub duplicates: u64,
 }
 
-/// The `--flows` writer plus the counters, as one sink.
+/// The `--flows` writer, the counters and the aggregator, as one sink.
 struct Collector {
     counts: ConnCounts,
+    agg: Aggregator,
     out: Option<(String, BufWriter<Box<dyn Write>>)>,
     write_error: Option<(String, io::Error)>,
 }
@@ -74,6 +82,7 @@ struct Collector {
 impl Sink for Collector {
     fn conn(&mut self, rec: &ConnRecord) {
         self.counts.add(rec);
+        self.agg.conn(rec);
         if self.write_error.is_some() {
             return;
         }
@@ -97,8 +106,9 @@ fn open_output(path: &str) -> Result<Box<dyn Write>, Error> {
         })
 }
 
-/// Runs the whole pipeline over the files.
-pub fn analyze(opts: &Options) -> Result<Outcome, Error> {
+/// Runs the whole pipeline over the files: what was found, and the connections folded into
+/// conversations for the report.
+pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
     let mut filter = match &opts.filter {
         Some(expr) => Some(Filter::new(expr)?),
         None => None,
@@ -112,22 +122,38 @@ pub fn analyze(opts: &Options) -> Result<Outcome, Error> {
     };
     let mut sink = Collector {
         counts: ConnCounts::default(),
+        agg: Aggregator::default(),
         out,
         write_error: None,
     };
     let mut table = FlowTable::new(opts.flow);
+    let mut dedup = Dedup::default();
     let mut outcome = Outcome::default();
-    let mut on_frame = |frame: &Frame<'_>| match decode::decode(frame) {
-        Ok(pkt) => {
-            outcome.ip_packets += 1;
-            if pkt.truncated {
-                outcome.payload_truncated += 1;
-            }
-            table.observe(frame.ts, &pkt, &mut sink);
+    let progress = opts.progress.then(|| Progress::new(&opts.files));
+    let mut frames: u64 = 0;
+    let mut on_frame = |frame: &Frame<'_>| {
+        frames += 1;
+        if let Some(p) = &progress {
+            p.frame(frames, frame.caplen, &table);
         }
-        Err(kind) => outcome.anomalies.add(kind),
+        match decode::decode(frame) {
+            Ok(pkt) => {
+                outcome.ip_packets += 1;
+                if pkt.truncated {
+                    outcome.payload_truncated += 1;
+                }
+                if !dedup.is_copy(frame.ts, &pkt) {
+                    table.observe(frame.ts, &pkt, &mut sink);
+                }
+            }
+            Err(kind) => outcome.anomalies.add(kind),
+        }
     };
     let files = read_files(&opts.files, filter.as_mut(), &mut on_frame)?;
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    outcome.duplicates = dedup.duplicates;
     let unsupported = outcome.anomalies.get(AnomalyKind::UnsupportedLinkType);
     if unsupported > 0 && unsupported == files.frames - files.filtered_out {
         // Every frame was of a link type we cannot decode (a pcapng whose interfaces are all
@@ -160,5 +186,5 @@ pub fn analyze(opts: &Options) -> Result<Outcome, Error> {
         });
     }
     outcome.conns = sink.counts;
-    Ok(outcome)
+    Ok((outcome, sink.agg))
 }

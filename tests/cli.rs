@@ -45,7 +45,7 @@ fn truncated_capture_still_reports_and_warns() {
     let p = tmp_path("cut.pcap");
     // Cut in the middle of the last record.
     fs::write(&p, &bytes[..bytes.len() - 7]).unwrap();
-    let o = exflow(&["analyze", p.to_str().unwrap()]);
+    let o = exflow(&["analyze", p.to_str().unwrap(), "--format", "summary"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("warning"), "{}", stderr(&o));
     assert!(stdout(&o).contains("connections"), "{}", stdout(&o));
@@ -54,9 +54,9 @@ fn truncated_capture_still_reports_and_warns() {
 #[test]
 fn standard_input_reads_like_a_file() {
     let sample = a_sample();
-    let from_file = exflow(&["analyze", sample.to_str().unwrap()]);
+    let from_file = exflow(&["analyze", sample.to_str().unwrap(), "--format", "summary"]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_exflow"))
-        .args(["analyze", "-"])
+        .args(["analyze", "-", "--format", "summary"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -142,7 +142,7 @@ fn two_files_are_one_capture() {
 #[test]
 fn summary_lists_conn_states() {
     let sample = a_sample();
-    let o = exflow(&["analyze", sample.to_str().unwrap()]);
+    let o = exflow(&["analyze", sample.to_str().unwrap(), "--format", "summary"]);
     assert!(o.status.success());
     let out = stdout(&o);
     assert!(

@@ -10,5 +10,8 @@ mod catalogue;
 mod cli;
 mod conformance;
 mod decode_frames;
+mod render;
+mod report;
 mod samples;
+mod site;
 mod source_files;

@@ -2,4 +2,6 @@
 //! (`exchange.toml`, loaded by [`catalogue`]); [`ports`] prints it for `exflow ports`.
 
 pub mod catalogue;
+pub mod infer;
 pub mod ports;
+pub mod site;

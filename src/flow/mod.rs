@@ -8,6 +8,7 @@
 //! Nothing here allocates per packet: a new connection inserts one entry into a table
 //! reserved up front; records are built only when a connection ends.
 
+pub mod dedup;
 pub mod history;
 pub mod key;
 pub mod ports;

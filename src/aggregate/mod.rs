@@ -1,0 +1,773 @@
+//! `aggregate`: from finished connections to the report's flows. Connections are folded into
+//! groups as they end (originator address × responder address × protocol × port), which keeps
+//! memory proportional to distinct conversations, not connections. When the capture ends,
+//! the groups are classified against the site (given, or inferred from the same groups) and
+//! summed into expected flows, unexpected flows, unsupported restrictions and scans, each
+//! with its verdict.
+
+pub mod outcome;
+pub mod verdict;
+
+use crate::classify::catalogue::{Catalogue, HostRole, Place, Proto, Role, Zone};
+use crate::classify::site::Site;
+use crate::flow::history::History;
+use crate::flow::{ConnRecord, ConnState, Sink};
+use crate::report::model::{self, Example, FlowEntry, Percentiles, RoleLatency, Scan, Unexpected};
+use crate::time::Timestamp;
+use outcome::{outcome, Failure, Outcome};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+/// A conversation: every connection from one address to one service of another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupKey {
+    pub proto: u8,
+    pub orig: IpAddr,
+    pub resp: IpAddr,
+    pub port: u16,
+}
+
+/// What the connections of one conversation added up to.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub first_ts: Timestamp,
+    pub example_orig_p: u16,
+    pub example_state: ConnState,
+    pub example_history: History,
+    pub conns: u64,
+    pub attempts: u64,
+    pub established: u64,
+    pub one_sided: u64,
+    pub dropped: u64,
+    pub refused: u64,
+    pub rejected: u64,
+    /// Mid-stream resets, split by who sent them (by TTL).
+    pub reset_by_middlebox: u64,
+    pub reset_by_endpoint: u64,
+    pub reset_unknown: u64,
+    pub syn_retries: u64,
+    pub probes: u64,
+    /// TTL of the first RST that refused an attempt.
+    pub refused_ttl: Option<u8>,
+    /// The first few distinct ICMP rejections: (v6, type, code, from).
+    pub icmp: Vec<(bool, u8, u8, IpAddr)>,
+    /// SYN → SYN-ACK times, microseconds.
+    pub handshake_us: Vec<u32>,
+    /// The responder's usual TTL, from an answered handshake.
+    pub resp_ttl: Option<u8>,
+}
+
+impl Group {
+    fn new(r: &ConnRecord) -> Group {
+        Group {
+            first_ts: r.ts,
+            example_orig_p: r.orig.port,
+            example_state: r.conn_state,
+            example_history: r.history,
+            conns: 0,
+            attempts: 0,
+            established: 0,
+            one_sided: 0,
+            dropped: 0,
+            refused: 0,
+            rejected: 0,
+            reset_by_middlebox: 0,
+            reset_by_endpoint: 0,
+            reset_unknown: 0,
+            syn_retries: 0,
+            probes: 0,
+            refused_ttl: None,
+            icmp: vec![],
+            handshake_us: vec![],
+            resp_ttl: None,
+        }
+    }
+
+    fn add(&mut self, r: &ConnRecord, o: &Outcome) {
+        if r.ts < self.first_ts {
+            self.first_ts = r.ts;
+            self.example_orig_p = r.orig.port;
+            self.example_state = r.conn_state;
+            self.example_history = r.history;
+        }
+        self.conns += 1;
+        self.attempts += o.attempt as u64;
+        self.established += o.established as u64;
+        self.one_sided += o.one_sided as u64;
+        self.syn_retries += o.syn_retries as u64;
+        self.probes += o.probe as u64;
+        if self.resp_ttl.is_none() {
+            self.resp_ttl = o.resp_ttl;
+        }
+        match o.failure {
+            Some(Failure::Dropped) => self.dropped += 1,
+            Some(Failure::Refused { rst_ttl }) => {
+                self.refused += 1;
+                self.refused_ttl.get_or_insert(rst_ttl);
+            }
+            Some(Failure::Rejected {
+                v6,
+                icmp_type,
+                code,
+                from,
+            }) => {
+                self.rejected += 1;
+                let e = (v6, icmp_type, code, from);
+                if self.icmp.len() < 4 && !self.icmp.contains(&e) {
+                    self.icmp.push(e);
+                }
+            }
+            None => {}
+        }
+        if let Some(reset) = o.reset {
+            match reset.by_middlebox() {
+                Some(true) => self.reset_by_middlebox += 1,
+                Some(false) => self.reset_by_endpoint += 1,
+                None => self.reset_unknown += 1,
+            }
+        }
+        if let Some(us) = o.handshake_us {
+            self.handshake_us.push(us);
+        }
+    }
+
+    /// Every connection of the group looks like a scanner's probe.
+    pub fn all_probes(&self) -> bool {
+        self.probes == self.conns
+    }
+
+    fn failures(&self) -> u64 {
+        self.dropped + self.refused + self.rejected + self.reset_by_middlebox
+    }
+}
+
+/// Collects finished connections (a [`Sink`]).
+#[derive(Default)]
+pub struct Aggregator {
+    groups: HashMap<GroupKey, Group>,
+}
+
+impl Sink for Aggregator {
+    fn conn(&mut self, r: &ConnRecord) {
+        if r.proto != 6 && r.proto != 17 {
+            return;
+        }
+        let key = GroupKey {
+            proto: r.proto,
+            orig: r.orig.ip(),
+            resp: r.resp.ip(),
+            port: r.resp.port,
+        };
+        let o = outcome(r);
+        self.groups
+            .entry(key)
+            .or_insert_with(|| Group::new(r))
+            .add(r, &o);
+    }
+}
+
+/// Sources that probed at least this many distinct ports with nothing but probes are
+/// scanners.
+const SCAN_MIN_PORTS: usize = 10;
+
+impl Aggregator {
+    pub fn groups(&self) -> impl Iterator<Item = (&GroupKey, &Group)> {
+        self.groups.iter()
+    }
+
+    /// Port scans: sources whose probe-only conversations reach many distinct ports.
+    pub fn scans(&self) -> Vec<Scan> {
+        let mut by_source: BTreeMap<IpAddr, Vec<(&GroupKey, &Group)>> = BTreeMap::new();
+        for (k, g) in &self.groups {
+            if k.proto == 6 && g.all_probes() {
+                by_source.entry(k.orig).or_default().push((k, g));
+            }
+        }
+        let mut out = vec![];
+        for (src, groups) in by_source {
+            let ports: BTreeSet<u16> = groups.iter().map(|(k, _)| k.port).collect();
+            if ports.len() < SCAN_MIN_PORTS {
+                continue;
+            }
+            let targets: BTreeSet<IpAddr> = groups.iter().map(|(k, _)| k.resp).collect();
+            let mut open = BTreeSet::new();
+            let (mut closed, mut filtered) = (0, 0);
+            for (k, g) in &groups {
+                if g.established > 0 {
+                    open.insert(k.port);
+                } else if g.refused > 0 {
+                    closed += 1;
+                } else {
+                    filtered += 1;
+                }
+            }
+            let first = groups
+                .iter()
+                .map(|(_, g)| g.first_ts)
+                .min()
+                .unwrap_or_default();
+            out.push(Scan {
+                source: src.to_string(),
+                targets: targets.iter().map(|t| t.to_string()).collect(),
+                ports_probed: ports.len() as u64,
+                open: open.into_iter().collect(),
+                closed,
+                filtered,
+                first_ts: first.as_secs_f64(),
+                last_ts: first.as_secs_f64(),
+            });
+        }
+        out
+    }
+
+    /// Is this conversation a scanner's probe (kept out of verdicts)?
+    pub fn is_scan_probe(scanners: &BTreeSet<IpAddr>, k: &GroupKey, g: &Group) -> bool {
+        scanners.contains(&k.orig) && g.all_probes()
+    }
+
+    /// Classifies every conversation against the site and sums it into the report's lists.
+    pub fn finalize(&self, site: &Site, cat: &Catalogue) -> Finalized {
+        let scans = self.scans();
+        let scanners: BTreeSet<IpAddr> =
+            scans.iter().filter_map(|s| s.source.parse().ok()).collect();
+        let mut expected: BTreeMap<(usize, model::Side, model::Side), Acc> = BTreeMap::new();
+        // Every flow the site expects, seen or not.
+        for (i, role) in cat.roles().iter().enumerate() {
+            if role.unrestricted || !site.expects(role) {
+                continue;
+            }
+            for s in sides_of(role.src.as_slice(), site) {
+                for d in sides_of(role.dst.as_slice(), site) {
+                    if s.address.is_some() && s.address == d.address {
+                        continue;
+                    }
+                    expected.entry((i, s.clone(), d)).or_default();
+                }
+            }
+        }
+        // Usual TTL of every host that answered a handshake.
+        let mut host_ttl: HashMap<IpAddr, u8> = HashMap::new();
+        for (k, g) in &self.groups {
+            if let Some(t) = g.resp_ttl {
+                host_ttl.entry(k.resp).or_insert(t);
+            }
+        }
+        let mut unexpected: BTreeMap<(u8, u16, model::Side, model::Side, &'static str), UnexpAcc> =
+            BTreeMap::new();
+        let mut unsupported: BTreeMap<(usize, model::Side, model::Side, u16), Acc> =
+            BTreeMap::new();
+        let mut latency: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+        let mut keys: Vec<&GroupKey> = self.groups.keys().collect();
+        keys.sort();
+        for k in keys {
+            let g = &self.groups[k];
+            if Self::is_scan_probe(&scanners, k, g) {
+                continue;
+            }
+            match classify(k, site, cat) {
+                Class::Expected(i, s, d) => {
+                    expected.entry((i, s, d)).or_default().add(k, g);
+                    latency.entry(i).or_default().extend(&g.handshake_us);
+                    if site.is_exchange(k.orig) && site.is_exchange(k.resp) && g.failures() > 0 {
+                        // Exchange ↔ Exchange must never be restricted.
+                        if let Some((ui, us, ud)) = unrestricted_role(k, site, cat) {
+                            unsupported
+                                .entry((ui, us, ud, k.port))
+                                .or_default()
+                                .add(k, g);
+                        }
+                    }
+                }
+                Class::Unrestricted(i, s, d) => {
+                    if g.failures() > 0 {
+                        unsupported.entry((i, s, d, k.port)).or_default().add(k, g);
+                    }
+                }
+                Class::Unexpected {
+                    reason,
+                    role,
+                    src,
+                    dst,
+                } => {
+                    let acc = unexpected
+                        .entry((k.proto, k.port, src, dst, reason))
+                        .or_insert_with(|| UnexpAcc {
+                            role,
+                            attempts: 0,
+                            established: 0,
+                            first_ts: g.first_ts,
+                            example: (*k, g.example_orig_p, g.example_state, g.example_history),
+                        });
+                    acc.attempts += g.attempts.max(g.conns);
+                    acc.established += g.established;
+                    if g.first_ts < acc.first_ts {
+                        acc.first_ts = g.first_ts;
+                        acc.example = (*k, g.example_orig_p, g.example_state, g.example_history);
+                    }
+                }
+                Class::Unrelated => {}
+            }
+        }
+        let roles = cat.roles();
+        let expected = expected
+            .into_iter()
+            .map(|((i, s, d), acc)| acc.entry(&roles[i], s, d, None, &host_ttl))
+            .collect();
+        let unsupported_restrictions = unsupported
+            .into_iter()
+            .map(|((i, s, d, port), acc)| acc.entry(&roles[i], s, d, Some(port), &host_ttl))
+            .collect();
+        let unexpected = unexpected
+            .into_iter()
+            .map(|((proto, port, src, dst, reason), a)| a.entry(proto, port, src, dst, reason))
+            .collect();
+        let latency = latency
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(i, v)| RoleLatency {
+                role: roles[i].id.clone(),
+                connections: v.len() as u64,
+                syn_synack_ms: verdict::percentiles(&v),
+            })
+            .collect();
+        Finalized {
+            expected,
+            unexpected,
+            unsupported_restrictions,
+            scans,
+            latency,
+        }
+    }
+}
+
+/// The report's lists, before the capture facts and topology are added.
+pub struct Finalized {
+    pub expected: Vec<FlowEntry>,
+    pub unexpected: Vec<Unexpected>,
+    pub unsupported_restrictions: Vec<FlowEntry>,
+    pub scans: Vec<Scan>,
+    pub latency: Vec<RoleLatency>,
+}
+
+/// Counts summed over the conversations of one expected flow.
+#[derive(Default)]
+struct Acc {
+    attempts: u64,
+    established: u64,
+    dropped: u64,
+    refused: u64,
+    rejected: u64,
+    reset_by_middlebox: u64,
+    reset_by_endpoint: u64,
+    reset_unknown: u64,
+    syn_retries: u64,
+    one_sided: u64,
+    handshake_us: Vec<u32>,
+    /// (RST TTL, the server's usual TTL) of a refusal.
+    refusal_ttls: Option<(u8, Option<u8>)>,
+    icmp: Vec<(bool, u8, u8, IpAddr)>,
+    servers: BTreeSet<IpAddr>,
+}
+
+impl Acc {
+    fn add(&mut self, k: &GroupKey, g: &Group) {
+        self.attempts += g.attempts;
+        self.established += g.established;
+        self.dropped += g.dropped;
+        self.refused += g.refused;
+        self.rejected += g.rejected;
+        self.reset_by_middlebox += g.reset_by_middlebox;
+        self.reset_by_endpoint += g.reset_by_endpoint;
+        self.reset_unknown += g.reset_unknown;
+        self.syn_retries += g.syn_retries;
+        self.one_sided += g.one_sided;
+        self.handshake_us.extend(&g.handshake_us);
+        if self.refusal_ttls.is_none() {
+            if let Some(t) = g.refused_ttl {
+                self.refusal_ttls = Some((t, g.resp_ttl));
+            }
+        }
+        for e in &g.icmp {
+            if self.icmp.len() < 4 && !self.icmp.contains(e) {
+                self.icmp.push(*e);
+            }
+        }
+        self.servers.insert(k.resp);
+    }
+
+    fn entry(
+        self,
+        role: &Role,
+        src: model::Side,
+        dst: model::Side,
+        port: Option<u16>,
+        host_ttl: &HashMap<IpAddr, u8>,
+    ) -> FlowEntry {
+        // The server's usual TTL: from this flow, else from any answered handshake.
+        let refusal = self.refusal_ttls.map(|(rst, usual)| {
+            let usual =
+                usual.or_else(|| self.servers.iter().find_map(|s| host_ttl.get(s).copied()));
+            (rst, usual)
+        });
+        let counts = verdict::Counts {
+            attempts: self.attempts,
+            established: self.established,
+            dropped: self.dropped,
+            refused: self.refused,
+            rejected: self.rejected,
+            reset_by_middlebox: self.reset_by_middlebox,
+            reset_by_endpoint: self.reset_by_endpoint,
+            reset_unknown: self.reset_unknown,
+            syn_retries: self.syn_retries,
+            one_sided: self.one_sided,
+        };
+        let handshake = if self.handshake_us.is_empty() {
+            None
+        } else {
+            Some(verdict::percentiles(&self.handshake_us))
+        };
+        let icmp: Vec<String> = self
+            .icmp
+            .iter()
+            .map(|&(v6, t, c, from)| {
+                format!(
+                    "{}{t}/{c} {} from {from}",
+                    if v6 { "icmp6 " } else { "" },
+                    crate::report::jsonl::icmp_meaning(v6, t, c)
+                )
+            })
+            .collect();
+        let v = verdict::decide(&counts);
+        let answered_by = verdict::answered_by(v, &counts, refusal);
+        let port = port.unwrap_or_else(|| role.ports.first().map(|p| p.first()).unwrap_or(0));
+        let detail = verdict::detail(
+            v,
+            &counts,
+            &src,
+            &dst,
+            port,
+            answered_by,
+            refusal,
+            &icmp,
+            handshake,
+        );
+        FlowEntry {
+            role: role.id.clone(),
+            purpose: role.purpose.clone(),
+            proto: proto_name(role.proto),
+            port,
+            ports: ports_text(role),
+            src,
+            dst,
+            attempts: self.attempts,
+            established: self.established,
+            dropped: self.dropped,
+            refused: self.refused,
+            rejected: self.rejected,
+            reset_midstream: self.reset_by_middlebox + self.reset_by_endpoint + self.reset_unknown,
+            syn_retries: self.syn_retries,
+            one_sided: self.one_sided,
+            handshake_ms: handshake,
+            verdict: v,
+            answered_by,
+            icmp,
+            detail,
+        }
+    }
+}
+
+struct UnexpAcc {
+    role: Option<String>,
+    attempts: u64,
+    established: u64,
+    first_ts: Timestamp,
+    example: (GroupKey, u16, ConnState, History),
+}
+
+impl UnexpAcc {
+    fn entry(
+        self,
+        proto: u8,
+        port: u16,
+        src: model::Side,
+        dst: model::Side,
+        reason: &'static str,
+    ) -> Unexpected {
+        let (k, orig_p, state, history) = self.example;
+        let why = match reason {
+            "disabled-service" => "the service is switched off for this site",
+            "internal-only-exposed" => "an internal-only service reached from the internet",
+            "not-in-profile" => "a flow of the other site profile",
+            _ => "no Exchange role uses this port",
+        };
+        let detail = format!(
+            "{} connection(s), {} established: {}{}",
+            self.attempts,
+            self.established,
+            why,
+            self.role
+                .as_ref()
+                .map(|r| format!(" (role {r})"))
+                .unwrap_or_default()
+        );
+        Unexpected {
+            proto: if proto == 6 { "tcp" } else { "udp" },
+            port,
+            src,
+            dst,
+            attempts: self.attempts,
+            established: self.established,
+            reason,
+            role: self.role,
+            first_ts: self.first_ts.as_secs_f64(),
+            example: Example {
+                orig_h: k.orig.to_string(),
+                orig_p,
+                resp_h: k.resp.to_string(),
+                resp_p: k.port,
+                conn_state: state.as_str(),
+                history: history.as_str().to_string(),
+            },
+            detail,
+        }
+    }
+}
+
+fn proto_name(p: Proto) -> &'static str {
+    match p {
+        Proto::Tcp => "tcp",
+        Proto::Udp => "udp",
+        Proto::Ip(_) => "ip",
+    }
+}
+
+fn ports_text(role: &Role) -> String {
+    role.ports
+        .iter()
+        .map(|p| {
+            if p.first() == p.last() {
+                p.first().to_string()
+            } else {
+                format!("{}-{}", p.first(), p.last())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn proto_of(n: u8) -> Proto {
+    match n {
+        6 => Proto::Tcp,
+        17 => Proto::Udp,
+        n => Proto::Ip(n),
+    }
+}
+
+/// The side of a flow a place stands for, given the address that matched it.
+fn side_for(place: Place, ip: IpAddr, site: &Site) -> model::Side {
+    match place {
+        Place::Zone(z) => model::Side {
+            zone: z.name(),
+            role: None,
+            address: None,
+        },
+        Place::Host(HostRole::Client) => client_side(),
+        Place::Host(_) => host_side(ip, site),
+    }
+}
+
+fn client_side() -> model::Side {
+    model::Side {
+        zone: Zone::Internal.name(),
+        role: Some(HostRole::Client.name()),
+        address: None,
+    }
+}
+
+/// A concrete host: its zone, role and primary address (NAT addresses map to it).
+fn host_side(ip: IpAddr, site: &Site) -> model::Side {
+    match site.host_of(ip) {
+        Some(h) => model::Side {
+            zone: site.zone_of(ip).name(),
+            role: Some(h.role.name()),
+            address: Some(h.addresses.first().copied().unwrap_or(ip).to_string()),
+        },
+        None => model::Side {
+            zone: site.zone_of(ip).name(),
+            role: None,
+            address: Some(ip.to_string()),
+        },
+    }
+}
+
+/// Every side a list of places stands for in this site (for the expected-flow list).
+fn sides_of(places: &[Place], site: &Site) -> Vec<model::Side> {
+    let mut out = vec![];
+    for &p in places {
+        match p {
+            Place::Zone(z) => out.push(model::Side {
+                zone: z.name(),
+                role: None,
+                address: None,
+            }),
+            Place::Host(HostRole::Client) => out.push(client_side()),
+            Place::Host(r) => {
+                for h in site.hosts_with(r) {
+                    if let Some(a) = h.addresses.first() {
+                        out.push(host_side(*a, site));
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Does a place cover this address in this site?
+fn place_matches(place: Place, ip: IpAddr, site: &Site) -> bool {
+    match place {
+        Place::Zone(z) => site.zone_of(ip) == z,
+        // A client is a host the site says is one, or any internal host it does not name.
+        Place::Host(HostRole::Client) => match site.role_of(ip) {
+            Some(r) => r == HostRole::Client,
+            None => site.zone_of(ip) != Zone::Internet,
+        },
+        Place::Host(r) => site.role_of(ip).is_some_and(|a| r.covers(a)),
+    }
+}
+
+fn find_place(places: &[Place], ip: IpAddr, site: &Site) -> Option<Place> {
+    // Prefer a concrete host role over a zone.
+    places
+        .iter()
+        .copied()
+        .filter(|p| place_matches(*p, ip, site))
+        .max_by_key(|p| matches!(p, Place::Host(r) if *r != HostRole::Client))
+}
+
+/// How a role matches a conversation: the places of source and destination, or None.
+fn role_match(role: &Role, k: &GroupKey, site: &Site) -> Option<(model::Side, model::Side)> {
+    if !role.matches(proto_of(k.proto), k.port) {
+        return None;
+    }
+    if let (Some(s), Some(d)) = (
+        find_place(&role.src, k.orig, site),
+        find_place(&role.dst, k.resp, site),
+    ) {
+        return Some((side_for(s, k.orig, site), side_for(d, k.resp, site)));
+    }
+    if role.both_ways {
+        if let (Some(s), Some(d)) = (
+            find_place(&role.src, k.resp, site),
+            find_place(&role.dst, k.orig, site),
+        ) {
+            return Some((side_for(d, k.orig, site), side_for(s, k.resp, site)));
+        }
+    }
+    None
+}
+
+fn unrestricted_role(
+    k: &GroupKey,
+    site: &Site,
+    cat: &Catalogue,
+) -> Option<(usize, model::Side, model::Side)> {
+    cat.roles()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.unrestricted)
+        .find_map(|(i, r)| role_match(r, k, site).map(|(s, d)| (i, s, d)))
+}
+
+enum Class {
+    /// An expected flow of the site: role index and sides.
+    Expected(usize, model::Side, model::Side),
+    /// Traffic Microsoft says must never be restricted (Exchange ↔ Exchange / DC / Lync).
+    Unrestricted(usize, model::Side, model::Side),
+    Unexpected {
+        reason: &'static str,
+        role: Option<String>,
+        src: model::Side,
+        dst: model::Side,
+    },
+    /// Not Exchange's business.
+    Unrelated,
+}
+
+fn plain_side(ip: IpAddr, site: &Site) -> model::Side {
+    if site.host_of(ip).is_some() {
+        host_side(ip, site)
+    } else {
+        model::Side {
+            zone: site.zone_of(ip).name(),
+            role: None,
+            address: None,
+        }
+    }
+}
+
+/// Which flow of the site a conversation is.
+fn classify(k: &GroupKey, site: &Site, cat: &Catalogue) -> Class {
+    let roles = cat.roles();
+    let mut candidate: Option<(usize, model::Side, model::Side)> = None;
+    for (i, role) in roles.iter().enumerate() {
+        if role.unrestricted {
+            continue;
+        }
+        if let Some((s, d)) = role_match(role, k, site) {
+            if site.expects(role) {
+                return Class::Expected(i, s, d);
+            }
+            candidate.get_or_insert((i, s, d));
+        }
+    }
+    let exchange_involved = site.is_exchange(k.orig) || site.is_exchange(k.resp);
+    let from_internet = site.zone_of(k.orig) == Zone::Internet;
+    // An internal-only service of an Exchange host reached from the internet.
+    if from_internet && site.is_exchange(k.resp) {
+        if let Some(role) = roles
+            .iter()
+            .find(|r| r.internal_only && r.matches(proto_of(k.proto), k.port))
+        {
+            return Class::Unexpected {
+                reason: "internal-only-exposed",
+                role: Some(role.id.clone()),
+                src: plain_side(k.orig, site),
+                dst: plain_side(k.resp, site),
+            };
+        }
+    }
+    if let Some((i, s, d)) = candidate {
+        let role = &roles[i];
+        let reason = if !role.in_profile(site.profile) {
+            "not-in-profile"
+        } else {
+            "disabled-service"
+        };
+        return Class::Unexpected {
+            reason,
+            role: Some(role.id.clone()),
+            src: s,
+            dst: d,
+        };
+    }
+    if let Some((i, s, d)) = unrestricted_role(k, site, cat) {
+        return Class::Unrestricted(i, s, d);
+    }
+    if exchange_involved {
+        return Class::Unexpected {
+            reason: "unknown-port",
+            role: None,
+            src: plain_side(k.orig, site),
+            dst: plain_side(k.resp, site),
+        };
+    }
+    Class::Unrelated
+}
+
+/// Percentiles of a latency list, for callers outside this module.
+pub fn latency(us: &[u32]) -> Percentiles {
+    verdict::percentiles(us)
+}

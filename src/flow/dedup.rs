@@ -1,0 +1,155 @@
+//! Copies of one packet from a capture taken on several interfaces at once (`tcpdump -i any`
+//! on a firewall, or a mirror of both of its ports): the same IP packet appears once per
+//! interface within microseconds, with the TTL lowered by the forwarding hop. Such copies are
+//! recognised by their headers (addresses, IP ID, ports, sequence and acknowledgment numbers,
+//! flags, window, lengths — everything but the TTL) within a short window AND a lower TTL than
+//! the first copy, and dropped before the flow table, so that counts and verdicts are those of
+//! one interface.
+//!
+//! Requiring the lower TTL keeps distinct packets with identical headers apart: a firewall's
+//! burst of identical forged RSTs, duplicate ACKs, or an IPv6 retransmission all keep their
+//! TTL. Known limit: copies with the same TTL (a bridging firewall, a mirror of two ports of
+//! one switch) are not recognised and count twice; NAT'd copies neither.
+//!
+//! A fixed table of recent fingerprints: no allocation per packet; a collision only makes a
+//! copy slip through (counted twice), never drops a distinct packet.
+
+use crate::decode::{Packet, Transport};
+use crate::time::{Duration, Timestamp};
+use std::net::IpAddr;
+
+const SLOTS: usize = 1 << 14;
+
+/// Copies arrive within this time of the original.
+pub const WINDOW: Duration = Duration::from_millis(10);
+
+pub struct Dedup {
+    /// (fingerprint, time, TTL) of recent packets.
+    slots: Box<[(u64, i64, u8)]>,
+    pub duplicates: u64,
+}
+
+impl Default for Dedup {
+    fn default() -> Self {
+        Dedup {
+            slots: vec![(0, i64::MIN, 0); SLOTS].into_boxed_slice(),
+            duplicates: 0,
+        }
+    }
+}
+
+fn mix(h: u64, v: u64) -> u64 {
+    (h ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
+}
+
+fn addr_bits(a: IpAddr) -> (u64, u64) {
+    match a {
+        IpAddr::V4(v) => (u64::from(u32::from(v)), 4),
+        IpAddr::V6(v) => {
+            let x = u128::from(v);
+            ((x >> 64) as u64, x as u64)
+        }
+    }
+}
+
+/// A fingerprint of the packet without its TTL.
+pub fn fingerprint(p: &Packet) -> u64 {
+    let (a1, a2) = addr_bits(p.src);
+    let (b1, b2) = addr_bits(p.dst);
+    let mut h = mix(mix(mix(mix(0x51_7C_C1_B7_27_22_0A_95, a1), a2), b1), b2);
+    h = mix(h, u64::from(p.ip_id) << 32 | u64::from(p.ip_len));
+    match p.transport {
+        Transport::Tcp(t) => {
+            h = mix(h, 6 << 56 | u64::from(t.sport) << 16 | u64::from(t.dport));
+            h = mix(h, u64::from(t.seq) << 32 | u64::from(t.ack));
+            h = mix(
+                h,
+                u64::from(t.flags.0) << 48 | u64::from(t.window) << 32 | u64::from(t.payload_len),
+            );
+        }
+        Transport::Udp(u) => {
+            h = mix(h, 17 << 56 | u64::from(u.sport) << 16 | u64::from(u.dport));
+            h = mix(h, u64::from(u.payload_len));
+        }
+        Transport::Icmp(m) => {
+            h = mix(h, 1 << 56 | u64::from(m.icmp_type) << 8 | u64::from(m.code));
+            h = mix(
+                h,
+                u64::from(m.payload_len) << 16 | u64::from(m.echo_id.unwrap_or(0)),
+            );
+        }
+        Transport::Other { proto } => h = mix(h, u64::from(proto)),
+    }
+    h
+}
+
+impl Dedup {
+    /// True if `p` is a copy of a packet seen within [`WINDOW`] (and counts it).
+    pub fn is_copy(&mut self, ts: Timestamp, p: &Packet) -> bool {
+        let fp = fingerprint(p);
+        let slot = &mut self.slots[(fp as usize) & (SLOTS - 1)];
+        if slot.0 == fp
+            && ts.0 >= slot.1
+            && ts.0.saturating_sub(slot.1) <= WINDOW.0
+            && p.ttl < slot.2
+        {
+            self.duplicates += 1;
+            return true;
+        }
+        *slot = (fp, ts.0, p.ttl);
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{TcpFlags, TcpSegment};
+    use std::net::Ipv4Addr;
+
+    fn pkt(ttl: u8, ip_id: u16) -> Packet {
+        Packet {
+            src: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10)),
+            dst: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10)),
+            ip_len: 60,
+            ttl,
+            ip_id,
+            transport: Transport::Tcp(TcpSegment {
+                sport: 40000,
+                dport: 443,
+                seq: 1,
+                ack: 0,
+                flags: TcpFlags(TcpFlags::SYN),
+                window: 64240,
+                payload_len: 0,
+            }),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn the_forwarded_copy_is_dropped_and_counted() {
+        let mut d = Dedup::default();
+        assert!(!d.is_copy(Timestamp(1_000_000), &pkt(64, 7)));
+        assert!(d.is_copy(Timestamp(1_020_000), &pkt(63, 7)));
+        assert_eq!(d.duplicates, 1);
+    }
+
+    #[test]
+    fn identical_packets_with_the_same_ttl_are_all_kept() {
+        // A firewall answering every in-flight ACK with the same forged RST.
+        let mut d = Dedup::default();
+        assert!(!d.is_copy(Timestamp(0), &pkt(64, 0)));
+        assert!(!d.is_copy(Timestamp(1_000), &pkt(64, 0)));
+        assert_eq!(d.duplicates, 0);
+    }
+
+    #[test]
+    fn a_retransmission_is_not_a_copy() {
+        let mut d = Dedup::default();
+        assert!(!d.is_copy(Timestamp(0), &pkt(64, 7)));
+        // Same headers but a new IP ID, or a second later: both real packets.
+        assert!(!d.is_copy(Timestamp(1_000), &pkt(64, 8)));
+        assert!(!d.is_copy(Timestamp(1_000_000_000), &pkt(64, 8)));
+    }
+}

@@ -1,0 +1,331 @@
+//! The report as Markdown for a ticket (`--format md`): the same content as the terminal
+//! table (`table.rs`, whose helpers it shares), as headings, GitHub tables and lists, with
+//! verdicts in **bold** and no colour codes.
+//!
+//! Every string from the data is first sanitised like the terminal's (control characters
+//! become visible escapes such as `\x1b`), then the characters Markdown gives a meaning to
+//! (`\ ` | * _ [ ] < > ~ &`) are backslash-escaped, so a pipe in a file name cannot split a
+//! table cell and nothing in the data can add links, HTML or formatting.
+
+use super::model::{FlowEntry, Report};
+use super::table::{
+    anomalies_label, bytes_label, entry_detail, example_text, failures_words, fmt_ms,
+    has_exchange_server, open_ports, port_label, proto_port, reason_label, sanitize, side_label,
+    sorted_entries, summary_text, time_span, topology_source, utc,
+};
+use std::fmt::Write as _;
+
+/// How many files, targets or open ports are listed before "and N more".
+const LIST_MAX: usize = 20;
+
+/// Renders the report as Markdown. Ends with a newline.
+pub fn render(report: &Report) -> String {
+    let r = report;
+    let mut out = String::new();
+    let _ = writeln!(out, "# exflow report\n");
+    let _ = writeln!(
+        out,
+        "{} {} · {}\n",
+        md(r.tool.name),
+        md(r.tool.version),
+        files_inline(&r.capture.files)
+    );
+    let _ = writeln!(out, "**{}**\n", md_escape(&summary_text(r)));
+
+    let _ = writeln!(out, "## Expected flows\n");
+    if r.expected.is_empty() {
+        if has_exchange_server(r) {
+            let _ = writeln!(
+                out,
+                "No expected flows for the {} profile.\n",
+                md(r.topology.profile)
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "No Exchange server found in this capture: no host accepted connections on \
+                 Exchange client or mail ports, so there are no expected flows to check.\n"
+            );
+        }
+    } else {
+        flow_table(&mut out, &r.expected);
+    }
+
+    if !r.unexpected.is_empty() {
+        let _ = writeln!(out, "## Unexpected\n");
+        let _ = writeln!(
+            out,
+            "Traffic to or from Exchange that no enabled role explains.\n"
+        );
+        table_head(
+            &mut out,
+            &[
+                "Port",
+                "Source",
+                "Destination",
+                "Reason",
+                "Attempts/established",
+                "First seen (UTC)",
+                "Example",
+                "Detail",
+            ],
+        );
+        for u in &r.unexpected {
+            table_row(
+                &mut out,
+                &[
+                    md_escape(&proto_port(u.proto, &u.port.to_string(), u.port)),
+                    md_escape(&side_label(&u.src)),
+                    md_escape(&side_label(&u.dst)),
+                    md_escape(&reason_label(u)),
+                    format!("{}/{}", u.attempts, u.established),
+                    md_escape(&utc(u.first_ts)),
+                    md_escape(&example_text(&u.example)),
+                    dash_if_empty(md(&u.detail)),
+                ],
+            );
+        }
+        out.push('\n');
+    }
+
+    if !r.unsupported_restrictions.is_empty() {
+        let _ = writeln!(out, "## Unsupported restrictions\n");
+        let _ = writeln!(
+            out,
+            "Drops or resets on traffic Microsoft does not support restricting \
+             (Exchange ↔ Exchange, Exchange ↔ domain controllers, Exchange ↔ Skype/Lync).\n"
+        );
+        flow_table(&mut out, &r.unsupported_restrictions);
+    }
+
+    if !r.scans.is_empty() {
+        let _ = writeln!(out, "## Port scans\n");
+        let _ = writeln!(out, "Their probes are kept out of the verdicts.\n");
+        table_head(
+            &mut out,
+            &[
+                "Source",
+                "Targets",
+                "Ports probed",
+                "Open",
+                "Closed",
+                "Filtered",
+                "First seen (UTC)",
+            ],
+        );
+        for s in &r.scans {
+            table_row(
+                &mut out,
+                &[
+                    md(&s.source),
+                    dash_if_empty(list_limited(&s.targets, LIST_MAX)),
+                    s.ports_probed.to_string(),
+                    md_escape(&open_ports(&s.open, LIST_MAX)),
+                    s.closed.to_string(),
+                    s.filtered.to_string(),
+                    md_escape(&utc(s.first_ts)),
+                ],
+            );
+        }
+        out.push('\n');
+    }
+
+    if !r.latency.is_empty() {
+        let _ = writeln!(out, "## Handshake latency per role\n");
+        let _ = writeln!(out, "SYN → SYN-ACK as seen at the capture point, in ms.\n");
+        table_head(
+            &mut out,
+            &["Role", "Connections", "p50", "p90", "p99", "max"],
+        );
+        for l in &r.latency {
+            let h = &l.syn_synack_ms;
+            table_row(
+                &mut out,
+                &[
+                    md(&l.role),
+                    l.connections.to_string(),
+                    fmt_ms(h.p50),
+                    fmt_ms(h.p90),
+                    fmt_ms(h.p99),
+                    fmt_ms(h.max),
+                ],
+            );
+        }
+        out.push('\n');
+    }
+
+    capture(&mut out, r);
+    topology(&mut out, r);
+
+    if !r.warnings.is_empty() {
+        let _ = writeln!(out, "## Warnings\n");
+        for w in &r.warnings {
+            let _ = writeln!(out, "- warning: {}", md(w));
+        }
+        out.push('\n');
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}
+
+fn flow_table(out: &mut String, entries: &[FlowEntry]) {
+    table_head(
+        out,
+        &[
+            "Role",
+            "Port",
+            "From",
+            "To",
+            "Verdict",
+            "Attempts/established",
+            "Failures",
+            "Handshake p50 ms",
+            "Detail",
+        ],
+    );
+    for e in sorted_entries(entries) {
+        table_row(
+            out,
+            &[
+                md(&e.role),
+                md_escape(&port_label(e)),
+                md_escape(&side_label(&e.src)),
+                md_escape(&side_label(&e.dst)),
+                format!("**{}**", e.verdict.label()),
+                format!("{}/{}", e.attempts, e.established),
+                md_escape(&failures_words(e)),
+                e.handshake_ms
+                    .map_or_else(|| "-".to_string(), |h| fmt_ms(h.p50)),
+                entry_detail(e).map_or_else(|| "-".to_string(), |n| md_escape(&n)),
+            ],
+        );
+    }
+    out.push('\n');
+}
+
+fn capture(out: &mut String, r: &Report) {
+    let c = &r.capture;
+    let _ = writeln!(out, "## Capture\n");
+    let _ = writeln!(
+        out,
+        "- **Files:** {}",
+        dash_if_empty(list_limited(&c.files, LIST_MAX))
+    );
+    let _ = writeln!(out, "- **Packets:** {}", c.packets);
+    let _ = writeln!(out, "- **Bytes:** {}", md_escape(&bytes_label(c.bytes)));
+    let _ = writeln!(
+        out,
+        "- **Time span:** {}",
+        md_escape(&time_span(c.first_ts, c.last_ts))
+    );
+    let _ = writeln!(out, "- **Connections:** {}", c.connections);
+    let _ = writeln!(
+        out,
+        "- **Link types:** {}",
+        dash_if_empty(list_limited(&c.link_types, LIST_MAX))
+    );
+    let _ = writeln!(out, "- **Anomalies:** {}", md_escape(&anomalies_label(r)));
+    let _ = writeln!(out, "- **Evicted flows:** {}", c.evicted_flows);
+    let _ = writeln!(out, "- **Duplicate packets:** {}", c.duplicate_packets);
+    if let Some(d) = c.kernel_drops {
+        let _ = writeln!(out, "- **Kernel drops:** {d}");
+    }
+    for w in &c.read_warnings {
+        let _ = writeln!(out, "- **Read warning:** {}", md(w));
+    }
+    out.push('\n');
+}
+
+fn topology(out: &mut String, r: &Report) {
+    let t = &r.topology;
+    let _ = writeln!(out, "## Topology\n");
+    let _ = writeln!(out, "- **Source:** {}", md_escape(&topology_source(r)));
+    let _ = writeln!(out, "- **Profile:** {}", md(t.profile));
+    let _ = writeln!(
+        out,
+        "- **Internal:** {}",
+        dash_if_empty(list_limited(&t.internal, LIST_MAX))
+    );
+    let _ = writeln!(
+        out,
+        "- **Perimeter:** {}",
+        dash_if_empty(list_limited(&t.perimeter, LIST_MAX))
+    );
+    if t.inferred && !t.reasons.is_empty() {
+        let _ = writeln!(out, "- **Why:**");
+        for reason in &t.reasons {
+            let _ = writeln!(out, "  - {}", md(reason));
+        }
+    }
+    out.push('\n');
+    if t.hosts.is_empty() {
+        let _ = writeln!(out, "No hosts.\n");
+    } else {
+        table_head(out, &["Address", "Role"]);
+        for h in &t.hosts {
+            table_row(out, &[md(&h.address), md(h.role)]);
+        }
+        out.push('\n');
+    }
+}
+
+fn table_head(out: &mut String, heads: &[&str]) {
+    let _ = writeln!(out, "| {} |", heads.join(" | "));
+    let rule: Vec<&str> = heads.iter().map(|_| "---").collect();
+    let _ = writeln!(out, "| {} |", rule.join(" | "));
+}
+
+/// One table row; cells are already escaped.
+fn table_row(out: &mut String, cells: &[String]) {
+    let _ = writeln!(out, "| {} |", cells.join(" | "));
+}
+
+fn dash_if_empty(s: String) -> String {
+    if s.is_empty() {
+        "-".to_string()
+    } else {
+        s
+    }
+}
+
+/// The first `max` items, escaped and comma-separated, then "and N more".
+fn list_limited(items: &[String], max: usize) -> String {
+    let shown: Vec<String> = items.iter().take(max).map(|i| md(i)).collect();
+    let mut s = shown.join(", ");
+    if items.len() > max {
+        let _ = write!(s, " and {} more", items.len() - max);
+    }
+    s
+}
+
+/// The files for the line under the title.
+fn files_inline(files: &[String]) -> String {
+    match files.len() {
+        0 => "no files".to_string(),
+        1 => list_limited(files, 1),
+        n => format!("{n} files: {}", list_limited(files, 3)),
+    }
+}
+
+/// Data text, sanitised and Markdown-escaped.
+fn md(s: &str) -> String {
+    md_escape(&sanitize(s))
+}
+
+/// Text that is already sanitised, Markdown-escaped: every character Markdown (or GitHub's
+/// tables) gives a meaning to gets a backslash.
+fn md_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '|' | '*' | '_' | '[' | ']' | '<' | '>' | '~' | '&' | '#'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,229 @@
+//! The Exchange verdict report as data: what every output format renders. Field names follow
+//! PRODUCT.md "JSON report, schema 1" exactly; fields may be added, never renamed or dropped.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Bumped only when a field is renamed or removed (never, by policy).
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub capture: CaptureFacts,
+    pub topology: Topology,
+    /// One entry per expected flow (role × source × destination) of the site's profile.
+    pub expected: Vec<FlowEntry>,
+    /// Traffic to or from Exchange hosts that no enabled role explains.
+    pub unexpected: Vec<Unexpected>,
+    /// Drops or resets on internal Exchange ↔ Exchange / Exchange ↔ DC traffic, which
+    /// Microsoft does not support restricting.
+    pub unsupported_restrictions: Vec<FlowEntry>,
+    /// Port scans found in the capture; their probes are kept out of the verdicts.
+    pub scans: Vec<Scan>,
+    /// Handshake latency per role, over every established connection of that role.
+    pub latency: Vec<RoleLatency>,
+    /// Plain-language warnings about how far the report can be trusted.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CaptureFacts {
+    pub files: Vec<String>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_ts: Option<f64>,
+    pub last_ts: Option<f64>,
+    pub link_types: Vec<String>,
+    /// Decode anomalies by kind (non-IP frames are listed as `not_ip`).
+    pub anomalies: BTreeMap<String, u64>,
+    pub evicted_flows: u64,
+    /// Packets the kernel dropped (live capture only; null for files).
+    pub kernel_drops: Option<u64>,
+    /// Connections tracked.
+    pub connections: u64,
+    /// Packets seen twice (a capture taken on several interfaces at once), not counted again.
+    pub duplicate_packets: u64,
+    /// Warnings from reading the files (e.g. a capture cut off in a record).
+    pub read_warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Topology {
+    pub inferred: bool,
+    pub profile: &'static str,
+    pub hosts: Vec<TopologyHost>,
+    pub internal: Vec<String>,
+    pub perimeter: Vec<String>,
+    /// Why each inferred fact was inferred (empty for a site file).
+    pub reasons: Vec<String>,
+    /// The site file, when one was given.
+    pub site_file: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TopologyHost {
+    pub address: String,
+    pub role: &'static str,
+}
+
+/// One side of a flow: a zone, and where a concrete host is meant, its role and address.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Side {
+    pub zone: &'static str,
+    pub role: Option<&'static str>,
+    pub address: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// The verdict of an expected flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Established, no failures.
+    Ok,
+    /// Nothing established; SYNs unanswered.
+    Blocked,
+    /// Nothing established; answered by a RST.
+    Refused,
+    /// Nothing established; answered by an ICMP unreachable.
+    Rejected,
+    /// Some established, some failed.
+    Flaky,
+    /// Established, then reset mid-stream by something in between.
+    Cut,
+    /// No attempt in the capture.
+    NotSeen,
+    /// Only one direction visible: no verdict can be trusted.
+    OneSided,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Blocked => "blocked",
+            Verdict::Refused => "refused",
+            Verdict::Rejected => "rejected",
+            Verdict::Flaky => "flaky",
+            Verdict::Cut => "cut",
+            Verdict::NotSeen => "not_seen",
+            Verdict::OneSided => "one_sided",
+        }
+    }
+
+    /// The words a person reads ("not seen", "one-sided").
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::NotSeen => "not seen",
+            Verdict::OneSided => "one-sided",
+            v => v.as_str(),
+        }
+    }
+
+    /// Whether this verdict means the flow failed (for `--fail-on blocked`).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Verdict::Blocked | Verdict::Refused | Verdict::Rejected | Verdict::Flaky | Verdict::Cut
+        )
+    }
+}
+
+/// An expected flow (or an unsupported restriction) with the counts behind its verdict.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowEntry {
+    pub role: String,
+    pub purpose: String,
+    pub proto: &'static str,
+    pub port: u16,
+    /// All ports of the role when it has more than one (e.g. 5075-5077), as text.
+    pub ports: String,
+    pub src: Side,
+    pub dst: Side,
+    pub attempts: u64,
+    pub established: u64,
+    pub dropped: u64,
+    pub refused: u64,
+    pub rejected: u64,
+    pub reset_midstream: u64,
+    pub syn_retries: u64,
+    /// Connections where only one direction was captured.
+    pub one_sided: u64,
+    pub handshake_ms: Option<Percentiles>,
+    pub verdict: Verdict,
+    /// Who answered a refusal or reset: "server", "middlebox" (by TTL), or "unknown".
+    pub answered_by: Option<&'static str>,
+    /// ICMP codes seen for rejections, e.g. "3/13 admin-prohibited".
+    pub icmp: Vec<String>,
+    pub detail: String,
+}
+
+/// An example connection of an unexpected flow, with Zeek's field names.
+#[derive(Clone, Debug, Serialize)]
+pub struct Example {
+    #[serde(rename = "id.orig_h")]
+    pub orig_h: String,
+    #[serde(rename = "id.orig_p")]
+    pub orig_p: u16,
+    #[serde(rename = "id.resp_h")]
+    pub resp_h: String,
+    #[serde(rename = "id.resp_p")]
+    pub resp_p: u16,
+    pub conn_state: &'static str,
+    pub history: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Unexpected {
+    pub proto: &'static str,
+    pub port: u16,
+    pub src: Side,
+    pub dst: Side,
+    pub attempts: u64,
+    pub established: u64,
+    /// disabled-service | internal-only-exposed | not-in-profile | unknown-port
+    pub reason: &'static str,
+    /// The catalogue role that names this port, if any.
+    pub role: Option<String>,
+    pub first_ts: f64,
+    pub example: Example,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Scan {
+    pub source: String,
+    pub targets: Vec<String>,
+    pub ports_probed: u64,
+    /// Ports that answered SYN-ACK.
+    pub open: Vec<u16>,
+    /// Ports that answered RST.
+    pub closed: u64,
+    /// Ports that did not answer (or answered ICMP).
+    pub filtered: u64,
+    pub first_ts: f64,
+    pub last_ts: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RoleLatency {
+    pub role: String,
+    pub connections: u64,
+    /// SYN → SYN-ACK, as seen at the capture point.
+    pub syn_synack_ms: Percentiles,
+}

@@ -1,0 +1,262 @@
+//! The verdict report on the samples: for every `samples/X.expect-report.json`, the JSON
+//! report of `X.pcap` with its site file `X.site.toml` gives exactly the expected verdicts and
+//! unexpected list; without the site file, the inferred topology gives the same verdicts.
+
+use crate::util::{exflow, root, stderr};
+use serde_json::Value;
+use std::fs;
+use std::path::Path;
+
+fn report(pcap: &Path, site: Option<&Path>) -> Value {
+    let mut args = vec!["analyze", pcap.to_str().unwrap(), "--format", "json"];
+    if let Some(s) = site {
+        args.push("--site");
+        args.push(s.to_str().unwrap());
+    }
+    let o = exflow(&args);
+    assert!(o.status.success(), "{}: {}", pcap.display(), stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("JSON report")
+}
+
+/// (role, src zone, src address, dst address) of an expected entry.
+fn entry_key(e: &Value) -> (String, String, String, String) {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    (
+        s(&e["role"]),
+        s(&e["src"]["zone"]),
+        s(&e["src"]["address"]),
+        s(&e["dst"]["address"]),
+    )
+}
+
+/// An expectation matches an entry on role, destination address, and the source's zone and
+/// address where the expectation gives them.
+fn matches(exp: &Value, e: &Value) -> bool {
+    let (role, zone, addr, dst) = entry_key(e);
+    exp["role"].as_str() == Some(role.as_str())
+        && exp["dst"]["address"].as_str().unwrap_or("") == dst
+        && exp["src"]["zone"].as_str().is_none_or(|z| z == zone)
+        && exp["src"]["address"].as_str().unwrap_or("") == addr
+}
+
+fn check_expected(
+    name: &str,
+    exp: &Value,
+    rep: &Value,
+    problems: &mut Vec<String>,
+    with_site: bool,
+) {
+    let entries = rep["expected"].as_array().cloned().unwrap_or_default();
+    let listed = exp["expected"].as_array().cloned().unwrap_or_default();
+    for x in &listed {
+        match entries.iter().find(|e| matches(x, e)) {
+            None => problems.push(format!("{name}: no expected flow {x}")),
+            Some(e) if e["verdict"] != x["verdict"] => problems.push(format!(
+                "{name}: {}: verdict {} expected {} ({})",
+                x["role"], e["verdict"], x["verdict"], e["detail"]
+            )),
+            Some(_) => {}
+        }
+    }
+    if with_site {
+        for e in &entries {
+            if e["verdict"] != "not_seen" && !listed.iter().any(|x| matches(x, e)) {
+                problems.push(format!(
+                    "{name}: unlisted flow {:?} has verdict {} ({})",
+                    entry_key(e),
+                    e["verdict"],
+                    e["detail"]
+                ));
+            }
+        }
+    }
+}
+
+fn unexpected_set(v: &Value, from_report: bool) -> Vec<(String, u64, String, String)> {
+    let mut out: Vec<_> = v["unexpected"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|u| {
+            let dst = if from_report {
+                &u["dst"]["address"]
+            } else {
+                &u["dst"]
+            };
+            (
+                u["proto"].as_str().unwrap_or("").to_string(),
+                u["port"].as_u64().unwrap_or(0),
+                dst.as_str().unwrap_or("").to_string(),
+                u["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_sample_report_gives_its_expected_verdicts() {
+    let dir = root().join("samples");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".expect-report.json"))
+        .map(|n| n.trim_end_matches(".expect-report.json").to_string())
+        .collect();
+    names.sort();
+    let mut problems = vec![];
+    for name in &names {
+        let pcap = dir.join(format!("{name}.pcap"));
+        let site = dir.join(format!("{name}.site.toml"));
+        let exp: Value = serde_json::from_str(
+            &fs::read_to_string(dir.join(format!("{name}.expect-report.json"))).unwrap(),
+        )
+        .unwrap();
+        let rep = report(&pcap, Some(&site));
+        check_expected(name, &exp, &rep, &mut problems, true);
+        let (want, got) = (unexpected_set(&exp, false), unexpected_set(&rep, true));
+        if want != got {
+            problems.push(format!(
+                "{name}: unexpected list {got:?}, expected {want:?}"
+            ));
+        }
+        let scans: Vec<&str> = rep["scans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["source"].as_str())
+            .collect();
+        let want_scans: Vec<&str> = exp["scans"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s["source"].as_str()).collect())
+            .unwrap_or_default();
+        if scans != want_scans {
+            problems.push(format!("{name}: scans {scans:?}, expected {want_scans:?}"));
+        }
+        let dups = rep["capture"]["duplicate_packets"].as_u64().unwrap_or(0) > 0;
+        if dups != exp["duplicates"].as_bool().unwrap_or(false) {
+            problems.push(format!(
+                "{name}: duplicate packets {}",
+                rep["capture"]["duplicate_packets"]
+            ));
+        }
+        // Without the site file: the same verdicts, and the report says it inferred them.
+        let inferred = report(&pcap, None);
+        if inferred["topology"]["inferred"] != true
+            || inferred["topology"]["reasons"]
+                .as_array()
+                .is_none_or(|r| r.is_empty())
+        {
+            problems.push(format!(
+                "{name}: the inferred report does not say what it inferred"
+            ));
+        }
+        check_expected(
+            &format!("{name} (inferred)"),
+            &exp,
+            &inferred,
+            &mut problems,
+            false,
+        );
+    }
+    println!("report samples: {} checked", names.len());
+    assert!(
+        names.len() >= 5,
+        "expected at least 5 samples with reports, found {}",
+        names.len()
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn json_report_has_schema_1_fields() {
+    let pcap = root().join("samples/syn-dropped.pcap");
+    let rep = report(&pcap, None);
+    assert_eq!(rep["schema_version"], 1);
+    for k in [
+        "tool",
+        "capture",
+        "topology",
+        "expected",
+        "unexpected",
+        "unsupported_restrictions",
+    ] {
+        assert!(rep.get(k).is_some(), "missing {k}");
+    }
+    for k in [
+        "files",
+        "packets",
+        "bytes",
+        "first_ts",
+        "last_ts",
+        "link_types",
+        "anomalies",
+        "evicted_flows",
+        "kernel_drops",
+    ] {
+        assert!(rep["capture"].get(k).is_some(), "missing capture.{k}");
+    }
+    let e = &rep["expected"][0];
+    for k in [
+        "role",
+        "purpose",
+        "proto",
+        "port",
+        "src",
+        "dst",
+        "attempts",
+        "established",
+        "dropped",
+        "refused",
+        "rejected",
+        "reset_midstream",
+        "syn_retries",
+        "handshake_ms",
+        "verdict",
+        "detail",
+    ] {
+        assert!(e.get(k).is_some(), "missing expected.{k}");
+    }
+    let blocked = rep["expected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["role"] == "smtp-inbound")
+        .unwrap();
+    assert_eq!(blocked["verdict"], "blocked");
+    assert!(blocked["handshake_ms"].is_null());
+    assert!(blocked["src"]["address"].is_null() && blocked["dst"]["address"] == "198.51.100.10");
+}
+
+#[test]
+fn fail_on_sets_exit_1() {
+    let pcap = root().join("samples/syn-dropped.pcap");
+    let p = pcap.to_str().unwrap();
+    let o = exflow(&["analyze", p, "--format", "json", "--fail-on", "blocked"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = exflow(&[
+        "analyze",
+        p,
+        "--format",
+        "json",
+        "--fail-on",
+        "refused,unexpected",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = exflow(&["analyze", p, "--format", "json", "--fail-on", "failed"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn a_capture_without_exchange_says_so() {
+    let Some(dir) = crate::util::shared_captures("a_capture_without_exchange_says_so") else {
+        return;
+    };
+    let rep = report(&dir.join("zeek/q-in-q.pcap"), None);
+    assert!(rep["expected"].as_array().unwrap().is_empty());
+    let w = rep["warnings"].to_string();
+    assert!(w.contains("No Exchange server"), "{w}");
+}
