@@ -2,13 +2,14 @@
 //! (0 fine, 1 a `--fail-on` condition met, 2 usage or input error).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use exflow::aggregate::Aggregator;
 use exflow::classify::catalogue::{Catalogue, Profile};
 use exflow::classify::infer;
 use exflow::classify::ports as ports_report;
 use exflow::classify::site::{self, Site};
 use exflow::error::Error;
 use exflow::flow::FlowConfig;
-use exflow::pipeline::{self, Options};
+use exflow::pipeline::{self, Options, Outcome};
 use exflow::report::model::{Report, Verdict};
 use exflow::report::summary;
 use exflow::report::{build, markdown, table};
@@ -75,6 +76,21 @@ struct AnalyzeArgs {
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
 
+    /// Only packets matching this BPF expression (tcpdump syntax, compiled by libpcap).
+    #[arg(long, short = 'f', value_name = "BPF")]
+    filter: Option<String>,
+
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+/// What to report and how: shared by `analyze` and `live`.
+#[derive(Args)]
+struct ReportArgs {
     /// The site file (TOML, see `exflow init`). Without it the topology is inferred from
     /// the traffic, and the report says what was inferred and why.
     #[arg(long, value_name = "SITE.toml")]
@@ -84,10 +100,6 @@ struct AnalyzeArgs {
     /// or edge (an Edge Transport server in the perimeter).
     #[arg(long, value_enum)]
     profile: Option<ProfileArg>,
-
-    /// Only packets matching this BPF expression (tcpdump syntax, compiled by libpcap).
-    #[arg(long, short = 'f', value_name = "BPF")]
-    filter: Option<String>,
 
     /// Report format: the terminal table, the JSON report (schema 1), Markdown for a
     /// ticket, or the short capture summary (packets, connections per conn_state, anomalies).
@@ -109,12 +121,84 @@ struct AnalyzeArgs {
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     color: ColorArg,
 
-    /// No progress bar.
-    #[arg(long, short = 'q')]
-    quiet: bool,
-
     #[command(flatten)]
     timeouts: TimeoutArgs,
+}
+
+impl ReportArgs {
+    /// Reads the site file, if one was given (before any capture is read: a mistake in it
+    /// should not cost a long read).
+    fn load_site(&self) -> Result<Option<Site>, Error> {
+        match &self.site {
+            Some(path) => Ok(Some(Site::load(std::path::Path::new(path))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The report of what the pipeline found, against the given site or one inferred.
+    fn report(
+        &self,
+        outcome: &Outcome,
+        agg: &Aggregator,
+        given: Option<&Site>,
+    ) -> Result<Report, Error> {
+        let cat = catalogue()?;
+        let (mut site, reasons) = match given {
+            Some(site) => (site.clone(), vec![]),
+            None => {
+                let inferred = infer::infer(agg, cat);
+                (inferred.site, inferred.reasons)
+            }
+        };
+        if let Some(p) = self.profile {
+            site.profile = p.profile();
+        }
+        let fin = agg.finalize(&site, cat);
+        Ok(build::report(outcome, &site, &reasons, fin))
+    }
+
+    /// The report in the chosen format (the summary format is the caller's).
+    fn render(&self, report: &Report) -> Result<String, Error> {
+        Ok(match self.format {
+            Format::Json => {
+                let mut s = serde_json::to_string_pretty(report)
+                    .map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
+                s.push('\n');
+                s
+            }
+            Format::Md => markdown::render(report),
+            Format::Table | Format::Summary => table::render(
+                report,
+                &table::TableOptions {
+                    color: self.color(),
+                    ..table::TableOptions::default()
+                },
+            ),
+        })
+    }
+
+    fn color(&self) -> bool {
+        match self.color {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        }
+    }
+
+    /// 1 when a `--fail-on` condition is met, else 0.
+    fn exit_code(&self, report: &Report) -> ExitCode {
+        if self.fail_on.iter().any(|c| c.met(report)) {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn catalogue() -> Result<&'static Catalogue, Error> {
+    Catalogue::embedded().map_err(|e| Error::Usage(format!("port catalogue: {e}")))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -206,73 +290,31 @@ impl TimeoutArgs {
 }
 
 fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
-    let cat = Catalogue::embedded().map_err(|e| Error::Usage(format!("port catalogue: {e}")))?;
-    // Read the site file first: a mistake in it should not cost a long capture read.
-    let given = match &a.site {
-        Some(path) => Some(Site::load(std::path::Path::new(path))?),
-        None => None,
-    };
+    let r = &a.report;
+    let given = r.load_site()?;
     let opts = Options {
-        files: a.files,
-        filter: a.filter,
-        flows: a.flows,
-        flow: a.timeouts.config(),
+        files: a.files.clone(),
+        filter: a.filter.clone(),
+        flows: r.flows.clone(),
+        flow: r.timeouts.config(),
         progress: !a.quiet && std::io::stderr().is_terminal(),
     };
     let (outcome, agg) = pipeline::analyze(&opts)?;
     for w in &outcome.files.warnings {
         eprintln!("exflow: warning: {w}");
     }
-    if a.format == Format::Summary {
-        if opts.flows.as_deref() != Some("-") {
+    let to_stdout = r.flows.as_deref() != Some("-");
+    if r.format == Format::Summary {
+        if to_stdout {
             print_stdout(&summary::render(&outcome))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (mut site, reasons) = match given {
-        Some(site) => (site, vec![]),
-        None => {
-            let inferred = infer::infer(&agg, cat);
-            (inferred.site, inferred.reasons)
-        }
-    };
-    if let Some(p) = a.profile {
-        site.profile = p.profile();
+    let report = r.report(&outcome, &agg, given.as_ref())?;
+    if to_stdout {
+        print_stdout(&r.render(&report)?)?;
     }
-    let fin = agg.finalize(&site, cat);
-    let report = build::report(&outcome, &site, &reasons, fin);
-    if opts.flows.as_deref() != Some("-") {
-        let text = match a.format {
-            Format::Json => serde_json::to_string_pretty(&report)
-                .map(|mut s| {
-                    s.push('\n');
-                    s
-                })
-                .map_err(|e| Error::Usage(format!("JSON report: {e}")))?,
-            Format::Md => markdown::render(&report),
-            _ => {
-                let color = match a.color {
-                    ColorArg::Always => true,
-                    ColorArg::Never => false,
-                    ColorArg::Auto => {
-                        std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                    }
-                };
-                table::render(
-                    &report,
-                    &table::TableOptions {
-                        color,
-                        ..table::TableOptions::default()
-                    },
-                )
-            }
-        };
-        print_stdout(&text)?;
-    }
-    if a.fail_on.iter().any(|c| c.met(&report)) {
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(r.exit_code(&report))
 }
 
 fn print_stdout(text: &str) -> Result<(), Error> {
@@ -288,7 +330,7 @@ fn print_stdout(text: &str) -> Result<(), Error> {
 }
 
 fn ports(a: PortsArgs) -> Result<ExitCode, Error> {
-    let cat = Catalogue::embedded().map_err(|e| Error::Usage(format!("port catalogue: {e}")))?;
+    let cat = catalogue()?;
     let profile = a.profile.map(ProfileArg::profile);
     let text = match a.format {
         PortsFormat::Table => ports_report::render_table(cat, profile),

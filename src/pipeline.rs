@@ -106,6 +106,124 @@ fn open_output(path: &str) -> Result<Box<dyn Write>, Error> {
         })
 }
 
+/// The pipeline from a frame on: decode, drop multi-interface copies, the flow table, and the
+/// sinks of finished connections. Files and live capture feed it the same way.
+pub struct Engine {
+    table: FlowTable,
+    dedup: Dedup,
+    sink: Collector,
+    outcome: Outcome,
+    /// Frames fed, their captured bytes, time span and link types (for live capture, where
+    /// no file reader counts them).
+    pub frames: u64,
+    pub bytes: u64,
+    pub first_ts: Option<crate::time::Timestamp>,
+    pub last_ts: Option<crate::time::Timestamp>,
+    pub link_types: Vec<crate::source::LinkType>,
+}
+
+impl Engine {
+    /// `flows`: the `--flows` destination (a path, or `-` for standard output).
+    pub fn new(flow: FlowConfig, flows: Option<&str>) -> Result<Engine, Error> {
+        let out = match flows {
+            Some(p) => Some((
+                p.to_string(),
+                BufWriter::with_capacity(1 << 16, open_output(p)?),
+            )),
+            None => None,
+        };
+        Ok(Engine {
+            table: FlowTable::new(flow),
+            dedup: Dedup::default(),
+            sink: Collector {
+                counts: ConnCounts::default(),
+                agg: Aggregator::default(),
+                out,
+                write_error: None,
+            },
+            outcome: Outcome::default(),
+            frames: 0,
+            bytes: 0,
+            first_ts: None,
+            last_ts: None,
+            link_types: vec![],
+        })
+    }
+
+    /// One frame through decode and the flow table (the hot path: no allocation).
+    pub fn frame(&mut self, frame: &Frame<'_>) {
+        self.frames += 1;
+        self.bytes += u64::from(frame.caplen);
+        if self.first_ts.is_none_or(|t| frame.ts < t) {
+            self.first_ts = Some(frame.ts);
+        }
+        if self.last_ts.is_none_or(|t| frame.ts > t) {
+            self.last_ts = Some(frame.ts);
+        }
+        if self.link_types.last() != Some(&frame.link) && !self.link_types.contains(&frame.link) {
+            self.link_types.push(frame.link);
+        }
+        match decode::decode(frame) {
+            Ok(pkt) => {
+                self.outcome.ip_packets += 1;
+                if pkt.truncated {
+                    self.outcome.payload_truncated += 1;
+                }
+                if !self.dedup.is_copy(frame.ts, &pkt) {
+                    self.table.observe(frame.ts, &pkt, &mut self.sink);
+                }
+            }
+            Err(kind) => self.outcome.anomalies.add(kind),
+        }
+    }
+
+    pub fn table(&self) -> &FlowTable {
+        &self.table
+    }
+
+    /// What the report would say now: the finished connections plus every open one, as if
+    /// the capture ended here (open connections are not ended, nor written to `--flows`).
+    pub fn snapshot(&self) -> (Outcome, Aggregator) {
+        let mut agg = self.sink.agg.clone();
+        let mut counts = self.sink.counts.clone();
+        self.table.snapshot(&mut |r: &ConnRecord| {
+            counts.add(r);
+            agg.conn(r);
+        });
+        let mut o = self.outcome.clone();
+        o.conns = counts;
+        o.flow = self.table.stats();
+        o.duplicates = self.dedup.duplicates;
+        (o, agg)
+    }
+
+    /// Ends every open connection, flushes `--flows`, and returns what was found.
+    pub fn finish(mut self, files: FileSummary) -> Result<(Outcome, Aggregator), Error> {
+        self.table.finish(&mut self.sink);
+        let mut outcome = self.outcome;
+        outcome.duplicates = self.dedup.duplicates;
+        outcome.files = files;
+        outcome.flow = self.table.stats();
+        let mut sink = self.sink;
+        if let Some((name, w)) = &mut sink.out {
+            if let Err(e) = w.flush() {
+                sink.write_error.get_or_insert((name.clone(), e));
+            }
+        }
+        if let Some((file, e)) = sink.write_error {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Err(Error::BrokenPipe);
+            }
+            return Err(Error::Output {
+                file,
+                problem: format!("write failed: {e}"),
+            });
+        }
+        outcome.conns = sink.counts;
+        Ok((outcome, sink.agg))
+    }
+}
+
 /// Runs the whole pipeline over the files: what was found, and the connections folded into
 /// conversations for the report.
 pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
@@ -113,48 +231,22 @@ pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
         Some(expr) => Some(Filter::new(expr)?),
         None => None,
     };
-    let out = match &opts.flows {
-        Some(p) => Some((
-            p.clone(),
-            BufWriter::with_capacity(1 << 16, open_output(p)?),
-        )),
-        None => None,
-    };
-    let mut sink = Collector {
-        counts: ConnCounts::default(),
-        agg: Aggregator::default(),
-        out,
-        write_error: None,
-    };
-    let mut table = FlowTable::new(opts.flow);
-    let mut dedup = Dedup::default();
-    let mut outcome = Outcome::default();
+    let mut engine = Engine::new(opts.flow, opts.flows.as_deref())?;
     let progress = opts.progress.then(|| Progress::new(&opts.files));
-    let mut frames: u64 = 0;
     let mut on_frame = |frame: &Frame<'_>| {
-        frames += 1;
+        engine.frame(frame);
         if let Some(p) = &progress {
-            p.frame(frames, frame.caplen, &table);
-        }
-        match decode::decode(frame) {
-            Ok(pkt) => {
-                outcome.ip_packets += 1;
-                if pkt.truncated {
-                    outcome.payload_truncated += 1;
-                }
-                if !dedup.is_copy(frame.ts, &pkt) {
-                    table.observe(frame.ts, &pkt, &mut sink);
-                }
-            }
-            Err(kind) => outcome.anomalies.add(kind),
+            p.frame(engine.frames, frame.caplen, engine.table());
         }
     };
     let files = read_files(&opts.files, filter.as_mut(), &mut on_frame)?;
     if let Some(p) = &progress {
         p.finish();
     }
-    outcome.duplicates = dedup.duplicates;
-    let unsupported = outcome.anomalies.get(AnomalyKind::UnsupportedLinkType);
+    let unsupported = engine
+        .outcome
+        .anomalies
+        .get(AnomalyKind::UnsupportedLinkType);
     if unsupported > 0 && unsupported == files.frames - files.filtered_out {
         // Every frame was of a link type we cannot decode (a pcapng whose interfaces are all
         // of such types; a pcap's header is checked when the file is opened).
@@ -168,23 +260,5 @@ pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
             format!("unsupported link type {}", links.join(", ")),
         ));
     }
-    table.finish(&mut sink);
-    outcome.files = files;
-    outcome.flow = table.stats();
-    if let Some((name, w)) = &mut sink.out {
-        if let Err(e) = w.flush() {
-            sink.write_error.get_or_insert((name.clone(), e));
-        }
-    }
-    if let Some((file, e)) = sink.write_error {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            return Err(Error::BrokenPipe);
-        }
-        return Err(Error::Output {
-            file,
-            problem: format!("write failed: {e}"),
-        });
-    }
-    outcome.conns = sink.counts;
-    Ok((outcome, sink.agg))
+    engine.finish(files)
 }

@@ -142,7 +142,7 @@ impl Group {
 }
 
 /// Collects finished connections (a [`Sink`]).
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Aggregator {
     groups: HashMap<GroupKey, Group>,
 }

@@ -636,6 +636,13 @@ impl FlowTable {
         }
     }
 
+    /// Hands every open connection to `sink` as it stands, without ending it (live reports).
+    pub fn snapshot(&self, sink: &mut impl Sink) {
+        for f in self.map.values() {
+            sink.conn(&f.record(EndReason::Open));
+        }
+    }
+
     /// Ends every remaining connection (end of capture), oldest first.
     pub fn finish(&mut self, sink: &mut impl Sink) {
         let mut rest: Vec<Flow> = self.map.drain().map(|(_, f)| f).collect();

@@ -35,6 +35,8 @@ pub enum EndReason {
     Evicted,
     /// Still open at the end of the capture.
     EndOfCapture,
+    /// Still open: a snapshot for a periodic live report.
+    Open,
 }
 
 impl EndReason {
@@ -45,6 +47,7 @@ impl EndReason {
             EndReason::Reused => "reused",
             EndReason::Evicted => "evicted",
             EndReason::EndOfCapture => "end_of_capture",
+            EndReason::Open => "open",
         }
     }
 }
