@@ -17,6 +17,7 @@ use crate::time::Timestamp;
 use outcome::{outcome, Failure, Outcome};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use verdict::Counts;
 
 /// A conversation: every connection from one address to one service of another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,17 +36,7 @@ pub struct Group {
     pub example_state: ConnState,
     pub example_history: History,
     pub conns: u64,
-    pub attempts: u64,
-    pub established: u64,
-    pub one_sided: u64,
-    pub dropped: u64,
-    pub refused: u64,
-    pub rejected: u64,
-    /// Mid-stream resets, split by who sent them (by TTL).
-    pub reset_by_middlebox: u64,
-    pub reset_by_endpoint: u64,
-    pub reset_unknown: u64,
-    pub syn_retries: u64,
+    pub counts: Counts,
     pub probes: u64,
     /// TTL of the first RST that refused an attempt.
     pub refused_ttl: Option<u8>,
@@ -65,16 +56,7 @@ impl Group {
             example_state: r.conn_state,
             example_history: r.history,
             conns: 0,
-            attempts: 0,
-            established: 0,
-            one_sided: 0,
-            dropped: 0,
-            refused: 0,
-            rejected: 0,
-            reset_by_middlebox: 0,
-            reset_by_endpoint: 0,
-            reset_unknown: 0,
-            syn_retries: 0,
+            counts: Counts::default(),
             probes: 0,
             refused_ttl: None,
             icmp: vec![],
@@ -91,18 +73,19 @@ impl Group {
             self.example_history = r.history;
         }
         self.conns += 1;
-        self.attempts += o.attempt as u64;
-        self.established += o.established as u64;
-        self.one_sided += o.one_sided as u64;
-        self.syn_retries += o.syn_retries as u64;
+        let c = &mut self.counts;
+        c.attempts += o.attempt as u64;
+        c.established += o.established as u64;
+        c.one_sided += o.one_sided as u64;
+        c.syn_retries += o.syn_retries as u64;
         self.probes += o.probe as u64;
         if self.resp_ttl.is_none() {
             self.resp_ttl = o.resp_ttl;
         }
         match o.failure {
-            Some(Failure::Dropped) => self.dropped += 1,
+            Some(Failure::Dropped) => self.counts.dropped += 1,
             Some(Failure::Refused { rst_ttl }) => {
-                self.refused += 1;
+                self.counts.refused += 1;
                 self.refused_ttl.get_or_insert(rst_ttl);
             }
             Some(Failure::Rejected {
@@ -111,7 +94,7 @@ impl Group {
                 code,
                 from,
             }) => {
-                self.rejected += 1;
+                self.counts.rejected += 1;
                 let e = (v6, icmp_type, code, from);
                 if self.icmp.len() < 4 && !self.icmp.contains(&e) {
                     self.icmp.push(e);
@@ -121,9 +104,9 @@ impl Group {
         }
         if let Some(reset) = o.reset {
             match reset.by_middlebox() {
-                Some(true) => self.reset_by_middlebox += 1,
-                Some(false) => self.reset_by_endpoint += 1,
-                None => self.reset_unknown += 1,
+                Some(true) => self.counts.reset_by_middlebox += 1,
+                Some(false) => self.counts.reset_by_endpoint += 1,
+                None => self.counts.reset_unknown += 1,
             }
         }
         if let Some(us) = o.handshake_us {
@@ -137,7 +120,7 @@ impl Group {
     }
 
     fn failures(&self) -> u64 {
-        self.dropped + self.refused + self.rejected + self.reset_by_middlebox
+        self.counts.failed() + self.counts.reset_by_middlebox
     }
 }
 
@@ -193,9 +176,9 @@ impl Aggregator {
             let mut open = BTreeSet::new();
             let (mut closed, mut filtered) = (0, 0);
             for (k, g) in &groups {
-                if g.established > 0 {
+                if g.counts.established > 0 {
                     open.insert(k.port);
-                } else if g.refused > 0 {
+                } else if g.counts.refused > 0 {
                     closed += 1;
                 } else {
                     filtered += 1;
@@ -298,8 +281,8 @@ impl Aggregator {
                             first_ts: g.first_ts,
                             example: (*k, g.example_orig_p, g.example_state, g.example_history),
                         });
-                    acc.attempts += g.attempts.max(g.conns);
-                    acc.established += g.established;
+                    acc.attempts += g.counts.attempts.max(g.conns);
+                    acc.established += g.counts.established;
                     if g.first_ts < acc.first_ts {
                         acc.first_ts = g.first_ts;
                         acc.example = (*k, g.example_orig_p, g.example_state, g.example_history);
@@ -352,16 +335,7 @@ pub struct Finalized {
 /// Counts summed over the conversations of one expected flow.
 #[derive(Default)]
 struct Acc {
-    attempts: u64,
-    established: u64,
-    dropped: u64,
-    refused: u64,
-    rejected: u64,
-    reset_by_middlebox: u64,
-    reset_by_endpoint: u64,
-    reset_unknown: u64,
-    syn_retries: u64,
-    one_sided: u64,
+    counts: Counts,
     handshake_us: Vec<u32>,
     /// (RST TTL, the server's usual TTL) of a refusal.
     refusal_ttls: Option<(u8, Option<u8>)>,
@@ -371,16 +345,7 @@ struct Acc {
 
 impl Acc {
     fn add(&mut self, k: &GroupKey, g: &Group) {
-        self.attempts += g.attempts;
-        self.established += g.established;
-        self.dropped += g.dropped;
-        self.refused += g.refused;
-        self.rejected += g.rejected;
-        self.reset_by_middlebox += g.reset_by_middlebox;
-        self.reset_by_endpoint += g.reset_by_endpoint;
-        self.reset_unknown += g.reset_unknown;
-        self.syn_retries += g.syn_retries;
-        self.one_sided += g.one_sided;
+        self.counts.merge(&g.counts);
         self.handshake_us.extend(&g.handshake_us);
         if self.refusal_ttls.is_none() {
             if let Some(t) = g.refused_ttl {
@@ -409,18 +374,7 @@ impl Acc {
                 usual.or_else(|| self.servers.iter().find_map(|s| host_ttl.get(s).copied()));
             (rst, usual)
         });
-        let counts = verdict::Counts {
-            attempts: self.attempts,
-            established: self.established,
-            dropped: self.dropped,
-            refused: self.refused,
-            rejected: self.rejected,
-            reset_by_middlebox: self.reset_by_middlebox,
-            reset_by_endpoint: self.reset_by_endpoint,
-            reset_unknown: self.reset_unknown,
-            syn_retries: self.syn_retries,
-            one_sided: self.one_sided,
-        };
+        let counts = self.counts;
         let handshake = if self.handshake_us.is_empty() {
             None
         } else {
@@ -459,14 +413,16 @@ impl Acc {
             ports: ports_text(role),
             src,
             dst,
-            attempts: self.attempts,
-            established: self.established,
-            dropped: self.dropped,
-            refused: self.refused,
-            rejected: self.rejected,
-            reset_midstream: self.reset_by_middlebox + self.reset_by_endpoint + self.reset_unknown,
-            syn_retries: self.syn_retries,
-            one_sided: self.one_sided,
+            attempts: counts.attempts,
+            established: counts.established,
+            dropped: counts.dropped,
+            refused: counts.refused,
+            rejected: counts.rejected,
+            reset_midstream: counts.reset_by_middlebox
+                + counts.reset_by_endpoint
+                + counts.reset_unknown,
+            syn_retries: counts.syn_retries,
+            one_sided: counts.one_sided,
             handshake_ms: handshake,
             verdict: v,
             answered_by,

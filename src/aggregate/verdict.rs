@@ -20,6 +20,21 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Adds another flow's counts.
+    pub fn merge(&mut self, o: &Counts) {
+        self.attempts += o.attempts;
+        self.established += o.established;
+        self.dropped += o.dropped;
+        self.refused += o.refused;
+        self.rejected += o.rejected;
+        self.reset_by_middlebox += o.reset_by_middlebox;
+        self.reset_by_endpoint += o.reset_by_endpoint;
+        self.reset_unknown += o.reset_unknown;
+        self.syn_retries += o.syn_retries;
+        self.one_sided += o.one_sided;
+    }
+
+    /// Attempts that failed outright (dropped, refused, rejected).
     pub fn failed(&self) -> u64 {
         self.dropped + self.refused + self.rejected
     }

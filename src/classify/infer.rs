@@ -80,7 +80,7 @@ pub fn infer(agg: &Aggregator, cat: &Catalogue) -> Inferred {
     let mut accepted: BTreeMap<IpAddr, BTreeSet<u16>> = BTreeMap::new();
     let mut smtp_from: BTreeMap<IpAddr, BTreeSet<IpAddr>> = BTreeMap::new();
     for (k, g) in &groups {
-        if k.proto == 6 && g.established > 0 {
+        if k.proto == 6 && g.counts.established > 0 {
             if client.contains(&k.port) {
                 accepted.entry(k.resp).or_default().insert(k.port);
             }
@@ -105,7 +105,7 @@ pub fn infer(agg: &Aggregator, cat: &Catalogue) -> Inferred {
     // EdgeSync: the target is an Edge, the source a Mailbox server (attempts count: a
     // blocked EdgeSync still names both ends).
     for (k, g) in &groups {
-        if k.proto == 6 && k.port == EDGESYNC && g.attempts > 0 {
+        if k.proto == 6 && k.port == EDGESYNC && g.counts.attempts > 0 {
             edge.entry(k.resp)
                 .or_insert_with(|| format!("reached on EdgeSync (50636) by {}", k.orig));
             mailbox
@@ -140,7 +140,7 @@ pub fn infer(agg: &Aggregator, cat: &Catalogue) -> Inferred {
     // server on 25 is an Edge.
     let relays: Vec<(IpAddr, IpAddr)> = groups
         .iter()
-        .filter(|(k, g)| k.proto == 6 && k.port == SMTP && g.attempts > 0)
+        .filter(|(k, g)| k.proto == 6 && k.port == SMTP && g.counts.attempts > 0)
         .filter(|(k, _)| mailbox.contains_key(&k.orig) && mailbox.contains_key(&k.resp))
         .map(|(k, _)| (k.orig, k.resp))
         .collect();
