@@ -32,6 +32,8 @@ pub struct GroupKey {
 #[derive(Clone, Debug)]
 pub struct Group {
     pub first_ts: Timestamp,
+    /// End of the latest connection.
+    pub last_ts: Timestamp,
     pub example_orig_p: u16,
     pub example_state: ConnState,
     pub example_history: History,
@@ -52,6 +54,7 @@ impl Group {
     fn new(r: &ConnRecord) -> Group {
         Group {
             first_ts: r.ts,
+            last_ts: r.ts.plus(r.duration),
             example_orig_p: r.orig.port,
             example_state: r.conn_state,
             example_history: r.history,
@@ -72,6 +75,7 @@ impl Group {
             self.example_state = r.conn_state;
             self.example_history = r.history;
         }
+        self.last_ts = self.last_ts.max(r.ts.plus(r.duration));
         self.conns += 1;
         let c = &mut self.counts;
         c.attempts += o.attempt as u64;
@@ -189,6 +193,11 @@ impl Aggregator {
                 .map(|(_, g)| g.first_ts)
                 .min()
                 .unwrap_or_default();
+            let last = groups
+                .iter()
+                .map(|(_, g)| g.last_ts)
+                .max()
+                .unwrap_or_default();
             out.push(Scan {
                 source: src.to_string(),
                 targets: targets.iter().map(|t| t.to_string()).collect(),
@@ -197,7 +206,7 @@ impl Aggregator {
                 closed,
                 filtered,
                 first_ts: first.as_secs_f64(),
-                last_ts: first.as_secs_f64(),
+                last_ts: last.as_secs_f64(),
             });
         }
         out

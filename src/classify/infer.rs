@@ -80,7 +80,9 @@ pub fn infer(agg: &Aggregator, cat: &Catalogue) -> Inferred {
     let mut accepted: BTreeMap<IpAddr, BTreeSet<u16>> = BTreeMap::new();
     let mut smtp_from: BTreeMap<IpAddr, BTreeSet<IpAddr>> = BTreeMap::new();
     for (k, g) in &groups {
-        if k.proto == 6 && g.counts.established > 0 {
+        // A handshake answered, or a one-sided view of a connection that went on (the
+        // client ACKing and sending data means the server accepted it).
+        if k.proto == 6 && (g.counts.established > 0 || g.counts.one_sided > 0) {
             if client.contains(&k.port) {
                 accepted.entry(k.resp).or_default().insert(k.port);
             }
