@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
 # make-samples.sh: capture real traffic between real servers and real clients through a
 # forwarding firewall in network namespaces, and write small pcaps with their expected
-# per-connection results next to this script.
+# per-connection results next to this script; for the Exchange-site captures also a site file
+# and the report exflow must give for it.
 #
-#   sudo samples/make-samples.sh            # all scenarios (about 20 seconds)
+#   sudo samples/make-samples.sh            # all scenarios (about a minute)
 #   sudo samples/make-samples.sh rst-refused cut-midstream    # only these
 #
 # Topology (documentation addresses only; no default routes, so nothing can leave the lab):
 #
 #   exf-client                  exf-fw (ip_forward=1, nftables)            exf-server
 #   203.0.113.10/24 [exf-c0]---[exf-fwc] 203.0.113.1    198.51.100.1 [exf-fws]---[exf-s0] 198.51.100.10/24
-#                                  ^ tcpdump here                                      198.51.100.53/24
+#   (site lab: also .25 MTA,       ^ tcpdump here        192.0.2.129 [exf-fwp]    (classic lab: also .53 DNS)
+#    .53 resolver, .66 scanner)                                           |
+#                                                                  [exf-e0] 192.0.2.130/26  exf-edge
+#                                                                  (edge scenario only)
+#   IPv6 scenario: 2001:db8:113::/64 on the client leg, 2001:db8:200::/64 on the server leg, no IPv4.
 #
-# Servers in exf-server: nginx (80, 443 with a throw-away self-signed certificate), two
-# Python smtpd DebuggingServers (25 and 587) and dnsmasq (UDP 53 on 198.51.100.53).
-# Clients in exf-client: curl, swaks, dig. Each scenario builds the namespaces afresh,
-# loads its firewall rules, captures on the firewall's client-side interface, checks every
-# client's exit code and writes <name>.pcap and <name>.expect.jsonl; the expect lines are
-# written next to the steps that cause them. Then check-capture.py compares the capture
-# with the expect lines and the script fails loudly on any difference.
+# The classic lab (the first five captures): nginx (80, 443 with a throw-away self-signed
+# certificate), two Python smtpd DebuggingServers (25 and 587) and dnsmasq (UDP 53 on
+# 198.51.100.53) in exf-server; clients curl, swaks, dig in exf-client.
+# The site lab (the captures with a .site.toml): the server is an Exchange mailbox server
+# (nginx 80/443, SMTP 25/587, dovecot POP3/IMAP where a scenario needs it); the client
+# namespace is the internet: the clients, an internet MTA (203.0.113.25) and the DNS resolver
+# the mailbox uses (203.0.113.53); the edge scenario adds a perimeter leg with an Edge server.
+# Each scenario builds the namespaces afresh, loads its firewall rules, captures on one
+# firewall interface, checks every client's exit code and writes <name>.pcap and
+# <name>.expect.jsonl (and <name>.site.toml, <name>.expect-report.json); the expectations are
+# written next to the steps that cause them. Then check-capture.py compares the capture with
+# the expect lines and the script fails loudly on any difference.
 #
 # Needs root. Installs what is missing with apt-get. Tears everything down on exit.
 set -euo pipefail
@@ -26,11 +36,21 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=$HERE
 PFX=exf
-NS_C=$PFX-client NS_F=$PFX-fw NS_S=$PFX-server
-IF_C=$PFX-c0 IF_FC=$PFX-fwc IF_FS=$PFX-fws IF_S=$PFX-s0
+NS_C=$PFX-client NS_F=$PFX-fw NS_S=$PFX-server NS_E=$PFX-edge
+IF_C=$PFX-c0 IF_FC=$PFX-fwc IF_FS=$PFX-fws IF_S=$PFX-s0 IF_FP=$PFX-fwp IF_E=$PFX-e0
 CLIENT=203.0.113.10 FW_C=203.0.113.1 FW_S=198.51.100.1
 SERVER=198.51.100.10 DNS=198.51.100.53
-ALL_SCENARIOS=(healthy-mix syn-dropped rst-refused icmp-prohibited cut-midstream)
+# The site lab: internet hosts in exf-client besides the client, the Edge's perimeter leg, IPv6.
+INET_MTA=203.0.113.25 RESOLVER=203.0.113.53 SCANNER=203.0.113.66
+INTERNAL_NET=198.51.100.0/24
+EDGE=192.0.2.130 FW_P=192.0.2.129 PERIMETER_NET=192.0.2.128/26
+CLIENT6=2001:db8:113::10 FW_C6=2001:db8:113::1 INET_MTA6=2001:db8:113::25 RESOLVER6=2001:db8:113::53
+SERVER6=2001:db8:200::10 FW_S6=2001:db8:200::1 INTERNAL_NET6=2001:db8:200::/64 INTERNET_NET6=2001:db8:113::/64
+CLASSIC_SCENARIOS=(healthy-mix syn-dropped rst-refused icmp-prohibited cut-midstream)
+SITE_SCENARIOS=(exchange-healthy inbound-25-dropped https-icmp-rejected submission-refused
+                pop-imap-disabled edge-edgesync-blocked cut-midstream-site ipv6-site
+                scan-beside-traffic two-interfaces one-direction)
+ALL_SCENARIOS=("${CLASSIC_SCENARIOS[@]}" "${SITE_SCENARIOS[@]}")
 
 say() { printf '== %s\n' "$*" >&2; }
 die() {
@@ -59,6 +79,11 @@ want curl curl
 want openssl openssl
 want jq jq
 want timeout coreutils
+want nmap nmap
+want dovecot dovecot-core
+[ -x /usr/lib/dovecot/pop3 ] || need_pkgs+=(dovecot-pop3d)
+[ -x /usr/lib/dovecot/imap ] || need_pkgs+=(dovecot-imapd)
+perl -MIO::Socket::INET6 -e 1 2>/dev/null || need_pkgs+=(libio-socket-inet6-perl)   # swaks over IPv6
 [ -x /usr/bin/python3 ] || need_pkgs+=(python3)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     say "installing ${need_pkgs[*]}"
@@ -108,8 +133,9 @@ lab_down() {
         wait "$pid" 2>/dev/null || true
     done
     SERVER_PIDS=()
-    # Anything still running inside our namespaces was started by this script (nginx workers).
-    for ns in "$NS_C" "$NS_F" "$NS_S"; do
+    # Anything still running inside our namespaces was started by this script (nginx workers,
+    # dovecot's children).
+    for ns in "$NS_C" "$NS_F" "$NS_S" "$NS_E"; do
         if ip netns list 2>/dev/null | grep -qw "^$ns"; then
             for pid in $(ip netns pids "$ns" 2>/dev/null); do
                 kill -KILL "$pid" 2>/dev/null || true
@@ -142,9 +168,12 @@ yes 'exflow sample payload: an offline address book that is far too big for this
 chmod -R a+rX "$WORK/www"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj "/CN=mail.example.test" \
-    -addext "subjectAltName=DNS:mail.example.test,IP:$SERVER" \
+    -addext "subjectAltName=DNS:mail.example.test,DNS:edge.example.test,IP:$SERVER,IP:$SERVER6,IP:$EDGE" \
     -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" >>"$LOG" 2>&1 || die "openssl req"
-cat >"$WORK/nginx.conf" <<EOF
+chmod 644 "$WORK/tls/key.pem"
+# nginx.conf for a server address (IPv6 in brackets).
+nginx_conf() { # listen-host
+    cat >"$WORK/nginx.conf" <<EOF
 worker_processes 1;
 pid $WORK/nginx.pid;
 error_log $WORK/nginx-error.log info;
@@ -159,62 +188,234 @@ http {
     default_type application/octet-stream;
     keepalive_timeout 30s;
     server {
-        listen $SERVER:80;
+        listen $1:80;
         root $WORK/www;
     }
     server {
-        listen $SERVER:443 ssl;
+        listen $1:443 ssl;
         ssl_certificate $WORK/tls/cert.pem;
         ssl_certificate_key $WORK/tls/key.pem;
         root $WORK/www;
     }
 }
 EOF
+}
+
+# The site lab's SMTP server (any address family): a sink that logs each message, or, given a
+# next hop, a relay (the Edge) that hands each message on before it answers DATA, so that the
+# sending client's exit code also says whether the relay worked.
+cat >"$WORK/smtp-server.py" <<'EOF'
+import sys
+import smtplib
+import warnings
+
+warnings.simplefilter("ignore")
+HOST, PORT = sys.argv[1], int(sys.argv[2])
+RELAY = (sys.argv[3], int(sys.argv[4]), sys.argv[5]) if len(sys.argv) > 5 else None
+
+
+def handle(peer, mailfrom, rcpttos, data):
+    print(f"message from {peer}: {mailfrom} -> {rcpttos}, {len(data)} bytes", flush=True)
+    if RELAY is None:
+        return None
+    hop, port, source = RELAY
+    try:
+        with smtplib.SMTP(hop, port, local_hostname="edge.example.test", timeout=10,
+                          source_address=(source, 0)) as s:
+            s.sendmail(mailfrom, rcpttos, data)
+    except (OSError, smtplib.SMTPException) as e:
+        print(f"relay to {hop}:{port} failed: {e!r}", flush=True)
+        return "451 4.4.1 next hop failed"
+    print(f"relayed to {hop}:{port} from {source}", flush=True)
+    return None
+
+
+try:
+    import asyncore
+    import smtpd
+except ImportError:  # Python >= 3.12: Debian's python3-aiosmtpd
+    smtpd = None
+
+if smtpd is not None:
+    class Server(smtpd.SMTPServer):
+        def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):
+            return handle(peer[0], mailfrom, rcpttos, data)
+
+    Server((HOST, PORT), None, decode_data=False)
+    asyncore.loop()
+else:
+    import asyncio
+    from aiosmtpd.smtp import SMTP
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            reply = handle(session.peer[0], envelope.mail_from, envelope.rcpt_tos, envelope.content)
+            return reply or "250 OK"
+
+    async def main():
+        srv = await asyncio.get_running_loop().create_server(lambda: SMTP(Handler()), HOST, PORT)
+        await srv.serve_forever()
+
+    asyncio.run(main())
+EOF
+
+# POP3 / IMAP4 client: log in, read the mailbox, log out; exit 0 only if it read the one
+# message the lab put there.
+cat >"$WORK/mail-client.py" <<'EOF'
+import imaplib
+import poplib
+import sys
+
+proto, host, user, password = sys.argv[1:5]
+if proto == "pop3":
+    p = poplib.POP3(host, 110, timeout=10)
+    p.user(user)
+    p.pass_(password)
+    count, _size = p.stat()
+    for i in range(1, count + 1):
+        p.retr(i)
+    p.quit()
+elif proto == "imap4":
+    m = imaplib.IMAP4(host, 143, timeout=10)
+    m.login(user, password)
+    _typ, data = m.select("INBOX", readonly=True)
+    count = int(data[0])
+    if count:
+        m.fetch("1:*", "(RFC822)")
+    m.logout()
+else:
+    sys.exit(f"unknown protocol {proto}")
+print(f"{proto}: {count} message(s) read")
+sys.exit(0 if count == 1 else 3)
+EOF
 
 # --------------------------------------------------------------------------- lab
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
-# Wait (bounded) until something listens on PROTO PORT in the server namespace.
-wait_listen() {
-    local proto=$1 port=$2 i
+# Wait (bounded) until something listens on PROTO PORT in a namespace (default: the server's).
+wait_listen() { # proto port [ns]
+    local proto=$1 port=$2 ns=${3:-$NS_S} i
     for i in $(seq 1 50); do
-        if [ -n "$(nsx "$NS_S" ss -Hln"${proto:0:1}" "sport = :$port" 2>/dev/null)" ]; then
+        if [ -n "$(nsx "$ns" ss -Hln"${proto:0:1}" "sport = :$port" 2>/dev/null)" ]; then
             return 0
         fi
         sleep 0.1
     done
-    die "nothing listens on $proto/$port in $NS_S"
+    die "nothing listens on $proto/$port in $ns"
 }
 
 # Background jobs are started with `ip netns exec` directly (it execs the program), never
 # through a shell function: `func &` would fork a subshell, and $! would name that subshell,
 # which ignores SIGINT, instead of the program.
-start_server() { # name cmd...
-    local name=$1; shift
-    ip netns exec "$NS_S" "$@" >>"$WORK/$name.log" 2>&1 &
+start_in() { # ns name cmd...
+    local ns=$1 name=$2; shift 2
+    ip netns exec "$ns" "$@" >>"$WORK/$name.log" 2>&1 </dev/null &
     SERVER_PIDS+=($!)
 }
+start_server() { # name cmd...   (in the server namespace)
+    local name=$1; shift
+    start_in "$NS_S" "$name" "$@"
+}
 
-lab_up() {
-    lab_down
-    local ns dev
-    for ns in "$NS_C" "$NS_F" "$NS_S"; do
-        ip netns add "$ns"
-        nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-        nsx "$ns" ip link set lo up
-    done
-    nsx "$NS_F" sysctl -qw net.ipv4.ip_forward=1
-    ip -n "$NS_F" link add "$IF_FC" type veth peer name "$IF_C" netns "$NS_C"
-    ip -n "$NS_F" link add "$IF_FS" type veth peer name "$IF_S" netns "$NS_S"
-    for pair in "$NS_C:$IF_C" "$NS_F:$IF_FC" "$NS_F:$IF_FS" "$NS_S:$IF_S"; do
+LAB_V6=0
+# One veth pair, NS_A:IF_A <-> NS_B:IF_B, offloads off, up.
+veth() { # ns_a if_a ns_b if_b
+    local pair ns dev
+    ip -n "$1" link add "$2" type veth peer name "$4" netns "$3"
+    for pair in "$1:$2" "$3:$4"; do
         ns=${pair%%:*} dev=${pair#*:}
-        nsx "$ns" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1"
+        if [ "$LAB_V6" -eq 1 ]; then
+            # No duplicate address detection (addresses usable at once), no router
+            # solicitations or advertisements: the only ICMPv6 left is neighbour discovery.
+            nsx "$ns" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=0" "net.ipv6.conf.$dev.accept_dad=0" \
+                "net.ipv6.conf.$dev.accept_ra=0" "net.ipv6.conf.$dev.router_solicitations=0"
+        else
+            nsx "$ns" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1"
+        fi
         # Software checksums and MTU-sized segments, as on a real wire: with veth offloads
         # on, tcpdump would record bad checksums and 64 KB "packets".
         nsx "$ns" ethtool -K "$dev" tx off rx off tso off gso off gro off >/dev/null 2>>"$LOG" || true
         nsx "$ns" ethtool -k "$dev" | grep -q '^tx-checksumming: off' || die "tx checksum offload still on for $dev"
         nsx "$ns" ip link set "$dev" up
     done
+}
+
+# lab_up            the classic lab of the first five captures
+# lab_up site       the Exchange-site lab: mailbox server in exf-server, the internet (clients,
+#                   an MTA, a DNS resolver) in exf-client
+# lab_up site edge  ... plus a perimeter leg exf-fwp -- exf-edge with an Edge server
+# lab_up site v6    ... over IPv6 only
+lab_up() {
+    lab_down
+    local site=0 edge=0 a ns nss
+    LAB_V6=0
+    for a in "$@"; do
+        case $a in site) site=1 ;; edge) edge=1 ;; v6) LAB_V6=1 ;; *) die "lab_up: unknown option $a" ;; esac
+    done
+    nss=("$NS_C" "$NS_F" "$NS_S")
+    [ "$edge" -eq 0 ] || nss+=("$NS_E")
+    for ns in "${nss[@]}"; do
+        ip netns add "$ns"
+        if [ "$LAB_V6" -eq 1 ]; then
+            nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+                net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+                net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
+                net.ipv6.conf.all.router_solicitations=0 net.ipv6.conf.default.router_solicitations=0
+        else
+            nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+        fi
+        nsx "$ns" ip link set lo up
+    done
+    if [ "$LAB_V6" -eq 1 ]; then
+        nsx "$NS_F" sysctl -qw net.ipv6.conf.all.forwarding=1
+        CAP_FILTER='tcp or udp or icmp or icmp6'
+    else
+        nsx "$NS_F" sysctl -qw net.ipv4.ip_forward=1
+        CAP_FILTER='tcp or udp or icmp'
+    fi
+    veth "$NS_F" "$IF_FC" "$NS_C" "$IF_C"
+    veth "$NS_F" "$IF_FS" "$NS_S" "$IF_S"
+    [ "$edge" -eq 0 ] || veth "$NS_F" "$IF_FP" "$NS_E" "$IF_E"
+
+    if [ "$site" -eq 0 ]; then
+        classic_up
+    elif [ "$LAB_V6" -eq 1 ]; then
+        # The MTA's and the resolver's addresses are deprecated (preferred_lft 0): they still
+        # answer, but source address selection never picks them for the client's connections.
+        nsx "$NS_C" ip -6 addr add "$CLIENT6/64" dev "$IF_C" nodad
+        nsx "$NS_C" ip -6 addr add "$INET_MTA6/64" dev "$IF_C" nodad preferred_lft 0
+        nsx "$NS_C" ip -6 addr add "$RESOLVER6/64" dev "$IF_C" nodad preferred_lft 0
+        nsx "$NS_F" ip -6 addr add "$FW_C6/64" dev "$IF_FC" nodad
+        nsx "$NS_F" ip -6 addr add "$FW_S6/64" dev "$IF_FS" nodad
+        nsx "$NS_S" ip -6 addr add "$SERVER6/64" dev "$IF_S" nodad
+        nsx "$NS_C" ip -6 route add "$INTERNAL_NET6" via "$FW_C6"
+        nsx "$NS_S" ip -6 route add "$INTERNET_NET6" via "$FW_S6"
+        M_ADDR=$SERVER6 C_ADDR=$CLIENT6 MTA_ADDR=$INET_MTA6 RES_ADDR=$RESOLVER6 URL_HOST="[$SERVER6]"
+        site_servers
+    else
+        nsx "$NS_C" ip addr add "$CLIENT/24" dev "$IF_C"
+        nsx "$NS_C" ip addr add "$INET_MTA/24" dev "$IF_C"
+        nsx "$NS_C" ip addr add "$RESOLVER/24" dev "$IF_C"
+        nsx "$NS_F" ip addr add "$FW_C/24" dev "$IF_FC"
+        nsx "$NS_F" ip addr add "$FW_S/24" dev "$IF_FS"
+        nsx "$NS_S" ip addr add "$SERVER/24" dev "$IF_S"
+        nsx "$NS_C" ip route add "$INTERNAL_NET" via "$FW_C"
+        nsx "$NS_S" ip route add 203.0.113.0/24 via "$FW_S"
+        M_ADDR=$SERVER C_ADDR=$CLIENT MTA_ADDR=$INET_MTA RES_ADDR=$RESOLVER URL_HOST=$SERVER
+        if [ "$edge" -eq 1 ]; then
+            nsx "$NS_F" ip addr add "$FW_P/26" dev "$IF_FP"
+            nsx "$NS_E" ip addr add "$EDGE/26" dev "$IF_E"
+            nsx "$NS_E" ip route add 203.0.113.0/24 via "$FW_P"
+            nsx "$NS_E" ip route add "$INTERNAL_NET" via "$FW_P"
+            nsx "$NS_C" ip route add "$PERIMETER_NET" via "$FW_C"
+            nsx "$NS_S" ip route add "$PERIMETER_NET" via "$FW_S"
+        fi
+        site_servers
+        [ "$edge" -eq 0 ] || edge_servers
+    fi
+}
+
+classic_up() {
     nsx "$NS_C" ip addr add "$CLIENT/24" dev "$IF_C"
     nsx "$NS_F" ip addr add "$FW_C/24" dev "$IF_FC"
     nsx "$NS_F" ip addr add "$FW_S/24" dev "$IF_FS"
@@ -223,6 +424,7 @@ lab_up() {
     nsx "$NS_C" ip route add 198.51.100.0/24 via "$FW_C"
     nsx "$NS_S" ip route add 203.0.113.0/24 via "$FW_S"
 
+    nginx_conf "$SERVER"
     start_server nginx nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" -g 'daemon off;'
     local port
     for port in 25 587; do
@@ -239,17 +441,99 @@ lab_up() {
     wait_listen tcp 80; wait_listen tcp 443; wait_listen tcp 25; wait_listen tcp 587; wait_listen udp 53
 }
 
-# Firewall: everything the healthy site needs is allowed; SCENARIO_RULES come first.
-firewall() { # scenario rules (nft lines), may be empty
+# The mailbox server (nginx, SMTP 25 and 587) and the internet's MTA and DNS resolver.
+site_servers() {
+    local port listen=$M_ADDR
+    [ "$LAB_V6" -eq 0 ] || listen="[$M_ADDR]"
+    nginx_conf "$listen"
+    start_server nginx nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" -g 'daemon off;'
+    for port in 25 587; do
+        start_server "smtp$port" "$PY" -u "$WORK/smtp-server.py" "$M_ADDR" "$port"
+    done
+    start_in "$NS_C" inet-mta "$PY" -u "$WORK/smtp-server.py" "$MTA_ADDR" 25
+    start_in "$NS_C" resolver dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+        --no-poll --bind-interfaces --listen-address="$RES_ADDR" --port=53 --user=root --pid-file= \
+        --address=/mx.example.net/"$MTA_ADDR" --log-queries --log-facility=-
+    wait_listen tcp 80; wait_listen tcp 443; wait_listen tcp 25; wait_listen tcp 587
+    wait_listen tcp 25 "$NS_C"; wait_listen udp 53 "$NS_C"
+}
+
+# The Edge: an SMTP relay on 25 that hands every message to the mailbox server (from the
+# Edge's address), and a TLS listener on 50636 standing in for EdgeSync's AD LDS.
+edge_servers() {
+    start_in "$NS_E" edge-smtp "$PY" -u "$WORK/smtp-server.py" "$EDGE" 25 "$SERVER" 25 "$EDGE"
+    start_in "$NS_E" edgesync openssl s_server -accept "$EDGE:50636" -cert "$WORK/tls/cert.pem" \
+        -key "$WORK/tls/key.pem" -www -quiet
+    wait_listen tcp 25 "$NS_E"; wait_listen tcp 50636 "$NS_E"
+}
+
+# dovecot on the mailbox server: POP3 110 and IMAP 143, plain-text logins, one user with one
+# message. (Debian's dovecot packages start a system-wide dovecot where systemd runs; this
+# one is separate: its own configuration, run directory and log, inside exf-server.)
+DOVECOT_USER=bob@example.test DOVECOT_PASS=lab-only-password
+dovecot_up() {
+    local d=$WORK/dovecot
+    mkdir -p "$d/run" "$d/state" "$d/mail/$DOVECOT_USER/Maildir/"{new,cur,tmp}
+    printf 'From: alice@example.net\nTo: %s\nSubject: exflow sample\n\nhello from the exflow lab\n' \
+        "$DOVECOT_USER" >"$d/mail/$DOVECOT_USER/Maildir/new/1.lab"
+    chown -R dovecot:dovecot "$d/mail"
+    printf '%s:{PLAIN}%s\n' "$DOVECOT_USER" "$DOVECOT_PASS" >"$d/users"
+    chmod 644 "$d/users"
+    cat >"$d/dovecot.conf" <<EOF
+protocols = pop3 imap
+listen = $M_ADDR
+base_dir = $d/run
+state_dir = $d/state
+log_path = $d/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+mail_location = maildir:~/Maildir
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $d/users
+}
+userdb {
+  driver = static
+  args = uid=dovecot gid=dovecot home=$d/mail/%u
+}
+service imap-login {
+  inet_listener imaps {
+    port = 0
+  }
+}
+service pop3-login {
+  inet_listener pop3s {
+    port = 0
+  }
+}
+EOF
+    start_server dovecot dovecot -F -c "$d/dovecot.conf"
+    wait_listen tcp 110; wait_listen tcp 143
+}
+
+# Firewall: everything the scenario's site needs is allowed; SCENARIO_RULES come first.
+CLASSIC_ALLOW="        iifname \"$IF_FC\" ip daddr $SERVER tcp dport { 25, 80, 443, 587 } ct state new accept
+        iifname \"$IF_FC\" ip daddr $DNS udp dport 53 accept"
+# The site lab: the mailbox's client and inbound mail ports from the internet; the mailbox's
+# outbound mail to any internet MTA and its DNS queries to its resolver.
+SITE_ALLOW="        iifname \"$IF_FC\" ip daddr $SERVER tcp dport { 25, 80, 443, 587 } ct state new accept
+        iifname \"$IF_FS\" ip saddr $SERVER tcp dport 25 ct state new accept
+        iifname \"$IF_FS\" ip saddr $SERVER ip daddr $RESOLVER udp dport 53 accept"
+SITE_ALLOW6="        iifname \"$IF_FC\" ip6 daddr $SERVER6 tcp dport { 25, 80, 443, 587 } ct state new accept
+        iifname \"$IF_FS\" ip6 saddr $SERVER6 tcp dport 25 ct state new accept
+        iifname \"$IF_FS\" ip6 saddr $SERVER6 ip6 daddr $RESOLVER6 udp dport 53 accept"
+firewall() { # scenario rules (nft lines, may be empty) [allow rules [table family]]
+    local allow=${2-$CLASSIC_ALLOW} family=${3:-ip}
     cat >"$WORK/fw.nft" <<EOF
 flush ruleset
-table ip exf {
+table $family exf {
     chain forward {
         type filter hook forward priority filter; policy drop;
 $1
         ct state established,related accept
-        iifname "$IF_FC" ip daddr $SERVER tcp dport { 25, 80, 443, 587 } ct state new accept
-        iifname "$IF_FC" ip daddr $DNS udp dport 53 accept
+$allow
     }
 }
 EOF
@@ -260,15 +544,20 @@ EOF
     nsx "$NS_F" nft list ruleset >>"$LOG"
 }
 
-capture_start() { # name
-    CAP=$WORK/$1.pcap
-    EXPECT=$WORK/$1.expect.jsonl
+# Capture in the firewall namespace: on the client-side interface unless told otherwise;
+# further arguments go to tcpdump (-Q in, -y LINUX_SLL2).
+capture_start() { # name [interface [tcpdump options...]]
+    local name=$1 iface=${2:-$IF_FC} i
+    shift
+    [ $# -eq 0 ] || shift
+    CAP=$WORK/$name.pcap
+    EXPECT=$WORK/$name.expect.jsonl
     : >"$EXPECT"
-    ip netns exec "$NS_F" tcpdump -i "$IF_FC" -w "$CAP" -U -n -Z root 'tcp or udp or icmp' 2>"$WORK/tcpdump.log" &
+    report_reset
+    ip netns exec "$NS_F" tcpdump -i "$iface" "$@" -w "$CAP" -U -n -Z root "$CAP_FILTER" 2>"$WORK/tcpdump.log" &
     TCPDUMP_PID=$!
-    local i
     for i in $(seq 1 50); do
-        grep -q 'listening on' "$WORK/tcpdump.log" && return 0
+        grep -qs 'listening on' "$WORK/tcpdump.log" && return 0
         sleep 0.1
     done
     die "tcpdump did not start: $(cat "$WORK/tcpdump.log")"
@@ -287,41 +576,155 @@ capture_stop() { # name
     TCPDUMP_PID=
     cat "$WORK/tcpdump.log" >>"$LOG"
     "$PY" "$HERE/check-capture.py" "$CAP" "$EXPECT" || die "$1: the capture does not match its expectations"
-    mv -f "$CAP" "$OUT/$1.pcap"
-    mv -f "$EXPECT" "$OUT/$1.expect.jsonl"
-    chmod 644 "$OUT/$1.pcap" "$OUT/$1.expect.jsonl"
+    local files=("$1.pcap" "$1.expect.jsonl") f
+    if [ -f "$WORK/$1.site.toml" ]; then
+        "$PY" -c 'import sys, tomllib; tomllib.load(open(sys.argv[1], "rb"))' "$WORK/$1.site.toml" \
+            || die "$1.site.toml is not valid TOML"
+        report_write "$1"
+        files+=("$1.site.toml" "$1.expect-report.json")
+    fi
+    for f in "${files[@]}"; do
+        mv -f "$WORK/$f" "$OUT/$f"
+        chmod 644 "$OUT/$f"
+    done
 }
 
-# Run a client in exf-client under `timeout`; its exit code must be WANT.
-client() { # want seconds cmd...
-    local want=$1 secs=$2 rc=0
-    shift 2
-    printf '%s\n' "--- client (want exit $want): $*" >>"$LOG"
-    nsx "$NS_C" timeout -k 2 "$secs" "$@" >>"$LOG" 2>&1 || rc=$?
-    [ "$rc" -eq "$want" ] || die "client '$*' exited $rc, the scenario expects $want"
+# Run a client in a namespace under `timeout`; its exit code must be WANT.
+run_in() { # ns want seconds cmd...
+    local ns=$1 want=$2 secs=$3 rc=0
+    shift 3
+    printf '%s\n' "--- client in $ns (want exit $want): $*" >>"$LOG"
+    nsx "$ns" timeout -k 2 "$secs" "$@" </dev/null >>"$LOG" 2>&1 || rc=$?
+    [ "$rc" -eq "$want" ] || die "client '$*' in $ns exited $rc, the scenario expects $want"
     CLIENT_RC=$rc
 }
+# Run a client in exf-client.
+client() { # want seconds cmd...
+    run_in "$NS_C" "$@"
+}
 
-# One expect line. expect PROTO RESP_H RESP_P CONN_STATE WHY [JSON object with more keys]
-expect() {
+# One expect line. expect_from ORIG_H PROTO RESP_H RESP_P CONN_STATE WHY [JSON object with more keys]
+# EXPECT_ALL (a JSON object) is merged into every line of the scenario.
+EXPECT_ALL='{}'
+expect_from() {
     local more='{}'
-    [ $# -lt 6 ] || more=$6
-    jq -cn --arg proto "$1" --arg oh "$CLIENT" --arg rh "$2" --argjson rp "$3" --arg st "$4" \
-        --arg why "$5" --argjson more "$more" \
+    [ $# -lt 7 ] || more=$7
+    jq -cn --arg proto "$2" --arg oh "$1" --arg rh "$3" --argjson rp "$4" --arg st "$5" \
+        --arg why "$6" --argjson more "$more" --argjson all "$EXPECT_ALL" \
         '{proto: $proto, "id.orig_h": $oh, "id.resp_h": $rh, "id.resp_p": $rp, conn_state: $st}
+         + $all + $more + {why: $why}' >>"$EXPECT"
+}
+# One expect line from the client. expect PROTO RESP_H RESP_P CONN_STATE WHY [MORE]
+expect() {
+    expect_from "$CLIENT" "$@"
+}
+# A line that claims every connection from ORIG_H to RESP_H on any of PORTS (a scan): each must
+# fit it, and each port must have been tried. expect_many ORIG_H PROTO RESP_H PORTS CONN_STATE WHY [MORE]
+expect_many() {
+    local more='{}'
+    [ $# -lt 7 ] || more=$7
+    jq -cn --arg proto "$2" --arg oh "$1" --arg rh "$3" --arg ports "$4" --arg st "$5" \
+        --arg why "$6" --argjson more "$more" \
+        '{proto: $proto, "id.orig_h": $oh, "id.resp_h": $rh,
+          "id.resp_p": ($ports | split(",") | map(tonumber)), conn_state: $st, many: true}
          + $more + {why: $why}' >>"$EXPECT"
+}
+
+# --------------------------------------------------------------------------- site file, expected report
+# The site file is written from SITE_PROFILE, SITE_INTERNAL, SITE_PERIMETER, SITE_HOSTS
+# ("role=address ...") and SITE_SERVICES (TOML lines); the report from the report_* calls made
+# next to the client calls that cause them.
+site_write() { # name comment
+    local f=$WORK/$1.site.toml h
+    {
+        printf '# %s: %s\n' "$1" "$2"
+        printf '# Written by make-samples.sh (Site file, version 1).\n'
+        printf 'profile = "%s"\n' "$SITE_PROFILE"
+        printf 'internal = [%s]\n' "$(toml_list "${SITE_INTERNAL[@]}")"
+        printf 'perimeter = [%s]\n' "$(toml_list "${SITE_PERIMETER[@]}")"
+        for h in "${SITE_HOSTS[@]}"; do
+            printf '\n[[host]]\nrole = "%s"\naddresses = [%s]\n' "${h%%=*}" "$(toml_list ${h#*=})"
+        done
+        printf '\n[services]\n'
+        for h in "${SITE_SERVICES[@]}"; do
+            printf '%s\n' "$h"
+        done
+    } >"$f"
+}
+toml_list() { local a out=; for a in "$@"; do out+="${out:+, }\"$a\""; done; printf '%s' "$out"; }
+
+# The v4 mailbox site every site scenario but the edge and IPv6 ones uses.
+site_mailbox_v4() {
+    SITE_PROFILE=mailbox SITE_INTERNAL=("$INTERNAL_NET") SITE_PERIMETER=()
+    SITE_HOSTS=("mailbox=$SERVER" "dns=$RESOLVER") SITE_SERVICES=()
+}
+
+# Zone of an address under the scenario's site: perimeter, internal or internet.
+zone_of() { # address
+    "$PY" -c '
+import ipaddress, sys
+a = ipaddress.ip_address(sys.argv[1])
+def within(nets):
+    return any(a.version == n.version and a in n for n in map(ipaddress.ip_network, nets.split()))
+print("perimeter" if within(sys.argv[2]) else "internal" if within(sys.argv[3]) else "internet")
+' "$1" "${SITE_PERIMETER[*]}" "${SITE_INTERNAL[*]}"
+}
+# One side of an expected flow: internet | client | ROLE=ADDRESS (a host of the site).
+side_json() {
+    case $1 in
+        internet) printf '{"zone":"internet","role":null,"address":null}' ;;
+        client) printf '{"zone":"internal","role":"client","address":null}' ;;
+        *=*) jq -cn --arg z "$(zone_of "${1#*=}")" --arg r "${1%%=*}" --arg a "${1#*=}" \
+                 '{zone: $z, role: $r, address: $a}' ;;
+        *) die "side_json: $1" ;;
+    esac
+}
+report_reset() {
+    REPORT_E=$WORK/report-expected.jsonl REPORT_U=$WORK/report-unexpected.jsonl REPORT_S=$WORK/report-scans.jsonl
+    : >"$REPORT_E"; : >"$REPORT_U"; : >"$REPORT_S"
+    REPORT_DUPLICATES=false
+}
+# An expected flow (catalogue role x source x destination) and the verdict the step implies.
+STEP_NOTE=   # appended to every report_expected reason while set
+report_expected() { # role src dst verdict why
+    jq -cn --arg role "$1" --argjson src "$(side_json "$2")" --argjson dst "$(side_json "$3")" \
+        --arg v "$4" --arg why "$5$STEP_NOTE" '{role: $role, src: $src, dst: $dst, verdict: $v, why: $why}' >>"$REPORT_E"
+}
+# Traffic no enabled role explains.
+report_unexpected() { # proto port src dst reason why
+    jq -cn --arg proto "$1" --argjson port "$2" --arg src "$3" --arg dst "$4" --arg reason "$5" --arg why "$6" \
+        '{proto: $proto, port: $port, src: $src, dst: $dst, reason: $reason, why: $why}' >>"$REPORT_U"
+}
+report_scan() { # source why
+    jq -cn --arg s "$1" --arg why "$2" '{source: $s, why: $why}' >>"$REPORT_S"
+}
+# Several steps may name the same flow (two 443 connections): one entry, one verdict, the
+# reasons joined. Two different verdicts for one flow is a bug in the scenario.
+report_write() { # name
+    jq -n --slurpfile e "$REPORT_E" --slurpfile u "$REPORT_U" --slurpfile s "$REPORT_S" \
+        --argjson dup "$REPORT_DUPLICATES" '
+        def merge(k): reduce .[] as $x ({}; ($x | k | tojson) as $key
+            | if .[$key] == null then .[$key] = $x
+              elif .[$key].verdict != $x.verdict then error("two verdicts for \($key)")
+              else .[$key].why += "; " + $x.why end) | [.[]];
+        {expected: ($e | merge([.role, .src, .dst])),
+         unexpected: ($u | merge([.proto, .port, .dst, .reason])),
+         unsupported_restrictions: [],
+         scans: $s,
+         duplicates: $dup}' >"$WORK/$1.expect-report.json" || die "$1: could not write the expected report"
 }
 
 # --------------------------------------------------------------------------- derived facts
 sysctl_in() { nsx "$1" sysctl -n "$2" 2>/dev/null || echo "$3"; }
 
 # Number of SYN retransmissions Linux sends before DEADLINE seconds (minus a margin),
-# from the client namespace's settings: initial RTO 1 s, the first tcp_syn_linear_timeouts
-# retransmissions 1 s apart (Linux >= 6.5; absent = 0), then doubling, tcp_syn_retries at most.
-syn_retries_within() { # deadline_seconds margin_seconds
-    local deadline=$1 margin=$2 linear retries k=0 t=0 rto=1
-    linear=$(sysctl_in "$NS_C" net.ipv4.tcp_syn_linear_timeouts 0)
-    retries=$(sysctl_in "$NS_C" net.ipv4.tcp_syn_retries 6)
+# from a namespace's settings (the client's unless told): initial RTO 1 s, the first
+# tcp_syn_linear_timeouts retransmissions 1 s apart (Linux >= 6.5; absent = 0), then doubling,
+# tcp_syn_retries at most. (IPv6 TCP uses the same net.ipv4.tcp_* settings.)
+syn_retries_within() { # deadline_seconds margin_seconds [namespace]
+    local deadline=$1 margin=$2 ns=${3:-$NS_C} linear retries
+    linear=$(sysctl_in "$ns" net.ipv4.tcp_syn_linear_timeouts 0)
+    retries=$(sysctl_in "$ns" net.ipv4.tcp_syn_retries 6)
     awk -v d="$deadline" -v m="$margin" -v lin="$linear" -v max="$retries" 'BEGIN {
         t = 0; n = 0
         for (k = 1; k <= max; k++) {
@@ -331,11 +734,20 @@ syn_retries_within() { # deadline_seconds margin_seconds
         }
         print n }'
 }
+# TTL of packets the firewall makes itself (RSTs) and of the server's packets after one hop.
+fw_ttl() { sysctl_in "$NS_F" net.ipv4.ip_default_ttl 64; }
+srv_ttl() { echo $(( $(sysctl_in "$NS_S" net.ipv4.ip_default_ttl 64) - 1 )); }
 
 CURL=(curl -sS -o /dev/null --noproxy '*')
 SWAKS=(swaks --from alice@example.net --to bob@example.test --helo client.example.net
        --header 'Subject: exflow sample' --body 'hello from the exflow lab' --timeout 10)
 HTTPS_OK_WHY="curl -k https://$SERVER/owa/ exit 0; allowed by 'tcp dport { 25, 80, 443, 587 } ct state new accept'"
+# The site lab: an internet MTA's (or a mail client's) message to the mailbox, and the
+# mailbox's message to an internet MTA. No --timeout here: each call sets its own.
+SWAKS_IN=(swaks --from alice@example.net --to bob@example.test --helo mta.example.net
+          --header 'Subject: exflow sample' --body 'hello from the exflow lab')
+SWAKS_OUT=(swaks --from bob@example.test --to carol@example.net --helo mail.example.test
+           --header 'Subject: exflow sample, outbound' --body 'hello from the exflow lab')
 
 # --------------------------------------------------------------------------- scenarios
 scenario_healthy_mix() {
@@ -441,6 +853,313 @@ scenario_cut_midstream() {
     expect tcp "$SERVER" 80 RSTR "curl http://$SERVER/oab.bin ($BIG_BYTES bytes) exit $CLIENT_RC (connection reset); 'ct reply bytes > $limit reject with tcp reset' on the client's packets sends the client a RST claiming to be $SERVER once the server has sent $limit bytes; the responder side RESET first, so RSTR (the client's own RSTs to the server's late segments follow)" \
         "{\"rst_from\":\"resp\",\"rst_ttl\":$fw_ttl,\"server_ttl\":$srv_ttl,\"client_exit\":$CLIENT_RC}"
 
+    capture_stop "$n"
+}
+
+
+# --------------------------------------------------------------------------- site scenarios
+# Each step makes one client call, checks its exit code, and writes the expect line (the
+# connection) and the report entry (the expected flow's verdict) that call implies. Addresses
+# come from lab_up (M_ADDR mailbox, C_ADDR internet client, MTA_ADDR internet MTA, RES_ADDR the
+# mailbox's DNS resolver), so the same steps serve IPv4 and IPv6. ALLOWED names the rules.
+ALLOWED="'tcp dport { 25, 80, 443, 587 } ct state new accept'"
+
+# The mailbox looks up the next hop (dns-udp), then sends it a message (smtp-outbound).
+step_dns_lookup() {
+    local qtype=A out
+    [ "$LAB_V6" -eq 0 ] || qtype=AAAA
+    out=$(nsx "$NS_S" timeout 10 dig +tries=1 +time=3 +short -b "$M_ADDR" @"$RES_ADDR" mx.example.net "$qtype" 2>>"$LOG") \
+        || die "dig in $NS_S failed"
+    [ "$out" = "$MTA_ADDR" ] || die "dig answered '$out', expected $MTA_ADDR"
+    expect_from "$M_ADDR" udp "$RES_ADDR" 53 SF "the mailbox's dig @$RES_ADDR mx.example.net $qtype exit 0, answer $MTA_ADDR; allowed by 'udp dport 53 accept' from the mailbox to its resolver"
+    report_expected dns-udp "mailbox=$M_ADDR" "dns=$RES_ADDR" ok "dig @$RES_ADDR mx.example.net $qtype from the mailbox exit 0, answered ($MTA_ADDR)"
+}
+step_smtp_outbound() {
+    run_in "$NS_S" 0 20 "${SWAKS_OUT[@]}" --timeout 10 --server "$MTA_ADDR" --port 25
+    expect_from "$M_ADDR" tcp "$MTA_ADDR" 25 SF "the mailbox's swaks to the internet MTA $MTA_ADDR:25 (EHLO, MAIL, RCPT, DATA, QUIT) exit 0; allowed by 'ip saddr <mailbox> tcp dport 25 ct state new accept'"
+    report_expected smtp-outbound "mailbox=$M_ADDR" internet ok "swaks from the mailbox to the internet MTA $MTA_ADDR:25 exit 0 (full dialogue)"
+}
+step_https() {
+    client 0 20 "${CURL[@]}" -g -k "https://$URL_HOST/owa/"
+    expect_from "$C_ADDR" tcp "$M_ADDR" 443 SF "curl -k https://$URL_HOST/owa/ exit 0; allowed by $ALLOWED"
+    report_expected https-client internet "mailbox=$M_ADDR" ok "curl -k https://$URL_HOST/owa/ from the internet client $C_ADDR exit 0; allowed by $ALLOWED"
+}
+step_http() {
+    client 0 20 "${CURL[@]}" -g "http://$URL_HOST/"
+    expect_from "$C_ADDR" tcp "$M_ADDR" 80 SF "curl http://$URL_HOST/ exit 0; allowed by $ALLOWED"
+    report_expected http-client internet "mailbox=$M_ADDR" ok "curl http://$URL_HOST/ from $C_ADDR exit 0; allowed by $ALLOWED"
+}
+step_smtp_inbound() {
+    client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$M_ADDR" --port 25
+    expect_from "$C_ADDR" tcp "$M_ADDR" 25 SF "swaks --port 25 (EHLO, MAIL, RCPT, DATA, QUIT) exit 0; allowed by $ALLOWED"
+    report_expected smtp-inbound internet "mailbox=$M_ADDR" ok "swaks from the internet host $C_ADDR to $M_ADDR:25 exit 0 (full dialogue); allowed by $ALLOWED"
+}
+step_submission() {
+    client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$M_ADDR" --port 587
+    expect_from "$C_ADDR" tcp "$M_ADDR" 587 SF "swaks --port 587 (EHLO, MAIL, RCPT, DATA, QUIT) exit 0; allowed by $ALLOWED"
+    report_expected smtp-submission internet "mailbox=$M_ADDR" ok "swaks from $C_ADDR to $M_ADDR:587 exit 0 (full dialogue); allowed by $ALLOWED"
+}
+# Inbound mail whose SYNs the firewall drops: swaks gives up after its 5 s timeout, exit 2
+# ("error connecting to remote server").
+step_smtp_inbound_dropped() { # rule text
+    local t=5 retries
+    retries=$(syn_retries_within "$t" 0.5)
+    client 2 20 "${SWAKS_IN[@]}" --timeout "$t" --server "$M_ADDR" --port 25
+    expect_from "$C_ADDR" tcp "$M_ADDR" 25 S0 "swaks --timeout $t --port 25 exit $CLIENT_RC (could not connect); SYNs silently dropped by '$1'; retransmitted SYNs keep the ISN so history stays S" \
+        "{\"history\":\"S\",\"min_syn_retries\":$retries,\"client_exit\":$CLIENT_RC}"
+    report_expected smtp-inbound internet "mailbox=$M_ADDR" blocked "nft rule '$1'; swaks --timeout $t exit $CLIENT_RC (connect timed out): SYNs unanswered, $retries retransmissions at least, nothing established"
+}
+# The whole healthy mix of the mailbox site.
+healthy_traffic() {
+    step_dns_lookup
+    step_smtp_outbound
+    step_https
+    step_http
+    step_smtp_inbound
+    step_submission
+}
+
+scenario_exchange_healthy() {
+    local n=exchange-healthy
+    lab_up site
+    firewall "" "$SITE_ALLOW"
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "a mailbox server and its resolver; every flow allowed and used"
+    healthy_traffic
+    capture_stop "$n"
+}
+
+scenario_inbound_25_dropped() {
+    local n=inbound-25-dropped rule="iifname \"$IF_FC\" ip daddr $SERVER tcp dport 25 drop"
+    lab_up site
+    firewall "        $rule" "$SITE_ALLOW"
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "inbound mail dropped by the firewall, HTTPS allowed"
+    step_smtp_inbound_dropped "$rule"
+    step_https
+    capture_stop "$n"
+}
+
+scenario_https_icmp_rejected() {
+    local n=https-icmp-rejected rule="iifname \"$IF_FC\" ip daddr $SERVER tcp dport 443 reject with icmp type admin-prohibited"
+    lab_up site
+    firewall "        $rule" "$SITE_ALLOW"
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "HTTPS rejected with ICMP administratively prohibited, inbound mail allowed"
+    # Linux aborts a connect in SYN_SENT on any ICMP destination-unreachable (code 13 ->
+    # EHOSTUNREACH): one SYN, curl exit 7 "No route to host".
+    client 7 20 "${CURL[@]}" --connect-timeout 5 -k "https://$SERVER/owa/"
+    expect tcp "$SERVER" 443 S0 "curl -k https://$SERVER/owa/ exit $CLIENT_RC (No route to host); '$rule' answers the SYN with ICMP 3/13 from the firewall ($FW_C); the client kernel aborts the connect on it, so there is a single SYN" \
+        "{\"history\":\"S\",\"icmp\":{\"type\":3,\"code\":13},\"min_syn_retries\":0,\"client_exit\":$CLIENT_RC}"
+    report_expected https-client internet "mailbox=$SERVER" rejected "nft rule '$rule': ICMP 3/13 (administratively prohibited) from $FW_C quoting the SYN; curl exit $CLIENT_RC (No route to host), nothing established"
+    step_smtp_inbound
+    capture_stop "$n"
+}
+
+scenario_submission_refused() {
+    local n=submission-refused rule="iifname \"$IF_FC\" ip daddr $SERVER tcp dport 587 reject with tcp reset"
+    lab_up site
+    firewall "        $rule" "$SITE_ALLOW"
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "SMTP submission refused by the firewall's TCP reset, HTTPS allowed"
+    # swaks exit 2: "error connecting to remote server" (connection refused).
+    client 2 20 "${SWAKS_IN[@]}" --timeout 5 --server "$SERVER" --port 587
+    expect tcp "$SERVER" 587 REJ "swaks --port 587 exit $CLIENT_RC (connection refused); '$rule' answers the SYN with RST+ACK claiming to be $SERVER; RST TTL $(fw_ttl) (made by the firewall) vs $(srv_ttl) on the server's real packets" \
+        "{\"history\":\"Sr\",\"rst_from\":\"resp\",\"rst_ttl\":$(fw_ttl),\"server_ttl\":$(srv_ttl),\"client_exit\":$CLIENT_RC}"
+    report_expected smtp-submission internet "mailbox=$SERVER" refused "nft rule '$rule': the SYN is answered by a RST (TTL $(fw_ttl), the firewall's, vs $(srv_ttl) on the server's own packets); swaks exit $CLIENT_RC (connection refused), nothing established"
+    step_https
+    capture_stop "$n"
+}
+
+scenario_pop_imap_disabled() {
+    local n=pop-imap-disabled allow="        iifname \"$IF_FC\" ip daddr $SERVER tcp dport { 110, 143 } ct state new accept"
+    lab_up site
+    dovecot_up
+    firewall "" "$SITE_ALLOW
+$allow"
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "POP3 and IMAP4 answer the internet, though the site leaves them disabled (the catalogue's default: no [services] pop3 / imap4)"
+    client 0 20 "$PY" "$WORK/mail-client.py" pop3 "$SERVER" "$DOVECOT_USER" "$DOVECOT_PASS"
+    expect tcp "$SERVER" 110 SF "python poplib USER, PASS, STAT, RETR 1, QUIT against dovecot exit 0; allowed by '$allow'"
+    report_unexpected tcp 110 "$CLIENT" "$SERVER" disabled-service "POP3 (role pop3, disabled by default; the site file does not switch it on) used from the internet: login and RETR succeeded (python poplib exit 0), allowed by the firewall's 'tcp dport { 110, 143 }' rule"
+    client 0 20 "$PY" "$WORK/mail-client.py" imap4 "$SERVER" "$DOVECOT_USER" "$DOVECOT_PASS"
+    expect tcp "$SERVER" 143 SF "python imaplib LOGIN, SELECT INBOX, FETCH, LOGOUT against dovecot exit 0; allowed by '$allow'"
+    report_unexpected tcp 143 "$CLIENT" "$SERVER" disabled-service "IMAP4 (role imap4, disabled by default; the site file does not switch it on) used from the internet: login and FETCH succeeded (python imaplib exit 0)"
+    step_https
+    capture_stop "$n"
+}
+
+# A mirror ("SPAN") port in the firewall namespace: tc copies every packet arriving on the given
+# interfaces, before the firewall filters or forwards it, out of the veth IF_SPAN, where tcpdump
+# captures it. Each packet appears once, as it was on the wire towards the firewall (TTL before
+# the hop); packets the firewall sends itself (RSTs, ICMP) are not mirrored.
+IF_SPAN=$PFX-span
+span_up() { # interfaces...
+    local dev
+    ip -n "$NS_F" link add "$IF_SPAN" type veth peer name "$IF_SPAN-peer"
+    for dev in "$IF_SPAN" "$IF_SPAN-peer"; do
+        nsx "$NS_F" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1"
+        nsx "$NS_F" ip link set "$dev" up
+    done
+    for dev in "$@"; do
+        nsx "$NS_F" tc qdisc add dev "$dev" ingress || die "tc: no ingress qdisc on $dev"
+        nsx "$NS_F" tc filter add dev "$dev" parent ffff: protocol all u32 match u32 0 0 \
+            action mirred egress mirror dev "$IF_SPAN" || die "tc: cannot mirror $dev (cls_u32, act_mirred)"
+    done
+}
+
+scenario_edge_edgesync_blocked() {
+    local n=edge-edgesync-blocked t=5 retries
+    local rule="iifname \"$IF_FS\" ip saddr $SERVER ip daddr $EDGE tcp dport 50636 drop"
+    lab_up site edge
+    firewall "        $rule" "        iifname \"$IF_FC\" ip daddr $EDGE tcp dport 25 ct state new accept
+        iifname \"$IF_FP\" ip saddr $EDGE ip daddr $SERVER tcp dport 25 ct state new accept
+        iifname \"$IF_FS\" ip saddr $SERVER ip daddr $EDGE tcp dport { 25, 50636 } ct state new accept"
+    # No single leg sees all three flows: the EdgeSync SYNs enter on the internal leg and are
+    # dropped there, so they never reach the perimeter leg. Capture as a switch's SPAN port
+    # would: every packet the firewall receives, on any of its three legs, mirrored once.
+    span_up "$IF_FC" "$IF_FS" "$IF_FP"
+    capture_start "$n" "$IF_SPAN"
+    SITE_PROFILE=edge SITE_INTERNAL=("$INTERNAL_NET") SITE_PERIMETER=("$PERIMETER_NET")
+    SITE_HOSTS=("mailbox=$SERVER" "edge=$EDGE") SITE_SERVICES=()
+    site_write "$n" "an Edge server in the perimeter relays inbound mail to the mailbox server; EdgeSync from the mailbox to the Edge is dropped"
+
+    # An internet MTA sends to the Edge; the Edge relays the message to the mailbox server
+    # before it answers DATA (its reply is 451 if that fails), so swaks exit 0 means both
+    # connections worked. The mailbox's log must show the message arriving from the Edge.
+    client 0 30 "${SWAKS_IN[@]}" --timeout 20 --server "$EDGE" --port 25
+    expect tcp "$EDGE" 25 SF "swaks from the internet to the Edge $EDGE:25 exit 0 (full dialogue); allowed by 'ip daddr $EDGE tcp dport 25 ct state new accept'"
+    report_expected edge-smtp-inbound internet "edge=$EDGE" ok "swaks from the internet host $CLIENT to the Edge $EDGE:25 exit 0 (full dialogue)"
+    grep -q "message from $EDGE" "$WORK/smtp25.log" || die "the mailbox server did not receive the Edge's relayed message"
+    expect_from "$EDGE" tcp "$SERVER" 25 SF "the Edge's relay of that message to the mailbox $SERVER:25 (smtplib, inside the DATA phase; the mailbox logged it); allowed by 'ip saddr $EDGE ip daddr $SERVER tcp dport 25 ct state new accept'"
+    report_expected edge-to-mailbox-smtp "edge=$EDGE" "mailbox=$SERVER" ok "the Edge relayed the message to the mailbox's port 25 (swaks exit 0 needs it; the mailbox server logged the message from $EDGE)"
+
+    # EdgeSync: the mailbox opens TLS to the Edge's 50636; the firewall drops the SYNs and
+    # openssl s_client hangs in connect until `timeout` ends it (exit 124).
+    retries=$(syn_retries_within "$t" 0.5 "$NS_S")
+    run_in "$NS_S" 124 "$t" openssl s_client -connect "$EDGE:50636" -servername edge.example.test
+    expect_from "$SERVER" tcp "$EDGE" 50636 S0 "the mailbox's openssl s_client -connect $EDGE:50636 killed by timeout $t (exit $CLIENT_RC) while connecting; SYNs silently dropped by '$rule'; history stays S" \
+        "{\"history\":\"S\",\"min_syn_retries\":$retries,\"client_exit\":$CLIENT_RC}"
+    report_expected edgesync "mailbox=$SERVER" "edge=$EDGE" blocked "nft rule '$rule'; openssl s_client from the mailbox to $EDGE:50636 never connected (timeout $t, exit $CLIENT_RC): SYNs unanswered"
+    capture_stop "$n"
+}
+
+scenario_cut_midstream_site() {
+    local n=cut-midstream-site limit=20000
+    local rule="ip saddr $CLIENT ip daddr $SERVER tcp dport 80 ct reply bytes > $limit reject with tcp reset"
+    lab_up site
+    # As in cut-midstream: the rule matches the client's ACKs once the server has sent more
+    # than $limit bytes, drops them and sends the client a RST spoofed from $SERVER:80.
+    firewall "        $rule" "$SITE_ALLOW"
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "an HTTP download from the mailbox server cut by the firewall's RST; HTTPS allowed"
+    # curl exit 56: "Recv failure: Connection reset by peer". The only port-80 connection of
+    # the capture: the role's verdict is the cut alone.
+    client 56 20 "${CURL[@]}" "http://$SERVER/oab.bin"
+    expect tcp "$SERVER" 80 RSTR "curl http://$SERVER/oab.bin ($BIG_BYTES bytes) exit $CLIENT_RC (connection reset); '$rule' sends the client a RST claiming to be $SERVER once the server has sent $limit bytes; responder side RESET first, so RSTR" \
+        "{\"rst_from\":\"resp\",\"rst_ttl\":$(fw_ttl),\"server_ttl\":$(srv_ttl),\"client_exit\":$CLIENT_RC}"
+    report_expected http-client internet "mailbox=$SERVER" cut "nft rule '$rule'; curl http://$SERVER/oab.bin exit $CLIENT_RC (Connection reset by peer) after the handshake and ${limit}+ bytes: the first RST claims to be the server but has TTL $(fw_ttl) vs the server's $(srv_ttl) (made by the firewall)"
+    step_https
+    capture_stop "$n"
+}
+
+scenario_ipv6_site() {
+    local n=ipv6-site rule="iifname \"$IF_FC\" ip6 daddr $SERVER6 tcp dport 25 drop"
+    lab_up site v6
+    firewall "        $rule" "$SITE_ALLOW6" ip6
+    capture_start "$n"
+    SITE_PROFILE=mailbox SITE_INTERNAL=("$INTERNAL_NET6") SITE_PERIMETER=()
+    SITE_HOSTS=("mailbox=$SERVER6" "dns=$RESOLVER6") SITE_SERVICES=()
+    site_write "$n" "the healthy mix over IPv6 only; inbound mail dropped"
+    step_dns_lookup
+    step_smtp_outbound
+    step_https
+    step_http
+    step_smtp_inbound_dropped "$rule"
+    step_submission
+    capture_stop "$n"
+}
+
+scenario_scan_beside_traffic() {
+    local n=scan-beside-traffic out state port
+    # nmap -sS from a second internet address over 30 ports. Open: 25, 443 (allowed, served).
+    # Closed: 110, 143, 993, 995 (a legacy rule lets them through, nothing listens: the server's
+    # RST). Filtered: the other 24 (the firewall's policy drop).
+    local open=25,443 closed=110,143,993,995
+    local filtered=21,22,23,53,88,111,135,139,389,445,465,636,1433,3268,3306,3389,5060,5985,5986,6001,8080,8443,50636,64327
+    local allow="        iifname \"$IF_FC\" ip daddr $SERVER tcp dport { 110, 143, 993, 995 } ct state new accept"
+    lab_up site
+    nsx "$NS_C" ip addr add "$SCANNER/24" dev "$IF_C"
+    firewall "" "$SITE_ALLOW
+$allow"
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "a port scan from a second internet address beside normal HTTPS and SMTP traffic"
+
+    # The scanner's half-open probes of 443 and 25 are the scan's, not failed attempts of
+    # https-client / smtp-inbound: those keep the legitimate client's verdict.
+    STEP_NOTE="; the scanner's ($SCANNER) half-open probes of this port belong to the scan and must not make this flow flaky"
+    step_https
+    client 0 60 nmap -sS -Pn -n -T4 --max-retries 1 --host-timeout 30s -e "$IF_C" -S "$SCANNER" \
+        -p "$open,$closed,$filtered" -oG "$WORK/nmap.gnmap" "$SERVER"
+    for state in open closed filtered; do
+        out=$(grep -o "[0-9]*/$state/tcp" "$WORK/nmap.gnmap" | cut -d/ -f1 | sort -n | paste -sd, -)
+        [ "$out" = "$(tr , '\n' <<<"${!state}" | sort -n | paste -sd, -)" ] \
+            || die "nmap found $state ports '$out', the firewall and servers make '${!state}'"
+    done
+    expect_many "$SCANNER" tcp "$SERVER" "$open" RSTO "nmap -sS SYN to an open port: the server's SYN-ACK, then the scanner's kernel (no socket) resets: half-open, RSTO" \
+        '{"history":"ShR"}'
+    expect_many "$SCANNER" tcp "$SERVER" "$closed" REJ "nmap -sS SYN to a port the firewall lets through ('$allow') where nothing listens: the server's own RST (TTL $(srv_ttl))" \
+        "{\"history\":\"Sr\",\"rst_from\":\"resp\",\"rst_ttl\":$(srv_ttl)}"
+    expect_many "$SCANNER" tcp "$SERVER" "$filtered" S0 "nmap -sS SYN (and one retry, --max-retries 1) to a port the firewall's policy drops: no answer"
+    report_scan "$SCANNER" "nmap -sS -Pn --max-retries 1 from $SCANNER over 30 ports of $SERVER (exit 0): 2 open (25, 443), 4 closed by the server's RST (110, 143, 993, 995), 24 filtered by the firewall's policy drop"
+    step_smtp_inbound
+    STEP_NOTE=
+    capture_stop "$n"
+}
+
+scenario_two_interfaces() {
+    local n=two-interfaces
+    lab_up site
+    firewall "" "$SITE_ALLOW"
+    # -i any: the firewall's both legs (and lo) in one capture, Linux cooked v2 headers. Every
+    # forwarded packet is captured twice: arriving on one leg and leaving by the other (TTL one
+    # less), so every packet of every connection appears exactly twice ("copies": 2).
+    capture_start "$n" any -y LINUX_SLL2
+    EXPECT_ALL='{"copies":2}'
+    REPORT_DUPLICATES=true
+    site_mailbox_v4
+    site_write "$n" "the healthy mix captured on both firewall interfaces at once (tcpdump -i any)"
+    STEP_NOTE="; captured on both firewall legs (tcpdump -i any), so every packet of it appears twice: the verdict is the single-interface one"
+    healthy_traffic
+    EXPECT_ALL='{}' STEP_NOTE=
+    capture_stop "$n"
+}
+
+scenario_one_direction() {
+    local n=one-direction
+    lab_up site
+    firewall "" "$SITE_ALLOW"
+    # -Q in on the client-side leg: only what arrives from the client (its SYN, ACKs, data,
+    # FIN); nothing the server sends. Both connections work; the capture cannot show it.
+    capture_start "$n" "$IF_FC" -Q in
+    site_mailbox_v4
+    site_write "$n" "working HTTPS and SMTP captured in one direction only (tcpdump -Q in on the client-side leg)"
+    # The client closes each connection with a FIN of its own after the server's last data and
+    # no responder packet is in the capture: Zeek's SH (SYN and FIN from the originator, no SYN-ACK).
+    client 0 20 "${CURL[@]}" -k "https://$SERVER/owa/"
+    expect tcp "$SERVER" 443 SH "curl -k https://$SERVER/owa/ exit 0, but -Q in keeps only the client's packets: SYN, ACKs, data, FIN; none of the server's" \
+        '{"resp_pkts":0}'
+    report_expected https-client internet "mailbox=$SERVER" one_sided "curl -k https://$SERVER/owa/ exit 0 (it worked), but the capture (tcpdump -Q in on the client-side leg) holds only the client's packets"
+    client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$SERVER" --port 25
+    expect tcp "$SERVER" 25 SH "swaks --port 25 exit 0 (full dialogue), but only the client's packets are captured" '{"resp_pkts":0}'
+    report_expected smtp-inbound internet "mailbox=$SERVER" one_sided "swaks to $SERVER:25 exit 0 (it worked), but only the client's packets are captured"
     capture_stop "$n"
 }
 

@@ -1,7 +1,9 @@
 //! The project's own captures (samples/, made by samples/make-samples.sh in network
 //! namespaces with real servers, clients and a firewall): each `X.pcap` has `X.expect.jsonl`,
 //! one line per TCP/UDP connection it must contain, derived from what the script did.
-//! Connections are matched on (proto, orig address, resp address, resp port) as a multiset.
+//! Connections are matched on (proto, orig address, resp address, resp port) as a multiset;
+//! a line with `"many": true` and a list of ports stands for every connection to those ports
+//! (a scanner's probes).
 
 use crate::util::{flows_of, root};
 use serde_json::Value;
@@ -54,6 +56,27 @@ fn check(e: &Value, g: &Value) -> Result<(), String> {
             return Err(format!("syn_retries {got}, expected at least {n}"));
         }
     }
+    for k in ["orig_pkts", "resp_pkts"] {
+        if let Some(n) = e.get(k).and_then(Value::as_u64) {
+            let got = field(g, k).as_u64().unwrap_or(0);
+            if got != n {
+                return Err(format!("{k} {got}, expected {n}"));
+            }
+        }
+    }
+    // The server's own TTL, where this connection carries the server's packets (a refused
+    // attempt carries only the firewall's RST).
+    let answered = field(g, "history").as_str().unwrap_or("").contains('h');
+    if let Some(ttl) = e
+        .get("server_ttl")
+        .and_then(Value::as_u64)
+        .filter(|_| answered)
+    {
+        let got = g["ttls"]["resp"].as_u64().unwrap_or(0);
+        if got != ttl {
+            return Err(format!("server TTL {got}, expected {ttl}"));
+        }
+    }
     if let Some(ttl) = e.get("rst_ttl").and_then(Value::as_u64) {
         let got = g["rst_by"]["ttl"].as_u64().unwrap_or(0);
         if got != ttl {
@@ -93,6 +116,32 @@ fn every_sample_gives_its_expected_connections() {
             .filter(|g| matches!(g["proto"].as_str(), Some("tcp" | "udp")))
             .collect();
         for e in &expected {
+            // A line for many connections (a scanner's probes): every listed port has at
+            // least one connection, and all of them match.
+            if e.get("many").and_then(Value::as_bool) == Some(true) {
+                for port in e["id.resp_p"].as_array().cloned().unwrap_or_default() {
+                    let mut one = e.clone();
+                    one["id.resp_p"] = port.clone();
+                    let k = match_key(&one);
+                    let before = got.len();
+                    let mut bad = None;
+                    got.retain(|g| {
+                        if match_key(g) != k {
+                            return true;
+                        }
+                        if let Err(why) = check(&one, g) {
+                            bad.get_or_insert(why);
+                        }
+                        false
+                    });
+                    if got.len() == before {
+                        failures.push(format!("{name}: no connection {k:?} ({})", field(e, "why")));
+                    } else if let Some(why) = bad {
+                        failures.push(format!("{name}: {k:?}: {why} ({})", field(e, "why")));
+                    }
+                }
+                continue;
+            }
             let k = match_key(e);
             let candidates: Vec<usize> = got
                 .iter()
