@@ -20,7 +20,7 @@ pub enum Mark {
     Ack = 6,
 }
 
-const CAP: usize = 48;
+const CAP: usize = 40;
 
 #[derive(Clone, Copy)]
 pub struct History {

@@ -2,10 +2,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// An address and port, compact and `Copy`. IPv4 addresses are stored IPv4-mapped.
+/// An address and port, compact and `Copy` (20 bytes, byte-aligned address). IPv4 addresses
+/// are stored IPv4-mapped; the address bytes compare like the numbers they spell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Endpoint {
-    pub addr: u128,
+    pub addr: [u8; 16],
     pub port: u16,
     pub v4: bool,
 }
@@ -14,12 +15,12 @@ impl Endpoint {
     pub fn new(ip: IpAddr, port: u16) -> Self {
         match ip {
             IpAddr::V4(a) => Endpoint {
-                addr: u128::from(a.to_ipv6_mapped()),
+                addr: a.to_ipv6_mapped().octets(),
                 port,
                 v4: true,
             },
             IpAddr::V6(a) => Endpoint {
-                addr: u128::from(a),
+                addr: a.octets(),
                 port,
                 v4: false,
             },

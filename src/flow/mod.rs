@@ -42,7 +42,9 @@ pub struct FlowConfig {
     pub udp_idle: Duration,
     /// ICMP idle timeout (Zeek's `icmp_inactivity_timeout`, 1 min).
     pub icmp_idle: Duration,
-    /// Hard cap on concurrent connections; past it the oldest idle ones are evicted.
+    /// Hard cap on concurrent connections; past it the quietest are evicted (and counted).
+    /// A tracked connection costs under 700 bytes (see the `memory` test), so the default
+    /// 250,000 bounds the table near 170 MiB.
     pub max_flows: usize,
 }
 
@@ -54,7 +56,7 @@ impl Default for FlowConfig {
             tcp_close_delay: Duration::from_secs(5),
             udp_idle: Duration::from_secs(60),
             icmp_idle: Duration::from_secs(60),
-            max_flows: 500_000,
+            max_flows: 250_000,
         }
     }
 }
@@ -904,5 +906,26 @@ mod tests {
         assert!(recs
             .iter()
             .all(|r| r.conn_state == ConnState::REJ && r.history.as_str() == "Sr"));
+    }
+}
+
+#[cfg(test)]
+mod memory {
+    use super::*;
+
+    /// What one tracked connection costs in the table: the key, the flow, and hashbrown's
+    /// control byte (the table keeps at least 1/8 of its slots free). Documented in the
+    /// README; a change here is a reviewed change of that figure.
+    #[test]
+    fn a_tracked_connection_costs_a_bounded_number_of_bytes() {
+        let per_entry = std::mem::size_of::<FlowKey>() + std::mem::size_of::<Flow>() + 1;
+        println!(
+            "FlowKey {} + Flow {} (TcpConn {}, History {}) + 1 = {per_entry} bytes",
+            std::mem::size_of::<FlowKey>(),
+            std::mem::size_of::<Flow>(),
+            std::mem::size_of::<TcpConn>(),
+            std::mem::size_of::<History>(),
+        );
+        assert!(per_entry <= 700, "{per_entry} bytes per connection");
     }
 }

@@ -64,8 +64,9 @@ pub struct IcmpError {
     pub ttl: u8,
 }
 
-/// Up to this many ICMP errors are kept per connection (the rest are counted).
-pub const ICMP_KEPT: usize = 4;
+/// The first ICMP error is kept per connection (the rest are counted): it is what a
+/// firewall's rejection looks like, and a slot costs 40 bytes in every tracked flow.
+pub const ICMP_KEPT: usize = 1;
 
 /// Traffic counters of one direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

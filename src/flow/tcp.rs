@@ -51,7 +51,7 @@ fn seq_delta(a: u32, b: u32) -> i32 {
 #[derive(Clone, Copy, Debug)]
 pub struct Ranges {
     next: i64,
-    blocks: [(i64, i64); 4],
+    blocks: [(i64, i64); 2],
     nblocks: u8,
 }
 
@@ -59,7 +59,7 @@ impl Default for Ranges {
     fn default() -> Self {
         Ranges {
             next: 1,
-            blocks: [(0, 0); 4],
+            blocks: [(0, 0); 2],
             nblocks: 0,
         }
     }
