@@ -69,6 +69,8 @@ pub struct Outcome {
     pub conns: ConnCounts,
     /// Packets dropped as copies of one just seen (a capture on several interfaces).
     pub duplicates: u64,
+    /// Conversations folded into per-service groups past the aggregator's cap.
+    pub folded: u64,
 }
 
 /// The `--flows` writer, the counters and the aggregator, as one sink.
@@ -194,6 +196,7 @@ impl Engine {
         o.conns = counts;
         o.flow = self.table.stats();
         o.duplicates = self.dedup.duplicates;
+        o.folded = agg.folded;
         (o, agg)
     }
 
@@ -220,6 +223,7 @@ impl Engine {
             });
         }
         outcome.conns = sink.counts;
+        outcome.folded = sink.agg.folded;
         Ok((outcome, sink.agg))
     }
 }

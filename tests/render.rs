@@ -339,6 +339,15 @@ fn site_report() -> Report {
             first_ts: T0 + 400.0,
             last_ts: T0 + 420.0,
         }],
+        floods: vec![Flood {
+            target: MBX4.into(),
+            proto: "tcp",
+            port: 443,
+            sources: 250_000,
+            attempts: 250_000,
+            first_ts: T0 + 500.0,
+            last_ts: T0 + 560.0,
+        }],
         latency: vec![
             RoleLatency {
                 role: "https-client".into(),
@@ -581,7 +590,7 @@ fn key_lines_read_as_expected() {
     );
     assert_eq!(
         lines[2],
-        "  · 2 unexpected · 1 unsupported restriction · 1 port scan"
+        "  · 2 unexpected · 1 unsupported restriction · 1 port scan · 1 SYN flood"
     );
     let has = |needle: &str| {
         assert!(

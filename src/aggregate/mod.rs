@@ -12,7 +12,9 @@ use crate::classify::catalogue::{Catalogue, HostRole, Place, Proto, Role, Zone};
 use crate::classify::site::Site;
 use crate::flow::history::History;
 use crate::flow::{ConnRecord, ConnState, Sink};
-use crate::report::model::{self, Example, FlowEntry, Percentiles, RoleLatency, Scan, Unexpected};
+use crate::report::model::{
+    self, Example, Flood, FlowEntry, Percentiles, RoleLatency, Scan, Unexpected,
+};
 use crate::time::Timestamp;
 use outcome::{outcome, Failure, Outcome};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -31,6 +33,8 @@ pub struct GroupKey {
 /// What the connections of one conversation added up to.
 #[derive(Clone, Debug)]
 pub struct Group {
+    /// Distinct sources summed into this group (1, or more for an overflow group).
+    pub sources: u64,
     pub first_ts: Timestamp,
     /// End of the latest connection.
     pub last_ts: Timestamp,
@@ -53,6 +57,7 @@ pub struct Group {
 impl Group {
     fn new(r: &ConnRecord) -> Group {
         Group {
+            sources: 1,
             first_ts: r.ts,
             last_ts: r.ts.plus(r.duration),
             example_orig_p: r.orig.port,
@@ -123,33 +128,70 @@ impl Group {
         self.probes == self.conns
     }
 
+    /// Only single unanswered SYNs, never retransmitted: a flooding (or spoofed) source.
+    pub fn flood_like(&self) -> bool {
+        self.all_probes() && self.counts.established == 0 && self.counts.syn_retries == 0
+    }
+
     fn failures(&self) -> u64 {
         self.counts.failed() + self.counts.reset_by_middlebox
     }
 }
 
 /// Collects finished connections (a [`Sink`]).
-#[derive(Clone, Debug, Default)]
+///
+/// Memory is bounded: past [`MAX_GROUPS`] conversations, a conversation from a source not yet
+/// seen is summed into one group per destination service whose source is the unspecified
+/// address (read as "the internet"), counting how many conversations were folded in.
+#[derive(Clone, Debug)]
 pub struct Aggregator {
     groups: HashMap<GroupKey, Group>,
+    max_groups: usize,
+    /// Conversations folded into the per-service overflow groups.
+    pub folded: u64,
 }
+
+impl Default for Aggregator {
+    fn default() -> Self {
+        Aggregator::with_max_groups(MAX_GROUPS)
+    }
+}
+
+/// The most conversations kept apart (a group costs about 200 bytes).
+pub const MAX_GROUPS: usize = 200_000;
+
+/// A service reached by at least this many sources that each sent one unanswered SYN (no
+/// retransmission: spoofed or flooding sources never retry, real clients do) is flooded.
+pub const FLOOD_MIN_SOURCES: u64 = 100;
 
 impl Sink for Aggregator {
     fn conn(&mut self, r: &ConnRecord) {
         if r.proto != 6 && r.proto != 17 {
             return;
         }
-        let key = GroupKey {
+        let mut key = GroupKey {
             proto: r.proto,
             orig: r.orig.ip(),
             resp: r.resp.ip(),
             port: r.resp.port,
         };
         let o = outcome(r);
-        self.groups
-            .entry(key)
-            .or_insert_with(|| Group::new(r))
-            .add(r, &o);
+        if self.groups.len() >= self.max_groups && !self.groups.contains_key(&key) {
+            key.orig = unspecified(key.resp);
+            self.folded += 1;
+        }
+        let folded = key.orig.is_unspecified();
+        let g = self.groups.entry(key).or_insert_with(|| {
+            let mut g = Group::new(r);
+            if folded {
+                g.sources = 0;
+            }
+            g
+        });
+        if folded {
+            g.sources += 1;
+        }
+        g.add(r, &o);
     }
 }
 
@@ -158,6 +200,15 @@ impl Sink for Aggregator {
 const SCAN_MIN_PORTS: usize = 10;
 
 impl Aggregator {
+    /// An aggregator that keeps at most `max_groups` conversations apart.
+    pub fn with_max_groups(max_groups: usize) -> Aggregator {
+        Aggregator {
+            groups: HashMap::new(),
+            max_groups,
+            folded: 0,
+        }
+    }
+
     pub fn groups(&self) -> impl Iterator<Item = (&GroupKey, &Group)> {
         self.groups.iter()
     }
@@ -212,16 +263,66 @@ impl Aggregator {
         out
     }
 
-    /// Is this conversation a scanner's probe (kept out of verdicts)?
-    pub fn is_scan_probe(scanners: &BTreeSet<IpAddr>, k: &GroupKey, g: &Group) -> bool {
-        scanners.contains(&k.orig) && g.all_probes()
+    /// SYN floods: services that many sources reached with single unanswered SYNs.
+    pub fn floods(&self) -> Vec<Flood> {
+        /// Sources, SYNs, first and last time of the flood SYNs to one service.
+        struct Acc(u64, u64, Timestamp, Timestamp);
+        let mut by_target: BTreeMap<(IpAddr, u16), Acc> = BTreeMap::new();
+        for (k, g) in &self.groups {
+            if k.proto == 6 && g.flood_like() {
+                let e = by_target
+                    .entry((k.resp, k.port))
+                    .or_insert(Acc(0, 0, g.first_ts, g.last_ts));
+                e.0 += g.sources;
+                e.1 += g.counts.attempts;
+                e.2 = e.2.min(g.first_ts);
+                e.3 = e.3.max(g.last_ts);
+            }
+        }
+        by_target
+            .into_iter()
+            .filter(|(_, a)| a.0 >= FLOOD_MIN_SOURCES)
+            .map(
+                |((target, port), Acc(sources, attempts, first, last))| Flood {
+                    target: target.to_string(),
+                    proto: "tcp",
+                    port,
+                    sources,
+                    attempts,
+                    first_ts: first.as_secs_f64(),
+                    last_ts: last.as_secs_f64(),
+                },
+            )
+            .collect()
+    }
+
+    /// Is this conversation a scanner's probe or part of a flood (kept out of verdicts)?
+    pub fn is_scan_probe(noise: &Noise, k: &GroupKey, g: &Group) -> bool {
+        (noise.scanners.contains(&k.orig) && g.all_probes())
+            || (noise.flooded.contains(&(k.resp, k.port)) && g.flood_like())
+    }
+
+    /// The scanners and flooded services of this capture.
+    pub fn noise(&self) -> Noise {
+        Noise {
+            scanners: self
+                .scans()
+                .iter()
+                .filter_map(|s| s.source.parse().ok())
+                .collect(),
+            flooded: self
+                .floods()
+                .iter()
+                .filter_map(|f| f.target.parse().ok().map(|t| (t, f.port)))
+                .collect(),
+        }
     }
 
     /// Classifies every conversation against the site and sums it into the report's lists.
     pub fn finalize(&self, site: &Site, cat: &Catalogue) -> Finalized {
         let scans = self.scans();
-        let scanners: BTreeSet<IpAddr> =
-            scans.iter().filter_map(|s| s.source.parse().ok()).collect();
+        let floods = self.floods();
+        let noise = self.noise();
         let mut expected: BTreeMap<(usize, model::Side, model::Side), Acc> = BTreeMap::new();
         // Every flow the site expects, seen or not.
         for (i, role) in cat.roles().iter().enumerate() {
@@ -253,7 +354,7 @@ impl Aggregator {
         keys.sort();
         for k in keys {
             let g = &self.groups[k];
-            if Self::is_scan_probe(&scanners, k, g) {
+            if Self::is_scan_probe(&noise, k, g) {
                 continue;
             }
             match classify(k, site, cat) {
@@ -327,6 +428,7 @@ impl Aggregator {
             unexpected,
             unsupported_restrictions,
             scans,
+            floods,
             latency,
         }
     }
@@ -338,7 +440,21 @@ pub struct Finalized {
     pub unexpected: Vec<Unexpected>,
     pub unsupported_restrictions: Vec<FlowEntry>,
     pub scans: Vec<Scan>,
+    pub floods: Vec<Flood>,
     pub latency: Vec<RoleLatency>,
+}
+
+/// Conversations to keep out of the verdicts: scanners' probes and flood SYNs.
+pub struct Noise {
+    pub scanners: BTreeSet<IpAddr>,
+    pub flooded: BTreeSet<(IpAddr, u16)>,
+}
+
+fn unspecified(like: IpAddr) -> IpAddr {
+    match like {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
 }
 
 /// Counts summed over the conversations of one expected flow.
@@ -735,4 +851,105 @@ fn classify(k: &GroupKey, site: &Site, cat: &Catalogue) -> Class {
 /// Percentiles of a latency list, for callers outside this module.
 pub fn latency(us: &[u32]) -> Percentiles {
     verdict::percentiles(us)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::catalogue::Profile;
+    use crate::decode::{Packet, TcpFlags, TcpSegment, Transport};
+    use crate::flow::{FlowConfig, FlowTable};
+    use crate::report::model::Verdict;
+    use std::net::Ipv4Addr;
+
+    fn seg(
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+    ) -> Packet {
+        Packet {
+            src,
+            dst,
+            ip_len: 40,
+            ttl: 60,
+            ip_id: 0,
+            transport: Transport::Tcp(TcpSegment {
+                sport,
+                dport,
+                seq,
+                ack,
+                flags: TcpFlags(flags),
+                window: 1000,
+                payload_len: 0,
+            }),
+            truncated: false,
+        }
+    }
+
+    const S: u8 = TcpFlags::SYN;
+    const SA: u8 = TcpFlags::SYN | TcpFlags::ACK;
+    const A: u8 = TcpFlags::ACK;
+
+    #[test]
+    fn a_syn_flood_is_named_and_does_not_make_the_service_flaky() {
+        let mbx = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
+        let mut table = FlowTable::new(FlowConfig::default());
+        // A small cap, so that most flood sources are folded into one group.
+        let mut agg = Aggregator::with_max_groups(50);
+        let mut t = 0i64;
+        // Three real clients complete handshakes to 443.
+        for i in 0..3u8 {
+            let c = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10 + i));
+            table.observe(Timestamp(t), &seg(c, 40000, mbx, 443, S, 1, 0), &mut agg);
+            table.observe(
+                Timestamp(t + 1),
+                &seg(mbx, 443, c, 40000, SA, 9, 2),
+                &mut agg,
+            );
+            table.observe(
+                Timestamp(t + 2),
+                &seg(c, 40000, mbx, 443, A, 2, 10),
+                &mut agg,
+            );
+            t += 1_000_000;
+        }
+        // 500 spoofed sources, one SYN each, never answered.
+        for i in 0..500u32 {
+            let src = if i < 250 {
+                IpAddr::V4(Ipv4Addr::new(192, 0, 2, i as u8))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(198, 51, 100, (i - 250) as u8))
+            };
+            table.observe(
+                Timestamp(t),
+                &seg(src, 1024 + i as u16, mbx, 443, S, i, 0),
+                &mut agg,
+            );
+            t += 1_000;
+        }
+        table.finish(&mut agg);
+        let floods = agg.floods();
+        assert_eq!(floods.len(), 1, "{floods:?}");
+        assert_eq!(
+            (floods[0].target.as_str(), floods[0].port),
+            ("198.51.100.10", 443)
+        );
+        assert_eq!(floods[0].sources, 500, "{:?}", floods[0]);
+        assert!(agg.folded > 400);
+        let mut site = Site::new(Profile::Mailbox);
+        site.add_host(crate::classify::catalogue::HostRole::Mailbox, mbx);
+        let cat = Catalogue::embedded().unwrap();
+        let fin = agg.finalize(&site, cat);
+        let https = fin
+            .expected
+            .iter()
+            .find(|e| e.role == "https-client" && e.src.zone == "internet")
+            .unwrap();
+        assert_eq!(https.verdict, Verdict::Ok, "{}", https.detail);
+        assert_eq!(https.attempts, 3);
+    }
 }

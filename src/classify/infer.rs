@@ -64,14 +64,10 @@ fn join(ports: &BTreeSet<u16>) -> String {
 }
 
 pub fn infer(agg: &Aggregator, cat: &Catalogue) -> Inferred {
-    let scanners: BTreeSet<IpAddr> = agg
-        .scans()
-        .iter()
-        .filter_map(|s| s.source.parse().ok())
-        .collect();
+    let noise = agg.noise();
     let groups: Vec<(&GroupKey, _)> = agg
         .groups()
-        .filter(|(k, g)| !Aggregator::is_scan_probe(&scanners, k, g))
+        .filter(|(k, g)| !Aggregator::is_scan_probe(&noise, k, g))
         .collect();
     let client = client_ports(cat);
     let mut reasons = vec![];

@@ -96,6 +96,21 @@ pub fn report(o: &Outcome, site: &Site, reasons: &[String], fin: Finalized) -> R
             o.flow.evicted
         ));
     }
+    if o.folded > 0 {
+        warnings.push(format!(
+            "{} conversations past the first {} were summed per destination service and \
+             counted as coming from the internet.",
+            o.folded,
+            crate::aggregate::MAX_GROUPS
+        ));
+    }
+    for f in &fin.floods {
+        warnings.push(format!(
+            "SYN flood against {} port {}: {} sources sent {} single unanswered SYNs; they are \
+             kept out of the verdicts.",
+            f.target, f.port, f.sources, f.attempts
+        ));
+    }
     for w in &o.files.warnings {
         warnings.push(w.clone());
     }
@@ -111,6 +126,7 @@ pub fn report(o: &Outcome, site: &Site, reasons: &[String], fin: Finalized) -> R
         unexpected: fin.unexpected,
         unsupported_restrictions: fin.unsupported_restrictions,
         scans: fin.scans,
+        floods: fin.floods,
         latency: fin.latency,
         warnings,
     }

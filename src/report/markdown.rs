@@ -130,6 +130,36 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
     }
 
+    if !r.floods.is_empty() {
+        let _ = writeln!(out, "## SYN floods\n");
+        let _ = writeln!(out, "Their SYNs are kept out of the verdicts.\n");
+        table_head(
+            &mut out,
+            &[
+                "Target",
+                "Port",
+                "Sources",
+                "SYNs",
+                "First seen (UTC)",
+                "Last seen (UTC)",
+            ],
+        );
+        for f in &r.floods {
+            table_row(
+                &mut out,
+                &[
+                    md(&f.target),
+                    format!("{}/{}", f.port, f.proto),
+                    f.sources.to_string(),
+                    f.attempts.to_string(),
+                    md_escape(&utc(f.first_ts)),
+                    md_escape(&utc(f.last_ts)),
+                ],
+            );
+        }
+        out.push('\n');
+    }
+
     if !r.latency.is_empty() {
         let _ = writeln!(out, "## Handshake latency per role\n");
         let _ = writeln!(out, "SYN → SYN-ACK as seen at the capture point, in ms.\n");

@@ -22,6 +22,9 @@ pub struct Report {
     pub unsupported_restrictions: Vec<FlowEntry>,
     /// Port scans found in the capture; their probes are kept out of the verdicts.
     pub scans: Vec<Scan>,
+    /// SYN floods: many sources sending single unanswered SYNs to one service; kept out of
+    /// the verdicts like scans.
+    pub floods: Vec<Flood>,
     /// Handshake latency per role, over every established connection of that role.
     pub latency: Vec<RoleLatency>,
     /// Plain-language warnings about how far the report can be trusted.
@@ -216,6 +219,21 @@ pub struct Scan {
     pub closed: u64,
     /// Ports that did not answer (or answered ICMP).
     pub filtered: u64,
+    pub first_ts: f64,
+    pub last_ts: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Flood {
+    /// The flooded host and port.
+    pub target: String,
+    pub proto: &'static str,
+    pub port: u16,
+    /// Distinct sources that sent only single unanswered SYNs (at least; past the
+    /// aggregator's cap, sources are summed).
+    pub sources: u64,
+    /// SYNs (connection attempts) from those sources.
+    pub attempts: u64,
     pub first_ts: f64,
     pub last_ts: f64,
 }

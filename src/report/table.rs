@@ -17,7 +17,7 @@
 //! The small formatting helpers (times, durations, byte counts, flow sides, the problem-first
 //! order) are shared with `markdown.rs`, so both formats say the same thing.
 
-use super::model::{Example, FlowEntry, Report, Scan, Side, Unexpected, Verdict};
+use super::model::{Example, Flood, FlowEntry, Report, Scan, Side, Unexpected, Verdict};
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -70,6 +70,9 @@ pub fn render(report: &Report, opts: &TableOptions) -> String {
     }
     if !report.scans.is_empty() {
         sections.push(scans_section(&report.scans, &p, width));
+    }
+    if !report.floods.is_empty() {
+        sections.push(floods_section(&report.floods, &p, width));
     }
     if !report.latency.is_empty() {
         sections.push(latency_section(report, &p, width));
@@ -188,6 +191,10 @@ fn summary_atoms(r: &Report) -> Vec<Atom> {
     let s = r.scans.len();
     if s > 0 {
         atoms.push(plain(format!("· {s} port scan{}", plural(s))));
+    }
+    let f = r.floods.len();
+    if f > 0 {
+        atoms.push(plain(format!("· {f} SYN flood{}", plural(f))));
     }
     atoms
 }
@@ -322,6 +329,28 @@ fn scans_section(scans: &[Scan], p: &Painter, width: usize) -> Vec<String> {
             row.notes.push(format!("targets: {}", items.join(", ")));
         }
         t.rows.push(row);
+    }
+    lines.extend(t.render(p, width));
+    lines
+}
+
+fn floods_section(floods: &[Flood], p: &Painter, width: usize) -> Vec<String> {
+    let mut lines = title("SYN floods (kept out of the verdicts)", p, width);
+    let mut t = Table::new(vec![
+        Col::left("target").shrink(12),
+        Col::left("port"),
+        Col::right("sources"),
+        Col::right("SYNs"),
+        Col::left("first seen").hide(1),
+    ]);
+    for f in floods {
+        t.rows.push(Row::new(vec![
+            Cell::plain(sanitize(&f.target)),
+            Cell::plain(format!("{}/{}", f.port, f.proto)),
+            Cell::plain(f.sources.to_string()),
+            Cell::plain(f.attempts.to_string()),
+            Cell::plain(utc(f.first_ts)),
+        ]));
     }
     lines.extend(t.render(p, width));
     lines
