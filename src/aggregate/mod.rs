@@ -952,4 +952,26 @@ mod tests {
         assert_eq!(https.verdict, Verdict::Ok, "{}", https.detail);
         assert_eq!(https.attempts, 3);
     }
+
+    #[test]
+    fn a_connection_open_before_the_capture_counts_as_established() {
+        let mbx = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
+        let c = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10));
+        let mut table = FlowTable::new(FlowConfig::default());
+        let mut agg = Aggregator::default();
+        let mut data = seg(c, 40000, mbx, 443, A | TcpFlags::PSH, 100, 900);
+        if let Transport::Tcp(t) = &mut data.transport {
+            t.payload_len = 50;
+        }
+        table.observe(Timestamp(0), &data, &mut agg);
+        table.observe(
+            Timestamp(10),
+            &seg(mbx, 443, c, 40000, A, 900, 150),
+            &mut agg,
+        );
+        table.finish(&mut agg);
+        let (_, g) = agg.groups().next().unwrap();
+        assert_eq!((g.counts.attempts, g.counts.established), (1, 1));
+        assert_eq!(g.counts.one_sided, 0);
+    }
 }

@@ -101,7 +101,10 @@ pub fn outcome(r: &ConnRecord) -> Outcome {
     // One direction only: the originator ACKs or sends data the capture never saw answered,
     // or only the responder's packets are there.
     let one_sided = (rp == 0 && op > 0 && (has(h, 'A') || has(h, 'D'))) || (op == 0 && rp > 0);
-    let established = synack && !one_sided;
+    // A connection already open when the capture started (no handshake seen) that carries
+    // packets both ways is proof the flow works: count it as established.
+    let midstream = !orig_syn && !synack && op > 0 && rp > 0 && !has(h, 'R') && !has(h, 'r');
+    let established = (synack || midstream) && !one_sided;
     let attempt = orig_syn || one_sided || established;
     let failure = if established || one_sided || !orig_syn {
         None
