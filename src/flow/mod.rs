@@ -347,9 +347,10 @@ impl FlowTable {
         }
     }
 
-    /// Looks the packet's connection up, ending it first if it expired or `reuse` says the
-    /// packet starts a new one. Returns the key and whether `src` is the originator, creating
-    /// the connection (originator chosen by `orig_is_src`) when there is none.
+    /// Finds the packet's connection and hands it to `update` with whether `src` is the
+    /// originator: one hash lookup for a packet of a live connection (the hot path). A
+    /// connection that expired, or that `reuse` says the packet replaces, is ended first; a
+    /// missing one is created (originator chosen by `orig_is_src`).
     #[allow(clippy::too_many_arguments)]
     fn lookup(
         &mut self,
@@ -360,27 +361,28 @@ impl FlowTable {
         reuse: impl Fn(&Flow) -> bool,
         orig_is_src: impl Fn() -> bool,
         sink: &mut impl Sink,
-    ) -> (FlowKey, bool) {
+        update: impl FnOnce(&mut Flow, bool),
+    ) {
         let (key, _) = FlowKey::of(proto, src, dst);
-        if let Some(f) = self.map.get(&key) {
-            let end = if ts >= f.expires_at(&self.cfg) {
-                Some(if f.delete_at.is_some() {
+        let mut end = None;
+        if let Some(f) = self.map.get_mut(&key) {
+            if ts >= f.expires_at(&self.cfg) {
+                end = Some(if f.delete_at.is_some() {
                     EndReason::Closed
                 } else {
                     EndReason::Idle
-                })
+                });
             } else if reuse(f) {
-                Some(EndReason::Reused)
+                end = Some(EndReason::Reused);
             } else {
-                None
-            };
-            match end {
-                None => return (key, f.orig == src),
-                Some(reason) => {
-                    if let Some(old) = self.map.remove(&key) {
-                        sink.conn(&old.record(reason));
-                    }
-                }
+                let is_orig = f.orig == src;
+                update(f, is_orig);
+                return;
+            }
+        }
+        if let Some(reason) = end {
+            if let Some(old) = self.map.remove(&key) {
+                sink.conn(&old.record(reason));
             }
         }
         if self.map.len() >= self.cfg.max_flows {
@@ -397,9 +399,9 @@ impl FlowTable {
             // the history with '^' (e.g. a lone SYN-ACK from port 80 logs as "^h").
             flow.history.push(b'^');
         }
-        self.map.insert(key, flow);
+        let f = self.map.entry(key).or_insert(flow);
+        update(f, o);
         self.stats.peak_flows = self.stats.peak_flows.max(self.map.len());
-        (key, o)
     }
 
     fn tcp(
@@ -414,7 +416,8 @@ impl FlowTable {
             return;
         };
         let flags = seg.flags;
-        let (key, is_orig) = self.lookup(
+        let close_delay = self.cfg.tcp_close_delay;
+        self.lookup(
             ts,
             6,
             src,
@@ -440,64 +443,8 @@ impl FlowTable {
                 }
             },
             sink,
+            |f, is_orig| tcp_update(f, is_orig, ts, pkt, &seg, close_delay),
         );
-        let close_delay = self.cfg.tcp_close_delay;
-        let Some(f) = self.map.get_mut(&key) else {
-            return;
-        };
-        let Kind::Tcp(conn) = &mut f.kind else {
-            return;
-        };
-        let was = (conn.orig().state, conn.resp().state);
-        // Zeek moves LastTime before the state machine runs, unless both sides had closed.
-        let both_closed_before = conn.both_closed();
-        let out = conn.process(&mut f.history, is_orig, &seg, !pkt.truncated);
-        let mut is_orig = is_orig;
-        if out.flipped {
-            f.flip_endpoints();
-            is_orig = !is_orig;
-        }
-        if is_orig && !flags.pure_syn() {
-            f.orig_beyond_syn = true;
-        }
-        if is_orig
-            && f.attempt_deadline.is_none()
-            && was.0 == EpState::Inactive
-            && conn_orig_state(f) == EpState::SynSent
-        {
-            f.attempt_deadline = Some(ts.plus(ATTEMPT_DELAY));
-        }
-        // exflow's own handshake facts.
-        if flags.pure_syn() && is_orig {
-            if f.last_syn_ts.is_some() && f.synack_ts.is_none() {
-                f.syn_retries = f.syn_retries.saturating_add(1);
-            }
-            f.last_syn_ts = Some(ts);
-        }
-        if flags.syn() && flags.ack() && !is_orig && f.synack_ts.is_none() {
-            f.synack_ts = Some(ts);
-            if let Some(s) = f.last_syn_ts {
-                f.rtt_syn_synack = Some(ts.since(s));
-            }
-        }
-        if flags.ack() && !flags.syn() && is_orig && f.rtt_synack_ack.is_none() {
-            if let Some(s) = f.synack_ts {
-                f.rtt_synack_ack = Some(ts.since(s));
-            }
-        }
-        if flags.rst() && f.rst_by.is_none() {
-            f.rst_by = Some((if is_orig { Side::Orig } else { Side::Resp }, pkt.ttl));
-        }
-        let d = if is_orig { 0 } else { 1 };
-        count(&mut f.stats[d], pkt, seg.payload_len);
-        if !both_closed_before {
-            f.last_time = ts;
-        }
-        f.last_seen = ts;
-        if out.close_complete {
-            let at = f.last_time.plus(close_delay);
-            f.delete_at = Some(f.delete_at.map_or(at, |d| d.min(at)));
-        }
     }
 
     fn udp(
@@ -509,7 +456,7 @@ impl FlowTable {
         payload_len: u32,
         sink: &mut impl Sink,
     ) {
-        let (key, is_orig) = self.lookup(
+        self.lookup(
             ts,
             17,
             src,
@@ -519,16 +466,16 @@ impl FlowTable {
             // destination is not.
             || !ports::likely_udp_server_port(src.port) || ports::likely_udp_server_port(dst.port),
             sink,
+            |f, is_orig| {
+                let d = if is_orig { 0 } else { 1 };
+                if payload_len > 0 {
+                    f.history.check(Mark::Data, b'D', is_orig);
+                }
+                count(&mut f.stats[d], pkt, payload_len);
+                f.last_time = ts;
+                f.last_seen = ts;
+            },
         );
-        if let Some(f) = self.map.get_mut(&key) {
-            let d = if is_orig { 0 } else { 1 };
-            if payload_len > 0 {
-                f.history.check(Mark::Data, b'D', is_orig);
-            }
-            count(&mut f.stats[d], pkt, payload_len);
-            f.last_time = ts;
-            f.last_seen = ts;
-        }
     }
 
     fn icmp(
@@ -572,7 +519,7 @@ impl FlowTable {
         let dst = Endpoint::new(pkt.dst, counterpart);
         let proto = if m.v6 { 58 } else { 1 };
         let request = icmp_is_request(m.v6, m.icmp_type);
-        let (key, is_orig) = self.lookup(
+        self.lookup(
             ts,
             proto,
             src,
@@ -580,13 +527,13 @@ impl FlowTable {
             |_| false,
             || request || !is_reply(m),
             sink,
+            |f, is_orig| {
+                let d = if is_orig { 0 } else { 1 };
+                count(&mut f.stats[d], pkt, m.payload_len);
+                f.last_time = ts;
+                f.last_seen = ts;
+            },
         );
-        if let Some(f) = self.map.get_mut(&key) {
-            let d = if is_orig { 0 } else { 1 };
-            count(&mut f.stats[d], pkt, m.payload_len);
-            f.last_time = ts;
-            f.last_seen = ts;
-        }
     }
 
     /// Ends every connection whose timeout passed by `now`.
@@ -657,6 +604,71 @@ impl FlowTable {
             };
             sink.conn(&f.record(reason));
         }
+    }
+}
+
+/// One TCP segment of a connection: Zeek's state machine plus exflow's own facts.
+fn tcp_update(
+    f: &mut Flow,
+    is_orig: bool,
+    ts: Timestamp,
+    pkt: &Packet,
+    seg: &crate::decode::TcpSegment,
+    close_delay: Duration,
+) {
+    let flags = seg.flags;
+    let Kind::Tcp(conn) = &mut f.kind else {
+        return;
+    };
+    let was = (conn.orig().state, conn.resp().state);
+    // Zeek moves LastTime before the state machine runs, unless both sides had closed.
+    let both_closed_before = conn.both_closed();
+    let out = conn.process(&mut f.history, is_orig, seg, !pkt.truncated);
+    let mut is_orig = is_orig;
+    if out.flipped {
+        f.flip_endpoints();
+        is_orig = !is_orig;
+    }
+    if is_orig && !flags.pure_syn() {
+        f.orig_beyond_syn = true;
+    }
+    if is_orig
+        && f.attempt_deadline.is_none()
+        && was.0 == EpState::Inactive
+        && conn_orig_state(f) == EpState::SynSent
+    {
+        f.attempt_deadline = Some(ts.plus(ATTEMPT_DELAY));
+    }
+    // exflow's own handshake facts.
+    if flags.pure_syn() && is_orig {
+        if f.last_syn_ts.is_some() && f.synack_ts.is_none() {
+            f.syn_retries = f.syn_retries.saturating_add(1);
+        }
+        f.last_syn_ts = Some(ts);
+    }
+    if flags.syn() && flags.ack() && !is_orig && f.synack_ts.is_none() {
+        f.synack_ts = Some(ts);
+        if let Some(s) = f.last_syn_ts {
+            f.rtt_syn_synack = Some(ts.since(s));
+        }
+    }
+    if flags.ack() && !flags.syn() && is_orig && f.rtt_synack_ack.is_none() {
+        if let Some(s) = f.synack_ts {
+            f.rtt_synack_ack = Some(ts.since(s));
+        }
+    }
+    if flags.rst() && f.rst_by.is_none() {
+        f.rst_by = Some((if is_orig { Side::Orig } else { Side::Resp }, pkt.ttl));
+    }
+    let d = if is_orig { 0 } else { 1 };
+    count(&mut f.stats[d], pkt, seg.payload_len);
+    if !both_closed_before {
+        f.last_time = ts;
+    }
+    f.last_seen = ts;
+    if out.close_complete {
+        let at = f.last_time.plus(close_delay);
+        f.delete_at = Some(f.delete_at.map_or(at, |d| d.min(at)));
     }
 }
 
