@@ -13,10 +13,13 @@ use exflow::pipeline::{self, Options, Outcome};
 use exflow::report::model::{Report, Verdict};
 use exflow::report::summary;
 use exflow::report::{build, markdown, table};
+use exflow::source::live::{self, Live, LiveOptions};
 use exflow::time::Duration;
 use std::io::IsTerminal;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +36,9 @@ struct Cli {
 enum Command {
     /// Analyse capture files (pcap, pcapng; gzip or zstd compressed; `-` for stdin).
     Analyze(AnalyzeArgs),
+    /// Capture live on an interface: the report refreshed every --interval, the final one
+    /// at Ctrl-C (or SIGTERM, or the end of --duration).
+    Live(LiveArgs),
     /// Print the Exchange port catalogue, every port of every source with its source.
     Ports(PortsArgs),
     /// Print a commented site file to start from.
@@ -86,6 +92,96 @@ struct AnalyzeArgs {
 
     #[command(flatten)]
     report: ReportArgs,
+}
+
+#[derive(Args)]
+struct LiveArgs {
+    /// The interface to capture on (`exflow live --list-interfaces` shows them; `any` is every
+    /// interface at once on Linux).
+    #[arg(
+        long = "interface",
+        short = 'i',
+        value_name = "IFACE",
+        required_unless_present = "list_interfaces"
+    )]
+    interface: Option<String>,
+
+    /// List the interfaces that can be captured on (name, flags, addresses, description)
+    /// and exit.
+    #[arg(long)]
+    list_interfaces: bool,
+
+    /// Only packets matching this BPF expression (tcpdump syntax; applied in the kernel).
+    #[arg(long, short = 'f', value_name = "BPF")]
+    filter: Option<String>,
+
+    /// Print the report this often (e.g. 5s, 500ms, 1m; 0 = only the final report): in place
+    /// when standard output is a terminal, appended under a timestamped header line when it is
+    /// not, one compact JSON report per line with --format json (the final one last, with
+    /// "interim": false). Not printed with --format summary, nor with --flows -.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    interval: std::time::Duration,
+
+    /// Stop after this long (e.g. 10m) and print the final report, as Ctrl-C does.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    duration: Option<std::time::Duration>,
+
+    /// Also write every captured packet to this pcap file (flushed at the end).
+    #[arg(long, short = 'w', value_name = "OUT.pcap")]
+    write: Option<String>,
+
+    /// Do not put the interface in promiscuous mode (on a mirror port it must be).
+    #[arg(long)]
+    no_promisc: bool,
+
+    /// libpcap's immediate mode: each packet handed over as it arrives instead of in blocks
+    /// of up to 10 ms. On Linux it costs buffer space: each packet then takes a slot sized
+    /// for the largest packet (64 KiB on interfaces with GRO), so bursts drop sooner.
+    #[arg(long)]
+    immediate: bool,
+
+    /// Bytes kept of each packet (every header fits in the default).
+    #[arg(long, value_name = "BYTES", default_value_t = live::DEFAULT_SNAPLEN,
+          value_parser = clap::value_parser!(u32).range(64..=262_144))]
+    snaplen: u32,
+
+    /// The kernel's capture buffer in MiB: room for bursts (a full buffer drops packets;
+    /// the report counts them).
+    #[arg(long, value_name = "MIB", default_value_t = live::DEFAULT_BUFFER_MIB,
+          value_parser = clap::value_parser!(u32).range(1..=2047))]
+    buffer_size: u32,
+
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+/// A duration: a number with a unit (ms, s, m, h; seconds without one), e.g. 5s, 500ms,
+/// 1.5m, 10m.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (e.g. 5s, 500ms, 1m, 2h)"))?;
+    let scale = match unit.trim() {
+        "" | "s" | "sec" | "secs" => 1.0,
+        "ms" => 1e-3,
+        "m" | "min" | "mins" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{text}' (use ms, s, m or h)"
+            ))
+        }
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(format!("'{text}' is out of range"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// What to report and how: shared by `analyze` and `live`.
@@ -272,7 +368,8 @@ struct TimeoutArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     icmp_idle: u32,
     /// Most connections tracked at once; past it the quietest are evicted (and counted).
-    #[arg(long, value_name = "N", default_value_t = 500_000)]
+    /// Each costs under 700 bytes: the default bounds the table near 90 MiB.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_flows: usize,
 }
 
@@ -301,7 +398,7 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
     };
     let (outcome, agg) = pipeline::analyze(&opts)?;
     for w in &outcome.files.warnings {
-        eprintln!("exflow: warning: {w}");
+        eprintln!("exflow: warning: {}", table::sanitize(&w.to_string()));
     }
     let to_stdout = r.flows.as_deref() != Some("-");
     if r.format == Format::Summary {
@@ -315,6 +412,191 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
         print_stdout(&r.render(&report)?)?;
     }
     Ok(r.exit_code(&report))
+}
+
+/// `exflow live`: capture until Ctrl-C, SIGTERM or --duration; periodic reports from the
+/// engine's snapshot of open flows; the final report from every packet captured.
+fn live(a: LiveArgs) -> Result<ExitCode, Error> {
+    if a.list_interfaces {
+        print_stdout(&live::list_interfaces()?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(iface) = a.interface.as_deref() else {
+        return Err(Error::Usage("live: -i IFACE is required".into()));
+    };
+    let r = &a.report;
+    let given = r.load_site()?;
+    let opts = LiveOptions {
+        interface: iface.to_string(),
+        filter: a.filter.clone(),
+        snaplen: a.snaplen,
+        promisc: !a.no_promisc,
+        buffer_size: a.buffer_size.saturating_mul(1024 * 1024),
+        write: a.write.clone(),
+        immediate: a.immediate,
+    };
+    let capture = Live::open(&opts)?;
+    let mut engine = pipeline::Engine::new(r.timeouts.config(), r.flows.as_deref())?;
+
+    // The first Ctrl-C (or SIGTERM) stops the capture and prints the final report; a second
+    // one exits at once. (The shutdown action must be registered before the flag's.)
+    let signalled = Arc::new(AtomicBool::new(false));
+    for (signal, code) in [
+        (signal_hook::consts::SIGINT, 130),
+        (signal_hook::consts::SIGTERM, 143),
+    ] {
+        signal_hook::flag::register_conditional_shutdown(signal, code, Arc::clone(&signalled))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&signalled)))
+            .map_err(|e| Error::Usage(format!("cannot handle signals: {e}")))?;
+    }
+
+    let to_stdout = r.flows.as_deref() != Some("-");
+    let periodic = to_stdout && r.format != Format::Summary;
+    let tty = std::io::stdout().is_terminal();
+    eprintln!(
+        "exflow: capturing on {iface} (link type {}, snaplen {}, buffer {} MiB{}{}); {}",
+        capture.link(),
+        a.snaplen,
+        a.buffer_size,
+        match (opts.promisc, opts.immediate) {
+            (true, false) => "",
+            (true, true) => ", immediate mode",
+            (false, false) => ", not promiscuous",
+            (false, true) => ", not promiscuous, immediate mode",
+        },
+        match &a.filter {
+            Some(f) => format!(", filter '{f}'"),
+            None => String::new(),
+        },
+        match a.duration {
+            Some(d) => format!("stopping after {d:?} or at Ctrl-C"),
+            None => "Ctrl-C for the final report".to_string(),
+        }
+    );
+    let printed = std::cell::Cell::new(0u64);
+    let mut on_tick = |engine: &pipeline::Engine, drops: live::Drops| -> Result<(), Error> {
+        let (mut outcome, agg) = engine.snapshot();
+        outcome.files = live::summary(iface, engine, drops);
+        let report = live_report(r, &outcome, &agg, given.as_ref(), drops)?;
+        print_stdout(&render_live(r, &report, iface, drops, false, tty)?)?;
+        printed.set(printed.get() + 1);
+        Ok(())
+    };
+    let control = live::Control {
+        stop: &signalled,
+        duration: a.duration,
+        interval: periodic.then_some(a.interval),
+    };
+    let end = capture.run(&mut engine, &control, &mut on_tick)?;
+    let files = live::summary(iface, &engine, end.drops);
+    let (outcome, agg) = engine.finish(files)?;
+    if end.drops.total() > 0 {
+        if let Some(w) = end.drops.warning() {
+            eprintln!("exflow: warning: {}", table::sanitize(&w.to_string()));
+        }
+    }
+    let code = if to_stdout && r.format == Format::Summary {
+        print_stdout(&summary::render(&outcome))?;
+        ExitCode::SUCCESS
+    } else {
+        let report = live_report(r, &outcome, &agg, given.as_ref(), end.drops)?;
+        if to_stdout {
+            // On a terminal the final report replaces the last periodic one.
+            let text = render_live(r, &report, iface, end.drops, true, tty && printed.get() > 0)?;
+            print_stdout(&text)?;
+        }
+        r.exit_code(&report)
+    };
+    if let Some(e) = end.write_error {
+        return Err(Error::Output {
+            file: a.write.unwrap_or_default(),
+            problem: e,
+        });
+    }
+    if let Some(e) = end.capture_error {
+        return Err(Error::input(
+            format!("live:{iface}"),
+            format!("capture stopped: {e}"),
+        ));
+    }
+    Ok(code)
+}
+
+/// The report of a live capture: the kernel's drops in the capture facts.
+fn live_report(
+    r: &ReportArgs,
+    outcome: &Outcome,
+    agg: &Aggregator,
+    given: Option<&Site>,
+    drops: live::Drops,
+) -> Result<Report, Error> {
+    let mut report = r.report(outcome, agg, given)?;
+    report.capture.kernel_drops = Some(drops.kernel);
+    Ok(report)
+}
+
+/// A live report as printed: JSON on one line (with the interface and queue drops beside
+/// the kernel's, and whether it is interim); the table or Markdown after a clear-screen on a
+/// terminal (`refresh`), else after a header line with the time.
+fn render_live(
+    r: &ReportArgs,
+    report: &Report,
+    iface: &str,
+    drops: live::Drops,
+    last: bool,
+    refresh: bool,
+) -> Result<String, Error> {
+    if r.format == Format::Json {
+        let mut v =
+            serde_json::to_value(report).map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
+        if let Some(c) = v.get_mut("capture").and_then(|c| c.as_object_mut()) {
+            c.insert("interface_drops".into(), drops.interface.into());
+            c.insert("queue_drops".into(), drops.queue.into());
+        }
+        if let Some(top) = v.as_object_mut() {
+            top.insert("interim".into(), (!last).into());
+        }
+        let mut s =
+            serde_json::to_string(&v).map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
+        s.push('\n');
+        return Ok(s);
+    }
+    let body = r.render(report)?;
+    Ok(if refresh {
+        format!("\x1b[H\x1b[2J{body}")
+    } else {
+        format!(
+            "=== exflow live on {iface}: {} report at {} ({} packets) ===\n{body}",
+            if last { "final" } else { "interim" },
+            utc_now(),
+            report.capture.packets
+        )
+    })
+}
+
+/// The wall-clock time now, as RFC 3339 UTC to the second.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn print_stdout(text: &str) -> Result<(), Error> {
@@ -345,6 +627,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(a) => analyze(a),
+        Command::Live(a) => live(a),
         Command::Ports(a) => ports(a),
         Command::Init => print_stdout(&site::template()).map(|_| ExitCode::SUCCESS),
     };
@@ -352,7 +635,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(Error::BrokenPipe) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("exflow: {e}");
+            eprintln!("exflow: {}", table::sanitize(&e.to_string()));
             ExitCode::from(2)
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod file;
 pub mod filter;
+pub mod live;
 
 use crate::time::Timestamp;
 use std::fmt;
