@@ -128,9 +128,14 @@ impl Group {
         self.probes == self.conns
     }
 
-    /// Only single unanswered SYNs, never retransmitted: a flooding (or spoofed) source.
+    /// Only single SYNs that got no answer at all and were never retransmitted: a flooding
+    /// (or spoofed) source. Refused or ICMP-rejected attempts are real answers to real
+    /// clients (who do not retry after a RST), so they never count as flood.
     pub fn flood_like(&self) -> bool {
-        self.all_probes() && self.counts.established == 0 && self.counts.syn_retries == 0
+        self.all_probes()
+            && self.counts.established == 0
+            && self.counts.syn_retries == 0
+            && self.counts.dropped == self.conns
     }
 
     fn failures(&self) -> u64 {
@@ -142,7 +147,8 @@ impl Group {
 ///
 /// Memory is bounded: past [`MAX_GROUPS`] conversations, a conversation from a source not yet
 /// seen is summed into one group per destination service whose source is the unspecified
-/// address (read as "the internet"), counting how many conversations were folded in.
+/// address (read as "the internet"; flood-like single SYNs and the rest apart), counting how
+/// many conversations were folded in.
 #[derive(Clone, Debug)]
 pub struct Aggregator {
     groups: HashMap<GroupKey, Group>,
@@ -158,7 +164,7 @@ impl Default for Aggregator {
 }
 
 /// The most conversations kept apart (a group costs about 200 bytes).
-pub const MAX_GROUPS: usize = 200_000;
+pub const MAX_GROUPS: usize = 100_000;
 
 /// A service reached by at least this many sources that each sent one unanswered SYN (no
 /// retransmission: spoofed or flooding sources never retry, real clients do) is flooded.
@@ -176,11 +182,18 @@ impl Sink for Aggregator {
             port: r.resp.port,
         };
         let o = outcome(r);
+        let mut folded = false;
         if self.groups.len() >= self.max_groups && !self.groups.contains_key(&key) {
-            key.orig = unspecified(key.resp);
+            // Flood-like single SYNs and everything else are folded apart, so that a flood
+            // folded in never hides (or is hidden by) real clients.
+            let flood_like = o.probe
+                && !o.established
+                && o.syn_retries == 0
+                && o.failure == Some(Failure::Dropped);
+            key.orig = fold_source(key.resp, flood_like);
             self.folded += 1;
+            folded = true;
         }
-        let folded = key.orig.is_unspecified();
         let g = self.groups.entry(key).or_insert_with(|| {
             let mut g = Group::new(r);
             if folded {
@@ -450,10 +463,15 @@ pub struct Noise {
     pub flooded: BTreeSet<(IpAddr, u16)>,
 }
 
-fn unspecified(like: IpAddr) -> IpAddr {
-    match like {
-        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+/// The stand-in source of folded conversations: the unspecified address (0.0.0.0, ::) for
+/// flood-like single SYNs, 0.0.0.1 / ::2 for the rest. Neither is in any site's networks, so
+/// both read as the internet.
+fn fold_source(like: IpAddr, flood_like: bool) -> IpAddr {
+    match (like, flood_like) {
+        (IpAddr::V4(_), true) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        (IpAddr::V4(_), false) => IpAddr::V4(std::net::Ipv4Addr::new(0, 0, 0, 1)),
+        (IpAddr::V6(_), true) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        (IpAddr::V6(_), false) => IpAddr::V6(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 2)),
     }
 }
 

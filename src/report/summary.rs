@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 pub fn render(o: &Outcome) -> String {
     let mut s = String::new();
     let f = &o.files;
-    let _ = writeln!(s, "files        {}", f.files.join(", "));
+    let files: Vec<String> = f.files.iter().map(|n| super::table::sanitize(n)).collect();
+    let _ = writeln!(s, "files        {}", files.join(", "));
     let links: Vec<String> = f.link_types.iter().map(|l| l.to_string()).collect();
     let _ = writeln!(
         s,

@@ -468,7 +468,7 @@ fn title(text: &str, p: &Painter, width: usize) -> Vec<String> {
 /// Makes a string from the data safe to print: control characters (C0, DEL, C1) and the
 /// invisible characters that reorder or break lines become visible escapes (`\x1b`,
 /// `\u{202e}`). Backslashes are left as they are (Windows paths stay readable).
-pub(crate) fn sanitize(s: &str) -> String {
+pub fn sanitize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if needs_escape(c) {

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Writes the fuzz targets' seed corpora from samples/ (nothing binary is committed).
+
+    fuzz/make-seeds.py            # fills fuzz/corpus/{frame,capture,site}/
+
+- frame:   runs of consecutive frames of every sample pcap, in the `frame` target's input
+           layout, re-wrapped in each link type exflow decodes (Ethernet frames re-framed as
+           raw IP, BSD NULL/LOOP, Linux SLL/SLL2, 802.11 and radiotap+802.11);
+- capture: every sample pcap as it is, the first records of each, pcapng conversions (both
+           byte orders), a gzip-compressed one, and ../shared/captures/pcapng-generator/*.pcapng
+           when present;
+- site:    samples/*.site.toml.
+Existing files are kept (libFuzzer's own finds stay in the corpus); seeds are named by
+content hash, so running it twice adds nothing.
+"""
+
+import gzip
+import hashlib
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SAMPLES = os.path.join(ROOT, "samples")
+CORPUS = os.path.join(HERE, "corpus")
+
+# exflow::decode::supports, in increasing order (the `frame` target indexes this list).
+LINKS = [0, 1, 12, 14, 101, 105, 108, 113, 127, 228, 229, 276]
+
+
+def put(target, data):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    name = hashlib.sha1(data).hexdigest()
+    path = os.path.join(d, name)
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            f.write(data)
+        return 1
+    return 0
+
+
+def read_pcap(path):
+    """(link type, [(ts_sec, ts_usec, caplen, wire_len, bytes)], header) of a legacy pcap."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = data[:4]
+    end = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    link = struct.unpack(end + "I", data[20:24])[0] & 0x03FFFFFF
+    recs, off = [], 24
+    while off + 16 <= len(data):
+        sec, usec, cap, wire = struct.unpack(end + "IIII", data[off : off + 16])
+        body = data[off + 16 : off + 16 + cap]
+        recs.append((sec, usec, cap, wire, body))
+        off += 16 + cap
+    return link, recs, data
+
+
+def ip_of(link, frame):
+    """The IP packet inside an Ethernet or SLL2 frame (None if it is not plain IP)."""
+    if link == 1 and len(frame) >= 14:
+        et = struct.unpack(">H", frame[12:14])[0]
+        if et in (0x0800, 0x86DD):
+            return frame[14:]
+    if link == 276 and len(frame) >= 20:
+        et = struct.unpack(">H", frame[0:2])[0]
+        if et in (0x0800, 0x86DD):
+            return frame[20:]
+    return None
+
+
+def wrap(link, ip):
+    """`ip` framed for link type `link`."""
+    v6 = bool(ip) and ip[0] >> 4 == 6
+    et = 0x86DD if v6 else 0x0800
+    snap = b"\xaa\xaa\x03\x00\x00\x00" + struct.pack(">H", et)
+    wlan = b"\x08\x01" + b"\x00\x00" + b"\x02" * 6 + b"\x04" * 6 + b"\x06" * 6 + b"\x00\x00"
+    if link == 0:
+        return struct.pack("<I", 30 if v6 else 2) + ip
+    if link == 1:
+        return b"\x02" * 6 + b"\x04" * 6 + struct.pack(">H", et) + ip
+    if link in (12, 14, 101, 228, 229):
+        return ip
+    if link == 105:
+        return wlan + snap + ip
+    if link == 108:
+        return struct.pack(">I", 24 if v6 else 2) + ip
+    if link == 113:
+        return struct.pack(">HHH", 0, 1, 6) + b"\x02" * 6 + b"\x00\x00" + struct.pack(">H", et) + ip
+    if link == 127:
+        radiotap = struct.pack("<BBHI", 0, 0, 8, 0)
+        return radiotap + wlan + snap + ip
+    if link == 276:
+        return struct.pack(">HHIHBB", et, 0, 1, 1, 0, 6) + b"\x02" * 8 + ip
+    raise ValueError(link)
+
+
+def frame_input(link, frames):
+    """The `frame` target's layout: link index, then [dt][cut][len le16][bytes] per frame."""
+    out = bytearray([LINKS.index(link)])
+    last = None
+    for ts, cap, wire, body in frames:
+        dt = 0 if last is None else max(0, min(254, round(((ts - last) * 1000) ** (1 / 3))))
+        last = ts
+        cut = max(0, min(255, wire - cap))
+        body = body[:0xFFFF]
+        out += bytes([dt, cut]) + struct.pack("<H", len(body)) + body
+    return bytes(out)
+
+
+def pcapng(link, recs, big_endian):
+    e = ">" if big_endian else "<"
+
+    def block(btype, body):
+        body += b"\x00" * (-len(body) % 4)
+        n = 12 + len(body)
+        return struct.pack(e + "II", btype, n) + body + struct.pack(e + "I", n)
+
+    out = block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out += block(1, struct.pack(e + "HHI", link, 0, 262144))
+    for sec, usec, cap, wire, body in recs:
+        t = sec * 1_000_000 + usec
+        out += block(6, struct.pack(e + "IIIII", 0, t >> 32, t & 0xFFFFFFFF, cap, wire) + body)
+    return out
+
+
+def main():
+    added = {"frame": 0, "capture": 0, "site": 0}
+    pcaps = sorted(f for f in os.listdir(SAMPLES) if f.endswith(".pcap"))
+    turn = 0
+    for name in pcaps:
+        path = os.path.join(SAMPLES, name)
+        link, recs, data = read_pcap(path)
+        # capture: the file, its first records, pcapng in both byte orders, gzip.
+        added["capture"] += put("capture", data)
+        cut = 24 + sum(16 + r[2] for r in recs[:6])
+        added["capture"] += put("capture", data[:cut])
+        if name in ("rst-refused.pcap", "ipv6-site.pcap", "two-interfaces.pcap"):
+            added["capture"] += put("capture", pcapng(link, recs[:20], False))
+            added["capture"] += put("capture", pcapng(link, recs[:20], True))
+            added["capture"] += put("capture", gzip.compress(data[:cut], mtime=0))
+        # frame: runs of 6 frames, each run in its own link type (and in its own).
+        for i in range(0, min(len(recs), 96), 6):
+            run = recs[i : i + 6]
+            frames = [(s + u / 1e6, c, w, b) for s, u, c, w, b in run]
+            added["frame"] += put("frame", frame_input(link, frames))
+            other = LINKS[turn % len(LINKS)]
+            turn += 1
+            ips = [(t, c, w, ip_of(link, b)) for t, c, w, b in frames]
+            wrapped = [(t, c, w, wrap(other, ip)) for t, c, w, ip in ips if ip is not None]
+            if wrapped:
+                added["frame"] += put("frame", frame_input(other, wrapped))
+    shared = os.path.join(ROOT, "..", "shared", "captures", "pcapng-generator")
+    if os.path.isdir(shared):
+        for f in sorted(os.listdir(shared)):
+            with open(os.path.join(shared, f), "rb") as fh:
+                added["capture"] += put("capture", fh.read())
+    for f in sorted(os.listdir(SAMPLES)):
+        if f.endswith(".site.toml"):
+            with open(os.path.join(SAMPLES, f), "rb") as fh:
+                added["site"] += put("site", fh.read())
+    for t, n in added.items():
+        total = len(os.listdir(os.path.join(CORPUS, t)))
+        print(f"{t}: {n} seeds added, {total} in fuzz/corpus/{t}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
