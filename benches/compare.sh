@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# exflow side by side with the tools people use today, on the same synthetic capture, in one
+# run (absolute times drift on shared machines; the ratios are what the targets are about).
+#
+#   benches/compare.sh            # as root it installs missing tools with apt-get
+#
+# 1. Builds exflow and the synthesizer (release), writes a 1,000,000-packet Exchange-site
+#    capture (examples/synth.rs, seed 1) and a 2,000,000-SYN flood capture.
+# 2. Times, in interleaved rounds (median of 5, with min and max, and peak RSS):
+#      exflow analyze F --site S --format json --flows /dev/null   (full report plus flows)
+#      tcpdump -r F -w /dev/null
+#      softflowd -r F -n 127.0.0.1:9 -d -v 9 -6 -c none            (NetFlow v9, IPv6 too)
+#      nfpcapd -r F -w DIR                                          (nfdump's flow meter)
+#      tshark -q -z conv,tcp -r F
+# 3. Analyses the flood capture with default settings (no site file, default flow table),
+#    bounded by a timeout, and checks that the report names the flood's target.
+# 4. Writes BENCHMARKS.md (machine facts, the table, the commands).
+#
+# Environment: RUNS (5), PACKETS (1000000), FLOOD (2000000), SEED (1), FLOOD_TIMEOUT (180 s),
+# TOOL_TIMEOUT (120 s, any single timed run),
+# WORK (a temporary directory, removed at exit unless KEEP=1), OUT (BENCHMARKS.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+RUNS=${RUNS:-5}
+PACKETS=${PACKETS:-1000000}
+FLOOD=${FLOOD:-2000000}
+SEED=${SEED:-1}
+FLOOD_TIMEOUT=${FLOOD_TIMEOUT:-180}
+TOOL_TIMEOUT=${TOOL_TIMEOUT:-120}
+OUT=${OUT:-$ROOT/BENCHMARKS.md}
+WORK=${WORK:-$(mktemp -d /tmp/exflow-compare.XXXXXX)}
+KEEP=${KEEP:-0}
+mkdir -p "$WORK"
+cleanup() { if [ "$KEEP" != 1 ]; then rm -rf "$WORK"; fi; }
+trap cleanup EXIT
+
+say() { printf '== %s\n' "$*" >&2; }
+
+# --- tools ------------------------------------------------------------------------------------
+APT_UPDATED=0
+install_pkg() {
+  if [ "$(id -u)" != 0 ]; then
+    return 1
+  fi
+  if [ "$APT_UPDATED" = 0 ]; then
+    apt-get update -qq >/dev/null
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+need() { # command package
+  if ! command -v "$1" >/dev/null 2>&1; then
+    say "installing $2"
+    install_pkg "$2" || { echo "compare.sh: $1 missing (apt-get install $2, as root)" >&2; exit 2; }
+  fi
+}
+need tcpdump tcpdump
+need tshark tshark
+if [ ! -x /usr/bin/time ]; then
+  install_pkg time || { echo "compare.sh: /usr/bin/time missing (apt-get install time)" >&2; exit 2; }
+fi
+# The flow meters: softflowd, and nfdump's nfpcapd; at least one of them.
+if ! command -v softflowd >/dev/null 2>&1; then
+  say "installing softflowd"
+  install_pkg softflowd || true
+fi
+if ! command -v nfpcapd >/dev/null 2>&1; then
+  say "installing nfdump (nfpcapd)"
+  install_pkg nfdump || true
+fi
+if ! command -v softflowd >/dev/null 2>&1 && ! command -v nfpcapd >/dev/null 2>&1; then
+  echo "compare.sh: no flow meter (softflowd or nfdump's nfpcapd) available" >&2
+  exit 2
+fi
+
+# --- build and captures -----------------------------------------------------------------------
+say "building exflow and the synthesizer (release)"
+cargo build --release --quiet --bin exflow --example synth
+EXFLOW=$ROOT/target/release/exflow
+SYNTH=$ROOT/target/release/examples/synth
+
+CAP=$WORK/site.pcap
+SITE=$WORK/site.toml
+FLOODCAP=$WORK/flood.pcap
+say "writing the $PACKETS-packet capture"
+t0=$EPOCHREALTIME
+"$SYNTH" --packets "$PACKETS" --seed "$SEED" --out "$CAP" --truth "$WORK/site.truth.json" \
+  --site "$SITE" 2>"$WORK/synth.err"
+t1=$EPOCHREALTIME
+SYNTH_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+say "writing the $FLOOD-SYN flood capture"
+"$SYNTH" --flood "$FLOOD" --seed "$SEED" --out "$FLOODCAP" --truth "$WORK/flood.truth.json" \
+  2>>"$WORK/synth.err"
+CAP_BYTES=$(stat -c %s "$CAP")
+FLOOD_BYTES=$(stat -c %s "$FLOODCAP")
+CONNS=$(sed -n 's/^  "connections": \([0-9]*\),$/\1/p' "$WORK/site.truth.json")
+# Into the page cache, so that every tool reads from memory.
+cat "$CAP" "$FLOODCAP" >/dev/null
+
+# --- the timed tools --------------------------------------------------------------------------
+NFDIR=$WORK/nfpcapd
+mkdir -p "$NFDIR"
+TOOLS=(exflow tcpdump)
+declare -A CMD
+CMD[exflow]="$EXFLOW analyze $CAP --site $SITE --format json --flows /dev/null"
+CMD[tcpdump]="tcpdump -r $CAP -w /dev/null"
+if command -v softflowd >/dev/null 2>&1; then
+  TOOLS+=(softflowd)
+  # -c none: no control socket. With one, softflowd 1.1.0 reading a file may block forever in
+  # accept(): it tests the poll() result of the socket without calling poll() for files.
+  CMD[softflowd]="softflowd -r $CAP -n 127.0.0.1:9 -d -v 9 -6 -c none -p $WORK/softflowd.pid"
+fi
+if command -v nfpcapd >/dev/null 2>&1; then
+  TOOLS+=(nfpcapd)
+  CMD[nfpcapd]="nfpcapd -r $CAP -w $NFDIR"
+fi
+TOOLS+=(tshark)
+CMD[tshark]="tshark -q -z conv,tcp -r $CAP"
+
+# One run: wall seconds (bash's clock) and peak RSS in KiB (GNU time), appended to files.
+run_one() {
+  local name=$1
+  local t0 t1
+  rm -rf "${NFDIR:?}"/*
+  t0=$EPOCHREALTIME
+  # shellcheck disable=SC2086 # the command line is split on purpose
+  if ! /usr/bin/time -f '%M' -o "$WORK/$name.rss1" timeout "$TOOL_TIMEOUT" ${CMD[$name]} \
+    >/dev/null 2>>"$WORK/$name.err"; then
+    echo "compare.sh: $name failed: ${CMD[$name]} (see $WORK/$name.err)" >&2
+    tail -5 "$WORK/$name.err" >&2
+    exit 1
+  fi
+  t1=$EPOCHREALTIME
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }' >>"$WORK/$name.wall"
+  tail -1 "$WORK/$name.rss1" >>"$WORK/$name.rss"
+}
+
+for name in "${TOOLS[@]}"; do : >"$WORK/$name.wall"; : >"$WORK/$name.rss"; done
+for round in $(seq 1 "$RUNS"); do
+  for name in "${TOOLS[@]}"; do
+    say "round $round/$RUNS: $name"
+    run_one "$name"
+  done
+done
+
+median() { sort -g "$1" | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+minimum() { sort -g "$1" | head -1 | awk '{ printf "%.3f", $1 }'; }
+maximum() { sort -g "$1" | tail -1 | awk '{ printf "%.3f", $1 }'; }
+peak_mib() { sort -g "$1" | tail -1 | awk '{ printf "%.1f", $1 / 1024 }'; }
+
+declare -A MED
+for name in "${TOOLS[@]}"; do MED[$name]=$(median "$WORK/$name.wall"); done
+
+# exflow's time as a share of each tool's, against the issue's targets.
+declare -A TARGET
+TARGET[tcpdump]="0.6"
+TARGET[softflowd]="0.3333"
+TARGET[nfpcapd]="-"
+TARGET[tshark]="0.016667"
+declare -A TARGET_TEXT
+TARGET_TEXT[tcpdump]="≤ 0.6"
+TARGET_TEXT[softflowd]="≤ 1/3"
+TARGET_TEXT[nfpcapd]="(none)"
+TARGET_TEXT[tshark]="≤ 1/60"
+
+ratio() { awk -v a="${MED[exflow]}" -v b="${MED[$1]}" 'BEGIN { printf "%.3f", a / b }'; }
+met() {
+  local t=${TARGET[$1]}
+  if [ "$t" = "-" ]; then echo "—"; return; fi
+  awk -v r="$(ratio "$1")" -v t="$t" 'BEGIN { print (r <= t) ? "yes" : "**no**" }'
+}
+
+# --- the flood --------------------------------------------------------------------------------
+say "flood: exflow analyze (default settings, timeout ${FLOOD_TIMEOUT}s)"
+FLOOD_CMD="$EXFLOW analyze $FLOODCAP --format json"
+t0=$EPOCHREALTIME
+set +e
+# shellcheck disable=SC2086
+/usr/bin/time -f '%M' -o "$WORK/flood.rss" timeout "$FLOOD_TIMEOUT" $FLOOD_CMD \
+  >"$WORK/flood.report.json" 2>"$WORK/flood.err"
+FLOOD_RC=$?
+set -e
+t1=$EPOCHREALTIME
+FLOOD_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+FLOOD_RSS=$(grep -E '^[0-9]+$' "$WORK/flood.rss" | tail -1 | awk '{ printf "%.1f", $1 / 1024 }')
+FLOOD_TARGET=198.51.100.10
+if [ "$FLOOD_RC" = 124 ]; then
+  FLOOD_DONE="no: killed after ${FLOOD_TIMEOUT} s"
+  FLOOD_RSS="≥ ${FLOOD_RSS:-?} (when killed)"
+  FLOOD_NAMED="no report"
+elif [ "$FLOOD_RC" != 0 ]; then
+  FLOOD_DONE="no: exit $FLOOD_RC"
+  FLOOD_NAMED="no report"
+else
+  FLOOD_DONE="yes"
+  if tr -d ' \n' <"$WORK/flood.report.json" | grep -qE "\"floods\":\[[^]]*\"target\":\"$FLOOD_TARGET\""; then
+    FLOOD_NAMED="yes (floods[]: $FLOOD_TARGET port 443)"
+  else
+    FLOOD_NAMED="**no**"
+  fi
+fi
+FLOOD_MET=$(awk -v m="${FLOOD_RSS%% *}" -v d="$FLOOD_DONE" 'BEGIN { print (d == "yes" && m < 256) ? "yes" : "**no**" }')
+
+# --- BENCHMARKS.md ----------------------------------------------------------------------------
+say "writing $OUT"
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+MEM=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+GIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then GIT="$GIT (with uncommitted changes)"; fi
+ver() { "$@" 2>/dev/null | head -1 || true; }
+{
+  echo "# Benchmarks"
+  echo
+  echo "Regenerated by \`benches/compare.sh\`; do not edit by hand. Every figure below comes from"
+  echo "one run of the script, the tools side by side in interleaved rounds on the same capture"
+  echo "read from the page cache; absolute times drift on shared machines, the ratios are what"
+  echo "the targets (issue 6) are about."
+  echo
+  echo "## Machine"
+  echo
+  echo "| | |"
+  echo "|---|---|"
+  echo "| date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |"
+  echo "| CPUs (nproc) | $(nproc) |"
+  echo "| CPU | $CPU |"
+  echo "| memory | $MEM |"
+  echo "| kernel | $(uname -r) |"
+  echo "| rustc | $(rustc -V) |"
+  echo "| exflow | $("$EXFLOW" --version 2>/dev/null | head -1), commit $GIT |"
+  echo "| tcpdump | $(ver tcpdump --version) |"
+  echo "| tshark | $(ver tshark -v) |"
+  if command -v softflowd >/dev/null 2>&1; then
+    echo "| softflowd | $(softflowd -h 2>&1 | grep -m1 -o 'softflowd version [0-9][0-9.]*[0-9]' || echo softflowd) |"
+  fi
+  if command -v nfpcapd >/dev/null 2>&1; then
+    echo "| nfpcapd | $(nfpcapd -V 2>&1 | head -1 || echo nfpcapd) |"
+  fi
+  echo
+  echo "## The capture"
+  echo
+  echo "\`$(basename "$SYNTH") --packets $PACKETS --seed $SEED\` (examples/synth.rs): $PACKETS packets,"
+  echo "$CAP_BYTES bytes, ${CONNS:-?} connections of a troubled Exchange site (HTTPS dominant; HTTP,"
+  echo "SMTP in and out, submission, DNS; dropped, refused, rejected, cut and one-sided"
+  echo "connections; IPv6 and 802.1Q for a share), written in $SYNTH_S s."
+  echo
+  echo "## Throughput ($RUNS runs each, seconds of wall time)"
+  echo
+  echo "| tool | median | min | max | peak RSS (MiB) | exflow ÷ tool | target | met |"
+  echo "|---|---:|---:|---:|---:|---:|---|---|"
+  for name in "${TOOLS[@]}"; do
+    if [ "$name" = exflow ]; then
+      r="1"; t="—"; m="—"
+    else
+      r=$(ratio "$name"); t=${TARGET_TEXT[$name]}; m=$(met "$name")
+    fi
+    echo "| $name | ${MED[$name]} | $(minimum "$WORK/$name.wall") | $(maximum "$WORK/$name.wall") | $(peak_mib "$WORK/$name.rss") | $r | $t | $m |"
+  done
+  echo
+  echo "Packets per second, exflow (median): $(awk -v p="$PACKETS" -v s="${MED[exflow]}" 'BEGIN { printf "%.0f", p / s }')."
+  echo
+  echo "## SYN flood ($FLOOD SYNs from distinct sources, never answered)"
+  echo
+  echo "\`$(basename "$SYNTH") --flood $FLOOD --seed $SEED\`: $FLOOD_BYTES bytes; sources from"
+  echo "198.18.0.0/15 (131,072 addresses, then distinct source ports: every SYN its own"
+  echo "connection) to $FLOOD_TARGET port 443 at 100,000 SYNs/s. exflow with default settings."
+  echo
+  echo "| wall (s) | peak RSS (MiB) | finished | report names the target | target: peak < 256 MiB | met |"
+  echo "|---:|---:|---|---|---|---|"
+  echo "| $FLOOD_S | ${FLOOD_RSS:-?} | $FLOOD_DONE | $FLOOD_NAMED | < 256 | $FLOOD_MET |"
+  echo
+  echo "## Commands"
+  echo
+  echo '```sh'
+  echo "benches/compare.sh   # RUNS=$RUNS PACKETS=$PACKETS FLOOD=$FLOOD SEED=$SEED FLOOD_TIMEOUT=$FLOOD_TIMEOUT"
+  echo "cargo run --release --example synth -- --packets $PACKETS --seed $SEED --out F --truth F.truth.json --site S"
+  echo "cargo run --release --example synth -- --flood $FLOOD --seed $SEED --out FLOOD"
+  for name in "${TOOLS[@]}"; do
+    echo "${CMD[$name]}" | sed -e "s#$WORK/site.pcap#F#g" -e "s#$WORK/site.toml#S#g" \
+      -e "s#$WORK/nfpcapd#DIR#g" -e "s#$WORK/#/tmp/#g" -e "s#$ROOT/target/release/##g"
+  done
+  echo "timeout $FLOOD_TIMEOUT exflow analyze FLOOD --format json"
+  echo '```'
+  echo
+  echo "Each timed command runs under \`/usr/bin/time -f %M timeout $TOOL_TIMEOUT\` (peak RSS) with"
+  echo "standard output to /dev/null; wall time is taken around it with bash's \`\$EPOCHREALTIME\`."
+} >"$OUT"
+cat "$OUT"
