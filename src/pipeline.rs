@@ -2,7 +2,7 @@
 //! sinks. The same loop serves files and (later) live capture; only the source differs.
 
 use crate::aggregate::Aggregator;
-use crate::decode::{self, AnomalyCounts, AnomalyKind};
+use crate::decode::{self, AnomalyCounts, AnomalyKind, Packet};
 use crate::error::Error;
 use crate::flow::dedup::Dedup;
 use crate::flow::{ConnRecord, ConnState, FlowConfig, FlowStats, FlowTable, Sink};
@@ -13,6 +13,8 @@ use crate::source::filter::Filter;
 use crate::source::Frame;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 /// What to analyse and where to write connections.
 #[derive(Clone, Debug, Default)]
@@ -77,7 +79,7 @@ pub struct Outcome {
 struct Collector {
     counts: ConnCounts,
     agg: Aggregator,
-    out: Option<(String, BufWriter<Box<dyn Write>>)>,
+    out: Option<(String, BufWriter<Box<dyn Write + Send>>)>,
     write_error: Option<(String, io::Error)>,
 }
 
@@ -96,25 +98,22 @@ impl Sink for Collector {
     }
 }
 
-fn open_output(path: &str) -> Result<Box<dyn Write>, Error> {
+fn open_output(path: &str) -> Result<Box<dyn Write + Send>, Error> {
     if path == "-" {
         return Ok(Box::new(io::stdout()));
     }
     File::create(path)
-        .map(|f| Box::new(f) as Box<dyn Write>)
+        .map(|f| Box::new(f) as Box<dyn Write + Send>)
         .map_err(|e| Error::Output {
             file: path.to_string(),
             problem: format!("cannot create: {e}"),
         })
 }
 
-/// The pipeline from a frame on: decode, drop multi-interface copies, the flow table, and the
-/// sinks of finished connections. Files and live capture feed it the same way.
-pub struct Engine {
-    table: FlowTable,
-    dedup: Dedup,
-    sink: Collector,
-    outcome: Outcome,
+/// The first half of the pipeline: counts every frame and decodes it. Runs where the frames
+/// are read.
+#[derive(Default)]
+pub struct Front {
     /// Frames fed, their captured bytes, time span and link types (for live capture, where
     /// no file reader counts them).
     pub frames: u64,
@@ -122,38 +121,13 @@ pub struct Engine {
     pub first_ts: Option<crate::time::Timestamp>,
     pub last_ts: Option<crate::time::Timestamp>,
     pub link_types: Vec<crate::source::LinkType>,
+    /// IP packets, truncated payloads and anomalies (the rest of [`Outcome`] is the tracker's).
+    outcome: Outcome,
 }
 
-impl Engine {
-    /// `flows`: the `--flows` destination (a path, or `-` for standard output).
-    pub fn new(flow: FlowConfig, flows: Option<&str>) -> Result<Engine, Error> {
-        let out = match flows {
-            Some(p) => Some((
-                p.to_string(),
-                BufWriter::with_capacity(1 << 16, open_output(p)?),
-            )),
-            None => None,
-        };
-        Ok(Engine {
-            table: FlowTable::new(flow),
-            dedup: Dedup::default(),
-            sink: Collector {
-                counts: ConnCounts::default(),
-                agg: Aggregator::default(),
-                out,
-                write_error: None,
-            },
-            outcome: Outcome::default(),
-            frames: 0,
-            bytes: 0,
-            first_ts: None,
-            last_ts: None,
-            link_types: vec![],
-        })
-    }
-
-    /// One frame through decode and the flow table (the hot path: no allocation).
-    pub fn frame(&mut self, frame: &Frame<'_>) {
+impl Front {
+    /// Counts a frame and decodes it: the packet, or `None` (an anomaly, counted).
+    pub fn frame(&mut self, frame: &Frame<'_>) -> Option<Packet> {
         self.frames += 1;
         self.bytes += u64::from(frame.caplen);
         if self.first_ts.is_none_or(|t| frame.ts < t) {
@@ -171,43 +145,107 @@ impl Engine {
                 if pkt.truncated {
                     self.outcome.payload_truncated += 1;
                 }
-                if !self.dedup.is_copy(frame.ts, &pkt) {
-                    self.table.observe(frame.ts, &pkt, &mut self.sink);
-                }
+                Some(pkt)
             }
-            Err(kind) => self.outcome.anomalies.add(kind),
+            Err(kind) => {
+                self.outcome.anomalies.add(kind);
+                None
+            }
+        }
+    }
+}
+
+/// The second half: drops multi-interface copies, keeps the flow table, and hands finished
+/// connections to the sinks (`--flows`, counters, aggregator).
+pub struct Tracker {
+    table: FlowTable,
+    dedup: Dedup,
+    sink: Collector,
+}
+
+impl Tracker {
+    /// One decoded packet (the hot path: no allocation).
+    pub fn packet(&mut self, ts: crate::time::Timestamp, pkt: &Packet) {
+        if !self.dedup.is_copy(ts, pkt) {
+            self.table.observe(ts, pkt, &mut self.sink);
+        }
+    }
+}
+
+/// The pipeline from a frame on: decode, drop multi-interface copies, the flow table, and the
+/// sinks of finished connections. Files and live capture feed it the same way.
+pub struct Engine {
+    pub front: Front,
+    tracker: Tracker,
+}
+
+impl Engine {
+    /// `flows`: the `--flows` destination (a path, or `-` for standard output).
+    pub fn new(flow: FlowConfig, flows: Option<&str>) -> Result<Engine, Error> {
+        let out = match flows {
+            Some(p) => Some((
+                p.to_string(),
+                BufWriter::with_capacity(1 << 16, open_output(p)?),
+            )),
+            None => None,
+        };
+        Ok(Engine {
+            front: Front::default(),
+            tracker: Tracker {
+                table: FlowTable::new(flow),
+                dedup: Dedup::default(),
+                sink: Collector {
+                    counts: ConnCounts::default(),
+                    agg: Aggregator::default(),
+                    out,
+                    write_error: None,
+                },
+            },
+        })
+    }
+
+    /// One frame through decode and the flow table (the hot path: no allocation).
+    pub fn frame(&mut self, frame: &Frame<'_>) {
+        if let Some(pkt) = self.front.frame(frame) {
+            self.tracker.packet(frame.ts, &pkt);
         }
     }
 
     pub fn table(&self) -> &FlowTable {
-        &self.table
+        &self.tracker.table
     }
 
     /// What the report would say now: the finished connections plus every open one, as if
     /// the capture ended here (open connections are not ended, nor written to `--flows`).
     pub fn snapshot(&self) -> (Outcome, Aggregator) {
-        let mut agg = self.sink.agg.clone();
-        let mut counts = self.sink.counts.clone();
-        self.table.snapshot(&mut |r: &ConnRecord| {
+        let t = &self.tracker;
+        let mut agg = t.sink.agg.clone();
+        let mut counts = t.sink.counts.clone();
+        t.table.snapshot(&mut |r: &ConnRecord| {
             counts.add(r);
             agg.conn(r);
         });
-        let mut o = self.outcome.clone();
+        let mut o = self.front.outcome.clone();
         o.conns = counts;
-        o.flow = self.table.stats();
-        o.duplicates = self.dedup.duplicates;
+        o.flow = t.table.stats();
+        o.duplicates = t.dedup.duplicates;
         o.folded = agg.folded;
         (o, agg)
     }
 
     /// Ends every open connection, flushes `--flows`, and returns what was found.
-    pub fn finish(mut self, files: FileSummary) -> Result<(Outcome, Aggregator), Error> {
-        self.table.finish(&mut self.sink);
-        let mut outcome = self.outcome;
-        outcome.duplicates = self.dedup.duplicates;
+    pub fn finish(self, files: FileSummary) -> Result<(Outcome, Aggregator), Error> {
+        let Engine { front, tracker } = self;
+        let Tracker {
+            mut table,
+            dedup,
+            mut sink,
+        } = tracker;
+        table.finish(&mut sink);
+        let mut outcome = front.outcome;
+        outcome.duplicates = dedup.duplicates;
         outcome.files = files;
-        outcome.flow = self.table.stats();
-        let mut sink = self.sink;
+        outcome.flow = table.stats();
         if let Some((name, w)) = &mut sink.out {
             if let Err(e) = w.flush() {
                 sink.write_error.get_or_insert((name.clone(), e));
@@ -228,26 +266,83 @@ impl Engine {
     }
 }
 
+/// Decoded packets handed from the reading thread to the tracking thread at once.
+const BATCH: usize = 1024;
+/// Batches queued between the threads (the reader waits when the tracker is this far behind).
+const QUEUE: usize = 4;
+
+type Batch = Vec<(crate::time::Timestamp, Packet)>;
+
 /// Runs the whole pipeline over the files: what was found, and the connections folded into
 /// conversations for the report.
+///
+/// Two threads: this one reads, filters and decodes; a second one runs the tracker (copies,
+/// flow table, sinks), fed batches of decoded packets in capture order over a bounded channel,
+/// the emptied batches coming back for reuse (no allocation once a few are in circulation).
+/// The result is the same as one thread's: the tracker sees the same packets in the same order.
 pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
     let mut filter = match &opts.filter {
         Some(expr) => Some(Filter::new(expr)?),
         None => None,
     };
-    let mut engine = Engine::new(opts.flow, opts.flows.as_deref())?;
+    let Engine { mut front, tracker } = Engine::new(opts.flow, opts.flows.as_deref())?;
     let progress = opts.progress.then(|| Progress::new(&opts.files));
-    let mut on_frame = |frame: &Frame<'_>| {
-        engine.frame(frame);
-        if let Some(p) = &progress {
-            p.frame(engine.frames, frame.caplen, engine.table());
+    let open_flows = AtomicUsize::new(0);
+    let (read, tracker) = std::thread::scope(|scope| {
+        let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(QUEUE);
+        let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
+        let open_flows = &open_flows;
+        let worker = scope.spawn(move || {
+            let mut tracker = tracker;
+            for mut batch in full_rx {
+                for (ts, pkt) in &batch {
+                    tracker.packet(*ts, pkt);
+                }
+                open_flows.store(tracker.table.len(), Ordering::Relaxed);
+                batch.clear();
+                // The reader may be gone already (it sent its last batch).
+                let _ = empty_tx.send(batch);
+            }
+            tracker
+        });
+        let mut batch: Batch = Vec::with_capacity(BATCH);
+        let send = |batch: &mut Batch| {
+            let next = empty_rx
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+            // Fails only if the tracker thread panicked; its join below reports that.
+            let _ = full_tx.send(std::mem::replace(batch, next));
+        };
+        let mut on_frame = |frame: &Frame<'_>| {
+            if let Some(pkt) = front.frame(frame) {
+                batch.push((frame.ts, pkt));
+                if batch.len() == BATCH {
+                    send(&mut batch);
+                }
+            }
+            if let Some(p) = &progress {
+                p.frame(
+                    front.frames,
+                    frame.caplen,
+                    open_flows.load(Ordering::Relaxed),
+                );
+            }
+        };
+        let read = read_files(&opts.files, filter.as_mut(), &mut on_frame);
+        if !batch.is_empty() {
+            send(&mut batch);
         }
-    };
-    let files = read_files(&opts.files, filter.as_mut(), &mut on_frame)?;
+        drop(full_tx);
+        let tracker = worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (read, tracker)
+    });
+    let files = read?;
     if let Some(p) = &progress {
         p.finish();
     }
-    let unsupported = engine
+    let unsupported = front
         .outcome
         .anomalies
         .get(AnomalyKind::UnsupportedLinkType);
@@ -264,5 +359,5 @@ pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
             format!("unsupported link type {}", links.join(", ")),
         ));
     }
-    engine.finish(files)
+    Engine { front, tracker }.finish(files)
 }

@@ -1,5 +1,6 @@
 //! The bidirectional flow key: the same key for both directions of a connection.
 
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// An address and port, compact and `Copy` (20 bytes, byte-aligned address). IPv4 addresses
@@ -39,12 +40,34 @@ impl Endpoint {
 }
 
 /// Canonical key: the lower endpoint first, so both directions map to one entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     pub lo: Endpoint,
     pub hi: Endpoint,
     /// IP protocol number (6, 17, 1 or 58).
     pub proto: u8,
+}
+
+/// Five words into the hasher (the derived impl makes a call per field and per slice length).
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let word = |a: &[u8; 16], half: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&a[half * 8..half * 8 + 8]);
+            u64::from_ne_bytes(w)
+        };
+        h.write_u64(word(&self.lo.addr, 0));
+        h.write_u64(word(&self.lo.addr, 1));
+        h.write_u64(word(&self.hi.addr, 0));
+        h.write_u64(word(&self.hi.addr, 1));
+        h.write_u64(
+            u64::from(self.lo.port) << 48
+                | u64::from(self.hi.port) << 32
+                | u64::from(self.proto) << 16
+                | u64::from(self.lo.v4) << 8
+                | u64::from(self.hi.v4),
+        );
+    }
 }
 
 impl FlowKey {

@@ -24,6 +24,10 @@ use crate::time::{Duration, Timestamp};
 use history::{History, Mark};
 use record::ICMP_KEPT;
 use std::collections::HashMap;
+
+/// The index's hasher: foldhash, seeded per process (a flow key is five words; SipHash cost a
+/// tenth of the run, and a fixed unkeyed hash would let a crafted capture collide keys).
+type Index = HashMap<FlowKey, u32, foldhash::fast::RandomState>;
 use tcp::{EpState, TcpConn};
 
 /// Timeouts and limits. The defaults are Exchange-aware (see PRODUCT.md, "Flow tracking").
@@ -271,15 +275,44 @@ impl Flow {
     }
 }
 
-/// The connection table.
+/// The connection table: the flows in a slab (`slots`, reused through `free`), found through
+/// a hash index of their keys. The slab never grows past `max_flows`; when it is full, a
+/// clock hand walks it to pick the connection to evict, so eviction costs a bounded scan
+/// whatever the table holds (a SYN flood stays linear).
 pub struct FlowTable {
     cfg: FlowConfig,
-    map: HashMap<FlowKey, Flow>,
+    index: Index,
+    slots: Vec<Option<Flow>>,
+    /// Per slot, what eviction compares (see [`eviction_rank`]), kept apart so that choosing a
+    /// victim reads a few dense cache lines instead of the flows themselves.
+    rank: Vec<u64>,
+    /// Empty slots, reused last-freed first.
+    free: Vec<u32>,
+    /// Where the next eviction scan starts.
+    hand: usize,
     next_uid: u64,
     now: Timestamp,
     next_sweep: Timestamp,
     stats: FlowStats,
 }
+
+/// What eviction compares, lowest evicted first: attempts nobody answered before
+/// connections with an answer, then the longest quiet.
+fn eviction_rank(f: &Flow) -> u64 {
+    let answered = match &f.kind {
+        Kind::Tcp(c) => c.resp().state != EpState::Inactive,
+        _ => f.stats[1].pkts > 0,
+    };
+    // Nanoseconds since 1970 fit in 63 bits until the year 2262; earlier times count as 0.
+    let quiet_since = u64::try_from(f.last_seen.0).unwrap_or(0) & !(1 << 63);
+    u64::from(answered) << 63 | quiet_since
+}
+
+/// The rank of an empty slot (no flow's rank reaches it).
+const FREE: u64 = u64::MAX;
+
+/// Slots looked at to choose one connection to evict.
+const EVICTION_SAMPLE: usize = 64;
 
 /// Zeek's `tcp_attempt_delay`.
 const ATTEMPT_DELAY: Duration = Duration::from_secs(5);
@@ -300,7 +333,11 @@ impl FlowTable {
         let reserve = cfg.max_flows.min(4096);
         FlowTable {
             cfg,
-            map: HashMap::with_capacity(reserve),
+            index: Index::with_capacity_and_hasher(reserve, Default::default()),
+            slots: Vec::with_capacity(reserve),
+            rank: Vec::with_capacity(reserve),
+            free: Vec::with_capacity(reserve),
+            hand: 0,
             next_uid: 0,
             now: Timestamp::ZERO,
             next_sweep: Timestamp::ZERO,
@@ -314,11 +351,68 @@ impl FlowTable {
 
     /// Connections currently tracked.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.index.is_empty()
+    }
+
+    /// Records what eviction needs to know of the flow in slot `i` after it changed.
+    fn ranked(&mut self, i: usize) {
+        if let (Some(Some(f)), Some(r)) = (self.slots.get(i), self.rank.get_mut(i)) {
+            *r = eviction_rank(f);
+        }
+    }
+
+    fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow> {
+        let &i = self.index.get(key)?;
+        self.slots.get_mut(i as usize)?.as_mut()
+    }
+
+    /// Takes the flow out of slot `i` (its key is derived from it) and frees the slot.
+    fn take(&mut self, i: usize) -> Option<Flow> {
+        let f = self.slots.get_mut(i)?.take()?;
+        if let Some(r) = self.rank.get_mut(i) {
+            *r = FREE;
+        }
+        let (key, _) = FlowKey::of(f.proto, f.orig, f.resp);
+        self.index.remove(&key);
+        self.free.push(i as u32);
+        Some(f)
+    }
+
+    fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
+        let &i = self.index.get(key)?;
+        self.take(i as usize)
+    }
+
+    /// Stores a new flow (the caller made room) and returns its slot: reuses a free slot,
+    /// else appends one, growing the slab at most to `max_flows`.
+    fn insert(&mut self, key: FlowKey, flow: Flow) -> usize {
+        let i = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                if self.slots.len() == self.slots.capacity() {
+                    let len = self.slots.len();
+                    let more = len
+                        .max(4096)
+                        .min(self.cfg.max_flows.saturating_sub(len))
+                        .max(1);
+                    self.slots.reserve_exact(more);
+                    self.rank.reserve_exact(more);
+                    // The free list never holds more than the slab: no growth on the way.
+                    self.free
+                        .reserve_exact(self.slots.capacity().saturating_sub(self.free.len()));
+                }
+                self.slots.push(None);
+                self.rank.push(FREE);
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(key, i as u32);
+        self.slots[i] = Some(flow);
+        i
     }
 
     /// Updates the table with one packet seen at `ts`.
@@ -366,8 +460,10 @@ impl FlowTable {
     ) {
         let (key, _) = FlowKey::of(proto, src, dst);
         let mut end = None;
-        if let Some(f) = self.map.get_mut(&key) {
-            if ts >= f.expires_at(&self.cfg) {
+        let cfg = self.cfg;
+        let found = self.index.get(&key).map(|&i| i as usize);
+        if let Some(Some(f)) = found.and_then(|i| self.slots.get_mut(i)) {
+            if ts >= f.expires_at(&cfg) {
                 end = Some(if f.delete_at.is_some() {
                     EndReason::Closed
                 } else {
@@ -378,15 +474,18 @@ impl FlowTable {
             } else {
                 let is_orig = f.orig == src;
                 update(f, is_orig);
+                if let Some(i) = found {
+                    self.ranked(i);
+                }
                 return;
             }
         }
         if let Some(reason) = end {
-            if let Some(old) = self.map.remove(&key) {
+            if let Some(old) = self.remove(&key) {
                 sink.conn(&old.record(reason));
             }
         }
-        if self.map.len() >= self.cfg.max_flows {
+        if self.index.len() >= self.cfg.max_flows {
             self.make_room(sink);
         }
         let o = orig_is_src();
@@ -400,9 +499,12 @@ impl FlowTable {
             // the history with '^' (e.g. a lone SYN-ACK from port 80 logs as "^h").
             flow.history.push(b'^');
         }
-        let f = self.map.entry(key).or_insert(flow);
-        update(f, o);
-        self.stats.peak_flows = self.stats.peak_flows.max(self.map.len());
+        let i = self.insert(key, flow);
+        if let Some(Some(f)) = self.slots.get_mut(i) {
+            update(f, o);
+        }
+        self.ranked(i);
+        self.stats.peak_flows = self.stats.peak_flows.max(self.index.len());
     }
 
     fn tcp(
@@ -492,7 +594,7 @@ impl FlowTable {
                 let qsrc = Endpoint::new(q.src, q.sport);
                 let qdst = Endpoint::new(q.dst, q.dport);
                 let (qkey, _) = FlowKey::of(q.proto, qsrc, qdst);
-                if let Some(f) = self.map.get_mut(&qkey) {
+                if let Some(f) = self.get_mut(&qkey) {
                     let e = IcmpError {
                         ts,
                         from: pkt.src,
@@ -540,44 +642,52 @@ impl FlowTable {
     /// Ends every connection whose timeout passed by `now`.
     pub fn expire(&mut self, now: Timestamp, sink: &mut impl Sink) {
         let cfg = self.cfg;
-        self.map.retain(|_, f| {
-            if now >= f.expires_at(&cfg) {
-                let reason = if f.delete_at.is_some() {
-                    EndReason::Closed
-                } else {
-                    EndReason::Idle
-                };
-                sink.conn(&f.record(reason));
-                false
-            } else {
-                true
+        for i in 0..self.slots.len() {
+            let Some(f) = &self.slots[i] else { continue };
+            if now < f.expires_at(&cfg) {
+                continue;
             }
-        });
+            let reason = if f.delete_at.is_some() {
+                EndReason::Closed
+            } else {
+                EndReason::Idle
+            };
+            if let Some(f) = self.take(i) {
+                sink.conn(&f.record(reason));
+            }
+        }
     }
 
     /// Frees one slot when the table is full: the connection that has been quiet longest
-    /// among a sample, preferring unanswered attempts.
+    /// among the next [`EVICTION_SAMPLE`] the clock hand passes, preferring attempts nobody
+    /// answered. No pass over the whole table here: the periodic sweep already ended whatever
+    /// expired, and a pass per new connection would make a flood quadratic.
     fn make_room(&mut self, sink: &mut impl Sink) {
-        // No full pass over the table here: the periodic sweep already ended whatever
-        // expired, and a pass per new connection would make a flood quadratic.
-        let mut victim: Option<(FlowKey, bool, Timestamp)> = None;
-        for (k, f) in self.map.iter().take(64) {
-            let established = match &f.kind {
-                Kind::Tcp(c) => c.resp().state != EpState::Inactive,
-                _ => f.stats[1].pkts > 0,
-            };
-            let better = match victim {
-                None => true,
-                Some((_, v_est, v_seen)) => {
-                    (!established && v_est) || (established == v_est && f.last_seen < v_seen)
-                }
-            };
-            if better {
-                victim = Some((*k, established, f.last_seen));
+        let n = self.slots.len();
+        if n == 0 {
+            return;
+        }
+        let mut victim: Option<(usize, u64)> = None;
+        let mut seen = 0;
+        let mut pos = self.hand % n;
+        for _ in 0..n {
+            let i = pos;
+            pos = if pos + 1 == n { 0 } else { pos + 1 };
+            let r = self.rank[i];
+            if r == FREE {
+                continue;
+            }
+            if victim.is_none_or(|(_, v)| r < v) {
+                victim = Some((i, r));
+            }
+            seen += 1;
+            if seen == EVICTION_SAMPLE {
+                break;
             }
         }
-        if let Some((k, _, _)) = victim {
-            if let Some(f) = self.map.remove(&k) {
+        self.hand = pos;
+        if let Some((i, _)) = victim {
+            if let Some(f) = self.take(i) {
                 self.stats.evicted += 1;
                 sink.conn(&f.record(EndReason::Evicted));
             }
@@ -586,16 +696,24 @@ impl FlowTable {
 
     /// Hands every open connection to `sink` as it stands, without ending it (live reports).
     pub fn snapshot(&self, sink: &mut impl Sink) {
-        for f in self.map.values() {
+        for f in self.slots.iter().flatten() {
             sink.conn(&f.record(EndReason::Open));
         }
     }
 
     /// Ends every remaining connection (end of capture), oldest first.
     pub fn finish(&mut self, sink: &mut impl Sink) {
-        let mut rest: Vec<Flow> = self.map.drain().map(|(_, f)| f).collect();
-        rest.sort_by_key(|f| (f.first_ts, f.uid));
-        for f in rest {
+        let mut rest: Vec<(Timestamp, u64, usize)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.as_ref().map(|f| (f.first_ts, f.uid, i)))
+            .collect();
+        rest.sort_unstable();
+        for (_, _, i) in rest {
+            let Some(f) = self.slots[i].take() else {
+                continue;
+            };
             let reason = if f.delete_at.is_some_and(|t| self.now >= t) {
                 EndReason::Closed
             } else {
@@ -603,6 +721,10 @@ impl FlowTable {
             };
             sink.conn(&f.record(reason));
         }
+        self.index.clear();
+        self.free.clear();
+        self.slots.clear();
+        self.rank.clear();
     }
 }
 
@@ -924,18 +1046,22 @@ mod tests {
 mod memory {
     use super::*;
 
-    /// What one tracked connection costs in the table: the key, the flow, and hashbrown's
-    /// control byte (the table keeps at least 1/8 of its slots free). Documented in the
+    /// What one tracked connection costs in the table: its slab slot, and its index bucket
+    /// (key, slot number) with hashbrown's control byte (the index keeps at least 1/8 of its
+    /// buckets free). Documented in the
     /// README; a change here is a reviewed change of that figure.
     #[test]
     fn a_tracked_connection_costs_a_bounded_number_of_bytes() {
-        let per_entry = std::mem::size_of::<FlowKey>() + std::mem::size_of::<Flow>() + 1;
+        // A slab slot, plus the index's (key, slot number) bucket and control byte.
+        let per_entry =
+            std::mem::size_of::<Option<Flow>>() + std::mem::size_of::<(FlowKey, u32)>() + 1;
         println!(
-            "FlowKey {} + Flow {} (TcpConn {}, History {}) + 1 = {per_entry} bytes",
-            std::mem::size_of::<FlowKey>(),
+            "slot {} (Flow {}: TcpConn {}, History {}) + index bucket {} + 1 = {per_entry} bytes",
+            std::mem::size_of::<Option<Flow>>(),
             std::mem::size_of::<Flow>(),
             std::mem::size_of::<TcpConn>(),
             std::mem::size_of::<History>(),
+            std::mem::size_of::<(FlowKey, u32)>(),
         );
         assert!(per_entry <= 700, "{per_entry} bytes per connection");
     }

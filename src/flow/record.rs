@@ -125,6 +125,11 @@ impl ConnRecord {
     /// Zeek-style uid: "C" and 17 base-62 characters, derived deterministically from the
     /// connection's sequence number.
     pub fn uid_string(&self) -> String {
+        String::from_utf8_lossy(&self.uid_bytes()).into_owned()
+    }
+
+    /// The uid's 18 ASCII characters, without allocating (see [`ConnRecord::uid_string`]).
+    pub fn uid_bytes(&self) -> [u8; 18] {
         const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         // splitmix64 twice for 128 bits of spread.
         let mut x = self.uid.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -136,10 +141,9 @@ impl ConnRecord {
             z ^ (z >> 31)
         };
         let mut v = ((mix() as u128) << 64) | mix() as u128;
-        let mut s = String::with_capacity(18);
-        s.push('C');
-        for _ in 0..17 {
-            s.push(ALPHABET[(v % 62) as usize] as char);
+        let mut s = [b'C'; 18];
+        for c in &mut s[1..] {
+            *c = ALPHABET[(v % 62) as usize];
             v /= 62;
         }
         s

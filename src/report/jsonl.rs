@@ -1,9 +1,11 @@
 //! `--flows OUT.jsonl`: one JSON object per connection, written when the connection ends.
 //! Zeek's conn.log field names where Zeek has the field; exflow's own fields after them.
 
-use crate::flow::{ConnRecord, Side};
+use crate::flow::{ConnRecord, IcmpError, Side};
+use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 use std::io::Write;
+use std::net::IpAddr;
 
 #[derive(Serialize)]
 struct Line<'a> {
@@ -11,11 +13,11 @@ struct Line<'a> {
     ts: f64,
     uid: &'a str,
     #[serde(rename = "id.orig_h")]
-    orig_h: String,
+    orig_h: Addr,
     #[serde(rename = "id.orig_p")]
     orig_p: u16,
     #[serde(rename = "id.resp_h")]
-    resp_h: String,
+    resp_h: Addr,
     #[serde(rename = "id.resp_p")]
     resp_p: u16,
     proto: &'static str,
@@ -40,7 +42,7 @@ struct Line<'a> {
     /// exflow: TTL / hop limit each side normally shows (its first packet).
     ttls: Ttls,
     /// exflow: ICMP errors that quoted this connection's packets.
-    icmp: Vec<Icmp>,
+    icmp: IcmpList<'a>,
     /// exflow: how many ICMP errors quoted this connection (the list keeps the first few).
     icmp_count: u32,
     /// exflow: why the record was written (closed, idle, reused, evicted, end_of_capture).
@@ -68,7 +70,7 @@ struct Ttls {
 #[derive(Serialize)]
 struct Icmp {
     ts: f64,
-    from: String,
+    from: Addr,
     #[serde(rename = "type")]
     icmp_type: u8,
     code: u8,
@@ -78,6 +80,35 @@ struct Icmp {
 }
 
 /// A short name for an ICMP error type/code.
+/// An address written as text straight into the JSON (no `String` per line).
+struct Addr(IpAddr);
+
+impl Serialize for Addr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// The ICMP errors kept with a connection, as a JSON list (no `Vec` per line).
+struct IcmpList<'a>(&'a [Option<IcmpError>]);
+
+impl Serialize for IcmpList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.iter().flatten().count()))?;
+        for e in self.0.iter().flatten() {
+            seq.serialize_element(&Icmp {
+                ts: e.ts.as_secs_f64(),
+                from: Addr(e.from),
+                icmp_type: e.icmp_type,
+                code: e.code,
+                ttl: e.ttl,
+                meaning: icmp_meaning(e.v6, e.icmp_type, e.code),
+            })?;
+        }
+        seq.end()
+    }
+}
+
 pub fn icmp_meaning(v6: bool, t: u8, code: u8) -> &'static str {
     if v6 {
         match (t, code) {
@@ -119,13 +150,13 @@ fn ms(d: Option<crate::time::Duration>) -> Option<f64> {
 
 /// Writes one record as a JSON line.
 pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> std::io::Result<()> {
-    let uid = r.uid_string();
+    let uid = r.uid_bytes();
     let line = Line {
         ts: r.ts.as_secs_f64(),
-        uid: &uid,
-        orig_h: r.orig.ip().to_string(),
+        uid: std::str::from_utf8(&uid).unwrap_or_default(),
+        orig_h: Addr(r.orig.ip()),
         orig_p: r.orig.port,
-        resp_h: r.resp.ip().to_string(),
+        resp_h: Addr(r.resp.ip()),
         resp_p: r.resp.port,
         proto: r.proto_name(),
         service: None,
@@ -155,19 +186,7 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> std::io::Result<()> {
             orig: r.orig_stats.first_ttl,
             resp: r.resp_stats.first_ttl,
         },
-        icmp: r
-            .icmp
-            .iter()
-            .flatten()
-            .map(|e| Icmp {
-                ts: e.ts.as_secs_f64(),
-                from: e.from.to_string(),
-                icmp_type: e.icmp_type,
-                code: e.code,
-                ttl: e.ttl,
-                meaning: icmp_meaning(e.v6, e.icmp_type, e.code),
-            })
-            .collect(),
+        icmp: IcmpList(&r.icmp),
         icmp_count: r.icmp_count,
         end: r.end.as_str(),
     };

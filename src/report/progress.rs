@@ -2,7 +2,6 @@
 //! `--quiet` is not given): bytes of the total, packets per second, connections open.
 //! Updated every few thousand frames, so the hot path pays one counter test per frame.
 
-use crate::flow::FlowTable;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::cell::Cell;
 
@@ -41,7 +40,7 @@ impl Progress {
     }
 
     /// One frame read (its captured length); updates the bar every 8192 frames.
-    pub fn frame(&self, n: u64, caplen: u32, table: &FlowTable) {
+    pub fn frame(&self, n: u64, caplen: u32, open_flows: usize) {
         // Record header (16 bytes in pcap) plus the captured bytes: close to the file size.
         self.bytes.set(self.bytes.get() + 16 + u64::from(caplen));
         if n % EVERY == 0 {
@@ -50,7 +49,7 @@ impl Progress {
             self.bar.set_message(format!(
                 "{:.0} packets/s, {} connections open",
                 n as f64 / secs,
-                table.len()
+                open_flows
             ));
         }
     }
