@@ -283,9 +283,10 @@ pub struct FlowTable {
     cfg: FlowConfig,
     index: Index,
     slots: Vec<Option<Flow>>,
-    /// Per slot, what eviction compares (see [`eviction_rank`]), kept apart so that choosing a
-    /// victim reads a few dense cache lines instead of the flows themselves.
-    rank: Vec<u64>,
+    /// Per slot, when the flow expires and what eviction compares (see [`eviction_rank`]),
+    /// kept apart so that the periodic sweep and choosing a victim read a few dense cache
+    /// lines instead of the flows themselves.
+    meta: Vec<Meta>,
     /// Empty slots, reused last-freed first.
     free: Vec<u32>,
     /// Where the next eviction scan starts.
@@ -311,6 +312,20 @@ fn eviction_rank(f: &Flow) -> u64 {
 /// The rank of an empty slot (no flow's rank reaches it).
 const FREE: u64 = u64::MAX;
 
+/// What the table keeps of a slot's flow outside it (up to date after every packet).
+#[derive(Clone, Copy, Debug)]
+struct Meta {
+    /// [`eviction_rank`], or [`FREE`].
+    rank: u64,
+    /// [`Flow::expires_at`] (never, for an empty slot).
+    expires: Timestamp,
+}
+
+const EMPTY: Meta = Meta {
+    rank: FREE,
+    expires: Timestamp(i64::MAX),
+};
+
 /// Slots looked at to choose one connection to evict.
 const EVICTION_SAMPLE: usize = 64;
 
@@ -335,7 +350,7 @@ impl FlowTable {
             cfg,
             index: Index::with_capacity_and_hasher(reserve, Default::default()),
             slots: Vec::with_capacity(reserve),
-            rank: Vec::with_capacity(reserve),
+            meta: Vec::with_capacity(reserve),
             free: Vec::with_capacity(reserve),
             hand: 0,
             next_uid: 0,
@@ -360,8 +375,11 @@ impl FlowTable {
 
     /// Records what eviction needs to know of the flow in slot `i` after it changed.
     fn ranked(&mut self, i: usize) {
-        if let (Some(Some(f)), Some(r)) = (self.slots.get(i), self.rank.get_mut(i)) {
-            *r = eviction_rank(f);
+        if let (Some(Some(f)), Some(m)) = (self.slots.get(i), self.meta.get_mut(i)) {
+            *m = Meta {
+                rank: eviction_rank(f),
+                expires: f.expires_at(&self.cfg),
+            };
         }
     }
 
@@ -373,8 +391,8 @@ impl FlowTable {
     /// Takes the flow out of slot `i` (its key is derived from it) and frees the slot.
     fn take(&mut self, i: usize) -> Option<Flow> {
         let f = self.slots.get_mut(i)?.take()?;
-        if let Some(r) = self.rank.get_mut(i) {
-            *r = FREE;
+        if let Some(m) = self.meta.get_mut(i) {
+            *m = EMPTY;
         }
         let (key, _) = FlowKey::of(f.proto, f.orig, f.resp);
         self.index.remove(&key);
@@ -400,13 +418,13 @@ impl FlowTable {
                         .min(self.cfg.max_flows.saturating_sub(len))
                         .max(1);
                     self.slots.reserve_exact(more);
-                    self.rank.reserve_exact(more);
+                    self.meta.reserve_exact(more);
                     // The free list never holds more than the slab: no growth on the way.
                     self.free
                         .reserve_exact(self.slots.capacity().saturating_sub(self.free.len()));
                 }
                 self.slots.push(None);
-                self.rank.push(FREE);
+                self.meta.push(EMPTY);
                 self.slots.len() - 1
             }
         };
@@ -460,10 +478,12 @@ impl FlowTable {
     ) {
         let (key, _) = FlowKey::of(proto, src, dst);
         let mut end = None;
-        let cfg = self.cfg;
         let found = self.index.get(&key).map(|&i| i as usize);
+        let expires = found
+            .and_then(|i| self.meta.get(i))
+            .map_or(Timestamp(i64::MAX), |m| m.expires);
         if let Some(Some(f)) = found.and_then(|i| self.slots.get_mut(i)) {
-            if ts >= f.expires_at(&cfg) {
+            if ts >= expires {
                 end = Some(if f.delete_at.is_some() {
                     EndReason::Closed
                 } else {
@@ -641,18 +661,16 @@ impl FlowTable {
 
     /// Ends every connection whose timeout passed by `now`.
     pub fn expire(&mut self, now: Timestamp, sink: &mut impl Sink) {
-        let cfg = self.cfg;
-        for i in 0..self.slots.len() {
-            let Some(f) = &self.slots[i] else { continue };
-            if now < f.expires_at(&cfg) {
+        for i in 0..self.meta.len() {
+            if now < self.meta[i].expires {
                 continue;
             }
-            let reason = if f.delete_at.is_some() {
-                EndReason::Closed
-            } else {
-                EndReason::Idle
-            };
             if let Some(f) = self.take(i) {
+                let reason = if f.delete_at.is_some() {
+                    EndReason::Closed
+                } else {
+                    EndReason::Idle
+                };
                 sink.conn(&f.record(reason));
             }
         }
@@ -673,7 +691,7 @@ impl FlowTable {
         for _ in 0..n {
             let i = pos;
             pos = if pos + 1 == n { 0 } else { pos + 1 };
-            let r = self.rank[i];
+            let r = self.meta[i].rank;
             if r == FREE {
                 continue;
             }
@@ -724,7 +742,7 @@ impl FlowTable {
         self.index.clear();
         self.free.clear();
         self.slots.clear();
-        self.rank.clear();
+        self.meta.clear();
     }
 }
 
