@@ -368,7 +368,7 @@ struct TimeoutArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     icmp_idle: u32,
     /// Most connections tracked at once; past it the quietest are evicted (and counted).
-    /// Each costs under 700 bytes: the default bounds the table near 90 MiB.
+    /// Each costs under 750 bytes: the default bounds the table near 70 MiB.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_flows: usize,
 }
