@@ -5,11 +5,29 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// An address and port, compact and `Copy` (20 bytes, byte-aligned address). IPv4 addresses
 /// are stored IPv4-mapped; the address bytes compare like the numbers they spell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     pub addr: [u8; 16],
     pub port: u16,
     pub v4: bool,
+}
+
+/// Address (as the number its bytes spell), then port, then family: the order the fields'
+/// derived order gives, with the address compared as one 128-bit number instead of byte by
+/// byte (this comparison runs for every packet).
+impl Ord for Endpoint {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        u128::from_be_bytes(self.addr)
+            .cmp(&u128::from_be_bytes(other.addr))
+            .then(self.port.cmp(&other.port))
+            .then(self.v4.cmp(&other.v4))
+    }
+}
+
+impl PartialOrd for Endpoint {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl Endpoint {

@@ -443,7 +443,7 @@ fn read_pcap(name: &str, input: Input, sink: &mut Sink<'_, '_>) -> Result<End, E
         Ok((used, PcapBlockOwned::LegacyHeader(h))) => (used, h),
         _ => return Err(Error::input(name, "unreadable pcap file header")),
     };
-    reader.consume(used);
+    reader.consume_noshift(used);
     let big_endian = header.is_bigendian();
     let nanos_per_unit: i64 = if header.is_nanosecond_precision() {
         1
@@ -476,25 +476,26 @@ fn read_pcap(name: &str, input: Input, sink: &mut Sink<'_, '_>) -> Result<End, E
             Fill::Ready => {}
             Fill::End | Fill::Short => return Ok(End::CutOff(offset)),
         }
-        // The whole record is in the buffer: pcap-parser parses it at once.
-        let used = match reader.next() {
-            Ok((used, PcapBlockOwned::Legacy(record))) => {
-                let frame = Frame {
-                    ts: Timestamp::from_secs_nanos(
-                        i64::from(record.ts_sec),
-                        i64::from(record.ts_usec) * nanos_per_unit,
-                    ),
-                    link,
-                    caplen: len_u32(record.data),
-                    wire_len: record.origlen.max(len_u32(record.data)),
-                    bytes: record.data,
-                };
-                sink.deliver(&frame)?;
-                used
-            }
-            _ => return Ok(End::Corrupt(offset, "unreadable record".into())),
+        // The whole record is in the buffer: read in place (its header's fields as
+        // pcap-parser's `parse_pcap_frame` reads them, the data right after the header).
+        let Some(record) = reader.data().get(..record_header + caplen) else {
+            return Ok(End::Corrupt(offset, "unreadable record".into()));
         };
-        reader.consume(used);
+        let bytes = record.get(record_header..).unwrap_or_default();
+        let frame = Frame {
+            ts: Timestamp::from_secs_nanos(
+                i64::from(u32_at(record, 0, big_endian)),
+                i64::from(u32_at(record, 4, big_endian)) * nanos_per_unit,
+            ),
+            link,
+            caplen: len_u32(bytes),
+            wire_len: u32_at(record, 12, big_endian).max(len_u32(bytes)),
+            bytes,
+        };
+        sink.deliver(&frame)?;
+        // Without moving what is left to the front of the buffer each time half of it has
+        // been read (pcap-parser's `consume`): `refill` moves only the partial record left.
+        reader.consume_noshift(record_header + caplen);
     }
 }
 
@@ -745,6 +746,6 @@ fn read_pcapng(
             // Statistics, name resolution, secrets, custom blocks...: nothing for us.
             _ => {}
         }
-        reader.consume(len);
+        reader.consume_noshift(len);
     }
 }
