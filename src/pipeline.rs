@@ -126,8 +126,9 @@ pub struct Front {
 }
 
 impl Front {
-    /// Counts a frame and decodes it: the packet, or `None` (an anomaly, counted).
-    pub fn frame(&mut self, frame: &Frame<'_>) -> Option<Packet> {
+    /// Counts a frame: number, bytes, time span, link types (live capture's facts; a file
+    /// reader counts its own).
+    pub fn count(&mut self, frame: &Frame<'_>) {
         self.frames += 1;
         self.bytes += u64::from(frame.caplen);
         if self.first_ts.is_none_or(|t| frame.ts < t) {
@@ -139,6 +140,10 @@ impl Front {
         if self.link_types.last() != Some(&frame.link) && !self.link_types.contains(&frame.link) {
             self.link_types.push(frame.link);
         }
+    }
+
+    /// Decodes a frame: the packet, or `None` (an anomaly, counted).
+    pub fn decode(&mut self, frame: &Frame<'_>) -> Option<Packet> {
         match decode::decode(frame) {
             Ok(pkt) => {
                 self.outcome.ip_packets += 1;
@@ -206,7 +211,8 @@ impl Engine {
 
     /// One frame through decode and the flow table (the hot path: no allocation).
     pub fn frame(&mut self, frame: &Frame<'_>) {
-        if let Some(pkt) = self.front.frame(frame) {
+        self.front.count(frame);
+        if let Some(pkt) = self.front.decode(frame) {
             self.tracker.packet(frame.ts, &pkt);
         }
     }
@@ -313,19 +319,18 @@ pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
             // Fails only if the tracker thread panicked; its join below reports that.
             let _ = full_tx.send(std::mem::replace(batch, next));
         };
+        // The file reader counts frames, bytes and times itself (`FileSummary`).
+        let mut frames = 0u64;
         let mut on_frame = |frame: &Frame<'_>| {
-            if let Some(pkt) = front.frame(frame) {
+            frames += 1;
+            if let Some(pkt) = front.decode(frame) {
                 batch.push((frame.ts, pkt));
                 if batch.len() == BATCH {
                     send(&mut batch);
                 }
             }
             if let Some(p) = &progress {
-                p.frame(
-                    front.frames,
-                    frame.caplen,
-                    open_flows.load(Ordering::Relaxed),
-                );
+                p.frame(frames, frame.caplen, open_flows.load(Ordering::Relaxed));
             }
         };
         let read = read_files(&opts.files, filter.as_mut(), &mut on_frame);
