@@ -848,21 +848,6 @@ fn split_ts(ts: f64) -> Option<(i64, i64)> {
     Some((secs.div_euclid(86_400), secs.rem_euclid(86_400)))
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 fn hms(sod: i64) -> String {
     format!("{:02}:{:02}:{:02}", sod / 3600, sod / 60 % 60, sod % 60)
 }
@@ -871,7 +856,7 @@ fn hms(sod: i64) -> String {
 pub(crate) fn utc(ts: f64) -> String {
     match split_ts(ts) {
         Some((days, sod)) => {
-            let (y, m, d) = civil_from_days(days);
+            let (y, m, d) = crate::time::civil_from_days(days);
             format!("{y:04}-{m:02}-{d:02} {}", hms(sod))
         }
         None if ts.is_finite() => format!("{ts:.3}"),
@@ -884,7 +869,7 @@ fn utc_short(ts: f64, one_day: bool) -> String {
     match split_ts(ts) {
         Some((_, sod)) if one_day => hms(sod),
         Some((days, sod)) => {
-            let (_, m, d) = civil_from_days(days);
+            let (_, m, d) = crate::time::civil_from_days(days);
             format!("{m:02}-{d:02} {}", hms(sod))
         }
         None => utc(ts),
