@@ -42,10 +42,6 @@ impl Default for Dedup {
     }
 }
 
-fn mix(h: u64, v: u64) -> u64 {
-    (h ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
-}
-
 fn addr_bits(a: IpAddr) -> (u64, u64) {
     match a {
         IpAddr::V4(v) => (u64::from(u32::from(v)), 4),
@@ -56,35 +52,53 @@ fn addr_bits(a: IpAddr) -> (u64, u64) {
     }
 }
 
-/// A fingerprint of the packet without its TTL.
+/// Odd multipliers, one per word of the fingerprint (64-bit golden ratio and friends).
+const K: [u64; 6] = [
+    0x9E37_79B9_7F4A_7C15,
+    0xC2B2_AE3D_27D4_EB4F,
+    0x1656_67B1_9E37_79F9,
+    0xD6E8_FEB8_6659_FD93,
+    0xFF51_AFD7_ED55_8CCD,
+    0xC4CE_B9FE_1A85_EC53,
+];
+
+/// A fingerprint of the packet without its TTL: six words, each multiplied by its own odd
+/// constant (independent multiplications the CPU runs side by side, where a chain of mixes
+/// waited on each other), summed, then avalanched (MurmurHash3's finalizer).
 pub fn fingerprint(p: &Packet) -> u64 {
     let (a1, a2) = addr_bits(p.src);
     let (b1, b2) = addr_bits(p.dst);
-    let mut h = mix(mix(mix(mix(0x51_7C_C1_B7_27_22_0A_95, a1), a2), b1), b2);
-    h = mix(h, u64::from(p.ip_id) << 32 | u64::from(p.ip_len));
-    match p.transport {
-        Transport::Tcp(t) => {
-            h = mix(h, 6 << 56 | u64::from(t.sport) << 16 | u64::from(t.dport));
-            h = mix(h, u64::from(t.seq) << 32 | u64::from(t.ack));
-            h = mix(
-                h,
-                u64::from(t.flags.0) << 48 | u64::from(t.window) << 32 | u64::from(t.payload_len),
-            );
-        }
-        Transport::Udp(u) => {
-            h = mix(h, 17 << 56 | u64::from(u.sport) << 16 | u64::from(u.dport));
-            h = mix(h, u64::from(u.payload_len));
-        }
-        Transport::Icmp(m) => {
-            h = mix(h, 1 << 56 | u64::from(m.icmp_type) << 8 | u64::from(m.code));
-            h = mix(
-                h,
-                u64::from(m.payload_len) << 16 | u64::from(m.echo_id.unwrap_or(0)),
-            );
-        }
-        Transport::Other { proto } => h = mix(h, u64::from(proto)),
-    }
-    h
+    let (t1, t2, t3) = match p.transport {
+        Transport::Tcp(t) => (
+            6 << 56 | u64::from(t.sport) << 16 | u64::from(t.dport),
+            u64::from(t.seq) << 32 | u64::from(t.ack),
+            u64::from(t.flags.0) << 48 | u64::from(t.window) << 32 | u64::from(t.payload_len),
+        ),
+        Transport::Udp(u) => (
+            17 << 56 | u64::from(u.sport) << 16 | u64::from(u.dport),
+            u64::from(u.payload_len),
+            0,
+        ),
+        Transport::Icmp(m) => (
+            1 << 56 | u64::from(m.icmp_type) << 8 | u64::from(m.code),
+            u64::from(m.payload_len) << 16 | u64::from(m.echo_id.unwrap_or(0)),
+            0,
+        ),
+        Transport::Other { proto } => (u64::from(proto), 0, 0),
+    };
+    let ip = u64::from(p.ip_id) << 32 | u64::from(p.ip_len);
+    let mut h = (a1 ^ b2.rotate_left(32))
+        .wrapping_mul(K[0])
+        .wrapping_add((a2 ^ b1.rotate_left(32)).wrapping_mul(K[1]))
+        .wrapping_add((ip ^ t3.rotate_left(16)).wrapping_mul(K[2]))
+        .wrapping_add(t1.wrapping_mul(K[3]))
+        .wrapping_add(t2.wrapping_mul(K[4]))
+        .wrapping_add((a1 ^ b1).wrapping_mul(K[5]));
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
 }
 
 impl Dedup {
