@@ -212,7 +212,7 @@ say "writing $OUT"
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 MEM=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 GIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then GIT="$GIT (with uncommitted changes)"; fi
+if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no -- . ':!BENCHMARKS.md' 2>/dev/null)" ]; then GIT="$GIT (with uncommitted changes)"; fi
 ver() { "$@" 2>/dev/null | head -1 || true; }
 {
   echo "# Benchmarks"
