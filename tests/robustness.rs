@@ -17,7 +17,7 @@
 use crate::util;
 use exflow::classify::catalogue::Catalogue;
 use exflow::classify::infer::infer;
-use exflow::decode::{Packet, TcpFlags, TcpSegment, Transport};
+use exflow::decode::{Packet, TcpFlags};
 use exflow::flow::{ConnRecord, ConnState, EndReason, FlowConfig, FlowTable};
 use exflow::pipeline::Engine;
 use exflow::report::{build, markdown, table};
@@ -662,23 +662,7 @@ fn seg(
     ack: u32,
     len: u32,
 ) -> Packet {
-    Packet {
-        src,
-        dst,
-        ip_len: 40 + len,
-        ttl: 64,
-        ip_id: 0,
-        transport: Transport::Tcp(TcpSegment {
-            sport,
-            dport,
-            seq,
-            ack,
-            flags: TcpFlags(flags),
-            window: 64240,
-            payload_len: len,
-        }),
-        truncated: false,
-    }
+    Packet::tcp(src, sport, dst, dport, flags, seq, ack, len)
 }
 
 const SERVER: u32 = 0xC000_0219; // 192.0.2.25

@@ -875,7 +875,7 @@ pub fn latency(us: &[u32]) -> Percentiles {
 mod tests {
     use super::*;
     use crate::classify::catalogue::Profile;
-    use crate::decode::{Packet, TcpFlags, TcpSegment, Transport};
+    use crate::decode::{Packet, TcpFlags, Transport};
     use crate::flow::{FlowConfig, FlowTable};
     use crate::report::model::Verdict;
     use std::net::Ipv4Addr;
@@ -890,21 +890,8 @@ mod tests {
         ack: u32,
     ) -> Packet {
         Packet {
-            src,
-            dst,
-            ip_len: 40,
             ttl: 60,
-            ip_id: 0,
-            transport: Transport::Tcp(TcpSegment {
-                sport,
-                dport,
-                seq,
-                ack,
-                flags: TcpFlags(flags),
-                window: 1000,
-                payload_len: 0,
-            }),
-            truncated: false,
+            ..Packet::tcp(src, sport, dst, dport, flags, seq, ack, 0)
         }
     }
 

@@ -167,6 +167,40 @@ pub struct Packet {
     pub truncated: bool,
 }
 
+impl Packet {
+    /// A TCP packet built from its fields rather than decoded (tests, synthetic input): IP
+    /// length 40 + payload, TTL 64, IP ID 0, window 64,240, fully captured.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tcp(
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        payload_len: u32,
+    ) -> Packet {
+        Packet {
+            src,
+            dst,
+            ip_len: 40u32.saturating_add(payload_len),
+            ttl: 64,
+            ip_id: 0,
+            transport: Transport::Tcp(TcpSegment {
+                sport,
+                dport,
+                seq,
+                ack,
+                flags: TcpFlags(flags),
+                window: 64_240,
+                payload_len,
+            }),
+            truncated: false,
+        }
+    }
+}
+
 /// Decodes one frame. `Err` says why the frame carries no usable IP packet for the flow table
 /// (non-IP frames are [`AnomalyKind::NotIp`], which the report lists apart from real anomalies).
 pub fn decode(frame: &Frame<'_>) -> Result<Packet, AnomalyKind> {

@@ -122,26 +122,24 @@ impl Dedup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{TcpFlags, TcpSegment};
+    use crate::decode::TcpFlags;
     use std::net::Ipv4Addr;
 
     fn pkt(ttl: u8, ip_id: u16) -> Packet {
         Packet {
-            src: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10)),
-            dst: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10)),
             ip_len: 60,
             ttl,
             ip_id,
-            transport: Transport::Tcp(TcpSegment {
-                sport: 40000,
-                dport: 443,
-                seq: 1,
-                ack: 0,
-                flags: TcpFlags(TcpFlags::SYN),
-                window: 64240,
-                payload_len: 0,
-            }),
-            truncated: false,
+            ..Packet::tcp(
+                IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10)),
+                40000,
+                IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10)),
+                443,
+                TcpFlags::SYN,
+                1,
+                0,
+                0,
+            )
         }
     }
 

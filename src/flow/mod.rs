@@ -852,7 +852,7 @@ fn is_reply(m: &crate::decode::IcmpMessage) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{IcmpMessage, IcmpQuote, TcpFlags, TcpSegment};
+    use crate::decode::{IcmpMessage, IcmpQuote, TcpFlags};
     use std::net::{IpAddr, Ipv4Addr};
 
     fn ip(last: u8) -> IpAddr {
@@ -870,23 +870,7 @@ mod tests {
         ack: u32,
         len: u32,
     ) -> Packet {
-        Packet {
-            src,
-            dst,
-            ip_len: 40 + len,
-            ttl: 64,
-            ip_id: 0,
-            transport: Transport::Tcp(TcpSegment {
-                sport,
-                dport,
-                seq,
-                ack,
-                flags: TcpFlags(flags),
-                window: 100,
-                payload_len: len,
-            }),
-            truncated: false,
-        }
+        Packet::tcp(src, sport, dst, dport, flags, seq, ack, len)
     }
 
     const S: u8 = TcpFlags::SYN;
