@@ -64,25 +64,23 @@ fn has(h: &str, c: char) -> bool {
 pub fn outcome(r: &ConnRecord) -> Outcome {
     let h = r.history.as_str();
     let (op, rp) = (r.orig_stats.pkts, r.resp_stats.pkts);
-    let icmp_unreach = r
+    let rejected = r
         .icmp
         .iter()
         .flatten()
         .find(|e| (!e.v6 && e.icmp_type == 3) || (e.v6 && e.icmp_type == 1))
-        .copied();
+        .map(|e| Failure::Rejected {
+            v6: e.v6,
+            icmp_type: e.icmp_type,
+            code: e.code,
+            from: e.from,
+        });
     if r.proto == 17 {
         let established = rp > 0 && op > 0;
         let failure = if established || op == 0 {
             None
-        } else if let Some(e) = icmp_unreach {
-            Some(Failure::Rejected {
-                v6: e.v6,
-                icmp_type: e.icmp_type,
-                code: e.code,
-                from: e.from,
-            })
         } else {
-            Some(Failure::Dropped)
+            rejected.or(Some(Failure::Dropped))
         };
         return Outcome {
             attempt: op > 0,
@@ -111,13 +109,8 @@ pub fn outcome(r: &ConnRecord) -> Outcome {
     } else if r.conn_state == ConnState::REJ {
         let ttl = r.rst_by.map(|(_, t)| t).unwrap_or(0);
         Some(Failure::Refused { rst_ttl: ttl })
-    } else if let Some(e) = icmp_unreach {
-        Some(Failure::Rejected {
-            v6: e.v6,
-            icmp_type: e.icmp_type,
-            code: e.code,
-            from: e.from,
-        })
+    } else if rejected.is_some() {
+        rejected
     } else if rp == 0 {
         Some(Failure::Dropped)
     } else {
