@@ -35,6 +35,11 @@ pub struct GroupKey {
 pub struct Group {
     /// Distinct sources summed into this group (1, or more for an overflow group).
     pub sources: u64,
+    /// An overflow group: conversations past [`MAX_GROUPS`] from many sources, keyed by a
+    /// stand-in source address (see `fold_source`), never read as one host's traffic.
+    pub folded: bool,
+    /// The source of the earliest connection (the real one, also in a folded group).
+    pub example_orig_h: IpAddr,
     pub first_ts: Timestamp,
     /// End of the latest connection.
     pub last_ts: Timestamp,
@@ -58,6 +63,8 @@ impl Group {
     fn new(r: &ConnRecord) -> Group {
         Group {
             sources: 1,
+            folded: false,
+            example_orig_h: r.orig.ip(),
             first_ts: r.ts,
             last_ts: r.ts.plus(r.duration),
             example_orig_p: r.orig.port,
@@ -76,6 +83,7 @@ impl Group {
     fn add(&mut self, r: &ConnRecord, o: &Outcome) {
         if r.ts < self.first_ts {
             self.first_ts = r.ts;
+            self.example_orig_h = r.orig.ip();
             self.example_orig_p = r.orig.port;
             self.example_state = r.conn_state;
             self.example_history = r.history;
@@ -198,6 +206,7 @@ impl Sink for Aggregator {
             let mut g = Group::new(r);
             if folded {
                 g.sources = 0;
+                g.folded = true;
             }
             g
         });
@@ -230,7 +239,8 @@ impl Aggregator {
     pub fn scans(&self) -> Vec<Scan> {
         let mut by_source: BTreeMap<IpAddr, Vec<(&GroupKey, &Group)>> = BTreeMap::new();
         for (k, g) in &self.groups {
-            if k.proto == 6 && g.all_probes() {
+            // A folded group's source is a stand-in for many: never a scanner.
+            if k.proto == 6 && g.all_probes() && !g.folded {
                 by_source.entry(k.orig).or_default().push((k, g));
             }
         }
@@ -402,13 +412,25 @@ impl Aggregator {
                             attempts: 0,
                             established: 0,
                             first_ts: g.first_ts,
-                            example: (*k, g.example_orig_p, g.example_state, g.example_history),
+                            example: (
+                                *k,
+                                g.example_orig_h,
+                                g.example_orig_p,
+                                g.example_state,
+                                g.example_history,
+                            ),
                         });
                     acc.attempts += g.counts.attempts.max(g.conns);
                     acc.established += g.counts.established;
                     if g.first_ts < acc.first_ts {
                         acc.first_ts = g.first_ts;
-                        acc.example = (*k, g.example_orig_p, g.example_state, g.example_history);
+                        acc.example = (
+                            *k,
+                            g.example_orig_h,
+                            g.example_orig_p,
+                            g.example_state,
+                            g.example_history,
+                        );
                     }
                 }
                 Class::Unrelated => {}
@@ -580,7 +602,7 @@ struct UnexpAcc {
     attempts: u64,
     established: u64,
     first_ts: Timestamp,
-    example: (GroupKey, u16, ConnState, History),
+    example: (GroupKey, IpAddr, u16, ConnState, History),
 }
 
 impl UnexpAcc {
@@ -592,7 +614,7 @@ impl UnexpAcc {
         dst: model::Side,
         reason: &'static str,
     ) -> Unexpected {
-        let (k, orig_p, state, history) = self.example;
+        let (k, example_orig_h, orig_p, state, history) = self.example;
         let why = match reason {
             "disabled-service" => "the service is switched off for this site",
             "internal-only-exposed" => "an internal-only service reached from the internet",
@@ -620,7 +642,7 @@ impl UnexpAcc {
             role: self.role,
             first_ts: self.first_ts.as_secs_f64(),
             example: Example {
-                orig_h: k.orig.to_string(),
+                orig_h: example_orig_h.to_string(),
                 orig_p,
                 resp_h: k.resp.to_string(),
                 resp_p: k.port,
@@ -898,6 +920,39 @@ mod tests {
     const S: u8 = TcpFlags::SYN;
     const SA: u8 = TcpFlags::SYN | TcpFlags::ACK;
     const A: u8 = TcpFlags::ACK;
+
+    #[test]
+    fn folded_conversations_are_never_read_as_one_scanner_and_keep_a_real_example() {
+        let mbx = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
+        let mut table = FlowTable::new(FlowConfig::default());
+        let mut agg = Aggregator::with_max_groups(5);
+        let mut t = 0i64;
+        // 40 sources each refused once (SYN, RST) on its own port: probe-only conversations
+        // that, folded together, would span 40 ports.
+        for i in 0..40u16 {
+            let src = IpAddr::V4(Ipv4Addr::new(203, 0, 113, i as u8 + 1));
+            let port = 2000 + i;
+            table.observe(Timestamp(t), &seg(src, 40000, mbx, port, S, 1, 0), &mut agg);
+            table.observe(
+                Timestamp(t + 1),
+                &seg(mbx, port, src, 40000, TcpFlags::RST | TcpFlags::ACK, 0, 2),
+                &mut agg,
+            );
+            t += 1_000_000;
+        }
+        table.finish(&mut agg);
+        assert!(agg.folded > 0);
+        assert!(agg.scans().is_empty(), "{:?}", agg.scans());
+        let folded: Vec<_> = agg.groups().filter(|(_, g)| g.folded).collect();
+        assert!(!folded.is_empty());
+        for (k, g) in folded {
+            assert_ne!(
+                g.example_orig_h, k.orig,
+                "a stand-in address as the example"
+            );
+            assert!(matches!(g.example_orig_h, IpAddr::V4(a) if a.octets()[..3] == [203, 0, 113]));
+        }
+    }
 
     #[test]
     fn a_syn_flood_is_named_and_does_not_make_the_service_flaky() {
