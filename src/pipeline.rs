@@ -114,13 +114,9 @@ fn open_output(path: &str) -> Result<Box<dyn Write + Send>, Error> {
 /// are read.
 #[derive(Default)]
 pub struct Front {
-    /// Frames fed, their captured bytes, time span and link types (for live capture, where
-    /// no file reader counts them).
-    pub frames: u64,
-    pub bytes: u64,
-    pub first_ts: Option<crate::time::Timestamp>,
-    pub last_ts: Option<crate::time::Timestamp>,
-    pub link_types: Vec<crate::source::LinkType>,
+    /// Frames fed: number, captured bytes, time span and link types (live capture's facts,
+    /// where no file reader counts them).
+    pub seen: FileSummary,
     /// IP packets, truncated payloads and anomalies (the rest of [`Outcome`] is the tracker's).
     outcome: Outcome,
 }
@@ -129,17 +125,8 @@ impl Front {
     /// Counts a frame: number, bytes, time span, link types (live capture's facts; a file
     /// reader counts its own).
     pub fn count(&mut self, frame: &Frame<'_>) {
-        self.frames += 1;
-        self.bytes += u64::from(frame.caplen);
-        if self.first_ts.is_none_or(|t| frame.ts < t) {
-            self.first_ts = Some(frame.ts);
-        }
-        if self.last_ts.is_none_or(|t| frame.ts > t) {
-            self.last_ts = Some(frame.ts);
-        }
-        if self.link_types.last() != Some(&frame.link) && !self.link_types.contains(&frame.link) {
-            self.link_types.push(frame.link);
-        }
+        self.seen.saw(frame);
+        self.seen.bytes += u64::from(frame.caplen);
     }
 
     /// Decodes a frame: the packet, or `None` (an anomaly, counted).

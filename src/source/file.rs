@@ -65,6 +65,19 @@ pub struct FileSummary {
     pub warnings: Vec<String>,
 }
 
+impl FileSummary {
+    /// Counts a frame read: its number, link type and time (its bytes are counted once it
+    /// passes the filter).
+    pub fn saw(&mut self, frame: &Frame<'_>) {
+        self.frames += 1;
+        if self.link_types.last() != Some(&frame.link) && !self.link_types.contains(&frame.link) {
+            self.link_types.push(frame.link);
+        }
+        self.first_ts = Some(self.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
+        self.last_ts = Some(self.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
+    }
+}
+
 /// Reads `paths` in order as one capture, handing every frame that passes `filter` to
 /// `on_frame`. Errors (exit 2) name the file: missing, unreadable, not a capture. Every file
 /// other than `-` is opened and its magic checked before the first frame is read, so a bad
@@ -137,12 +150,7 @@ impl Sink<'_, '_> {
     /// Counts a frame, runs the filter and hands the frame on if it passes.
     fn deliver(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
         let s = &mut self.summary;
-        s.frames += 1;
-        if s.link_types.last() != Some(&frame.link) && !s.link_types.contains(&frame.link) {
-            s.link_types.push(frame.link);
-        }
-        s.first_ts = Some(s.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
-        s.last_ts = Some(s.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
+        s.saw(frame);
         self.last_ts = frame.ts;
         if let Some(filter) = self.filter.as_deref_mut() {
             if !filter.matches(frame)? {

@@ -826,13 +826,8 @@ fn read(
 pub fn summary(interface: &str, engine: &Engine, drops: Drops) -> FileSummary {
     FileSummary {
         files: vec![format!("live:{interface}")],
-        link_types: engine.front.link_types.clone(),
-        frames: engine.front.frames,
-        filtered_out: 0,
-        bytes: engine.front.bytes,
-        first_ts: engine.front.first_ts,
-        last_ts: engine.front.last_ts,
         warnings: drops.warning().into_iter().collect(),
+        ..engine.front.seen.clone()
     }
 }
 
