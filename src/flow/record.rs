@@ -140,11 +140,19 @@ impl ConnRecord {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        let mut v = ((mix() as u128) << 64) | mix() as u128;
+        let (hi, lo) = (mix(), mix());
+        // The 128-bit number hi:lo in base 62, least significant digit first: long division
+        // over 32-bit limbs (64-bit divisions by a constant, not a 128-bit division per digit).
+        let mut limbs = [(hi >> 32) as u32, hi as u32, (lo >> 32) as u32, lo as u32];
         let mut s = [b'C'; 18];
         for c in &mut s[1..] {
-            *c = ALPHABET[(v % 62) as usize];
-            v /= 62;
+            let mut rem = 0u64;
+            for l in &mut limbs {
+                let cur = rem << 32 | u64::from(*l);
+                *l = (cur / 62) as u32;
+                rem = cur % 62;
+            }
+            *c = ALPHABET[rem as usize];
         }
         s
     }
