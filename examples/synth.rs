@@ -22,6 +22,23 @@
 //! - Full TCP connections: handshake with options, TLS-sized and SMTP-sized dialogues split
 //!   into MSS segments in slow-start rounds, an ACK every second segment, FIN close; timing
 //!   as seen by a capture point near the servers (server-side and client-side round trips).
+//! - Payloads with the protocols' framing, so that dissectors and DPI tools get the work a
+//!   real site gives them (exflow itself reads only headers). Each dialogue is a sequence of
+//!   messages whose sizes set the segments; a message's bytes are a function of (connection,
+//!   message, offset), so every segment is built alone and the same seed gives the same bytes:
+//!   - TLS (443, the IMAP/POP ports, EdgeSync's 50636, SMTP and submission after STARTTLS):
+//!     the client's first message one handshake record (0x0301) holding a TLS 1.3 ClientHello
+//!     of exactly its size (server_name of an example domain, supported_versions, an x25519
+//!     key share, ALPN on HTTPS, a padding extension taking up the slack); the server's first
+//!     a ServerHello record, a ChangeCipherSpec record, then application data; every later
+//!     message application-data records (23, 0x0303, random contents, full-size 16401-byte
+//!     bodies and a shorter last one) tiling it, spanning segments as they do in reality.
+//!   - SMTP (25) and submission (587) in clear up to STARTTLS: banner, EHLO, the multi-line
+//!     250 answer, STARTTLS, "220 2.0.0 Ready to start TLS", each line fitted to its size.
+//!   - HTTP (80): a GET with browser or Outlook headers (a cookie taking up the slack), and
+//!     IIS's 301 redirect to HTTPS with a Content-Length that matches its body.
+//!   - DNS over TCP: the length prefix, the query and its large answer, EDNS0 padding (RFC
+//!     7830) making them exact.
 //! - The failures of a troubled site (`--healthy` switches them off): SYNs dropped with
 //!   Linux's retransmission backoff (1, 2, 4, ... s, same ISN), a first SYN lost and the
 //!   retransmission answered, RST answers to SYNs (with the server's TTL or a middlebox's),
@@ -961,6 +978,10 @@ enum Pkt {
         ack: u32,
         len: u32,
         ttl: u8,
+        /// The bytes it carries: `off..off + len` of message `msg`, `msg_len` bytes long.
+        msg: u16,
+        msg_len: u32,
+        off: u32,
     },
     Udp {
         from_client: bool,
@@ -1009,6 +1030,11 @@ struct Conn {
     from_client: bool,
     last_from_client: bool,
     msg_left: u32,
+    /// The size of message `msg_idx`, and of the one before it.
+    msg_len: u32,
+    prev_len: u32,
+    /// When the connection started (the dates its dialogue quotes).
+    t0: u64,
     cwnd_c: u16,
     cwnd_s: u16,
     round_segs: u16,
@@ -1057,6 +1083,9 @@ impl Conn {
             ack,
             len,
             ttl: if from_client { self.c_ttl } else { self.s_ttl },
+            msg: 0,
+            msg_len: 0,
+            off: 0,
         }
     }
 
@@ -1202,6 +1231,8 @@ impl Conn {
         if let Some((bytes, delay)) = self.message() {
             self.from_client = self.msg_is_client(self.msg_idx);
             self.msg_left = bytes;
+            self.prev_len = self.msg_len;
+            self.msg_len = bytes;
             self.start_round();
             self.phase = Phase::Burst;
             let lat = if self.from_client == self.last_from_client {
@@ -1305,6 +1336,9 @@ impl Conn {
                     ack: self.c_isn.wrapping_add(1),
                     len: 0,
                     ttl,
+                    msg: 0,
+                    msg_len: 0,
+                    off: 0,
                 };
                 (p, None)
             }
@@ -1312,6 +1346,7 @@ impl Conn {
             Phase::Burst => {
                 let fc = self.from_client;
                 let len = self.msg_left.min(self.mss);
+                let off = self.msg_len - self.msg_left;
                 let (seq, ack) = if fc {
                     (self.c_nxt, self.s_nxt)
                 } else {
@@ -1330,7 +1365,16 @@ impl Conn {
                 } else {
                     ACK
                 };
-                let p = self.tcp(fc, flags, seq, ack, len);
+                let mut p = self.tcp(fc, flags, seq, ack, len);
+                if let Pkt::Tcp {
+                    msg,
+                    msg_len,
+                    off: o,
+                    ..
+                } = &mut p
+                {
+                    (*msg, *msg_len, *o) = (self.msg_idx, self.msg_len, off);
+                }
                 self.last_from_client = fc;
                 let next = if !last {
                     now + if fc { self.gap_c } else { self.gap_s }
@@ -1374,6 +1418,9 @@ impl Conn {
                         ack: self.c_nxt,
                         len: 0,
                         ttl: self.mb_ttl,
+                        msg: 0,
+                        msg_len: 0,
+                        off: 0,
                     }
                 } else {
                     Pkt::Tcp {
@@ -1383,6 +1430,9 @@ impl Conn {
                         ack: self.s_nxt,
                         len: 0,
                         ttl: self.mb_ttl,
+                        msg: 0,
+                        msg_len: 0,
+                        off: 0,
                     }
                 };
                 (p, None)
@@ -1466,11 +1516,20 @@ impl Conn {
 // ---------------------------------------------------------------------------------------------
 // Bytes: Ethernet, IPv4/IPv6, TCP/UDP/ICMP with checksums, into the pcap.
 
-const BLOCK: usize = 1 << 17;
+/// Draws of the generator spent on the capture's payload key: the block of random payload
+/// bytes earlier versions took them for; kept so that a seed still gives the same connections.
+const KEY_DRAWS: usize = (1 << 17) / 8;
 
+/// The sum of `b`'s big-endian 16-bit words (an odd last byte as the high half), up to
+/// multiples of 0xffff: `fold` makes the Internet checksum of it. Payloads are summed a
+/// 32-bit word at a time (2^16 = 1 mod 0xffff).
 fn sum16(b: &[u8]) -> u64 {
     let mut s = 0u64;
-    let mut ch = b.chunks_exact(2);
+    let mut quads = b.chunks_exact(4);
+    for q in &mut quads {
+        s += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]));
+    }
+    let mut ch = quads.remainder().chunks_exact(2);
     for w in &mut ch {
         s += u64::from(u16::from_be_bytes([w[0], w[1]]));
     }
@@ -1492,10 +1551,8 @@ struct Pcap<W: Write> {
     nanos: bool,
     /// The frame being built; the 16-byte record header first.
     buf: Vec<u8>,
-    /// Payload bytes (random, like TLS) and prefix sums of its 16-bit words.
-    block: Vec<u8>,
-    prefix: Vec<u64>,
-    pay_off: usize,
+    /// The capture's payload key: every payload byte follows from it (see `payload`).
+    key: u64,
     packets: u64,
     bytes: u64,
     first_ts: Option<u64>,
@@ -1514,42 +1571,20 @@ impl<W: Write> Pcap<W> {
         h.extend_from_slice(&262_144u32.to_le_bytes());
         h.extend_from_slice(&1u32.to_le_bytes());
         out.write_all(&h)?;
-        let mut block = vec![0u8; BLOCK];
-        for c in block.chunks_exact_mut(8) {
-            c.copy_from_slice(&rng.next_u64().to_le_bytes());
-        }
-        let mut prefix = Vec::with_capacity(BLOCK / 2 + 1);
-        let mut s = 0u64;
-        prefix.push(0);
-        for w in block.chunks_exact(2) {
-            s += u64::from(u16::from_be_bytes([w[0], w[1]]));
-            prefix.push(s);
+        let mut key = 0;
+        for _ in 0..KEY_DRAWS {
+            key ^= rng.next_u64();
         }
         Ok(Pcap {
             out,
             nanos,
             buf: Vec::with_capacity(2048),
-            block,
-            prefix,
-            pay_off: 0,
+            key,
             packets: 0,
             bytes: 0,
             first_ts: None,
             last_ts: 0,
         })
-    }
-
-    /// Where the next payload of `len` bytes comes from in the block (even offset).
-    fn payload(&mut self, len: usize) -> (usize, u64) {
-        let span = BLOCK - 2048;
-        let off = self.pay_off;
-        self.pay_off = ((self.pay_off + 2 * len + 4242) % span) & !1;
-        let words = len / 2;
-        let mut s = self.prefix[off / 2 + words] - self.prefix[off / 2];
-        if len % 2 == 1 {
-            s += u64::from(self.block[off + len - 1]) << 8;
-        }
-        (off, s)
     }
 
     /// Starts a frame: record header placeholder, Ethernet (and 802.1Q), the IP header.
@@ -1609,19 +1644,17 @@ impl<W: Write> Pcap<W> {
     }
 
     /// Sets the transport checksum at `at` (offset in `buf`).
-    fn l4_checksum(&mut self, l4: usize, at: usize, extra: u64, pseudo: u64, udp: bool) {
-        let mut c = fold(pseudo + sum16(&self.buf[l4..]) + extra);
+    fn l4_checksum(&mut self, l4: usize, at: usize, pseudo: u64, udp: bool) {
+        let mut c = fold(pseudo + sum16(&self.buf[l4..]));
         if udp && c == 0 {
             c = 0xffff;
         }
         self.buf[at..at + 2].copy_from_slice(&c.to_be_bytes());
     }
 
-    /// Writes the frame in `buf` followed by `payload` bytes of the block at `off`, padded to
-    /// Ethernet's 60-byte minimum.
-    fn emit(&mut self, ts: u64, payload: Option<(usize, usize)>) -> io::Result<()> {
-        let plen = payload.map_or(0, |(_, l)| l);
-        let frame = self.buf.len() - 16 + plen;
+    /// Writes the frame in `buf`, padded to Ethernet's 60-byte minimum.
+    fn emit(&mut self, ts: u64) -> io::Result<()> {
+        let frame = self.buf.len() - 16;
         let pad = 60usize.saturating_sub(frame);
         let caplen = (frame + pad) as u32;
         let secs = (ts / SEC) as u32;
@@ -1634,18 +1667,8 @@ impl<W: Write> Pcap<W> {
         self.buf[4..8].copy_from_slice(&frac.to_le_bytes());
         self.buf[8..12].copy_from_slice(&caplen.to_le_bytes());
         self.buf[12..16].copy_from_slice(&caplen.to_le_bytes());
-        if payload.is_none() && pad > 0 {
-            self.buf.resize(self.buf.len() + pad, 0);
-            self.out.write_all(&self.buf)?;
-        } else {
-            self.out.write_all(&self.buf)?;
-            if let Some((off, len)) = payload {
-                self.out.write_all(&self.block[off..off + len])?;
-            }
-            if pad > 0 {
-                self.out.write_all(&[0u8; 60][..pad])?;
-            }
-        }
+        self.buf.resize(self.buf.len() + pad, 0);
+        self.out.write_all(&self.buf)?;
         self.packets += 1;
         self.bytes += u64::from(caplen) + 16;
         self.first_ts.get_or_insert(ts);
@@ -1653,7 +1676,8 @@ impl<W: Write> Pcap<W> {
         Ok(())
     }
 
-    /// A TCP segment. `opts`: the SYN options (MSS, window scale, SACK permitted).
+    /// A TCP segment carrying `payload`. `mss`: the SYN options (MSS, window scale, SACK
+    /// permitted).
     #[allow(clippy::too_many_arguments)]
     fn tcp(
         &mut self,
@@ -1669,9 +1693,10 @@ impl<W: Write> Pcap<W> {
         ack: u32,
         window: u16,
         mss: Option<u16>,
-        len: usize,
+        payload: &[u8],
     ) -> io::Result<()> {
         let hl = if mss.is_some() { 32 } else { 20 };
+        let len = payload.len();
         let l4 = self.ip(
             src.0,
             mac_of(src.0, src.2),
@@ -1697,15 +1722,10 @@ impl<W: Write> Pcap<W> {
             let m = m.to_be_bytes();
             b.extend_from_slice(&[2, 4, m[0], m[1], 1, 3, 3, 8, 1, 1, 4, 2]);
         }
+        b.extend_from_slice(payload);
         let pseudo = Self::pseudo(src.0, dst.0, 6, hl + len);
-        let (payload, extra) = if len > 0 {
-            let (off, s) = self.payload(len);
-            (Some((off, len)), s)
-        } else {
-            (None, 0)
-        };
-        self.l4_checksum(l4, l4 + 16, extra, pseudo, false);
-        self.emit(ts, payload)
+        self.l4_checksum(l4, l4 + 16, pseudo, false);
+        self.emit(ts)
     }
 }
 
@@ -1755,6 +1775,650 @@ fn dns_message(out: &mut Vec<u8>, id: u16, q: u8, answer: bool) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Payloads: what each message of a connection carries. A byte of a message is a function of
+// (connection, message, offset) alone, so every segment of a message is built on its own and
+// consistently, however the message is cut.
+
+/// The largest TLS 1.3 record on the wire: 16384 bytes of plaintext, the inner content type
+/// and a 16-byte AEAD tag, behind the 5-byte record header.
+const TLS_RECORD: u32 = 5 + 16384 + 1 + 16;
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Which bytes of which message a segment carries.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    msg: u16,
+    msg_len: u32,
+    off: u32,
+    len: u32,
+}
+
+/// The key of a connection's payload bytes.
+fn conn_key(c: &Conn, capture: u64) -> u64 {
+    mix64(capture ^ (u64::from(c.c_isn) << 32 | u64::from(c.s_isn)))
+        ^ mix64(u64::from(c.cport) << 16 | u64::from(c.sport))
+}
+
+/// The bytes of `seg` of connection `c`, built into `out`: returns where they are in it.
+/// `head` is scratch space for the structured start of the message.
+fn payload(
+    c: &Conn,
+    capture: u64,
+    seg: Segment,
+    out: &mut Vec<u8>,
+    head: &mut Vec<u8>,
+) -> std::ops::Range<usize> {
+    let k = conn_key(c, capture);
+    let mk = mix64(k ^ (u64::from(seg.msg) + 1).wrapping_mul(GOLDEN));
+    // Random bytes first (ciphertext, record contents), by 8-byte words of the message.
+    let (off, len) = (seg.off, seg.len);
+    let w0 = off / 8;
+    let words = (off + len).div_ceil(8) - w0;
+    out.clear();
+    out.resize(words as usize * 8, 0);
+    for (i, w) in out.chunks_exact_mut(8).enumerate() {
+        let x = mix64(mk.wrapping_add((u64::from(w0) + i as u64).wrapping_mul(GOLDEN)));
+        w.copy_from_slice(&x.to_le_bytes());
+    }
+    let skip = (off % 8) as usize;
+    let range = skip..skip + len as usize;
+    let bytes = &mut out[range.clone()];
+    // Then the protocol: the message's structured start, TLS record headers over the rest.
+    head.clear();
+    let tiled = layout(c, k, seg.msg, seg.msg_len, head);
+    head.truncate(seg.msg_len as usize);
+    let h = head.len() as u32;
+    if off < h {
+        let end = h.min(off + len);
+        bytes[..(end - off) as usize].copy_from_slice(&head[off as usize..end as usize]);
+    }
+    if tiled {
+        tls_records(bytes, off, h, seg.msg_len);
+    }
+    range
+}
+
+/// The structured start of message `msg` (`n` bytes) into `head`; true when TLS
+/// application-data records fill the rest of it.
+fn layout(c: &Conn, k: u64, msg: u16, n: u32, head: &mut Vec<u8>) -> bool {
+    let tls_from = match c.tmpl {
+        Tmpl::Https | Tmpl::LongPoll | Tmpl::MailClient | Tmpl::EdgeSync => 0,
+        // Banner, EHLO, its answer, STARTTLS, 220; then TLS.
+        Tmpl::Smtp | Tmpl::Submission => 5,
+        Tmpl::Http => {
+            http(c, k, msg, n as usize, head);
+            return false;
+        }
+        Tmpl::DnsTcp => {
+            dns_tcp(k, msg == 0, if msg == 0 { n } else { c.prev_len }, n, head);
+            return false;
+        }
+        Tmpl::Dns | Tmpl::Probe => return false,
+    };
+    if msg < tls_from {
+        smtp(c, k, msg, n as usize, head);
+        return false;
+    }
+    match msg - tls_from {
+        0 => {
+            client_hello(c, k, n as usize, head);
+            false
+        }
+        1 => {
+            server_hello(k, head);
+            true
+        }
+        _ => true,
+    }
+}
+
+/// Headers of the TLS application-data records that tile message bytes `start..n`, over
+/// `bytes` (message bytes `off..`): full-size records, the last one shorter; a remainder too
+/// short for a record of its own (under 6 bytes) goes into the one before.
+fn tls_records(bytes: &mut [u8], off: u32, start: u32, n: u32) {
+    let total = n.saturating_sub(start);
+    if total < 6 {
+        return;
+    }
+    let (full, rem) = (total / TLS_RECORD, total % TLS_RECORD);
+    let (count, last) = match rem {
+        0 => (full, TLS_RECORD),
+        1..6 => (full, TLS_RECORD + rem),
+        _ => (full + 1, rem),
+    };
+    let end = off + bytes.len() as u32;
+    let mut i = ((off.max(start) - start) / TLS_RECORD).min(count - 1);
+    while i < count {
+        let at = start + i * TLS_RECORD;
+        if at >= end {
+            break;
+        }
+        let size = if i + 1 == count { last } else { TLS_RECORD };
+        let body = ((size - 5) as u16).to_be_bytes();
+        for (j, b) in [23, 3, 3, body[0], body[1]].into_iter().enumerate() {
+            let p = at + j as u32;
+            if p >= off && p < end {
+                bytes[(p - off) as usize] = b;
+            }
+        }
+        i += 1;
+    }
+}
+
+/// The name a host goes by in its dialogues (example domains only).
+fn host_name(a: &Addr) -> String {
+    let b = a.bytes();
+    let last = b[b.len() - 1];
+    if *a == MAILBOX4 || *a == Addr::v6(MAILBOX6) {
+        "mail.example.com".into()
+    } else if *a == EDGE4 {
+        "edge.example.com".into()
+    } else if !a.v6 && b[..3] == [192, 0, 2] {
+        format!("mx{last}.example.net")
+    } else if !a.v6 && b[..3] == [198, 51, 100] {
+        format!("ws{last}.corp.example.com")
+    } else {
+        format!("pc{:02x}{last:02x}.example.org", b[b.len() - 2])
+    }
+}
+
+fn push_random(out: &mut Vec<u8>, r: &mut Rng, n: usize) {
+    for _ in 0..n {
+        out.push(r.next_u64() as u8);
+    }
+}
+
+fn push_hex(out: &mut Vec<u8>, r: &mut Rng, n: usize) {
+    for _ in 0..n {
+        out.push(b"0123456789ABCDEF"[r.below(16) as usize]);
+    }
+}
+
+/// A domain name of exactly `len` characters: `label` (cut, or lengthened with hex digits)
+/// under `suffix` or a shorter parent of it, else under RFC 2606's `.example`.
+fn fqdn(label: &str, suffix: &str, len: usize, r: &mut Rng) -> String {
+    let mut suffix = suffix;
+    loop {
+        if len == suffix.len() {
+            return suffix.into();
+        }
+        if len >= suffix.len() + 2 {
+            break;
+        }
+        match suffix.split_once('.') {
+            Some((_, rest)) if rest.contains('.') => suffix = rest,
+            _ => {
+                suffix = "example";
+                break;
+            }
+        }
+    }
+    let m = len.saturating_sub(suffix.len() + 1);
+    let mut l: Vec<u8> = label.bytes().take(m).collect();
+    let pad = m - l.len();
+    push_hex(&mut l, r, pad);
+    l.make_ascii_lowercase();
+    let mut s = String::from_utf8_lossy(&l).into_owned();
+    s.push('.');
+    s.push_str(suffix);
+    s.truncate(len);
+    s
+}
+
+/// One text line of exactly `n` bytes, CRLF included (as far as `n` allows): the first of
+/// `texts` that fits, padded with " [hex]" (like Exchange Online's banner id) or spaces; when
+/// none fits, the last one cut.
+fn fit_line(out: &mut Vec<u8>, texts: &[&str], n: usize, r: &mut Rng) {
+    let room = n.saturating_sub(2);
+    let t = texts
+        .iter()
+        .find(|t| t.len() <= room)
+        .or(texts.last())
+        .copied()
+        .unwrap_or("");
+    let start = out.len();
+    let t = &t.as_bytes()[..t.len().min(room)];
+    out.extend_from_slice(t);
+    let slack = room - t.len();
+    if slack >= 4 {
+        out.extend_from_slice(b" [");
+        push_hex(out, r, slack - 3);
+        out.push(b']');
+    } else {
+        out.resize(out.len() + slack, b' ');
+    }
+    out.extend_from_slice(b"\r\n");
+    out.truncate(start + n);
+}
+
+/// "Mon, 10 Mar 2025 09:00:00" of a capture time (UTC).
+fn date_text(t: u64) -> String {
+    let secs = t / SEC;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Days to the civil date (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {d:02} {} {y} {:02}:{:02}:{:02}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// The SMTP dialogue before TLS: banner, EHLO, its multi-line answer, STARTTLS, 220.
+fn smtp(c: &Conn, k: u64, msg: u16, n: usize, out: &mut Vec<u8>) {
+    let mut r = Rng(mix64(k ^ u64::from(msg) ^ 0x5319));
+    let server = host_name(&c.s);
+    match msg {
+        0 => {
+            let date = date_text(c.t0);
+            let full = format!("220 {server} Microsoft ESMTP MAIL Service ready at {date} +0000");
+            let short = format!("220 {server} Microsoft ESMTP MAIL Service ready");
+            let shorter = format!("220 {server} ESMTP");
+            fit_line(out, &[&full, &short, &shorter, "220 ESMTP"], n, &mut r);
+        }
+        1 => {
+            let client = host_name(&c.c);
+            let (label, suffix) = client.split_once('.').unwrap_or(("mail", "example.com"));
+            let name = fqdn(label, suffix, n.saturating_sub(7), &mut r);
+            fit_line(out, &[&format!("EHLO {name}")], n, &mut r);
+        }
+        2 => {
+            let greet = format!("250-{server} Hello [{}]", c.c.ip());
+            let last = "250 SMTPUTF8";
+            let exts = [
+                "SIZE 37748736",
+                "PIPELINING",
+                "DSN",
+                "ENHANCEDSTATUSCODES",
+                "STARTTLS",
+                "X-ANONYMOUSTLS",
+                "AUTH NTLM",
+                "X-EXPS GSSAPI NTLM",
+                "8BITMIME",
+                "BINARYMIME",
+                "CHUNKING",
+                "XRDST",
+            ];
+            let mut total = greet.len() + 2 + last.len() + 2;
+            if total > n {
+                fit_line(out, &[last], n, &mut r);
+                return;
+            }
+            let mut lines = vec![];
+            for e in exts {
+                if total + e.len() + 6 <= n {
+                    total += e.len() + 6;
+                    lines.push(e);
+                }
+            }
+            fit_line(out, &[&greet], greet.len() + 2 + n - total, &mut r);
+            for e in lines {
+                out.extend_from_slice(b"250-");
+                out.extend_from_slice(e.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(last.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        3 => fit_line(out, &["STARTTLS"], n, &mut r),
+        _ => fit_line(out, &["220 2.0.0 Ready to start TLS"], n, &mut r),
+    }
+}
+
+/// The TLS client's 32-byte legacy session id (the server's hello echoes it).
+fn session_id(k: u64) -> [u8; 32] {
+    let mut r = Rng(mix64(k ^ 0x5E55_101D));
+    let mut id = [0u8; 32];
+    for w in id.chunks_exact_mut(8) {
+        w.copy_from_slice(&r.next_u64().to_le_bytes());
+    }
+    id
+}
+
+/// A TLS 1.3 ClientHello in one handshake record of exactly `n` bytes: a padding extension
+/// takes up the slack; optional extensions are left out when `n` is short.
+fn client_hello(c: &Conn, k: u64, n: usize, out: &mut Vec<u8>) {
+    let mut r = Rng(mix64(k ^ 0xC11E_0001));
+    let sni = match c.tmpl {
+        Tmpl::Https => match k % 8 {
+            0 | 1 => "autodiscover.example.com".to_string(),
+            2 => "outlook.example.com".to_string(),
+            _ => "mail.example.com".to_string(),
+        },
+        Tmpl::MailClient if matches!(c.sport, 143 | 993) => "imap.example.com".to_string(),
+        Tmpl::MailClient => "pop.example.com".to_string(),
+        Tmpl::LongPoll => "mail.example.com".to_string(),
+        _ => host_name(&c.s),
+    };
+    let start = out.len();
+    out.extend_from_slice(&[22, 3, 1, 0, 0, 1, 0, 0, 0, 3, 3]);
+    push_random(out, &mut r, 32);
+    out.push(32);
+    out.extend_from_slice(&session_id(k));
+    let suites: [u16; 13] = [
+        0x1302, 0x1301, 0x1303, 0xc02c, 0xc02b, 0xc030, 0xc02f, 0xc024, 0xc023, 0xc028, 0xc027,
+        0x009d, 0x009c,
+    ];
+    out.extend_from_slice(&((2 * suites.len()) as u16).to_be_bytes());
+    for s in suites {
+        out.extend_from_slice(&s.to_be_bytes());
+    }
+    out.extend_from_slice(&[1, 0]);
+    let ext_at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    // (type, body, always there)
+    let mut sni_body = vec![];
+    sni_body.extend_from_slice(&(sni.len() as u16 + 3).to_be_bytes());
+    sni_body.push(0);
+    sni_body.extend_from_slice(&(sni.len() as u16).to_be_bytes());
+    sni_body.extend_from_slice(sni.as_bytes());
+    let mut alpn = vec![];
+    let protocols: &[&str] = match c.tmpl {
+        Tmpl::Https => &["h2", "http/1.1"],
+        Tmpl::LongPoll => &["http/1.1"],
+        _ => &[],
+    };
+    for p in protocols {
+        alpn.push(p.len() as u8);
+        alpn.extend_from_slice(p.as_bytes());
+    }
+    let alpn_len = (alpn.len() as u16).to_be_bytes();
+    alpn.splice(0..0, alpn_len);
+    let mut sigalgs = vec![0, 20];
+    for s in [
+        0x0804u16, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0403, 0x0503, 0x0603, 0x0201,
+    ] {
+        sigalgs.extend_from_slice(&s.to_be_bytes());
+    }
+    let mut key_share = vec![0, 36, 0, 0x1d, 0, 32];
+    push_random(&mut key_share, &mut r, 32);
+    let exts: Vec<(u16, Vec<u8>, bool)> = vec![
+        (0, sni_body, true),
+        (23, vec![], false),
+        (0xff01, vec![0], false),
+        (10, vec![0, 6, 0, 0x1d, 0, 0x17, 0, 0x18], false),
+        (11, vec![1, 0], false),
+        (35, vec![], false),
+        (16, alpn, !protocols.is_empty()),
+        (5, vec![1, 0, 0, 0, 0], false),
+        (13, sigalgs, false),
+        (51, key_share, true),
+        (45, vec![1, 1], false),
+        (43, vec![4, 3, 4, 3, 3], true),
+    ];
+    let room = n.saturating_sub(4);
+    let mut used = out.len() - start;
+    for (_, body, must) in &exts {
+        if *must {
+            used += 4 + body.len();
+        }
+    }
+    let mut keep = [false; 12];
+    for (i, (ty, body, must)) in exts.iter().enumerate() {
+        let empty_alpn = *ty == 16 && protocols.is_empty();
+        keep[i] = *must || (!empty_alpn && used + 4 + body.len() <= room);
+        if keep[i] && !*must {
+            used += 4 + body.len();
+        }
+    }
+    for (i, (ty, body, _)) in exts.iter().enumerate() {
+        if keep[i] {
+            out.extend_from_slice(&ty.to_be_bytes());
+            out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            out.extend_from_slice(body);
+        }
+    }
+    let pad = room.saturating_sub(out.len() - start);
+    out.extend_from_slice(&21u16.to_be_bytes());
+    out.extend_from_slice(&(pad as u16).to_be_bytes());
+    out.resize(out.len() + pad, 0);
+    let len = out.len() - start;
+    out[start + 3..start + 5].copy_from_slice(&((len - 5) as u16).to_be_bytes());
+    out[start + 6..start + 9].copy_from_slice(&((len - 9) as u32).to_be_bytes()[1..]);
+    out[ext_at..ext_at + 2].copy_from_slice(&((len - (ext_at - start) - 2) as u16).to_be_bytes());
+}
+
+/// A TLS 1.3 ServerHello record and a ChangeCipherSpec record; the encrypted rest of the
+/// server's flight follows as application data.
+fn server_hello(k: u64, out: &mut Vec<u8>) {
+    let mut r = Rng(mix64(k ^ 0x5E2F_0002));
+    let start = out.len();
+    out.extend_from_slice(&[22, 3, 3, 0, 0, 2, 0, 0, 0, 3, 3]);
+    push_random(out, &mut r, 32);
+    out.push(32);
+    out.extend_from_slice(&session_id(k));
+    out.extend_from_slice(if k & 0x100 == 0 {
+        &[0x13, 0x02]
+    } else {
+        &[0x13, 0x01]
+    });
+    out.extend_from_slice(&[0, 0, 46, 0, 0x2b, 0, 2, 3, 4]);
+    out.extend_from_slice(&[0, 0x33, 0, 36, 0, 0x1d, 0, 32]);
+    push_random(out, &mut r, 32);
+    let len = out.len() - start;
+    out[start + 3..start + 5].copy_from_slice(&((len - 5) as u16).to_be_bytes());
+    out[start + 6..start + 9].copy_from_slice(&((len - 9) as u32).to_be_bytes()[1..]);
+    out.extend_from_slice(&[20, 3, 3, 0, 1, 1]);
+}
+
+/// HTTP on port 80: a request, and IIS's redirect to HTTPS, each exactly `n` bytes.
+fn http(c: &Conn, k: u64, msg: u16, n: usize, out: &mut Vec<u8>) {
+    let mut r = Rng(mix64(k ^ u64::from(msg) ^ 0x4774));
+    const PATHS: [(&str, &str); 6] = [
+        ("/owa/", "mail.example.com"),
+        ("/", "mail.example.com"),
+        ("/owa", "mail.example.com"),
+        ("/autodiscover/autodiscover.xml", "autodiscover.example.com"),
+        ("/ecp/", "mail.example.com"),
+        ("/Microsoft-Server-ActiveSync", "mail.example.com"),
+    ];
+    let (path, host) = PATHS[(k >> 8) as usize % PATHS.len()];
+    let start = out.len();
+    let line = |out: &mut Vec<u8>, s: &str| {
+        out.extend_from_slice(s.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    };
+    if msg == 0 {
+        let ua = if path.starts_with("/autodiscover") {
+            "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)"
+        } else {
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/122.0.0.0 Safari/537.36 Edg/122.0.0.0"
+        };
+        let first = [
+            format!("GET {path} HTTP/1.1"),
+            format!("Host: {host}"),
+            format!("User-Agent: {ua}"),
+        ];
+        let optional = [
+            "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "Accept-Language: en-US,en;q=0.5",
+            "Accept-Encoding: gzip, deflate",
+            "Connection: keep-alive",
+            "Upgrade-Insecure-Requests: 1",
+        ];
+        // A cookie takes up the slack: its name, CRLF and at least one byte of value.
+        const COOKIE: &str = "Cookie: ClientId=";
+        let reserve = COOKIE.len() + 3;
+        let mut total = first.iter().map(|l| l.len() + 2).sum::<usize>() + 2;
+        let mut keep = [false; 5];
+        for (i, o) in optional.iter().enumerate() {
+            if total + o.len() + 2 + reserve <= n {
+                total += o.len() + 2;
+                keep[i] = true;
+            }
+        }
+        let slack = n.saturating_sub(total);
+        for l in &first {
+            line(out, l);
+        }
+        if slack > 0 && slack < reserve {
+            // Too little for a cookie: the User-Agent ends in spaces instead.
+            out.truncate(out.len() - 2);
+            out.resize(out.len() + slack, b' ');
+            out.extend_from_slice(b"\r\n");
+        }
+        for (i, o) in optional.iter().enumerate() {
+            if keep[i] {
+                line(out, o);
+            }
+        }
+        if slack >= reserve {
+            out.extend_from_slice(COOKIE.as_bytes());
+            push_hex(out, &mut r, slack - COOKIE.len() - 2);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+    } else {
+        let location = format!("https://{host}{path}");
+        let body = format!(
+            "<head><title>Document Moved</title></head>\n<body><h1>Object Moved</h1>This \
+             document may be found <a HREF=\"{location}\">here</a></body>"
+        );
+        let first = [
+            "HTTP/1.1 301 Moved Permanently".to_string(),
+            format!("Location: {location}"),
+        ];
+        let date = format!("Date: {} GMT", date_text(c.t0));
+        let optional = [
+            "Content-Type: text/html; charset=UTF-8",
+            "Server: Microsoft-IIS/10.0",
+            "X-Powered-By: ASP.NET",
+            &date,
+        ];
+        const LENGTH: &str = "Content-Length: ";
+        // Headers without the length's digits.
+        let mut total = first.iter().map(|l| l.len() + 2).sum::<usize>() + LENGTH.len() + 4;
+        let mut keep = [false; 4];
+        for (i, o) in optional.iter().enumerate() {
+            if total + o.len() + 2 + 4 + body.len() <= n {
+                total += o.len() + 2;
+                keep[i] = true;
+            }
+        }
+        // The body's length, as few digits as its value allows (leading zeros if need be).
+        let mut digits = 1;
+        while n.saturating_sub(total + digits).to_string().len() > digits {
+            digits += 1;
+        }
+        let blen = n.saturating_sub(total + digits);
+        line(out, &first[0]);
+        for (i, o) in optional.iter().enumerate() {
+            if keep[i] {
+                line(out, o);
+            }
+        }
+        line(out, &first[1]);
+        line(out, &format!("{LENGTH}{blen:0digits$}"));
+        out.extend_from_slice(b"\r\n");
+        let b = &body.as_bytes()[..body.len().min(blen)];
+        out.extend_from_slice(b);
+        out.resize(out.len() + blen - b.len(), b' ');
+    }
+    out.truncate(start + n);
+}
+
+/// DNS over TCP: the 2-byte length, then a query or its (large) answer, EDNS0 padding
+/// (RFC 7830) making it exactly `n` bytes. `qn`: the query's size, which its name is chosen
+/// by (the answer repeats the question).
+fn dns_tcp(k: u64, query: bool, qn: u32, n: u32, out: &mut Vec<u8>) {
+    let mut r = Rng(mix64(k ^ 0xD45));
+    let q = (k % 24) as u8;
+    let qtype: u16 = match q / 8 % 3 {
+        0 => 1,
+        1 => 15,
+        _ => 28,
+    };
+    // A query is its header (12), question name, type and class (4), then padding that an
+    // OPT record can take: none, an OPT record alone (11) or one with a padding option (15+).
+    let natural = DNS_NAMES[usize::from(q) % DNS_NAMES.len()];
+    let slack = (qn as usize).checked_sub(2 + 12 + 4 + natural.len() + 2);
+    let name = match slack {
+        Some(s) if s == 0 || s == 11 || s >= 15 => natural.to_string(),
+        _ => {
+            let text_len = (qn as usize).saturating_sub(2 + 12 + 4 + 2).max(1);
+            let label = natural.split('.').next().unwrap_or("mx");
+            fqdn(label, "example.net", text_len, &mut r)
+        }
+    };
+    let start = out.len();
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&((k >> 16) as u16).to_be_bytes());
+    out.extend_from_slice(if query { &[0x01, 0x00] } else { &[0x81, 0x80] });
+    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out.extend_from_slice(&qtype.to_be_bytes());
+    out.extend_from_slice(&[0, 1]);
+    let mut answers = 0u16;
+    if !query {
+        let rr = match qtype {
+            1 => 16,
+            28 => 28,
+            _ => 32,
+        };
+        let avail = (n as usize).saturating_sub(out.len() - start);
+        let count = avail.saturating_sub(15) / rr;
+        for i in 0..count {
+            let i8 = (i % 240) as u8;
+            out.extend_from_slice(&[0xc0, 0x0c]);
+            out.extend_from_slice(&qtype.to_be_bytes());
+            out.extend_from_slice(&[0, 1, 0, 0, 0x0e, 0x10]);
+            match qtype {
+                1 => out.extend_from_slice(&[0, 4, 192, 0, 2, 10 + i8]),
+                28 => {
+                    out.extend_from_slice(&[0, 16, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0]);
+                    out.extend_from_slice(&[0, 0, 0, 0, 0, 0, (i >> 8) as u8, i as u8]);
+                }
+                _ => {
+                    out.extend_from_slice(&[0, 20, 0, 10 + i8 % 90]);
+                    let mx = format!("mx{:02}", i % 100);
+                    out.push(4);
+                    out.extend_from_slice(mx.as_bytes());
+                    out.extend_from_slice(b"\x07example\x03net\x00");
+                }
+            }
+        }
+        answers = count as u16;
+    }
+    let slack = (n as usize).saturating_sub(out.len() - start);
+    if slack >= 11 {
+        out.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0]);
+        if slack >= 15 {
+            let pad = slack - 15;
+            out.extend_from_slice(&((pad + 4) as u16).to_be_bytes());
+            out.extend_from_slice(&[0, 12]);
+            out.extend_from_slice(&(pad as u16).to_be_bytes());
+            out.resize(out.len() + pad, 0);
+        } else {
+            out.extend_from_slice(&[0, 0]);
+        }
+        out[start + 13] = 1;
+    }
+    out[start + 8..start + 10].copy_from_slice(&answers.to_be_bytes());
+    let len = (out.len() - start - 2) as u16;
+    out[start..start + 2].copy_from_slice(&len.to_be_bytes());
+}
+
+// ---------------------------------------------------------------------------------------------
 // The generator
 
 /// Source ports of one (role, peer) pair: a cursor through 49152-65535 and a token bucket,
@@ -1787,6 +2451,9 @@ struct Gen<W: Write> {
     conns: u64,
     dns_buf: Vec<u8>,
     scratch: Vec<u8>,
+    /// A segment's payload, and the structured start of its message (`payload`).
+    seg_buf: Vec<u8>,
+    head_buf: Vec<u8>,
 }
 
 /// Generates the capture into `out` and returns its ground truth.
@@ -1839,6 +2506,8 @@ pub fn generate<W: Write>(cfg: &Config, out: W) -> io::Result<Truth> {
         conns: 0,
         dns_buf: Vec::with_capacity(512),
         scratch: Vec::with_capacity(1024),
+        seg_buf: Vec::with_capacity(2048),
+        head_buf: Vec::with_capacity(8192),
     };
     g.run(flood_role_i)
 }
@@ -2240,6 +2909,7 @@ impl<W: Write> Gen<W> {
             Tmpl::Dns | Tmpl::Probe => 0,
         } as u16;
         c.msgs = if short { msgs.min(4) } else { msgs };
+        c.t0 = t;
         c.short = short;
         c.reset_msg = rng.below(u64::from(c.msgs.max(1))) as u16;
         c.close_by_client = match tmpl {
@@ -2340,6 +3010,9 @@ impl<W: Write> Gen<W> {
             from_client: true,
             last_from_client: true,
             msg_left: 0,
+            msg_len: 0,
+            prev_len: 0,
+            t0: 0,
             cwnd_c: 10,
             cwnd_s: 10,
             round_segs: 0,
@@ -2377,7 +3050,21 @@ impl<W: Write> Gen<W> {
                 ack,
                 len,
                 ttl,
+                msg,
+                msg_len,
+                off,
             } => {
+                let bytes = if len > 0 {
+                    let seg = Segment {
+                        msg,
+                        msg_len,
+                        off,
+                        len,
+                    };
+                    payload(c, self.pcap.key, seg, &mut self.seg_buf, &mut self.head_buf)
+                } else {
+                    0..0
+                };
                 let (src, dst, id, flow) = if from_client {
                     c.c_id = c.c_id.wrapping_add(1);
                     (
@@ -2427,7 +3114,7 @@ impl<W: Write> Gen<W> {
                     ack,
                     window,
                     mss,
-                    len as usize,
+                    &self.seg_buf[bytes],
                 )
             }
             Pkt::Udp { from_client } => {
@@ -2498,8 +3185,8 @@ impl<W: Write> Gen<W> {
         b.extend_from_slice(&[0, 0]);
         b.extend_from_slice(msg);
         let pseudo = Pcap::<W>::pseudo(src, dst, 17, len);
-        self.pcap.l4_checksum(l4, l4 + 6, 0, pseudo, true);
-        self.pcap.emit(t, None)
+        self.pcap.l4_checksum(l4, l4 + 6, pseudo, true);
+        self.pcap.emit(t)
     }
 
     /// The client's SYN as it was sent (the packet an ICMP error quotes): IP header and TCP
@@ -2621,8 +3308,8 @@ impl<W: Write> Gen<W> {
         } else {
             0
         };
-        self.pcap.l4_checksum(l4, l4 + 2, 0, pseudo, false);
-        self.pcap.emit(t, None)
+        self.pcap.l4_checksum(l4, l4 + 2, pseudo, false);
+        self.pcap.emit(t)
     }
 
     /// Flood SYN number `i`: its own source (address, port), never answered.
@@ -2658,7 +3345,7 @@ impl<W: Write> Gen<W> {
             0,
             512,
             None,
-            0,
+            &[],
         )
     }
 }
