@@ -397,7 +397,8 @@ enum Fill {
 /// `reader.data()`: refills, and grows the buffer (tracked in `capacity`) for a record larger
 /// than it. pcap-parser's own `next()` would report such a record as `Incomplete` or
 /// `BufferTooSmall` forever; here every round either reads more or finds the end.
-fn fill(reader: &mut dyn PcapReaderIterator, capacity: &mut usize, need: usize) -> Fill {
+#[inline]
+fn fill<R: PcapReaderIterator + ?Sized>(reader: &mut R, capacity: &mut usize, need: usize) -> Fill {
     loop {
         let have = reader.data().len();
         if have >= need {
