@@ -17,7 +17,8 @@
 # 4. Writes BENCHMARKS.md (machine facts, the table, the commands).
 #
 # Environment: RUNS (5), PACKETS (1000000), FLOOD (2000000), SEED (1), FLOOD_TIMEOUT (180 s),
-# TOOL_TIMEOUT (120 s, any single timed run),
+# TOOL_TIMEOUT (120 s, any single timed run), SETTLE (1 s between warming the page cache and a
+# timed run),
 # WORK (a temporary directory, removed at exit unless KEEP=1), OUT (BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,7 @@ FLOOD=${FLOOD:-2000000}
 SEED=${SEED:-1}
 FLOOD_TIMEOUT=${FLOOD_TIMEOUT:-180}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-120}
+SETTLE=${SETTLE:-1}
 OUT=${OUT:-$ROOT/BENCHMARKS.md}
 WORK=${WORK:-$(mktemp -d /tmp/exflow-compare.XXXXXX)}
 KEEP=${KEEP:-0}
@@ -138,8 +140,11 @@ run_one() {
   # Back into the page cache before every run, untimed: this kind of machine drops part of it
   # within seconds (tens of MB of the file after a 5 s tshark run), and whichever tool ran
   # first after that would read those pages from disk. Residency is logged per run.
+  # Then a second for the machine to settle: a run started right after that 691 MB read was
+  # slower (exflow, 12 interleaved runs each: 0.094 s median at once, 0.083 s after 0.5 s).
   cat "$CAP" >/dev/null
   resident "$name"
+  sleep "$SETTLE"
   t0=$EPOCHREALTIME
   # shellcheck disable=SC2086 # the command line is split on purpose
   if ! /usr/bin/time -f '%M' -o "$WORK/$name.rss1" timeout "$TOOL_TIMEOUT" ${CMD[$name]} \
@@ -282,7 +287,8 @@ ver() { "$@" 2>/dev/null | head -1 || true; }
   echo "Packets per second, exflow (median): $(awk -v p="$PACKETS" -v s="${MED[exflow]}" 'BEGIN { printf "%.0f", p / s }')."
   echo
   if [ -s "$WORK/exflow.resident" ]; then
-    echo "The capture was read into the page cache (\`cat\`, untimed) before every timed run; the"
+    echo "The capture was read into the page cache (\`cat\`, untimed) before every timed run, then"
+    echo "the machine left idle for $SETTLE s; the"
     echo "share of it resident just before the run (\`fincore\`), over all $(( RUNS * ${#TOOLS[@]} )) runs: min"
     echo "$(cat "$WORK"/*.resident | sort -g | head -1) %, max $(cat "$WORK"/*.resident | sort -g | tail -1) %."
     echo
@@ -341,7 +347,7 @@ ver() { "$@" 2>/dev/null | head -1 || true; }
   echo "## Commands"
   echo
   echo '```sh'
-  echo "benches/compare.sh   # RUNS=$RUNS PACKETS=$PACKETS FLOOD=$FLOOD SEED=$SEED FLOOD_TIMEOUT=$FLOOD_TIMEOUT"
+  echo "benches/compare.sh   # RUNS=$RUNS PACKETS=$PACKETS FLOOD=$FLOOD SEED=$SEED FLOOD_TIMEOUT=$FLOOD_TIMEOUT SETTLE=$SETTLE"
   echo "cargo run --release --example synth -- --packets $PACKETS --seed $SEED --out F --truth F.truth.json --site S"
   echo "cargo run --release --example synth -- --flood $FLOOD --seed $SEED --out FLOOD"
   for name in "${TOOLS[@]}"; do

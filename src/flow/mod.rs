@@ -290,6 +290,10 @@ pub struct FlowTable {
     free: Vec<u32>,
     /// Where the next eviction scan starts.
     hand: usize,
+    /// The last packet's connection and its slot: the next packet is often of the same
+    /// connection (a burst of segments), found without hashing its key. Forgotten when that
+    /// slot is freed.
+    last: Option<(FlowKey, u32)>,
     next_uid: u64,
     now: Timestamp,
     next_sweep: Timestamp,
@@ -352,6 +356,7 @@ impl FlowTable {
             meta: Vec::with_capacity(reserve),
             free: Vec::with_capacity(reserve),
             hand: 0,
+            last: None,
             next_uid: 0,
             now: Timestamp::ZERO,
             next_sweep: Timestamp::ZERO,
@@ -395,6 +400,9 @@ impl FlowTable {
         }
         let (key, _) = FlowKey::of(f.proto, f.orig, f.resp);
         self.index.remove(&key);
+        if self.last.is_some_and(|(_, s)| s == i as u32) {
+            self.last = None;
+        }
         self.free.push(i as u32);
         Some(f)
     }
@@ -477,7 +485,16 @@ impl FlowTable {
     ) {
         let (key, _) = FlowKey::of(proto, src, dst);
         let mut end = None;
-        let found = self.index.get(&key).map(|&i| i as usize);
+        let found = match self.last {
+            Some((k, i)) if k == key => Some(i as usize),
+            _ => {
+                let found = self.index.get(&key).map(|&i| i as usize);
+                if let Some(i) = found {
+                    self.last = Some((key, i as u32));
+                }
+                found
+            }
+        };
         let expires = found
             .and_then(|i| self.meta.get(i))
             .map_or(Timestamp(i64::MAX), |m| m.expires);
@@ -519,6 +536,7 @@ impl FlowTable {
             flow.history.push(b'^');
         }
         let i = self.insert(key, flow);
+        self.last = Some((key, i as u32));
         if let Some(Some(f)) = self.slots.get_mut(i) {
             update(f, o);
         }
@@ -739,6 +757,7 @@ impl FlowTable {
             sink.conn(&f.record(reason));
         }
         self.index.clear();
+        self.last = None;
         self.free.clear();
         self.slots.clear();
         self.meta.clear();
@@ -962,6 +981,33 @@ mod tests {
         assert_eq!(t.stats().evicted, 90);
         t.finish(&mut sink);
         assert_eq!(n, 100);
+    }
+
+    #[test]
+    fn a_slot_reused_by_another_connection_is_not_taken_for_the_last_one() {
+        // One slot: B evicts A into A's slot, then A's next packet must not update B
+        // (the table remembers the last packet's slot to skip hashing).
+        let cfg = FlowConfig {
+            max_flows: 1,
+            ..FlowConfig::default()
+        };
+        let a = tcp(ip(1), 1000, ip(10), 443, S, 7, 0, 0);
+        let b = tcp(ip(2), 2000, ip(10), 25, S, 9, 0, 0);
+        let a_ack = tcp(ip(1), 1000, ip(10), 443, A, 8, 1, 0);
+        let (recs, st) = run(cfg, &[(0, a), (0, a), (1, b), (2, a_ack)]);
+        assert_eq!(st.evicted, 2);
+        let rows: Vec<_> = recs
+            .iter()
+            .map(|r| (r.orig.port, r.orig_stats.pkts, r.end))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (1000, 2, EndReason::Evicted),
+                (2000, 1, EndReason::Evicted),
+                (1000, 1, EndReason::EndOfCapture),
+            ]
+        );
     }
 
     #[test]
