@@ -1744,14 +1744,38 @@ const DNS_NAMES: [&str; 8] = [
 /// A DNS query (and with `answer`, its answer) into `out`.
 fn dns_message(out: &mut Vec<u8>, id: u16, q: u8, answer: bool) {
     let name = DNS_NAMES[usize::from(q) % DNS_NAMES.len()];
-    let qtype: u16 = match q / 8 % 3 {
+    let qtype = dns_qtype(q);
+    dns_question(out, id, answer, u16::from(answer), name, qtype);
+    if answer {
+        dns_answer_head(out, qtype);
+        match qtype {
+            1 => out.extend_from_slice(&[0, 4, 192, 0, 2, 10 + q % 200]),
+            28 => dns_aaaa(out, u16::from(q)),
+            _ => out.extend_from_slice(&[0, 8, 0, 10, 3, b'm', b'x', b'1', 0xc0, 0x0c]),
+        }
+    }
+}
+
+/// The query type of query number `q`: A, MX or AAAA.
+fn dns_qtype(q: u8) -> u16 {
+    match q / 8 % 3 {
         0 => 1,
         1 => 15,
         _ => 28,
-    };
+    }
+}
+
+/// A DNS header (one question, `answers` answers) and its question for `name`.
+fn dns_question(out: &mut Vec<u8>, id: u16, response: bool, answers: u16, name: &str, qtype: u16) {
     out.extend_from_slice(&id.to_be_bytes());
-    out.extend_from_slice(if answer { &[0x81, 0x80] } else { &[0x01, 0x00] });
-    out.extend_from_slice(&[0, 1, 0, u8::from(answer), 0, 0, 0, 0]);
+    out.extend_from_slice(if response {
+        &[0x81, 0x80]
+    } else {
+        &[0x01, 0x00]
+    });
+    out.extend_from_slice(&[0, 1]);
+    out.extend_from_slice(&answers.to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
     for label in name.split('.') {
         out.push(label.len() as u8);
         out.extend_from_slice(label.as_bytes());
@@ -1759,19 +1783,20 @@ fn dns_message(out: &mut Vec<u8>, id: u16, q: u8, answer: bool) {
     out.push(0);
     out.extend_from_slice(&qtype.to_be_bytes());
     out.extend_from_slice(&[0, 1]);
-    if answer {
-        out.extend_from_slice(&[0xc0, 0x0c]);
-        out.extend_from_slice(&qtype.to_be_bytes());
-        out.extend_from_slice(&[0, 1, 0, 0, 0x0e, 0x10]);
-        match qtype {
-            1 => out.extend_from_slice(&[0, 4, 192, 0, 2, 10 + q % 200]),
-            28 => {
-                out.extend_from_slice(&[0, 16, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0]);
-                out.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, q]);
-            }
-            _ => out.extend_from_slice(&[0, 8, 0, 10, 3, b'm', b'x', b'1', 0xc0, 0x0c]),
-        }
-    }
+}
+
+/// An answer's name (a pointer to the question's), type, class IN and TTL of an hour.
+fn dns_answer_head(out: &mut Vec<u8>, qtype: u16) {
+    out.extend_from_slice(&[0xc0, 0x0c]);
+    out.extend_from_slice(&qtype.to_be_bytes());
+    out.extend_from_slice(&[0, 1, 0, 0, 0x0e, 0x10]);
+}
+
+/// An AAAA record's data: 2001:db8:1::`n`.
+fn dns_aaaa(out: &mut Vec<u8>, n: u16) {
+    out.extend_from_slice(&[0, 16, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0]);
+    out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&n.to_be_bytes());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1995,16 +2020,7 @@ fn fit_line(out: &mut Vec<u8>, texts: &[&str], n: usize, r: &mut Rng) {
 fn date_text(t: u64) -> String {
     let secs = t / SEC;
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Days to the civil date (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = exflow::time::civil_from_days(days);
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -2339,11 +2355,7 @@ fn http(c: &Conn, k: u64, msg: u16, n: usize, out: &mut Vec<u8>) {
 fn dns_tcp(k: u64, query: bool, qn: u32, n: u32, out: &mut Vec<u8>) {
     let mut r = Rng(mix64(k ^ 0xD45));
     let q = (k % 24) as u8;
-    let qtype: u16 = match q / 8 % 3 {
-        0 => 1,
-        1 => 15,
-        _ => 28,
-    };
+    let qtype = dns_qtype(q);
     // A query is its header (12), question name, type and class (4), then padding that an
     // OPT record can take: none, an OPT record alone (11) or one with a padding option (15+).
     let natural = DNS_NAMES[usize::from(q) % DNS_NAMES.len()];
@@ -2358,16 +2370,8 @@ fn dns_tcp(k: u64, query: bool, qn: u32, n: u32, out: &mut Vec<u8>) {
     };
     let start = out.len();
     out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&((k >> 16) as u16).to_be_bytes());
-    out.extend_from_slice(if query { &[0x01, 0x00] } else { &[0x81, 0x80] });
-    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.') {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label.as_bytes());
-    }
-    out.push(0);
-    out.extend_from_slice(&qtype.to_be_bytes());
-    out.extend_from_slice(&[0, 1]);
+    // The answer count is set below, once the answers that fit are written.
+    dns_question(out, (k >> 16) as u16, !query, 0, &name, qtype);
     let mut answers = 0u16;
     if !query {
         let rr = match qtype {
@@ -2379,15 +2383,10 @@ fn dns_tcp(k: u64, query: bool, qn: u32, n: u32, out: &mut Vec<u8>) {
         let count = avail.saturating_sub(15) / rr;
         for i in 0..count {
             let i8 = (i % 240) as u8;
-            out.extend_from_slice(&[0xc0, 0x0c]);
-            out.extend_from_slice(&qtype.to_be_bytes());
-            out.extend_from_slice(&[0, 1, 0, 0, 0x0e, 0x10]);
+            dns_answer_head(out, qtype);
             match qtype {
                 1 => out.extend_from_slice(&[0, 4, 192, 0, 2, 10 + i8]),
-                28 => {
-                    out.extend_from_slice(&[0, 16, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0]);
-                    out.extend_from_slice(&[0, 0, 0, 0, 0, 0, (i >> 8) as u8, i as u8]);
-                }
+                28 => dns_aaaa(out, i as u16),
                 _ => {
                     out.extend_from_slice(&[0, 20, 0, 10 + i8 % 90]);
                     let mx = format!("mx{:02}", i % 100);
