@@ -651,20 +651,6 @@ fn v4(a: u32) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(a))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn seg(
-    src: IpAddr,
-    sport: u16,
-    dst: IpAddr,
-    dport: u16,
-    flags: u8,
-    seq: u32,
-    ack: u32,
-    len: u32,
-) -> Packet {
-    Packet::tcp(src, sport, dst, dport, flags, seq, ack, len)
-}
-
 const SERVER: u32 = 0xC000_0219; // 192.0.2.25
 const CLIENT: u32 = 0xC633_6407; // 198.51.100.7
 
@@ -677,16 +663,16 @@ fn legit_connection(sport: u16) -> Vec<Packet> {
     const PA: u8 = TcpFlags::PSH | A;
     const FA: u8 = TcpFlags::FIN | A;
     vec![
-        seg(c, sport, s, 443, S, 1000, 0, 0),
-        seg(s, 443, c, sport, SA, 5000, 1001, 0),
-        seg(c, sport, s, 443, A, 1001, 5001, 0),
-        seg(c, sport, s, 443, PA, 1001, 5001, 517),
-        seg(s, 443, c, sport, A, 5001, 1518, 0),
-        seg(s, 443, c, sport, PA, 5001, 1518, 1400),
-        seg(c, sport, s, 443, A, 1518, 6401, 0),
-        seg(c, sport, s, 443, FA, 1518, 6401, 0),
-        seg(s, 443, c, sport, FA, 6401, 1519, 0),
-        seg(c, sport, s, 443, A, 1519, 6402, 0),
+        Packet::tcp(c, sport, s, 443, S, 1000, 0, 0),
+        Packet::tcp(s, 443, c, sport, SA, 5000, 1001, 0),
+        Packet::tcp(c, sport, s, 443, A, 1001, 5001, 0),
+        Packet::tcp(c, sport, s, 443, PA, 1001, 5001, 517),
+        Packet::tcp(s, 443, c, sport, A, 5001, 1518, 0),
+        Packet::tcp(s, 443, c, sport, PA, 5001, 1518, 1400),
+        Packet::tcp(c, sport, s, 443, A, 1518, 6401, 0),
+        Packet::tcp(c, sport, s, 443, FA, 1518, 6401, 0),
+        Packet::tcp(s, 443, c, sport, FA, 6401, 1519, 0),
+        Packet::tcp(c, sport, s, 443, A, 1519, 6402, 0),
     ]
 }
 
@@ -758,7 +744,7 @@ fn stress(flood: u32, cap: usize, legit: u16, budget: Duration) {
     for i in 0..flood {
         let ts = Timestamp(t0 + i64::from(i) * 20_000);
         let src = v4(0x0a00_0000 + i); // 10.0.0.0 upwards: every SYN its own source
-        let p = seg(
+        let p = Packet::tcp(
             src,
             1024 + (i % 60_000) as u16,
             v4(SERVER),

@@ -878,20 +878,6 @@ mod tests {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn tcp(
-        src: IpAddr,
-        sport: u16,
-        dst: IpAddr,
-        dport: u16,
-        flags: u8,
-        seq: u32,
-        ack: u32,
-        len: u32,
-    ) -> Packet {
-        Packet::tcp(src, sport, dst, dport, flags, seq, ack, len)
-    }
-
     const S: u8 = TcpFlags::SYN;
     const SA: u8 = TcpFlags::SYN | TcpFlags::ACK;
     const A: u8 = TcpFlags::ACK;
@@ -917,12 +903,12 @@ mod tests {
     fn idle_connection(gap: i64) -> Vec<(i64, Packet)> {
         let (c, s) = (ip(1), ip(10));
         vec![
-            (0, tcp(c, 40000, s, 443, S, 100, 0, 0)),
-            (0, tcp(s, 443, c, 40000, SA, 500, 101, 0)),
-            (0, tcp(c, 40000, s, 443, A, 101, 501, 0)),
-            (gap, tcp(c, 40000, s, 443, FA, 101, 501, 0)),
-            (gap, tcp(s, 443, c, 40000, FA, 501, 102, 0)),
-            (gap, tcp(c, 40000, s, 443, A, 102, 502, 0)),
+            (0, Packet::tcp(c, 40000, s, 443, S, 100, 0, 0)),
+            (0, Packet::tcp(s, 443, c, 40000, SA, 500, 101, 0)),
+            (0, Packet::tcp(c, 40000, s, 443, A, 101, 501, 0)),
+            (gap, Packet::tcp(c, 40000, s, 443, FA, 101, 501, 0)),
+            (gap, Packet::tcp(s, 443, c, 40000, FA, 501, 102, 0)),
+            (gap, Packet::tcp(c, 40000, s, 443, A, 102, 502, 0)),
         ]
     }
 
@@ -952,7 +938,7 @@ mod tests {
         // Linux: 1, 2, 4, 8, 16, 32 s backoff.
         let pkts: Vec<_> = [0, 1, 3, 7, 15, 31, 63]
             .iter()
-            .map(|&t| (t, tcp(c, 40001, s, 25, S, 7, 0, 0)))
+            .map(|&t| (t, Packet::tcp(c, 40001, s, 25, S, 7, 0, 0)))
             .collect();
         let (recs, _) = run(FlowConfig::default(), &pkts);
         assert_eq!(recs.len(), 1);
@@ -969,7 +955,7 @@ mod tests {
             ..FlowConfig::default()
         };
         let pkts: Vec<_> = (0..100u16)
-            .map(|i| (0, tcp(ip(1), 1000 + i, ip(10), 443, S, 7, 0, 0)))
+            .map(|i| (0, Packet::tcp(ip(1), 1000 + i, ip(10), 443, S, 7, 0, 0)))
             .collect();
         let mut t = FlowTable::new(cfg);
         let mut n = 0;
@@ -991,9 +977,9 @@ mod tests {
             max_flows: 1,
             ..FlowConfig::default()
         };
-        let a = tcp(ip(1), 1000, ip(10), 443, S, 7, 0, 0);
-        let b = tcp(ip(2), 2000, ip(10), 25, S, 9, 0, 0);
-        let a_ack = tcp(ip(1), 1000, ip(10), 443, A, 8, 1, 0);
+        let a = Packet::tcp(ip(1), 1000, ip(10), 443, S, 7, 0, 0);
+        let b = Packet::tcp(ip(2), 2000, ip(10), 25, S, 9, 0, 0);
+        let a_ack = Packet::tcp(ip(1), 1000, ip(10), 443, A, 8, 1, 0);
         let (recs, st) = run(cfg, &[(0, a), (0, a), (1, b), (2, a_ack)]);
         assert_eq!(st.evicted, 2);
         let rows: Vec<_> = recs
@@ -1038,7 +1024,7 @@ mod tests {
         };
         let (recs, st) = run(
             FlowConfig::default(),
-            &[(0, tcp(c, 40002, s, 443, S, 7, 0, 0)), (0, icmp)],
+            &[(0, Packet::tcp(c, 40002, s, 443, S, 7, 0, 0)), (0, icmp)],
         );
         assert_eq!(st.icmp_attached, 1);
         let conn = recs.iter().find(|r| r.proto == 6).unwrap();
@@ -1050,11 +1036,11 @@ mod tests {
     #[test]
     fn rst_is_attributed_to_its_side_with_its_ttl() {
         let (c, s) = (ip(1), ip(10));
-        let mut rst = tcp(s, 443, c, 40003, TcpFlags::RST | TcpFlags::ACK, 0, 8, 0);
+        let mut rst = Packet::tcp(s, 443, c, 40003, TcpFlags::RST | TcpFlags::ACK, 0, 8, 0);
         rst.ttl = 63;
         let (recs, _) = run(
             FlowConfig::default(),
-            &[(0, tcp(c, 40003, s, 443, S, 7, 0, 0)), (0, rst)],
+            &[(0, Packet::tcp(c, 40003, s, 443, S, 7, 0, 0)), (0, rst)],
         );
         assert_eq!(recs[0].conn_state, ConnState::REJ);
         assert_eq!(recs[0].rst_by, Some((Side::Resp, 63)));
@@ -1065,7 +1051,7 @@ mod tests {
         let (c, s) = (ip(1), ip(10));
         let (recs, _) = run(
             FlowConfig::default(),
-            &[(0, tcp(s, 80, c, 6705, SA, 5, 9, 0))],
+            &[(0, Packet::tcp(s, 80, c, 6705, SA, 5, 9, 0))],
         );
         assert_eq!(recs[0].orig.ip(), c);
         assert_eq!(recs[0].history.as_str(), "^h");
@@ -1076,8 +1062,8 @@ mod tests {
     #[test]
     fn a_new_syn_after_a_reset_is_a_new_connection() {
         let (c, s) = (ip(1), ip(10));
-        let rst = tcp(s, 110, c, 26242, TcpFlags::RST | TcpFlags::ACK, 0, 8, 0);
-        let syn = tcp(c, 26242, s, 110, S, 7, 0, 0);
+        let rst = Packet::tcp(s, 110, c, 26242, TcpFlags::RST | TcpFlags::ACK, 0, 8, 0);
+        let syn = Packet::tcp(c, 26242, s, 110, S, 7, 0, 0);
         let (recs, st) = run(
             FlowConfig::default(),
             &[(0, syn), (0, rst), (1, syn), (1, rst)],
