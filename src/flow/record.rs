@@ -130,7 +130,6 @@ impl ConnRecord {
 
     /// The uid's 18 ASCII characters, without allocating (see [`ConnRecord::uid_string`]).
     pub fn uid_bytes(&self) -> [u8; 18] {
-        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         // splitmix64 twice for 128 bits of spread.
         let mut x = self.uid.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut mix = || {
@@ -141,19 +140,58 @@ impl ConnRecord {
             z ^ (z >> 31)
         };
         let (hi, lo) = (mix(), mix());
-        // The 128-bit number hi:lo in base 62, least significant digit first: long division
-        // over 32-bit limbs (64-bit divisions by a constant, not a 128-bit division per digit).
-        let mut limbs = [(hi >> 32) as u32, hi as u32, (lo >> 32) as u32, lo as u32];
         let mut s = [b'C'; 18];
-        for c in &mut s[1..] {
-            let mut rem = 0u64;
-            for l in &mut limbs {
-                let cur = rem << 32 | u64::from(*l);
-                *l = (cur / 62) as u32;
-                rem = cur % 62;
-            }
-            *c = ALPHABET[rem as usize];
-        }
+        s[1..].copy_from_slice(&base62(hi, lo));
         s
+    }
+}
+
+const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The lowest 17 base-62 digits of the 128-bit number `hi:lo`, least significant first: long
+/// division over 32-bit limbs (64-bit divisions by a constant, where a `u128` would make a
+/// 128-bit division per digit).
+fn base62(hi: u64, lo: u64) -> [u8; 17] {
+    let mut limbs = [(hi >> 32) as u32, hi as u32, (lo >> 32) as u32, lo as u32];
+    let mut digits = [0u8; 17];
+    for c in &mut digits {
+        let mut rem = 0u64;
+        for l in &mut limbs {
+            let cur = rem << 32 | u64::from(*l);
+            *l = (cur / 62) as u32;
+            rem = cur % 62;
+        }
+        *c = ALPHABET[rem as usize];
+    }
+    digits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base62_digits_are_those_of_the_128_bit_number() {
+        let words = [
+            0,
+            1,
+            61,
+            62,
+            0x9E37_79B9_7F4A_7C15,
+            1 << 63,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for hi in words {
+            for lo in words {
+                let mut v = u128::from(hi) << 64 | u128::from(lo);
+                let mut want = [0u8; 17];
+                for c in &mut want {
+                    *c = ALPHABET[(v % 62) as usize];
+                    v /= 62;
+                }
+                assert_eq!(base62(hi, lo), want, "{hi:#x}:{lo:#x}");
+            }
+        }
     }
 }
