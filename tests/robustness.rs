@@ -679,7 +679,7 @@ fn legit_connection(sport: u16) -> Vec<Packet> {
 /// What matters of a legitimate connection's record for its verdict.
 fn essentials(r: &ConnRecord) -> (u16, ConnState, String, u64, u64, u64, u64) {
     (
-        r.orig.port,
+        r.orig.port(),
         r.conn_state,
         r.history.as_str().to_string(),
         r.orig_stats.pkts,

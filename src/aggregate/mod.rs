@@ -67,7 +67,7 @@ impl Group {
             example_orig_h: r.orig.ip(),
             first_ts: r.ts,
             last_ts: r.ts.plus(r.duration),
-            example_orig_p: r.orig.port,
+            example_orig_p: r.orig.port(),
             example_state: r.conn_state,
             example_history: r.history,
             conns: 0,
@@ -84,7 +84,7 @@ impl Group {
         if r.ts < self.first_ts {
             self.first_ts = r.ts;
             self.example_orig_h = r.orig.ip();
-            self.example_orig_p = r.orig.port;
+            self.example_orig_p = r.orig.port();
             self.example_state = r.conn_state;
             self.example_history = r.history;
         }
@@ -187,7 +187,7 @@ impl Sink for Aggregator {
             proto: r.proto,
             orig: r.orig.ip(),
             resp: r.resp.ip(),
-            port: r.resp.port,
+            port: r.resp.port(),
         };
         let o = outcome(r);
         let mut folded = false;

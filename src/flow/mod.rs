@@ -572,9 +572,9 @@ impl FlowTable {
                 if flags.pure_syn() {
                     return true;
                 }
-                if ports::likely_tcp_server_port(src.port) {
-                    if ports::likely_tcp_server_port(dst.port) {
-                        flags.syn() || src.port >= dst.port
+                if ports::likely_tcp_server_port(src.port()) {
+                    if ports::likely_tcp_server_port(dst.port()) {
+                        flags.syn() || src.port() >= dst.port()
                     } else {
                         false
                     }
@@ -604,7 +604,10 @@ impl FlowTable {
             |_| false,
             // Zeek's UDP rule: flip if the source is a likely server port and the
             // destination is not.
-            || !ports::likely_udp_server_port(src.port) || ports::likely_udp_server_port(dst.port),
+            || {
+                !ports::likely_udp_server_port(src.port())
+                    || ports::likely_udp_server_port(dst.port())
+            },
             sink,
             |f, is_orig| {
                 let d = if is_orig { 0 } else { 1 };
@@ -984,7 +987,7 @@ mod tests {
         assert_eq!(st.evicted, 2);
         let rows: Vec<_> = recs
             .iter()
-            .map(|r| (r.orig.port, r.orig_stats.pkts, r.end))
+            .map(|r| (r.orig.port(), r.orig_stats.pkts, r.end))
             .collect();
         assert_eq!(
             rows,

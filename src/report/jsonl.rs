@@ -145,11 +145,11 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
     w.write_all(b"\",\"id.orig_h\":")?;
     addr(w, r.orig.ip())?;
     w.write_all(b",\"id.orig_p\":")?;
-    CompactFormatter.write_u16(w, r.orig.port)?;
+    CompactFormatter.write_u16(w, r.orig.port())?;
     w.write_all(b",\"id.resp_h\":")?;
     addr(w, r.resp.ip())?;
     w.write_all(b",\"id.resp_p\":")?;
-    CompactFormatter.write_u16(w, r.resp.port)?;
+    CompactFormatter.write_u16(w, r.resp.port())?;
     w.write_all(b",\"proto\":")?;
     name(w, r.proto_name())?;
     w.write_all(b",\"service\":null,\"duration\":")?;
@@ -322,9 +322,9 @@ mod tests {
             ts: r.ts.as_secs_f64(),
             uid: std::str::from_utf8(&uid).unwrap(),
             orig_h: r.orig.ip().to_string(),
-            orig_p: r.orig.port,
+            orig_p: r.orig.port(),
             resp_h: r.resp.ip().to_string(),
-            resp_p: r.resp.port,
+            resp_p: r.resp.port(),
             proto: r.proto_name(),
             service: None,
             duration: r.duration.as_secs_f64(),
