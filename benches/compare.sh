@@ -98,8 +98,17 @@ say "writing the $FLOOD-SYN flood capture"
 CAP_BYTES=$(stat -c %s "$CAP")
 FLOOD_BYTES=$(stat -c %s "$FLOODCAP")
 CONNS=$(sed -n 's/^  "connections": \([0-9]*\),$/\1/p' "$WORK/site.truth.json")
-# Into the page cache, so that every tool reads from memory.
+# Into the page cache, so that every tool reads from memory, as if read from disk: the pages
+# the synthesizer wrote are dropped (dd's nocache flag) and read back. Written pages sit in the
+# cache in the small pieces they were written in; pages read back come in 2 MiB pieces on this
+# kind of kernel (ext4 large folios, 8 MiB read-ahead), and copying the file out of them costs
+# less than half as much (cat of this capture: 0.05 s as written, 0.02 s read back). Any tool
+# reading a capture that came from disk or from another machine sees the second state.
+HUGE0=$(awk '/^FileHugePages:/ { print $2 }' /proc/meminfo)
+dd if="$CAP" iflag=nocache count=0 status=none
+dd if="$FLOODCAP" iflag=nocache count=0 status=none
 cat "$CAP" "$FLOODCAP" >/dev/null
+HUGE1=$(awk '/^FileHugePages:/ { print $2 }' /proc/meminfo)
 
 # --- the timed tools --------------------------------------------------------------------------
 NFDIR=$WORK/nfpcapd
@@ -137,13 +146,19 @@ run_one() {
   local name=$1
   local t0 t1
   rm -rf "${NFDIR:?}"/*
-  # Back into the page cache before every run, untimed: this kind of machine drops part of it
-  # within seconds (tens of MB of the file after a 5 s tshark run), and whichever tool ran
-  # first after that would read those pages from disk. Residency is logged per run.
+  # Dropped from the page cache and read back before every run, untimed. This kind of machine
+  # pages part of the cache out within seconds (tens of MB of the file after a 5 s tshark
+  # run), and whichever tool ran first after that would read those pages from disk; what it
+  # reads back then sits in smaller pieces than a fresh read from disk leaves (see the notes
+  # on page-cache folios), so that the cost of copying the file drifted over a run. Every
+  # tool starts from the same state: the whole capture just read from disk. Residency and
+  # the kernel's count of file pages in 2 MiB folios are logged per run.
   # Then a second for the machine to settle: a run started right after that 691 MB read was
   # slower (exflow, 12 interleaved runs each: 0.094 s median at once, 0.083 s after 0.5 s).
+  dd if="$CAP" iflag=nocache count=0 status=none
   cat "$CAP" >/dev/null
   resident "$name"
+  awk '/^FileHugePages:/ { print int($2 / 1024) }' /proc/meminfo >>"$WORK/$name.huge"
   sleep "$SETTLE"
   t0=$EPOCHREALTIME
   # shellcheck disable=SC2086 # the command line is split on purpose
@@ -286,13 +301,18 @@ ver() { "$@" 2>/dev/null | head -1 || true; }
   echo
   echo "Packets per second, exflow (median): $(awk -v p="$PACKETS" -v s="${MED[exflow]}" 'BEGIN { printf "%.0f", p / s }')."
   echo
+  echo "Before every timed run the capture was dropped from the page cache (\`dd iflag=nocache\`)"
+  echo "and read back (\`cat\`), untimed, so that every tool found it there as a capture just read"
+  echo "from disk (see the notes on page-cache folios below); then the machine was left idle for"
+  echo "$SETTLE s."
   if [ -s "$WORK/exflow.resident" ]; then
-    echo "The capture was read into the page cache (\`cat\`, untimed) before every timed run, then"
-    echo "the machine left idle for $SETTLE s; the"
-    echo "share of it resident just before the run (\`fincore\`), over all $(( RUNS * ${#TOOLS[@]} )) runs: min"
-    echo "$(cat "$WORK"/*.resident | sort -g | head -1) %, max $(cat "$WORK"/*.resident | sort -g | tail -1) %."
-    echo
+    echo "The share of the capture resident just before each run (\`fincore\`), over all"
+    echo "$(( RUNS * ${#TOOLS[@]} )) runs: min $(cat "$WORK"/*.resident | sort -g | head -1) %, max $(cat "$WORK"/*.resident | sort -g | tail -1) %."
   fi
+  echo "File pages in 2 MiB folios (\`FileHugePages\`, /proc/meminfo) just before each run:"
+  echo "$(sort -n "$WORK"/*.huge | head -1)–$(sort -n "$WORK"/*.huge | tail -1) MiB (the capture is $((CAP_BYTES / 1048576)) MiB; after the synthesizer wrote both"
+  echo "captures: $((HUGE0 / 1024)) MiB, after they were first read back: $((HUGE1 / 1024)) MiB)."
+  echo
   echo "## SYN flood ($FLOOD SYNs from distinct sources, never answered)"
   echo
   echo "\`$(basename "$SYNTH") --flood $FLOOD --seed $SEED\`: $FLOOD_BYTES bytes; sources from"
