@@ -131,17 +131,24 @@ impl Front {
 
     /// Decodes a frame: the packet, or `None` (an anomaly, counted).
     pub fn decode(&mut self, frame: &Frame<'_>) -> Option<Packet> {
-        match decode::decode(frame) {
-            Ok(pkt) => {
+        let mut pkt = Packet::EMPTY;
+        self.decode_into(frame, &mut pkt).then_some(pkt)
+    }
+
+    /// Decodes a frame into `out`: false if it is an anomaly (counted; `out` is then garbage).
+    #[inline]
+    pub fn decode_into(&mut self, frame: &Frame<'_>, out: &mut Packet) -> bool {
+        match decode::decode_into(frame, out) {
+            Ok(()) => {
                 self.outcome.ip_packets += 1;
-                if pkt.truncated {
+                if out.truncated {
                     self.outcome.payload_truncated += 1;
                 }
-                Some(pkt)
+                true
             }
             Err(kind) => {
                 self.outcome.anomalies.add(kind);
-                None
+                false
             }
         }
     }
@@ -310,11 +317,13 @@ pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
         let mut frames = 0u64;
         let mut on_frame = |frame: &Frame<'_>| {
             frames += 1;
-            if let Some(pkt) = front.decode(frame) {
-                batch.push((frame.ts, pkt));
-                if batch.len() == BATCH {
-                    send(&mut batch);
-                }
+            // Decoded in place, in the batch (see `decode::decode_into`).
+            let n = batch.len();
+            batch.push((frame.ts, Packet::EMPTY));
+            if !front.decode_into(frame, &mut batch[n].1) {
+                batch.truncate(n);
+            } else if batch.len() == BATCH {
+                send(&mut batch);
             }
             if let Some(p) = &progress {
                 p.frame(frames, frame.caplen, open_flows.load(Ordering::Relaxed));

@@ -12,7 +12,7 @@ use etherparse::{
     ip_number, IpAuthHeaderSlice, IpNumber, Ipv4HeaderSlice, Ipv6ExtensionsSlice,
     Ipv6FragmentHeaderSlice, Ipv6HeaderSlice,
 };
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 const IPV6_HEADER_LEN: usize = 40;
 /// The hop-by-hop option carrying a Jumbo Payload length (RFC 2675).
@@ -22,8 +22,9 @@ const OPT_PAD1: u8 = 0;
 /// One IP header, decoded.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ip<'a> {
-    pub src: IpAddr,
-    pub dst: IpAddr,
+    /// The source and destination addresses as the header holds them: 8 bytes (IPv4) or 32
+    /// (IPv6). Bytes, not `IpAddr`s: see [`Ip::addrs`].
+    pub addrs: &'a [u8],
     pub ttl: u8,
     pub ip_id: u16,
     /// Length of the whole packet as its header(s) declare it.
@@ -36,6 +37,29 @@ pub(crate) struct Ip<'a> {
     pub payload_len: usize,
     /// The snap length cut this packet: a header missing from `payload` is `SnaplenCut`.
     pub cut: bool,
+}
+
+impl Ip<'_> {
+    /// Writes the source and destination addresses where they go. Straight from the header's
+    /// bytes to their destination: an `IpAddr` built in one place and copied to another is
+    /// read back with wide loads right after the narrow stores that built it, and the CPU
+    /// stalls on such loads (store forwarding fails when a load spans several stores).
+    #[inline]
+    pub fn addrs(&self, src: &mut IpAddr, dst: &mut IpAddr) {
+        if let Some((s, d)) = self.addrs.split_first_chunk::<4>() {
+            if let Ok(d) = <[u8; 4]>::try_from(d) {
+                *src = IpAddr::V4(Ipv4Addr::from(*s));
+                *dst = IpAddr::V4(Ipv4Addr::from(d));
+                return;
+            }
+        }
+        if let Some((s, d)) = self.addrs.split_first_chunk::<16>() {
+            if let Ok(d) = <[u8; 16]>::try_from(d) {
+                *src = IpAddr::V6(Ipv6Addr::from(*s));
+                *dst = IpAddr::V6(Ipv6Addr::from(d));
+            }
+        }
+    }
 }
 
 /// Decodes the IP header at the start of `b`. `wire_avail`: bytes from there to the end of
@@ -94,8 +118,7 @@ fn ipv4(b: &[u8], wire_avail: usize, cut: bool) -> Result<Ip<'_>, AnomalyKind> {
         proto = ah.next_header();
     }
     Ok(Ip {
-        src: h.source_addr().into(),
-        dst: h.destination_addr().into(),
+        addrs: h.slice().get(12..20).unwrap_or_default(),
         ttl: h.ttl(),
         ip_id: h.identification(),
         ip_len,
@@ -140,8 +163,7 @@ fn ipv6(b: &[u8], wire_avail: usize, cut: bool) -> Result<Ip<'_>, AnomalyKind> {
         });
     }
     Ok(Ip {
-        src: h.source_addr().into(),
-        dst: h.destination_addr().into(),
+        addrs: h.slice().get(8..40).unwrap_or_default(),
         ttl: h.hop_limit(),
         ip_id: 0,
         ip_len,

@@ -34,21 +34,29 @@ fn len32(n: usize) -> u32 {
 }
 
 /// Decodes the transport header of protocol `proto` from `payload` (its captured bytes),
-/// `payload_len` bytes long according to the IP header. `cut`: the snap length cut the IP
-/// packet, so a header missing from `payload` is `SnaplenCut` rather than malformed.
+/// `payload_len` bytes long according to the IP header, into `out`. `cut`: the snap length
+/// cut the IP packet, so a header missing from `payload` is `SnaplenCut` rather than
+/// malformed.
+///
+/// Written in place rather than returned: a returned `Transport` is copied whole, its
+/// unused tail included, with wide loads of bytes just stored a few at a time, on which the
+/// CPU stalls (see `decode::decode_into`).
+#[inline]
 pub(crate) fn parse(
     proto: u8,
     payload: &[u8],
     payload_len: usize,
     cut: bool,
-) -> Result<Transport, AnomalyKind> {
-    match proto {
-        6 => tcp(payload, payload_len, cut).map(Transport::Tcp),
-        17 => udp(payload, payload_len, cut).map(Transport::Udp),
-        1 => icmp(payload, payload_len, cut, false).map(Transport::Icmp),
-        58 => icmp(payload, payload_len, cut, true).map(Transport::Icmp),
-        proto => Ok(Transport::Other { proto }),
-    }
+    out: &mut Transport,
+) -> Result<(), AnomalyKind> {
+    *out = match proto {
+        6 => Transport::Tcp(tcp(payload, payload_len, cut)?),
+        17 => Transport::Udp(udp(payload, payload_len, cut)?),
+        1 => Transport::Icmp(icmp(payload, payload_len, cut, false)?),
+        58 => Transport::Icmp(icmp(payload, payload_len, cut, true)?),
+        proto => Transport::Other { proto },
+    };
+    Ok(())
 }
 
 fn tcp(b: &[u8], payload_len: usize, cut: bool) -> Result<TcpSegment, AnomalyKind> {
