@@ -155,16 +155,17 @@ impl Front {
 }
 
 /// The second half: drops multi-interface copies, keeps the flow table, and hands finished
-/// connections to the sinks (`--flows`, counters, aggregator).
-pub struct Tracker {
+/// connections to the sinks (`--flows`, counters, aggregator), or to a [`Forward`] that
+/// passes them to another thread which does.
+struct Tracker<S: Sink = Collector> {
     table: FlowTable,
     dedup: Dedup,
-    sink: Collector,
+    sink: S,
 }
 
-impl Tracker {
+impl<S: Sink> Tracker<S> {
     /// One decoded packet (the hot path: no allocation).
-    pub fn packet(&mut self, ts: crate::time::Timestamp, pkt: &Packet) {
+    fn packet(&mut self, ts: crate::time::Timestamp, pkt: &Packet) {
         if !self.dedup.is_copy(ts, pkt) {
             self.table.observe(ts, pkt, &mut self.sink);
         }
@@ -266,6 +267,38 @@ impl Engine {
     }
 }
 
+/// Finished connections handed from the tracking thread to the writing thread at once.
+const RECORDS: usize = 256;
+
+/// A sink that gathers finished connections into batches for the writing thread, which runs
+/// the [`Collector`] (`--flows` lines, counters, aggregation: a seventh of the tracking
+/// thread's work when it ran there). The records arrive there in the order they were ended.
+struct Forward {
+    batch: Vec<ConnRecord>,
+    full: mpsc::SyncSender<Vec<ConnRecord>>,
+    empty: mpsc::Receiver<Vec<ConnRecord>>,
+}
+
+impl Forward {
+    fn send(&mut self) {
+        let next = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(RECORDS));
+        // Fails only if the writing thread panicked; its join reports that.
+        let _ = self.full.send(std::mem::replace(&mut self.batch, next));
+    }
+}
+
+impl Sink for Forward {
+    fn conn(&mut self, rec: &ConnRecord) {
+        self.batch.push(rec.clone());
+        if self.batch.len() == RECORDS {
+            self.send();
+        }
+    }
+}
+
 /// Decoded packets handed from the reading thread to the tracking thread at once.
 const BATCH: usize = 1024;
 /// Batches queued between the threads (the reader waits when the tracker is this far behind).
@@ -276,24 +309,55 @@ type Batch = Vec<(crate::time::Timestamp, Packet)>;
 /// Runs the whole pipeline over the files: what was found, and the connections folded into
 /// conversations for the report.
 ///
-/// Two threads: this one reads, filters and decodes; a second one runs the tracker (copies,
-/// flow table, sinks), fed batches of decoded packets in capture order over a bounded channel,
-/// the emptied batches coming back for reuse (no allocation once a few are in circulation).
-/// The result is the same as one thread's: the tracker sees the same packets in the same order.
+/// Three threads: this one reads, filters and decodes; a second one runs the tracker (copies,
+/// flow table), fed batches of decoded packets in capture order over a bounded channel; a
+/// third one runs the sinks of finished connections (`--flows`, counters, aggregator), fed
+/// batches of records the same way. Emptied batches come back for reuse (no allocation once
+/// a few are in circulation). The result is the same as one thread's: the tracker sees the
+/// same packets in the same order, the sinks the same connections in the same order. The
+/// writing thread is light (a connection's record, for dozens of packets) and runs in the
+/// gaps the other two leave.
 pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
     let mut filter = match &opts.filter {
         Some(expr) => Some(Filter::new(expr)?),
         None => None,
     };
     let Engine { mut front, tracker } = Engine::new(opts.flow, opts.flows.as_deref())?;
+    let Tracker {
+        table,
+        dedup,
+        sink: collector,
+    } = tracker;
     let progress = opts.progress.then(|| Progress::new(&opts.files));
     let open_flows = AtomicUsize::new(0);
     let (read, tracker) = std::thread::scope(|scope| {
         let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(QUEUE);
         let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
+        let (rec_tx, rec_rx) = mpsc::sync_channel::<Vec<ConnRecord>>(QUEUE);
+        let (rec_empty_tx, rec_empty_rx) = mpsc::channel::<Vec<ConnRecord>>();
+        let writer = scope.spawn(move || {
+            let mut collector = collector;
+            for mut batch in rec_rx {
+                for rec in &batch {
+                    collector.conn(rec);
+                }
+                batch.clear();
+                // The tracker may be gone already (it sent its last batch).
+                let _ = rec_empty_tx.send(batch);
+            }
+            collector
+        });
         let open_flows = &open_flows;
         let worker = scope.spawn(move || {
-            let mut tracker = tracker;
+            let mut tracker = Tracker {
+                table,
+                dedup,
+                sink: Forward {
+                    batch: Vec::with_capacity(RECORDS),
+                    full: rec_tx,
+                    empty: rec_empty_rx,
+                },
+            };
             for mut batch in full_rx {
                 for (ts, pkt) in &batch {
                     tracker.packet(*ts, pkt);
@@ -303,7 +367,25 @@ pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
                 // The reader may be gone already (it sent its last batch).
                 let _ = empty_tx.send(batch);
             }
-            tracker
+            // End of input: every open connection ends here, as `Engine::finish` would.
+            let Tracker {
+                mut table,
+                dedup,
+                mut sink,
+            } = tracker;
+            table.finish(&mut sink);
+            if !sink.batch.is_empty() {
+                sink.send();
+            }
+            drop(sink);
+            let collector = writer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            Tracker {
+                table,
+                dedup,
+                sink: collector,
+            }
         });
         let mut batch: Batch = Vec::with_capacity(BATCH);
         let send = |batch: &mut Batch| {

@@ -204,7 +204,12 @@ pub fn percentiles(us: &[u32]) -> Percentiles {
     // Bounded by the largest sample rather than the hour: the same buckets (they follow from
     // the lowest value and the digits), without allocating, zeroing and scanning the ones no
     // sample reaches (an hour's worth was most of the report's time).
-    let top = us.iter().copied().max().unwrap_or(0).clamp(2, 3_600_000_000);
+    let top = us
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .clamp(2, 3_600_000_000);
     let mut h = match Histogram::<u64>::new_with_bounds(1, u64::from(top), 3) {
         Ok(h) => h,
         Err(_) => {

@@ -495,11 +495,10 @@ impl FlowTable {
                 found
             }
         };
-        let expires = found
-            .and_then(|i| self.meta.get(i))
-            .map_or(Timestamp(i64::MAX), |m| m.expires);
-        if let Some(Some(f)) = found.and_then(|i| self.slots.get_mut(i)) {
-            if ts >= expires {
+        let meta = found.and_then(|i| self.meta.get_mut(i));
+        let slot = found.and_then(|i| self.slots.get_mut(i));
+        if let (Some(m), Some(Some(f))) = (meta, slot) {
+            if ts >= m.expires {
                 end = Some(if f.delete_at.is_some() {
                     EndReason::Closed
                 } else {
@@ -510,9 +509,11 @@ impl FlowTable {
             } else {
                 let is_orig = f.orig == src;
                 update(f, is_orig);
-                if let Some(i) = found {
-                    self.ranked(i);
-                }
+                // What `ranked` does, with the flow and its meta already in hand.
+                *m = Meta {
+                    rank: eviction_rank(f),
+                    expires: f.expires_at(&self.cfg),
+                };
                 return;
             }
         }
