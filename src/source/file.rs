@@ -82,10 +82,10 @@ impl FileSummary {
 /// `on_frame`. Errors (exit 2) name the file: missing, unreadable, not a capture. Every file
 /// other than `-` is opened and its magic checked before the first frame is read, so a bad
 /// name in the list fails at once.
-pub fn read_files(
+pub fn read_files<F: FnMut(&Frame<'_>)>(
     paths: &[String],
     filter: Option<&mut Filter>,
-    on_frame: &mut dyn FnMut(&Frame<'_>),
+    on_frame: &mut F,
 ) -> Result<FileSummary, Error> {
     for path in paths.iter().filter(|p| p.as_str() != "-") {
         check_early(path)?;
@@ -138,15 +138,17 @@ fn display_name(path: &str) -> &str {
 // Delivering frames
 
 /// Where frames go: the summary being filled, the filter and the callback.
-struct Sink<'f, 'c> {
+struct Sink<'f, 'c, F: FnMut(&Frame<'_>)> {
     summary: FileSummary,
     filter: Option<&'f mut Filter>,
-    on_frame: &'c mut dyn FnMut(&Frame<'_>),
+    /// Generic rather than `dyn`: the callback (decoding, in the pipeline) is inlined into
+    /// the record loop.
+    on_frame: &'c mut F,
     /// Timestamp of the last frame, for pcapng Simple Packet Blocks, which carry none.
     last_ts: Timestamp,
 }
 
-impl Sink<'_, '_> {
+impl<F: FnMut(&Frame<'_>)> Sink<'_, '_, F> {
     /// Counts a frame, runs the filter and hands the frame on if it passes.
     fn deliver(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
         let s = &mut self.summary;
@@ -328,7 +330,7 @@ enum End {
 
 /// Reads one file to its end (or to the point where it cannot be read further, with a
 /// warning), handing its frames to `sink`.
-fn read_file(path: &str, sink: &mut Sink<'_, '_>) -> Result<(), Error> {
+fn read_file<F: FnMut(&Frame<'_>)>(path: &str, sink: &mut Sink<'_, '_, F>) -> Result<(), Error> {
     let name = display_name(path);
     let opened = open(path)?;
     let failure = Rc::new(RefCell::new(None));
@@ -443,7 +445,11 @@ fn len_u32(bytes: &[u8]) -> u32 {
 // Legacy pcap
 
 /// Reads a legacy pcap stream.
-fn read_pcap(name: &str, input: Input, sink: &mut Sink<'_, '_>) -> Result<End, Error> {
+fn read_pcap<F: FnMut(&Frame<'_>)>(
+    name: &str,
+    input: Input,
+    sink: &mut Sink<'_, '_, F>,
+) -> Result<End, Error> {
     let mut reader = LegacyPcapReader::new(BUFFER_SIZE, input)
         .map_err(|_| Error::input(name, "pcap capture cut off inside its 24-byte file header"))?;
     let mut capacity = BUFFER_SIZE;
@@ -605,11 +611,11 @@ impl TsScale {
 
 /// Reads a pcapng stream. `oversized` counts packet blocks whose captured length exceeds the
 /// block (their frames are cut to the block).
-fn read_pcapng(
+fn read_pcapng<F: FnMut(&Frame<'_>)>(
     name: &str,
     input: Input,
     first_block: usize,
-    sink: &mut Sink<'_, '_>,
+    sink: &mut Sink<'_, '_, F>,
     oversized: &mut u64,
 ) -> Result<End, Error> {
     let mut capacity = BUFFER_SIZE.max(first_block.min(MAX_BLOCK));
