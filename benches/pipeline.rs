@@ -177,7 +177,7 @@ fn main() {
         flows: Some("/dev/null".into()),
         ..Options::default()
     };
-    let per_round = stage("analyze (two threads)", n, |_| {
+    let per_round = stage("analyze (three threads)", n, |_| {
         black_box(pipeline::analyze(&opts).ok());
     });
     println!(
