@@ -400,10 +400,13 @@ pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
         let mut on_frame = |frame: &Frame<'_>| {
             frames += 1;
             // Decoded in place, in the batch (see `decode::decode_into`).
-            let n = batch.len();
             batch.push((frame.ts, Packet::EMPTY));
-            if !front.decode_into(frame, &mut batch[n].1) {
-                batch.truncate(n);
+            let decoded = match batch.last_mut() {
+                Some((_, pkt)) => front.decode_into(frame, pkt),
+                None => false,
+            };
+            if !decoded {
+                batch.pop();
             } else if batch.len() == BATCH {
                 send(&mut batch);
             }
