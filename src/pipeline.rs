@@ -164,6 +164,17 @@ struct Tracker<S: Sink = Collector> {
 }
 
 impl<S: Sink> Tracker<S> {
+    /// Ends every open connection (the end of the input) into the sink, and returns the parts.
+    fn end(self) -> (FlowTable, Dedup, S) {
+        let Tracker {
+            mut table,
+            dedup,
+            mut sink,
+        } = self;
+        table.finish(&mut sink);
+        (table, dedup, sink)
+    }
+
     /// One decoded packet (the hot path: no allocation).
     fn packet(&mut self, ts: crate::time::Timestamp, pkt: &Packet) {
         if !self.dedup.is_copy(ts, pkt) {
@@ -237,12 +248,7 @@ impl Engine {
     /// Ends every open connection, flushes `--flows`, and returns what was found.
     pub fn finish(self, files: FileSummary) -> Result<(Outcome, Aggregator), Error> {
         let Engine { front, tracker } = self;
-        let Tracker {
-            mut table,
-            dedup,
-            mut sink,
-        } = tracker;
-        table.finish(&mut sink);
+        let (table, dedup, mut sink) = tracker.end();
         let mut outcome = front.outcome;
         outcome.duplicates = dedup.duplicates;
         outcome.files = files;
@@ -367,13 +373,8 @@ pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
                 // The reader may be gone already (it sent its last batch).
                 let _ = empty_tx.send(batch);
             }
-            // End of input: every open connection ends here, as `Engine::finish` would.
-            let Tracker {
-                mut table,
-                dedup,
-                mut sink,
-            } = tracker;
-            table.finish(&mut sink);
+            // End of input: every open connection ends here, as in `Engine::finish`.
+            let (table, dedup, mut sink) = tracker.end();
             if !sink.batch.is_empty() {
                 sink.send();
             }
