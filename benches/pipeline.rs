@@ -4,7 +4,7 @@
 //! - `flow update`: decoded packets through the copy filter and the flow table;
 //! - `engine`: frame → decode → flow table → aggregator and `--flows` JSON lines (one thread);
 //! - `analyze`: `pipeline::analyze` over the sample files given many times (read from the page
-//!   cache), the two-thread pipeline `exflow analyze` runs.
+//!   cache), the three-thread pipeline `exflow analyze` runs.
 //!
 //! Plain timing loop, median of several rounds; run with `cargo bench`. Allocations are
 //! counted by a counting global allocator over the measured rounds after a warm-up round
