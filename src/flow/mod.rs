@@ -329,6 +329,17 @@ const EMPTY: Meta = Meta {
     expires: Timestamp(i64::MAX),
 };
 
+impl Meta {
+    /// What the table keeps of `f` for the sweep and for eviction.
+    #[inline]
+    fn of(f: &Flow, cfg: &FlowConfig) -> Meta {
+        Meta {
+            rank: eviction_rank(f),
+            expires: f.expires_at(cfg),
+        }
+    }
+}
+
 /// Slots looked at to choose one connection to evict.
 const EVICTION_SAMPLE: usize = 64;
 
@@ -380,10 +391,7 @@ impl FlowTable {
     /// Records what eviction needs to know of the flow in slot `i` after it changed.
     fn ranked(&mut self, i: usize) {
         if let (Some(Some(f)), Some(m)) = (self.slots.get(i), self.meta.get_mut(i)) {
-            *m = Meta {
-                rank: eviction_rank(f),
-                expires: f.expires_at(&self.cfg),
-            };
+            *m = Meta::of(f, &self.cfg);
         }
     }
 
@@ -509,11 +517,8 @@ impl FlowTable {
             } else {
                 let is_orig = f.orig == src;
                 update(f, is_orig);
-                // What `ranked` does, with the flow and its meta already in hand.
-                *m = Meta {
-                    rank: eviction_rank(f),
-                    expires: f.expires_at(&self.cfg),
-                };
+                // `ranked`, with the flow and its meta already in hand.
+                *m = Meta::of(f, &self.cfg);
                 return;
             }
         }
