@@ -1,7 +1,7 @@
 //! `--flows OUT.jsonl`: one JSON object per connection, written when the connection ends.
 //! Zeek's conn.log field names where Zeek has the field; exflow's own fields after them.
 
-use crate::flow::{ConnRecord, Side};
+use crate::flow::ConnRecord;
 use serde_json::ser::{CompactFormatter, Formatter};
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -182,13 +182,7 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
     match r.rst_by {
         Some((side, ttl)) => {
             w.write_all(b"{\"side\":")?;
-            name(
-                w,
-                match side {
-                    Side::Orig => "orig",
-                    Side::Resp => "resp",
-                },
-            )?;
+            name(w, side.as_str())?;
             w.write_all(b",\"ttl\":")?;
             CompactFormatter.write_u8(w, ttl)?;
             w.write_all(b"}")?;
@@ -229,7 +223,7 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::flow::history::History;
-    use crate::flow::{ConnState, DirStats, EndReason, Endpoint, IcmpError};
+    use crate::flow::{ConnState, DirStats, EndReason, Endpoint, IcmpError, Side};
     use crate::time::{Duration, Timestamp};
     use serde::ser::{SerializeSeq, Serializer};
     use serde::Serialize;
@@ -343,10 +337,7 @@ mod tests {
                 synack_ack_ms: ms(r.rtt_synack_ack),
             },
             rst_by: r.rst_by.map(|(s, ttl)| RstBy {
-                side: match s {
-                    Side::Orig => "orig",
-                    Side::Resp => "resp",
-                },
+                side: s.as_str(),
                 ttl,
             }),
             ttls: Ttls {
