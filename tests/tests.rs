@@ -17,5 +17,6 @@ mod report;
 mod robustness;
 mod samples;
 mod site;
+mod snapshots;
 mod source_files;
 mod synth;
