@@ -16,7 +16,7 @@ use exflow::decode::{decode, Packet};
 use exflow::flow::dedup::Dedup;
 use exflow::flow::{ConnRecord, FlowConfig, FlowTable};
 use exflow::pipeline::{self, Engine, Options};
-use exflow::source::file::{read_files, FileSummary};
+use exflow::source::file::{read_files, SourceStats};
 use exflow::source::{Frame, LinkType};
 use exflow::time::{Duration, Timestamp};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -168,7 +168,7 @@ fn main() {
             }
         }
     });
-    black_box(engine.finish(FileSummary::default()).ok());
+    black_box(engine.finish(SourceStats::default()).ok());
 
     // The sample files given many times over, as `exflow analyze` reads them.
     let times = (200_000 / frames.len()).max(1);

@@ -2,15 +2,16 @@
 //! (0 fine, 1 a `--fail-on` condition met, 2 usage or input error).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use exflow::aggregate::stats::RunStats;
 use exflow::aggregate::Aggregator;
 use exflow::classify::catalogue::{Catalogue, Profile};
-use exflow::classify::infer;
 use exflow::classify::ports as ports_report;
 use exflow::classify::site::{self, Site};
 use exflow::error::Error;
 use exflow::flow::FlowConfig;
-use exflow::pipeline::{self, Options, Outcome};
-use exflow::report::model::{Report, Verdict};
+use exflow::pipeline::{self, Options};
+use exflow::report::gate::Condition;
+use exflow::report::model::Report;
 use exflow::report::summary;
 use exflow::report::{build, markdown, table};
 use exflow::source::live::{self, Live, LiveOptions};
@@ -209,8 +210,8 @@ struct ReportArgs {
     /// Exit with 1 when any of these is found (comma-separated): failed (any of blocked,
     /// refused, rejected, flaky, cut), blocked, refused, rejected, flaky, cut, one-sided,
     /// not-seen, unexpected, unsupported, scan.
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "CONDITION,...")]
-    fail_on: Vec<FailOn>,
+    #[arg(long, value_delimiter = ',', value_name = "CONDITION,...", value_parser = parse_condition)]
+    fail_on: Vec<Condition>,
 
     /// Colour the terminal table: auto (when stdout is a terminal and NO_COLOR is unset),
     /// always, never.
@@ -234,23 +235,12 @@ impl ReportArgs {
     /// The report of what the pipeline found, against the given site or one inferred.
     fn report(
         &self,
-        outcome: &Outcome,
+        stats: &RunStats,
         agg: &Aggregator,
         given: Option<&Site>,
     ) -> Result<Report, Error> {
-        let cat = catalogue()?;
-        let (mut site, reasons) = match given {
-            Some(site) => (site.clone(), vec![]),
-            None => {
-                let inferred = infer::infer(agg, cat);
-                (inferred.site, inferred.reasons)
-            }
-        };
-        if let Some(p) = self.profile {
-            site.profile = p.profile();
-        }
-        let fin = agg.finalize(&site, cat);
-        Ok(build::report(outcome, &site, &reasons, fin))
+        let profile = self.profile.map(ProfileArg::profile);
+        Ok(build::conclude(stats, agg, given, profile, catalogue()?))
     }
 
     /// The report in the chosen format (the summary format is the caller's).
@@ -312,39 +302,9 @@ enum ColorArg {
     Never,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum FailOn {
-    Failed,
-    Blocked,
-    Refused,
-    Rejected,
-    Flaky,
-    Cut,
-    OneSided,
-    NotSeen,
-    Unexpected,
-    Unsupported,
-    Scan,
-}
-
-impl FailOn {
-    /// Whether the report meets this condition.
-    fn met(self, r: &Report) -> bool {
-        let any = |v: Verdict| r.expected.iter().any(|e| e.verdict == v);
-        match self {
-            FailOn::Failed => r.expected.iter().any(|e| e.verdict.is_failure()),
-            FailOn::Blocked => any(Verdict::Blocked),
-            FailOn::Refused => any(Verdict::Refused),
-            FailOn::Rejected => any(Verdict::Rejected),
-            FailOn::Flaky => any(Verdict::Flaky),
-            FailOn::Cut => any(Verdict::Cut),
-            FailOn::OneSided => any(Verdict::OneSided),
-            FailOn::NotSeen => any(Verdict::NotSeen),
-            FailOn::Unexpected => !r.unexpected.is_empty(),
-            FailOn::Unsupported => !r.unsupported_restrictions.is_empty(),
-            FailOn::Scan => !r.scans.is_empty(),
-        }
-    }
+/// `--fail-on`'s values: the report's conditions (an unknown one is refused with the list).
+fn parse_condition(text: &str) -> Result<Condition, String> {
+    text.parse()
 }
 
 /// Flow-table timeouts and limits.
@@ -397,7 +357,7 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
         progress: !a.quiet && std::io::stderr().is_terminal(),
     };
     let (outcome, agg) = pipeline::analyze(&opts)?;
-    for w in &outcome.files.warnings {
+    for w in &outcome.source.warnings {
         eprintln!("exflow: warning: {}", table::sanitize(&w.to_string()));
     }
     let to_stdout = r.flows.as_deref() != Some("-");
@@ -474,11 +434,13 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         }
     );
     let printed = std::cell::Cell::new(0u64);
-    let mut on_tick = |engine: &pipeline::Engine, drops: live::Drops| -> Result<(), Error> {
-        let (mut outcome, agg) = engine.snapshot();
-        outcome.files = live::summary(iface, engine, drops);
-        let report = live_report(r, &outcome, &agg, given.as_ref(), drops)?;
-        print_stdout(&render_live(r, &report, iface, drops, false, tty)?)?;
+    let on_tick = |engine: &pipeline::Engine, drops: live::Drops| -> Result<(), Error> {
+        let (mut stats, agg) = engine.snapshot();
+        stats.source = engine.live_stats(iface, drops);
+        stats.live_drops = Some(drops);
+        let mut report = r.report(&stats, &agg, given.as_ref())?;
+        report.interim = Some(true);
+        print_stdout(&render_live(r, &report, iface, tty)?)?;
         printed.set(printed.get() + 1);
         Ok(())
     };
@@ -487,9 +449,14 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         duration: a.duration,
         interval: periodic.then_some(a.interval),
     };
-    let end = capture.run(&mut engine, &control, &mut on_tick)?;
-    let files = live::summary(iface, &engine, end.drops);
-    let (outcome, agg) = engine.finish(files)?;
+    let mut sink = pipeline::LiveSink {
+        engine: &mut engine,
+        on_tick,
+    };
+    let end = capture.run(&mut sink, &control)?;
+    let files = engine.live_stats(iface, end.drops);
+    let (mut outcome, agg) = engine.finish(files)?;
+    outcome.live_drops = Some(end.drops);
     if end.drops.total() > 0 {
         if let Some(w) = end.drops.warning() {
             eprintln!("exflow: warning: {}", table::sanitize(&w.to_string()));
@@ -499,10 +466,11 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         print_stdout(&summary::render(&outcome))?;
         ExitCode::SUCCESS
     } else {
-        let report = live_report(r, &outcome, &agg, given.as_ref(), end.drops)?;
+        let mut report = r.report(&outcome, &agg, given.as_ref())?;
+        report.interim = Some(false);
         if to_stdout {
             // On a terminal the final report replaces the last periodic one.
-            let text = render_live(r, &report, iface, end.drops, true, tty && printed.get() > 0)?;
+            let text = render_live(r, &report, iface, tty && printed.get() > 0)?;
             print_stdout(&text)?;
         }
         r.exit_code(&report)
@@ -522,42 +490,17 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
     Ok(code)
 }
 
-/// The report of a live capture: the kernel's drops in the capture facts.
-fn live_report(
-    r: &ReportArgs,
-    outcome: &Outcome,
-    agg: &Aggregator,
-    given: Option<&Site>,
-    drops: live::Drops,
-) -> Result<Report, Error> {
-    let mut report = r.report(outcome, agg, given)?;
-    report.capture.kernel_drops = Some(drops.kernel);
-    Ok(report)
-}
-
-/// A live report as printed: JSON on one line (with the interface and queue drops beside
-/// the kernel's, and whether it is interim); the table or Markdown after a clear-screen on a
-/// terminal (`refresh`), else after a header line with the time.
+/// A live report as printed: JSON on one line; the table or Markdown after a clear-screen on
+/// a terminal (`refresh`), else after a header line with the time.
 fn render_live(
     r: &ReportArgs,
     report: &Report,
     iface: &str,
-    drops: live::Drops,
-    last: bool,
     refresh: bool,
 ) -> Result<String, Error> {
     if r.format == Format::Json {
-        let mut v =
-            serde_json::to_value(report).map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
-        if let Some(c) = v.get_mut("capture").and_then(|c| c.as_object_mut()) {
-            c.insert("interface_drops".into(), drops.interface.into());
-            c.insert("queue_drops".into(), drops.queue.into());
-        }
-        if let Some(top) = v.as_object_mut() {
-            top.insert("interim".into(), (!last).into());
-        }
         let mut s =
-            serde_json::to_string(&v).map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
+            serde_json::to_string(report).map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
         s.push('\n');
         return Ok(s);
     }
@@ -567,7 +510,11 @@ fn render_live(
     } else {
         format!(
             "=== exflow live on {iface}: {} report at {} ({} packets) ===\n{body}",
-            if last { "final" } else { "interim" },
+            if report.interim == Some(true) {
+                "interim"
+            } else {
+                "final"
+            },
             utc_now(),
             report.capture.packets
         )

@@ -1,16 +1,18 @@
 //! The single loop: `source → decode → flow`, and the finished connections on to the report
 //! sinks. The same loop serves files and (later) live capture; only the source differs.
 
+use crate::aggregate::stats::{ConnCounts, RunStats};
 use crate::aggregate::Aggregator;
-use crate::decode::{self, AnomalyCounts, AnomalyKind, Packet};
+use crate::decode::{self, AnomalyKind, Packet};
 use crate::error::Error;
 use crate::flow::dedup::Dedup;
-use crate::flow::{ConnRecord, ConnState, FlowConfig, FlowStats, FlowTable, Sink};
+use crate::flow::{ConnRecord, FlowConfig, FlowTable, Sink};
 use crate::report::jsonl;
 use crate::report::progress::Progress;
-use crate::source::file::{read_files, FileSummary};
+use crate::source::file::{read_files, SourceStats};
 use crate::source::filter::Filter;
-use crate::source::Frame;
+use crate::source::live::Drops;
+use crate::source::{Frame, FrameSink};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,53 +28,6 @@ pub struct Options {
     pub flow: FlowConfig,
     /// Show a progress bar on stderr.
     pub progress: bool,
-}
-
-/// Connections counted by protocol and state.
-#[derive(Clone, Debug, Default)]
-pub struct ConnCounts {
-    pub tcp: u64,
-    pub udp: u64,
-    pub icmp: u64,
-    /// Indexed like [`ConnState::ALL`].
-    pub by_state: [u64; 13],
-}
-
-impl ConnCounts {
-    fn add(&mut self, r: &ConnRecord) {
-        match r.proto {
-            6 => self.tcp += 1,
-            17 => self.udp += 1,
-            _ => self.icmp += 1,
-        }
-        if r.proto == 6 || r.proto == 17 {
-            if let Some(i) = ConnState::ALL.iter().position(|&s| s == r.conn_state) {
-                self.by_state[i] += 1;
-            }
-        }
-    }
-
-    pub fn total(&self) -> u64 {
-        self.tcp + self.udp + self.icmp
-    }
-}
-
-/// Everything the run found, for the summary.
-#[derive(Clone, Debug, Default)]
-pub struct Outcome {
-    pub files: FileSummary,
-    /// Frames that decoded to an IP packet.
-    pub ip_packets: u64,
-    /// Frames that gave no packet, by kind.
-    pub anomalies: AnomalyCounts,
-    /// IP packets whose payload was cut by the snap length (headers intact; still used).
-    pub payload_truncated: u64,
-    pub flow: FlowStats,
-    pub conns: ConnCounts,
-    /// Packets dropped as copies of one just seen (a capture on several interfaces).
-    pub duplicates: u64,
-    /// Conversations folded into per-service groups past the aggregator's cap.
-    pub folded: u64,
 }
 
 /// The `--flows` writer, the counters and the aggregator, as one sink.
@@ -116,9 +71,9 @@ fn open_output(path: &str) -> Result<Box<dyn Write + Send>, Error> {
 pub struct Front {
     /// Frames fed: number, captured bytes, time span and link types (live capture's facts,
     /// where no file reader counts them).
-    pub seen: FileSummary,
-    /// IP packets, truncated payloads and anomalies (the rest of [`Outcome`] is the tracker's).
-    outcome: Outcome,
+    pub seen: SourceStats,
+    /// IP packets, truncated payloads and anomalies (the rest of [`RunStats`] is the tracker's).
+    stats: RunStats,
 }
 
 impl Front {
@@ -140,14 +95,14 @@ impl Front {
     pub fn decode_into(&mut self, frame: &Frame<'_>, out: &mut Packet) -> bool {
         match decode::decode_into(frame, out) {
             Ok(()) => {
-                self.outcome.ip_packets += 1;
+                self.stats.ip_packets += 1;
                 if out.truncated {
-                    self.outcome.payload_truncated += 1;
+                    self.stats.payload_truncated += 1;
                 }
                 true
             }
             Err(kind) => {
-                self.outcome.anomalies.add(kind);
+                self.stats.anomalies.add(kind);
                 false
             }
         }
@@ -229,7 +184,7 @@ impl Engine {
 
     /// What the report would say now: the finished connections plus every open one, as if
     /// the capture ended here (open connections are not ended, nor written to `--flows`).
-    pub fn snapshot(&self) -> (Outcome, Aggregator) {
+    pub fn snapshot(&self) -> (RunStats, Aggregator) {
         let t = &self.tracker;
         let mut agg = t.sink.agg.clone();
         let mut counts = t.sink.counts.clone();
@@ -237,7 +192,7 @@ impl Engine {
             counts.add(r);
             agg.conn(r);
         });
-        let mut o = self.front.outcome.clone();
+        let mut o = self.front.stats.clone();
         o.conns = counts;
         o.flow = t.table.stats();
         o.duplicates = t.dedup.duplicates;
@@ -246,13 +201,13 @@ impl Engine {
     }
 
     /// Ends every open connection, flushes `--flows`, and returns what was found.
-    pub fn finish(self, files: FileSummary) -> Result<(Outcome, Aggregator), Error> {
+    pub fn finish(self, files: SourceStats) -> Result<(RunStats, Aggregator), Error> {
         let Engine { front, tracker } = self;
         let (table, dedup, mut sink) = tracker.end();
-        let mut outcome = front.outcome;
-        outcome.duplicates = dedup.duplicates;
-        outcome.files = files;
-        outcome.flow = table.stats();
+        let mut stats = front.stats;
+        stats.duplicates = dedup.duplicates;
+        stats.source = files;
+        stats.flow = table.stats();
         if let Some((name, w)) = &mut sink.out {
             if let Err(e) = w.flush() {
                 sink.write_error.get_or_insert((name.clone(), e));
@@ -267,9 +222,38 @@ impl Engine {
                 problem: format!("write failed: {e}"),
             });
         }
-        outcome.conns = sink.counts;
-        outcome.folded = sink.agg.folded;
-        Ok((outcome, sink.agg))
+        stats.conns = sink.counts;
+        stats.folded = sink.agg.folded;
+        Ok((stats, sink.agg))
+    }
+}
+
+/// An engine fed by a live source, with what to do at each tick (print an interim report).
+pub struct LiveSink<'e, T: FnMut(&Engine, Drops) -> Result<(), Error>> {
+    pub engine: &'e mut Engine,
+    pub on_tick: T,
+}
+
+impl<T: FnMut(&Engine, Drops) -> Result<(), Error>> FrameSink for LiveSink<'_, T> {
+    #[inline]
+    fn frame(&mut self, frame: &Frame<'_>) {
+        self.engine.frame(frame);
+    }
+
+    fn tick(&mut self, drops: Drops) -> Result<(), Error> {
+        (self.on_tick)(self.engine, drops)
+    }
+}
+
+impl Engine {
+    /// A live capture's facts so far: what the front counted, under the interface's name,
+    /// with the packets lost.
+    pub fn live_stats(&self, interface: &str, drops: Drops) -> SourceStats {
+        SourceStats {
+            files: vec![format!("live:{interface}")],
+            warnings: drops.warning().into_iter().collect(),
+            ..self.front.seen.clone()
+        }
     }
 }
 
@@ -327,7 +311,7 @@ type Batch = Vec<(crate::time::Timestamp, Packet)>;
 /// same packets in the same order, the sinks the same connections in the same order. The
 /// writing thread is light (a connection's record, for dozens of packets) and runs in the
 /// gaps the other two leave.
-pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
+pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
     let mut filter = match &opts.filter {
         Some(expr) => Some(Filter::new(expr)?),
         None => None,
@@ -400,7 +384,7 @@ pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
             // Fails only if the tracker thread panicked; its join below reports that.
             let _ = full_tx.send(std::mem::replace(batch, next));
         };
-        // The file reader counts frames, bytes and times itself (`FileSummary`).
+        // The file reader counts frames, bytes and times itself (`SourceStats`).
         let mut frames = 0u64;
         let mut on_frame = |frame: &Frame<'_>| {
             frames += 1;
@@ -433,10 +417,7 @@ pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
     if let Some(p) = &progress {
         p.finish();
     }
-    let unsupported = front
-        .outcome
-        .anomalies
-        .get(AnomalyKind::UnsupportedLinkType);
+    let unsupported = front.stats.anomalies.get(AnomalyKind::UnsupportedLinkType);
     if unsupported > 0 && unsupported == files.frames - files.filtered_out {
         // Every frame was of a link type we cannot decode (a pcapng whose interfaces are all
         // of such types; a pcap's header is checked when the file is opened).

@@ -171,7 +171,7 @@ fn check_record(r: &ConnRecord) -> Result<(), TestCaseError> {
     );
     prop_assert!(h.len() <= HISTORY_CAP);
     prop_assert!(r.duration.0 >= 0, "negative duration {:?}", r.duration);
-    match r.proto {
+    match r.proto.number() {
         6 => {}
         17 => prop_assert!(matches!(
             r.conn_state,
@@ -295,7 +295,7 @@ proptest! {
     ) {
         let pkts = tcp_packets(ends, isn, &steps);
         let recs = check_run(&pkts)?;
-        prop_assert!(recs.iter().all(|r| r.proto == 6));
+        prop_assert!(recs.iter().all(|r| r.proto == exflow::decode::Proto::Tcp));
     }
 
     /// Well-formed handshakes with arbitrary segments after them: the first record of a

@@ -119,7 +119,7 @@ fn site_report() -> Report {
         FlowEntry {
             attempts: 4,
             refused: 4,
-            answered_by: Some("middlebox"),
+            answered_by: Some(exflow::report::model::AnsweredBy::Middlebox),
             verdict: Verdict::Refused,
             detail: "Refused 4 times by a RST from something in between (TTL 254; the \
                      server answers with 128)."
@@ -165,7 +165,7 @@ fn site_report() -> Report {
             attempts: 5,
             established: 5,
             reset_midstream: 2,
-            answered_by: Some("middlebox"),
+            answered_by: Some(exflow::report::model::AnsweredBy::Middlebox),
             handshake_ms: Some(ms(14.0, 20.0, 22.0, 22.5)),
             verdict: Verdict::Cut,
             detail: "2 of 5 established connections were reset mid-stream by something in \
@@ -294,6 +294,8 @@ fn site_report() -> Report {
             connections: 4321,
             duplicate_packets: 17,
             read_warnings: vec!["exch01-b.pcap: capture cut off inside a record".into()],
+            interface_drops: None,
+            queue_drops: None,
         },
         topology: Topology {
             inferred: true,
@@ -365,6 +367,7 @@ fn site_report() -> Report {
              of the verdicts."
                 .into(),
         ],
+        interim: None,
     }
 }
 
@@ -549,7 +552,11 @@ fn every_verdict_word_appears() {
             Verdict::NotSeen,
             Verdict::OneSided,
         ] {
-            assert!(out.contains(v.label()), "{} missing", v.label());
+            assert!(
+                out.contains(exflow::report::words::verdict_label(v)),
+                "{} missing",
+                exflow::report::words::verdict_label(v)
+            );
         }
     }
 }

@@ -16,7 +16,6 @@
 
 use crate::util;
 use exflow::classify::catalogue::Catalogue;
-use exflow::classify::infer::infer;
 use exflow::decode::{Packet, TcpFlags};
 use exflow::flow::{ConnRecord, ConnState, EndReason, FlowConfig, FlowTable};
 use exflow::pipeline::Engine;
@@ -533,9 +532,7 @@ fn analyze_in_process(path: &str) -> Option<u64> {
     })
     .ok()?;
     let (outcome, agg) = engine.finish(summary).unwrap();
-    let inferred = infer(&agg, cat);
-    let fin = agg.finalize(&inferred.site, cat);
-    let report = build::report(&outcome, &inferred.site, &inferred.reasons, fin);
+    let report = build::conclude(&outcome, &agg, None, None, cat);
     let text = table::render(&report, &table::TableOptions::default());
     assert!(!text.contains('\x1b'));
     let md = markdown::render(&report);

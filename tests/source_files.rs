@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use exflow::error::Error;
-use exflow::source::file::{read_files, FileSummary};
+use exflow::source::file::{read_files, SourceStats};
 use exflow::source::filter::Filter;
 use exflow::source::{Frame, LinkType};
 use exflow::time::Timestamp;
@@ -26,7 +26,7 @@ struct Got {
 fn read_with(
     paths: &[String],
     filter: Option<&mut Filter>,
-) -> Result<(FileSummary, Vec<Got>), Error> {
+) -> Result<(SourceStats, Vec<Got>), Error> {
     let mut got = Vec::new();
     let summary = read_files(paths, filter, &mut |f: &Frame<'_>| {
         assert_eq!(f.caplen as usize, f.bytes.len());
@@ -41,7 +41,7 @@ fn read_with(
     Ok((summary, got))
 }
 
-fn read(paths: &[String]) -> (FileSummary, Vec<Got>) {
+fn read(paths: &[String]) -> (SourceStats, Vec<Got>) {
     read_with(paths, None).unwrap_or_else(|e| panic!("reading {paths:?}: {e}"))
 }
 
@@ -387,7 +387,7 @@ fn two_section_pcapng() -> Vec<u8> {
     ng.bytes()
 }
 
-fn check_two_section_frames(s: &FileSummary, got: &[Got]) {
+fn check_two_section_frames(s: &SourceStats, got: &[Got]) {
     let summary: Vec<(i64, LinkType, &[u8])> = got
         .iter()
         .map(|g| (g.ts, g.link, g.bytes.as_slice()))

@@ -7,11 +7,11 @@
 mod generator;
 
 use crate::util::{exflow, stderr, stdout, tmp_path};
+use exflow::aggregate::stats::RunStats;
 use exflow::aggregate::Aggregator;
 use exflow::classify::catalogue::Catalogue;
-use exflow::classify::infer::infer;
 use exflow::flow::FlowConfig;
-use exflow::pipeline::{self, Engine, Options, Outcome};
+use exflow::pipeline::{self, Engine, Options};
 use exflow::report::build;
 use exflow::source::file::read_files;
 use exflow::source::Frame;
@@ -241,11 +241,9 @@ fn synth_is_deterministic() {
 }
 
 /// The report `exflow analyze` would print, from what the pipeline returned (site inferred).
-fn report_json(outcome: &Outcome, agg: &Aggregator) -> String {
+fn report_json(outcome: &RunStats, agg: &Aggregator) -> String {
     let cat = Catalogue::embedded().unwrap();
-    let inferred = infer(agg, cat);
-    let fin = agg.finalize(&inferred.site, cat);
-    let report = build::report(outcome, &inferred.site, &inferred.reasons, fin);
+    let report = build::conclude(outcome, agg, None, None, cat);
     serde_json::to_string(&report).unwrap()
 }
 

@@ -9,7 +9,6 @@
 #![no_main]
 
 use exflow::classify::catalogue::Catalogue;
-use exflow::classify::infer::infer;
 use exflow::classify::site::Site;
 use exflow::flow::FlowConfig;
 use exflow::pipeline::Engine;
@@ -99,14 +98,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok((outcome, agg)) = engine.finish(summary) else {
         return;
     };
-    assert_eq!(outcome.files.frames, frames);
-    let inferred = infer(&agg, cat);
-    for (site, reasons) in [
-        (&inferred.site, &inferred.reasons[..]),
-        (sample_site(), &[][..]),
-    ] {
-        let fin = agg.finalize(site, cat);
-        let report = build::report(&outcome, site, reasons, fin);
+    assert_eq!(outcome.source.frames, frames);
+    for site in [None, Some(sample_site())] {
+        let report = build::conclude(&outcome, &agg, site, None, cat);
         assert_eq!(report.capture.packets, frames);
         render_all(&report);
     }

@@ -20,7 +20,7 @@ pub fn check_record(r: &ConnRecord) {
         "history {h:?} has a letter Zeek does not use"
     );
     assert!(
-        matches!(r.proto, 1 | 6 | 17 | 58),
+        matches!(r.proto.number(), 1 | 6 | 17 | 58),
         "record of protocol {}",
         r.proto
     );

@@ -8,7 +8,8 @@ use exflow::aggregate::Aggregator;
 use exflow::classify::catalogue::Catalogue;
 use exflow::classify::site::Site;
 use exflow::flow::FlowConfig;
-use exflow::pipeline::{Engine, Outcome};
+use exflow::aggregate::stats::RunStats;
+use exflow::pipeline::Engine;
 use exflow::report::{build, markdown, table};
 use exflow::source::file::read_files;
 use exflow::source::Frame;
@@ -16,8 +17,8 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
 /// The connections of samples/exchange-healthy.pcap (read once per process).
-fn sample() -> &'static (Outcome, Aggregator) {
-    static SAMPLE: OnceLock<(Outcome, Aggregator)> = OnceLock::new();
+fn sample() -> &'static (RunStats, Aggregator) {
+    static SAMPLE: OnceLock<(RunStats, Aggregator)> = OnceLock::new();
     SAMPLE.get_or_init(|| {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -49,8 +50,7 @@ fuzz_target!(|data: &[u8]| {
         panic!("the embedded catalogue does not load");
     };
     let (outcome, agg) = sample();
-    let fin = agg.finalize(&site, cat);
-    let report = build::report(outcome, &site, &[], fin);
+    let report = build::conclude(outcome, agg, Some(&site), None, cat);
     let text = table::render(&report, &table::TableOptions::default());
     assert!(!text.contains('\x1b'), "ESC in an uncoloured table");
     let md = markdown::render(&report);

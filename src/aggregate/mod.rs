@@ -5,30 +5,29 @@
 //! summed into expected flows, unexpected flows, unsupported restrictions and scans, each
 //! with its verdict.
 
-pub mod outcome;
+pub mod evidence;
+pub mod stats;
 pub mod verdict;
 
-use crate::classify::catalogue::{Catalogue, HostRole, Place, Proto, Role, Zone};
+pub mod rows;
+
+use crate::classify::catalogue::{Catalogue, Proto};
+use crate::classify::infer::Conversation;
+use crate::classify::rules::{
+    classify, sides_of, unrestricted_role, Class, ConvKey, Side, UnexpectedReason,
+};
 use crate::classify::site::Site;
 use crate::flow::history::History;
 use crate::flow::{ConnRecord, ConnState, Sink};
-use crate::report::model::{
-    self, Example, Flood, FlowEntry, Percentiles, RoleLatency, Scan, Unexpected,
-};
 use crate::time::Timestamp;
-use outcome::{outcome, Failure, Outcome};
+use evidence::{Evidence, Failure};
+use rows::{Example, Finalized, Flood, FlowRow, Rejection, RoleLatency, Scan, UnexpectedRow};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use verdict::Counts;
 
-/// A conversation: every connection from one address to one service of another.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GroupKey {
-    pub proto: u8,
-    pub orig: IpAddr,
-    pub resp: IpAddr,
-    pub port: u16,
-}
+/// Conversations are keyed as the classification rules read them.
+pub type GroupKey = ConvKey;
 
 /// What the connections of one conversation added up to.
 #[derive(Clone, Debug)]
@@ -51,8 +50,8 @@ pub struct Group {
     pub probes: u64,
     /// TTL of the first RST that refused an attempt.
     pub refused_ttl: Option<u8>,
-    /// The first few distinct ICMP rejections: (v6, type, code, from).
-    pub icmp: Vec<(bool, u8, u8, IpAddr)>,
+    /// The first few distinct ICMP rejections.
+    pub icmp: Vec<Rejection>,
     /// SYN → SYN-ACK times, microseconds.
     pub handshake_us: Vec<u32>,
     /// The responder's usual TTL, from an answered handshake.
@@ -80,7 +79,7 @@ impl Group {
         }
     }
 
-    fn add(&mut self, r: &ConnRecord, o: &Outcome) {
+    fn add(&mut self, r: &ConnRecord, o: &Evidence) {
         if r.ts < self.first_ts {
             self.first_ts = r.ts;
             self.example_orig_h = r.orig.ip();
@@ -112,7 +111,12 @@ impl Group {
                 from,
             }) => {
                 self.counts.rejected += 1;
-                let e = (v6, icmp_type, code, from);
+                let e = Rejection {
+                    v6,
+                    icmp_type,
+                    code,
+                    from,
+                };
                 if self.icmp.len() < 4 && !self.icmp.contains(&e) {
                     self.icmp.push(e);
                 }
@@ -180,7 +184,7 @@ pub const FLOOD_MIN_SOURCES: u64 = 100;
 
 impl Sink for Aggregator {
     fn conn(&mut self, r: &ConnRecord) {
-        if r.proto != 6 && r.proto != 17 {
+        if !r.proto.has_ports() {
             return;
         }
         let mut key = GroupKey {
@@ -189,7 +193,7 @@ impl Sink for Aggregator {
             resp: r.resp.ip(),
             port: r.resp.port(),
         };
-        let o = outcome(r);
+        let o = Evidence::of(r);
         let mut folded = false;
         if self.groups.len() >= self.max_groups && !self.groups.contains_key(&key) {
             // Flood-like single SYNs and everything else are folded apart, so that a flood
@@ -240,7 +244,7 @@ impl Aggregator {
         let mut by_source: BTreeMap<IpAddr, Vec<(&GroupKey, &Group)>> = BTreeMap::new();
         for (k, g) in &self.groups {
             // A folded group's source is a stand-in for many: never a scanner.
-            if k.proto == 6 && g.all_probes() && !g.folded {
+            if k.proto == Proto::Tcp && g.all_probes() && !g.folded {
                 by_source.entry(k.orig).or_default().push((k, g));
             }
         }
@@ -273,14 +277,14 @@ impl Aggregator {
                 .max()
                 .unwrap_or_default();
             out.push(Scan {
-                source: src.to_string(),
-                targets: targets.iter().map(|t| t.to_string()).collect(),
+                source: src,
+                targets: targets.into_iter().collect(),
                 ports_probed: ports.len() as u64,
                 open: open.into_iter().collect(),
                 closed,
                 filtered,
-                first_ts: first.as_secs_f64(),
-                last_ts: last.as_secs_f64(),
+                first_ts: first,
+                last_ts: last,
             });
         }
         out
@@ -292,7 +296,7 @@ impl Aggregator {
         struct Acc(u64, u64, Timestamp, Timestamp);
         let mut by_target: BTreeMap<(IpAddr, u16), Acc> = BTreeMap::new();
         for (k, g) in &self.groups {
-            if k.proto == 6 && g.flood_like() {
+            if k.proto == Proto::Tcp && g.flood_like() {
                 let e = by_target
                     .entry((k.resp, k.port))
                     .or_insert(Acc(0, 0, g.first_ts, g.last_ts));
@@ -307,13 +311,13 @@ impl Aggregator {
             .filter(|(_, a)| a.0 >= FLOOD_MIN_SOURCES)
             .map(
                 |((target, port), Acc(sources, attempts, first, last))| Flood {
-                    target: target.to_string(),
-                    proto: "tcp",
+                    target,
+                    proto: Proto::Tcp,
                     port,
                     sources,
                     attempts,
-                    first_ts: first.as_secs_f64(),
-                    last_ts: last.as_secs_f64(),
+                    first_ts: first,
+                    last_ts: last,
                 },
             )
             .collect()
@@ -328,16 +332,8 @@ impl Aggregator {
     /// The scanners and flooded services of this capture.
     pub fn noise(&self) -> Noise {
         Noise {
-            scanners: self
-                .scans()
-                .iter()
-                .filter_map(|s| s.source.parse().ok())
-                .collect(),
-            flooded: self
-                .floods()
-                .iter()
-                .filter_map(|f| f.target.parse().ok().map(|t| (t, f.port)))
-                .collect(),
+            scanners: self.scans().iter().map(|s| s.source).collect(),
+            flooded: self.floods().iter().map(|f| (f.target, f.port)).collect(),
         }
     }
 
@@ -346,7 +342,7 @@ impl Aggregator {
         let scans = self.scans();
         let floods = self.floods();
         let noise = self.noise();
-        let mut expected: BTreeMap<(usize, model::Side, model::Side), Acc> = BTreeMap::new();
+        let mut expected: BTreeMap<(usize, Side, Side), Acc> = BTreeMap::new();
         // Every flow the site expects, seen or not.
         for (i, role) in cat.roles().iter().enumerate() {
             if role.unrestricted || !site.expects(role) {
@@ -357,7 +353,7 @@ impl Aggregator {
                     if s.address.is_some() && s.address == d.address {
                         continue;
                     }
-                    expected.entry((i, s.clone(), d)).or_default();
+                    expected.entry((i, s, d)).or_default();
                 }
             }
         }
@@ -368,10 +364,9 @@ impl Aggregator {
                 host_ttl.entry(k.resp).or_insert(t);
             }
         }
-        let mut unexpected: BTreeMap<(u8, u16, model::Side, model::Side, &'static str), UnexpAcc> =
+        let mut unexpected: BTreeMap<(Proto, u16, Side, Side, UnexpectedReason), UnexpAcc> =
             BTreeMap::new();
-        let mut unsupported: BTreeMap<(usize, model::Side, model::Side, u16), Acc> =
-            BTreeMap::new();
+        let mut unsupported: BTreeMap<(usize, Side, Side, u16), Acc> = BTreeMap::new();
         let mut latency: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
         let mut keys: Vec<&GroupKey> = self.groups.keys().collect();
         keys.sort();
@@ -436,26 +431,25 @@ impl Aggregator {
                 Class::Unrelated => {}
             }
         }
-        let roles = cat.roles();
         let expected = expected
             .into_iter()
-            .map(|((i, s, d), acc)| acc.entry(&roles[i], s, d, None, &host_ttl))
+            .map(|((i, s, d), acc)| acc.row(cat, i, s, d, None, &host_ttl))
             .collect();
         let unsupported_restrictions = unsupported
             .into_iter()
-            .map(|((i, s, d, port), acc)| acc.entry(&roles[i], s, d, Some(port), &host_ttl))
+            .map(|((i, s, d, port), acc)| acc.row(cat, i, s, d, Some(port), &host_ttl))
             .collect();
         let unexpected = unexpected
             .into_iter()
-            .map(|((proto, port, src, dst, reason), a)| a.entry(proto, port, src, dst, reason))
+            .map(|((proto, port, src, dst, reason), a)| a.row(proto, port, src, dst, reason))
             .collect();
         let latency = latency
             .into_iter()
             .filter(|(_, v)| !v.is_empty())
-            .map(|(i, v)| RoleLatency {
-                role: roles[i].id.clone(),
+            .map(|(role, v)| RoleLatency {
+                role,
                 connections: v.len() as u64,
-                syn_synack_ms: verdict::percentiles(&v),
+                syn_synack: verdict::percentiles(&v),
             })
             .collect();
         Finalized {
@@ -467,16 +461,24 @@ impl Aggregator {
             latency,
         }
     }
-}
 
-/// The report's lists, before the capture facts and topology are added.
-pub struct Finalized {
-    pub expected: Vec<FlowEntry>,
-    pub unexpected: Vec<Unexpected>,
-    pub unsupported_restrictions: Vec<FlowEntry>,
-    pub scans: Vec<Scan>,
-    pub floods: Vec<Flood>,
-    pub latency: Vec<RoleLatency>,
+    /// What inference reads of each conversation, scanners' probes and floods left out.
+    pub fn conversations(&self) -> Vec<Conversation> {
+        let noise = self.noise();
+        let mut out: Vec<Conversation> = self
+            .groups
+            .iter()
+            .filter(|(k, g)| !Self::is_scan_probe(&noise, k, g))
+            .map(|(k, g)| Conversation {
+                key: *k,
+                attempts: g.counts.attempts,
+                established: g.counts.established,
+                one_sided: g.counts.one_sided,
+            })
+            .collect();
+        out.sort_by_key(|c| c.key);
+        out
+    }
 }
 
 /// Conversations to keep out of the verdicts: scanners' probes and flood SYNs.
@@ -504,7 +506,7 @@ struct Acc {
     handshake_us: Vec<u32>,
     /// (RST TTL, the server's usual TTL) of a refusal.
     refusal_ttls: Option<(u8, Option<u8>)>,
-    icmp: Vec<(bool, u8, u8, IpAddr)>,
+    icmp: Vec<Rejection>,
     servers: BTreeSet<IpAddr>,
 }
 
@@ -525,14 +527,15 @@ impl Acc {
         self.servers.insert(k.resp);
     }
 
-    fn entry(
+    fn row(
         self,
-        role: &Role,
-        src: model::Side,
-        dst: model::Side,
+        cat: &Catalogue,
+        role: usize,
+        src: Side,
+        dst: Side,
         port: Option<u16>,
         host_ttl: &HashMap<IpAddr, u8>,
-    ) -> FlowEntry {
+    ) -> FlowRow {
         // The server's usual TTL: from this flow, else from any answered handshake.
         let refusal = self.refusal_ttls.map(|(rst, usual)| {
             let usual =
@@ -545,60 +548,32 @@ impl Acc {
         } else {
             Some(verdict::percentiles(&self.handshake_us))
         };
-        let icmp: Vec<String> = self
-            .icmp
-            .iter()
-            .map(|&(v6, t, c, from)| {
-                format!(
-                    "{}{t}/{c} {} from {from}",
-                    if v6 { "icmp6 " } else { "" },
-                    crate::report::jsonl::icmp_meaning(v6, t, c)
-                )
-            })
-            .collect();
         let v = verdict::decide(&counts);
         let answered_by = verdict::answered_by(v, &counts, refusal);
-        let port = port.unwrap_or_else(|| role.ports.first().map(|p| p.first()).unwrap_or(0));
-        let detail = verdict::detail(
-            v,
-            &counts,
-            &src,
-            &dst,
+        let port = port.unwrap_or_else(|| {
+            cat.roles()[role]
+                .ports
+                .first()
+                .map(|p| p.first())
+                .unwrap_or(0)
+        });
+        FlowRow {
+            role,
             port,
-            answered_by,
-            refusal,
-            &icmp,
-            handshake,
-        );
-        FlowEntry {
-            role: role.id.clone(),
-            purpose: role.purpose.clone(),
-            proto: proto_name(role.proto),
-            port,
-            ports: ports_text(role),
             src,
             dst,
-            attempts: counts.attempts,
-            established: counts.established,
-            dropped: counts.dropped,
-            refused: counts.refused,
-            rejected: counts.rejected,
-            reset_midstream: counts.reset_by_middlebox
-                + counts.reset_by_endpoint
-                + counts.reset_unknown,
-            syn_retries: counts.syn_retries,
-            one_sided: counts.one_sided,
-            handshake_ms: handshake,
+            counts,
+            handshake,
             verdict: v,
             answered_by,
-            icmp,
-            detail,
+            refusal,
+            rejections: self.icmp,
         }
     }
 }
 
 struct UnexpAcc {
-    role: Option<String>,
+    role: Option<usize>,
     attempts: u64,
     established: u64,
     first_ts: Timestamp,
@@ -606,33 +581,17 @@ struct UnexpAcc {
 }
 
 impl UnexpAcc {
-    fn entry(
+    fn row(
         self,
-        proto: u8,
+        proto: Proto,
         port: u16,
-        src: model::Side,
-        dst: model::Side,
-        reason: &'static str,
-    ) -> Unexpected {
-        let (k, example_orig_h, orig_p, state, history) = self.example;
-        let why = match reason {
-            "disabled-service" => "the service is switched off for this site",
-            "internal-only-exposed" => "an internal-only service reached from the internet",
-            "not-in-profile" => "a flow of the other site profile",
-            _ => "no Exchange role uses this port",
-        };
-        let detail = format!(
-            "{} connection(s), {} established: {}{}",
-            self.attempts,
-            self.established,
-            why,
-            self.role
-                .as_ref()
-                .map(|r| format!(" (role {r})"))
-                .unwrap_or_default()
-        );
-        Unexpected {
-            proto: if proto == 6 { "tcp" } else { "udp" },
+        src: Side,
+        dst: Side,
+        reason: UnexpectedReason,
+    ) -> UnexpectedRow {
+        let (k, orig_h, orig_p, conn_state, history) = self.example;
+        UnexpectedRow {
+            proto,
             port,
             src,
             dst,
@@ -640,257 +599,17 @@ impl UnexpAcc {
             established: self.established,
             reason,
             role: self.role,
-            first_ts: self.first_ts.as_secs_f64(),
+            first_ts: self.first_ts,
             example: Example {
-                orig_h: example_orig_h.to_string(),
+                orig_h,
                 orig_p,
-                resp_h: k.resp.to_string(),
+                resp_h: k.resp,
                 resp_p: k.port,
-                conn_state: state.as_str(),
-                history: history.as_str().to_string(),
+                conn_state,
+                history,
             },
-            detail,
         }
     }
-}
-
-fn proto_name(p: Proto) -> &'static str {
-    match p {
-        Proto::Tcp => "tcp",
-        Proto::Udp => "udp",
-        Proto::Ip(_) => "ip",
-    }
-}
-
-fn ports_text(role: &Role) -> String {
-    role.ports
-        .iter()
-        .map(|p| {
-            if p.first() == p.last() {
-                p.first().to_string()
-            } else {
-                format!("{}-{}", p.first(), p.last())
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn proto_of(n: u8) -> Proto {
-    match n {
-        6 => Proto::Tcp,
-        17 => Proto::Udp,
-        n => Proto::Ip(n),
-    }
-}
-
-/// The side of a flow a place stands for, given the address that matched it.
-fn side_for(place: Place, ip: IpAddr, site: &Site) -> model::Side {
-    match place {
-        Place::Zone(z) => model::Side {
-            zone: z.name(),
-            role: None,
-            address: None,
-        },
-        Place::Host(HostRole::Client) => client_side(),
-        Place::Host(_) => host_side(ip, site),
-    }
-}
-
-fn client_side() -> model::Side {
-    model::Side {
-        zone: Zone::Internal.name(),
-        role: Some(HostRole::Client.name()),
-        address: None,
-    }
-}
-
-/// A concrete host: its zone, role and primary address (NAT addresses map to it).
-fn host_side(ip: IpAddr, site: &Site) -> model::Side {
-    match site.host_of(ip) {
-        Some(h) => model::Side {
-            zone: site.zone_of(ip).name(),
-            role: Some(h.role.name()),
-            address: Some(h.addresses.first().copied().unwrap_or(ip).to_string()),
-        },
-        None => model::Side {
-            zone: site.zone_of(ip).name(),
-            role: None,
-            address: Some(ip.to_string()),
-        },
-    }
-}
-
-/// Every side a list of places stands for in this site (for the expected-flow list).
-fn sides_of(places: &[Place], site: &Site) -> Vec<model::Side> {
-    let mut out = vec![];
-    for &p in places {
-        match p {
-            Place::Zone(z) => out.push(model::Side {
-                zone: z.name(),
-                role: None,
-                address: None,
-            }),
-            Place::Host(HostRole::Client) => out.push(client_side()),
-            Place::Host(r) => {
-                for h in site.hosts_with(r) {
-                    if let Some(a) = h.addresses.first() {
-                        out.push(host_side(*a, site));
-                    }
-                }
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// Does a place cover this address in this site?
-fn place_matches(place: Place, ip: IpAddr, site: &Site) -> bool {
-    match place {
-        Place::Zone(z) => site.zone_of(ip) == z,
-        // A client is a host the site says is one, or any internal host it does not name.
-        Place::Host(HostRole::Client) => match site.role_of(ip) {
-            Some(r) => r == HostRole::Client,
-            None => site.zone_of(ip) != Zone::Internet,
-        },
-        Place::Host(r) => site.role_of(ip).is_some_and(|a| r.covers(a)),
-    }
-}
-
-fn find_place(places: &[Place], ip: IpAddr, site: &Site) -> Option<Place> {
-    // Prefer a concrete host role over a zone.
-    places
-        .iter()
-        .copied()
-        .filter(|p| place_matches(*p, ip, site))
-        .max_by_key(|p| matches!(p, Place::Host(r) if *r != HostRole::Client))
-}
-
-/// How a role matches a conversation: the places of source and destination, or None.
-fn role_match(role: &Role, k: &GroupKey, site: &Site) -> Option<(model::Side, model::Side)> {
-    if !role.matches(proto_of(k.proto), k.port) {
-        return None;
-    }
-    if let (Some(s), Some(d)) = (
-        find_place(&role.src, k.orig, site),
-        find_place(&role.dst, k.resp, site),
-    ) {
-        return Some((side_for(s, k.orig, site), side_for(d, k.resp, site)));
-    }
-    if role.both_ways {
-        if let (Some(s), Some(d)) = (
-            find_place(&role.src, k.resp, site),
-            find_place(&role.dst, k.orig, site),
-        ) {
-            return Some((side_for(d, k.orig, site), side_for(s, k.resp, site)));
-        }
-    }
-    None
-}
-
-fn unrestricted_role(
-    k: &GroupKey,
-    site: &Site,
-    cat: &Catalogue,
-) -> Option<(usize, model::Side, model::Side)> {
-    cat.roles()
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.unrestricted)
-        .find_map(|(i, r)| role_match(r, k, site).map(|(s, d)| (i, s, d)))
-}
-
-enum Class {
-    /// An expected flow of the site: role index and sides.
-    Expected(usize, model::Side, model::Side),
-    /// Traffic Microsoft says must never be restricted (Exchange ↔ Exchange / DC / Lync).
-    Unrestricted(usize, model::Side, model::Side),
-    Unexpected {
-        reason: &'static str,
-        role: Option<String>,
-        src: model::Side,
-        dst: model::Side,
-    },
-    /// Not Exchange's business.
-    Unrelated,
-}
-
-fn plain_side(ip: IpAddr, site: &Site) -> model::Side {
-    if site.host_of(ip).is_some() {
-        host_side(ip, site)
-    } else {
-        model::Side {
-            zone: site.zone_of(ip).name(),
-            role: None,
-            address: None,
-        }
-    }
-}
-
-/// Which flow of the site a conversation is.
-fn classify(k: &GroupKey, site: &Site, cat: &Catalogue) -> Class {
-    let roles = cat.roles();
-    let mut candidate: Option<(usize, model::Side, model::Side)> = None;
-    for (i, role) in roles.iter().enumerate() {
-        if role.unrestricted {
-            continue;
-        }
-        if let Some((s, d)) = role_match(role, k, site) {
-            if site.expects(role) {
-                return Class::Expected(i, s, d);
-            }
-            candidate.get_or_insert((i, s, d));
-        }
-    }
-    let exchange_involved = site.is_exchange(k.orig) || site.is_exchange(k.resp);
-    let from_internet = site.zone_of(k.orig) == Zone::Internet;
-    // An internal-only service of an Exchange host reached from the internet.
-    if from_internet && site.is_exchange(k.resp) {
-        if let Some(role) = roles
-            .iter()
-            .find(|r| r.internal_only && r.matches(proto_of(k.proto), k.port))
-        {
-            return Class::Unexpected {
-                reason: "internal-only-exposed",
-                role: Some(role.id.clone()),
-                src: plain_side(k.orig, site),
-                dst: plain_side(k.resp, site),
-            };
-        }
-    }
-    if let Some((i, s, d)) = candidate {
-        let role = &roles[i];
-        let reason = if !role.in_profile(site.profile) {
-            "not-in-profile"
-        } else {
-            "disabled-service"
-        };
-        return Class::Unexpected {
-            reason,
-            role: Some(role.id.clone()),
-            src: s,
-            dst: d,
-        };
-    }
-    if let Some((i, s, d)) = unrestricted_role(k, site, cat) {
-        return Class::Unrestricted(i, s, d);
-    }
-    if exchange_involved {
-        return Class::Unexpected {
-            reason: "unknown-port",
-            role: None,
-            src: plain_side(k.orig, site),
-            dst: plain_side(k.resp, site),
-        };
-    }
-    Class::Unrelated
-}
-
-/// Percentiles of a latency list, for callers outside this module.
-pub fn latency(us: &[u32]) -> Percentiles {
-    verdict::percentiles(us)
 }
 
 #[cfg(test)]
@@ -899,8 +618,8 @@ mod tests {
     use crate::classify::catalogue::Profile;
     use crate::decode::{Packet, TcpFlags, Transport};
     use crate::flow::{FlowConfig, FlowTable};
-    use crate::report::model::Verdict;
     use std::net::Ipv4Addr;
+    use verdict::Verdict;
 
     fn seg(
         src: IpAddr,
@@ -994,10 +713,7 @@ mod tests {
         table.finish(&mut agg);
         let floods = agg.floods();
         assert_eq!(floods.len(), 1, "{floods:?}");
-        assert_eq!(
-            (floods[0].target.as_str(), floods[0].port),
-            ("198.51.100.10", 443)
-        );
+        assert_eq!((floods[0].target, floods[0].port), (mbx, 443));
         assert_eq!(floods[0].sources, 500, "{:?}", floods[0]);
         assert!(agg.folded > 400);
         let mut site = Site::new(Profile::Mailbox);
@@ -1007,10 +723,13 @@ mod tests {
         let https = fin
             .expected
             .iter()
-            .find(|e| e.role == "https-client" && e.src.zone == "internet")
+            .find(|e| {
+                cat.roles()[e.role].id == "https-client"
+                    && e.src.zone == crate::classify::catalogue::Zone::Internet
+            })
             .unwrap();
-        assert_eq!(https.verdict, Verdict::Ok, "{}", https.detail);
-        assert_eq!(https.attempts, 3);
+        assert_eq!(https.verdict, Verdict::Ok, "{:?}", https.counts);
+        assert_eq!(https.counts.attempts, 3);
     }
 
     #[test]

@@ -1,8 +1,98 @@
-//! The verdict of a flow from its counts (PRODUCT.md, "Verdicts"), who answered, and the
-//! sentence a person reads. Pure functions, tested on their own.
+//! The verdict of a flow from its counts (PRODUCT.md, "Verdicts") and who answered. Pure
+//! functions, tested on their own; the report words them.
 
-use crate::report::model::{Percentiles, Side, Verdict};
 use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// The verdict of an expected flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Established, no failures.
+    Ok,
+    /// Nothing established; SYNs unanswered.
+    Blocked,
+    /// Nothing established; answered by a RST.
+    Refused,
+    /// Nothing established; answered by an ICMP unreachable.
+    Rejected,
+    /// Some established, some failed.
+    Flaky,
+    /// Established, then reset mid-stream by something in between.
+    Cut,
+    /// No attempt in the capture.
+    NotSeen,
+    /// Only one direction visible: no verdict can be trusted.
+    OneSided,
+}
+
+impl Verdict {
+    /// Every verdict.
+    pub const ALL: [Verdict; 8] = [
+        Verdict::Ok,
+        Verdict::Blocked,
+        Verdict::Refused,
+        Verdict::Rejected,
+        Verdict::Flaky,
+        Verdict::Cut,
+        Verdict::NotSeen,
+        Verdict::OneSided,
+    ];
+
+    /// The name in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Blocked => "blocked",
+            Verdict::Refused => "refused",
+            Verdict::Rejected => "rejected",
+            Verdict::Flaky => "flaky",
+            Verdict::Cut => "cut",
+            Verdict::NotSeen => "not_seen",
+            Verdict::OneSided => "one_sided",
+        }
+    }
+
+    /// Whether this verdict means the flow failed (for `--fail-on failed`).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Verdict::Blocked | Verdict::Refused | Verdict::Rejected | Verdict::Flaky | Verdict::Cut
+        )
+    }
+}
+
+/// Who answered a refusal or reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnsweredBy {
+    /// The RST's TTL is the server's usual.
+    Server,
+    /// The RST's TTL differs from the server's usual: a device in between.
+    Middlebox,
+    /// No answered handshake to compare the TTL with.
+    Unknown,
+}
+
+impl AnsweredBy {
+    /// The name in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnsweredBy::Server => "server",
+            AnsweredBy::Middlebox => "middlebox",
+            AnsweredBy::Unknown => "unknown",
+        }
+    }
+}
+
+/// p50/p90/p99/max, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
 
 /// What the connections of one flow added up to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,132 +159,21 @@ pub fn decide(c: &Counts) -> Verdict {
     Verdict::Ok
 }
 
-/// Who answered a refusal or reset: "server" when the RST's TTL matches the server's usual
-/// TTL, "middlebox" when it differs, "unknown" without a reference.
+/// Who answered a refusal or reset: the server when the RST's TTL matches the server's usual
+/// TTL, a middlebox when it differs, unknown without a reference.
 pub fn answered_by(
     v: Verdict,
     c: &Counts,
     refusal: Option<(u8, Option<u8>)>,
-) -> Option<&'static str> {
+) -> Option<AnsweredBy> {
     match v {
         Verdict::Refused | Verdict::Flaky if c.refused > 0 => Some(match refusal {
-            Some((rst, Some(usual))) if rst == usual => "server",
-            Some((_, Some(_))) => "middlebox",
-            _ => "unknown",
+            Some((rst, Some(usual))) if rst == usual => AnsweredBy::Server,
+            Some((_, Some(_))) => AnsweredBy::Middlebox,
+            _ => AnsweredBy::Unknown,
         }),
-        Verdict::Cut => Some("middlebox"),
+        Verdict::Cut => Some(AnsweredBy::Middlebox),
         _ => None,
-    }
-}
-
-fn place(s: &Side) -> String {
-    match (&s.address, s.role) {
-        (Some(a), Some(r)) => format!("{r} {a}"),
-        (Some(a), None) => a.clone(),
-        (None, Some(r)) => format!("{} {r}s", s.zone),
-        (None, None) => format!("the {}", s.zone),
-    }
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// One sentence a person reads.
-#[allow(clippy::too_many_arguments)]
-pub fn detail(
-    v: Verdict,
-    c: &Counts,
-    src: &Side,
-    dst: &Side,
-    port: u16,
-    answered_by: Option<&str>,
-    refusal: Option<(u8, Option<u8>)>,
-    icmp: &[String],
-    handshake: Option<Percentiles>,
-) -> String {
-    let route = format!("from {} to {} port {port}", place(src), place(dst));
-    let attempts = plural(c.attempts, "attempt", "attempts");
-    match v {
-        Verdict::NotSeen => format!("No attempt {route} in the capture: no evidence either way."),
-        Verdict::OneSided => format!(
-            "{} of {attempts} {route} show only one direction (asymmetric mirror or a one-way \
-             capture filter): no verdict can be trusted.",
-            c.one_sided
-        ),
-        Verdict::Blocked => format!(
-            "{attempts} {route}, no answer to any SYN ({}): silently dropped, most likely by a \
-             firewall.",
-            plural(c.syn_retries, "retransmission", "retransmissions")
-        ),
-        Verdict::Refused => {
-            let who = match (answered_by, refusal) {
-                (Some("server"), Some((ttl, _))) => {
-                    format!("by the server itself (the RST's TTL {ttl} is the server's usual)")
-                }
-                (Some("middlebox"), Some((ttl, Some(usual)))) => format!(
-                    "by a device in between (the RST's TTL {ttl} differs from the server's \
-                     usual {usual})"
-                ),
-                _ => "by the server's address (no answered handshake to compare its TTL with)"
-                    .to_string(),
-            };
-            format!("{attempts} {route} refused with a TCP reset {who}.")
-        }
-        Verdict::Rejected => format!(
-            "{attempts} {route} rejected with ICMP {}.",
-            if icmp.is_empty() {
-                "unreachable".to_string()
-            } else {
-                icmp.join(", ")
-            }
-        ),
-        Verdict::Flaky => {
-            let pct = 100.0 * c.failed() as f64 / c.attempts.max(1) as f64;
-            format!(
-                "{} of {attempts} {route} failed ({pct:.0}%): {} dropped, {} refused, {} \
-                 rejected; {} established.",
-                c.failed(),
-                c.dropped,
-                c.refused,
-                c.rejected,
-                c.established
-            )
-        }
-        Verdict::Cut => format!(
-            "{} of {} established {route} reset mid-stream by a device in between (the \
-             RST's TTL differs from the TTL its claimed sender shows).",
-            c.reset_by_middlebox,
-            plural(c.established, "connection", "connections"),
-        ),
-        Verdict::Ok => {
-            let mut s = format!(
-                "{} established {route}",
-                plural(c.established, "connection", "connections")
-            );
-            if let Some(h) = handshake {
-                s.push_str(&format!(", handshake p50 {}", fmt_ms(h.p50)));
-            }
-            let resets = c.reset_by_endpoint + c.reset_unknown;
-            if resets > 0 {
-                s.push_str(&format!(
-                    "; {resets} reset by an endpoint (not the firewall)"
-                ));
-            }
-            s.push('.');
-            s
-        }
-    }
-}
-
-/// A latency for people: three significant digits, never "0.0".
-pub fn fmt_ms(ms: f64) -> String {
-    if ms < 1.0 {
-        format!("{:.3} ms", ms)
-    } else if ms < 100.0 {
-        format!("{:.1} ms", ms)
-    } else {
-        format!("{:.0} ms", ms)
     }
 }
 
@@ -308,15 +287,15 @@ mod tests {
         };
         assert_eq!(
             answered_by(Verdict::Refused, &r, Some((64, Some(64)))),
-            Some("server")
+            Some(AnsweredBy::Server)
         );
         assert_eq!(
             answered_by(Verdict::Refused, &r, Some((64, Some(63)))),
-            Some("middlebox")
+            Some(AnsweredBy::Middlebox)
         );
         assert_eq!(
             answered_by(Verdict::Refused, &r, Some((64, None))),
-            Some("unknown")
+            Some(AnsweredBy::Unknown)
         );
     }
 

@@ -14,6 +14,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
+pub use crate::decode::Proto;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -183,7 +184,7 @@ impl fmt::Display for DefaultState {
 }
 
 /// A network zone of the site.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Zone {
     /// Every address that is neither internal nor perimeter.
@@ -209,7 +210,7 @@ impl Zone {
 }
 
 /// What a host is, as far as the catalogue is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HostRole {
     /// A mail client (Outlook, a phone, a browser, a POP/IMAP client).
@@ -253,11 +254,15 @@ impl HostRole {
         }
     }
 
+    /// Whether this is an Exchange server's role (Mailbox or Edge): the one definition.
+    pub fn is_exchange(self) -> bool {
+        matches!(self, HostRole::Mailbox | HostRole::Edge)
+    }
+
     /// Whether a catalogue entry naming `self` covers a host known to be `actual`:
     /// equal roles, or `exchange` covering a Mailbox or Edge server.
     pub fn covers(self, actual: HostRole) -> bool {
-        self == actual
-            || (self == HostRole::Exchange && matches!(actual, HostRole::Mailbox | HostRole::Edge))
+        self == actual || (self == HostRole::Exchange && actual.is_exchange())
     }
 }
 
@@ -325,94 +330,6 @@ impl<'de> Deserialize<'de> for Place {
             }
         }
         deserializer.deserialize_str(PlaceVisitor)
-    }
-}
-
-/// The protocol of a role: a transport with ports, or a bare IP protocol number.
-///
-/// Written `"tcp"`, `"udp"`, or a number (`50` for ESP, `51` for AH).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Proto {
-    /// TCP (IP protocol 6).
-    Tcp,
-    /// UDP (IP protocol 17).
-    Udp,
-    /// Another IP protocol, without ports. Never 6 or 17.
-    Ip(u8),
-}
-
-impl Proto {
-    /// The IP protocol number.
-    pub fn number(self) -> u8 {
-        match self {
-            Proto::Tcp => 6,
-            Proto::Udp => 17,
-            Proto::Ip(n) => n,
-        }
-    }
-
-    /// The protocol for an IP protocol number (6 and 17 become `Tcp` and `Udp`).
-    pub fn from_number(n: u8) -> Proto {
-        match n {
-            6 => Proto::Tcp,
-            17 => Proto::Udp,
-            n => Proto::Ip(n),
-        }
-    }
-
-    /// Whether the protocol has ports.
-    pub fn has_ports(self) -> bool {
-        matches!(self, Proto::Tcp | Proto::Udp)
-    }
-}
-
-impl fmt::Display for Proto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Proto::Tcp => f.write_str("tcp"),
-            Proto::Udp => f.write_str("udp"),
-            Proto::Ip(n) => write!(f, "ip-{n}"),
-        }
-    }
-}
-
-impl Serialize for Proto {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Proto::Tcp => serializer.serialize_str("tcp"),
-            Proto::Udp => serializer.serialize_str("udp"),
-            Proto::Ip(n) => serializer.serialize_u8(*n),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Proto {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ProtoVisitor;
-        impl Visitor<'_> for ProtoVisitor {
-            type Value = Proto;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"tcp\", \"udp\" or an IP protocol number (0-255)")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Proto, E> {
-                match v {
-                    "tcp" => Ok(Proto::Tcp),
-                    "udp" => Ok(Proto::Udp),
-                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
-                }
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Proto, E> {
-                u8::try_from(v)
-                    .map(Proto::Ip)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Proto, E> {
-                u8::try_from(v)
-                    .map(Proto::Ip)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
-            }
-        }
-        deserializer.deserialize_any(ProtoVisitor)
     }
 }
 

@@ -7,10 +7,19 @@
 //! Every fact comes with the reason it was inferred.
 
 use super::catalogue::{Catalogue, HostRole, Place, Profile, Proto};
+use super::rules::ConvKey;
 use super::site::{Cidr, Site};
-use crate::aggregate::{Aggregator, GroupKey};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+
+/// What inference reads of one conversation (scanners' probes and floods already left out).
+#[derive(Clone, Copy, Debug)]
+pub struct Conversation {
+    pub key: ConvKey,
+    pub attempts: u64,
+    pub established: u64,
+    pub one_sided: u64,
+}
 
 /// Private (RFC 1918) and unique-local (RFC 4193) ranges: the internal zone of an inferred
 /// site.
@@ -63,12 +72,10 @@ fn join(ports: &BTreeSet<u16>) -> String {
         .join(", ")
 }
 
-pub fn infer(agg: &Aggregator, cat: &Catalogue) -> Inferred {
-    let noise = agg.noise();
-    let groups: Vec<(&GroupKey, _)> = agg
-        .groups()
-        .filter(|(k, g)| !Aggregator::is_scan_probe(&noise, k, g))
-        .collect();
+/// The site the conversations show, and why.
+pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
+    let groups: Vec<(&ConvKey, &Conversation)> =
+        conversations.iter().map(|c| (&c.key, c)).collect();
     let client = client_ports(cat);
     let mut reasons = vec![];
 
@@ -78,7 +85,7 @@ pub fn infer(agg: &Aggregator, cat: &Catalogue) -> Inferred {
     for (k, g) in &groups {
         // A handshake answered, or a one-sided view of a connection that went on (the
         // client ACKing and sending data means the server accepted it).
-        if k.proto == 6 && (g.counts.established > 0 || g.counts.one_sided > 0) {
+        if k.proto == Proto::Tcp && (g.established > 0 || g.one_sided > 0) {
             if client.contains(&k.port) {
                 accepted.entry(k.resp).or_default().insert(k.port);
             }
@@ -103,7 +110,7 @@ pub fn infer(agg: &Aggregator, cat: &Catalogue) -> Inferred {
     // EdgeSync: the target is an Edge, the source a Mailbox server (attempts count: a
     // blocked EdgeSync still names both ends).
     for (k, g) in &groups {
-        if k.proto == 6 && k.port == EDGESYNC && g.counts.attempts > 0 {
+        if k.proto == Proto::Tcp && k.port == EDGESYNC && g.attempts > 0 {
             edge.entry(k.resp)
                 .or_insert_with(|| format!("reached on EdgeSync (50636) by {}", k.orig));
             mailbox
@@ -138,7 +145,7 @@ pub fn infer(agg: &Aggregator, cat: &Catalogue) -> Inferred {
     // server on 25 is an Edge.
     let relays: Vec<(IpAddr, IpAddr)> = groups
         .iter()
-        .filter(|(k, g)| k.proto == 6 && k.port == SMTP && g.counts.attempts > 0)
+        .filter(|(k, g)| k.proto == Proto::Tcp && k.port == SMTP && g.attempts > 0)
         .filter(|(k, _)| mailbox.contains_key(&k.orig) && mailbox.contains_key(&k.resp))
         .map(|(k, _)| (k.orig, k.resp))
         .collect();

@@ -1,7 +1,9 @@
-//! `classify`: what Exchange flow a connection is. The knowledge of Exchange's ports is data
-//! (`exchange.toml`, loaded by [`catalogue`]); [`ports`] prints it for `exflow ports`.
+//! `classify`: what Exchange flow a conversation is. The knowledge of Exchange's ports is data
+//! (`exchange.toml`, loaded by [`catalogue`]); the site is given ([`site`]) or inferred from
+//! the conversations ([`infer`]); [`rules`] says which flow of the site a conversation is.
 
 pub mod catalogue;
 pub mod infer;
 pub mod ports;
+pub mod rules;
 pub mod site;

@@ -436,8 +436,7 @@ impl Site {
 
     /// Whether the address belongs to an Exchange server (a mailbox or edge host).
     pub fn is_exchange(&self, ip: IpAddr) -> bool {
-        self.role_of(ip)
-            .is_some_and(|r| HostRole::Exchange.covers(r))
+        self.role_of(ip).is_some_and(HostRole::is_exchange)
     }
 
     /// Whether a catalogue role's service is on: the site's `[services]` switch for the

@@ -37,12 +37,14 @@
 
 mod ip;
 mod link;
+pub mod proto;
 mod transport;
 
 pub mod anomaly;
 
 pub use anomaly::{AnomalyCounts, AnomalyKind};
 pub use link::supports;
+pub use proto::Proto;
 
 use crate::source::Frame;
 use std::net::IpAddr;

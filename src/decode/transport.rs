@@ -50,10 +50,10 @@ pub(crate) fn parse(
     out: &mut Transport,
 ) -> Result<(), AnomalyKind> {
     *out = match proto {
-        6 => Transport::Tcp(tcp(payload, payload_len, cut)?),
-        17 => Transport::Udp(udp(payload, payload_len, cut)?),
-        1 => Transport::Icmp(icmp(payload, payload_len, cut, false)?),
-        58 => Transport::Icmp(icmp(payload, payload_len, cut, true)?),
+        super::proto::TCP => Transport::Tcp(tcp(payload, payload_len, cut)?),
+        super::proto::UDP => Transport::Udp(udp(payload, payload_len, cut)?),
+        super::proto::ICMP => Transport::Icmp(icmp(payload, payload_len, cut, false)?),
+        super::proto::ICMPV6 => Transport::Icmp(icmp(payload, payload_len, cut, true)?),
         proto => Transport::Other { proto },
     };
     Ok(())

@@ -19,6 +19,7 @@ pub use key::{Endpoint, FlowKey};
 pub use record::{ConnRecord, DirStats, EndReason, IcmpError, Side};
 pub use tcp::ConnState;
 
+use crate::decode::proto::{self, Proto};
 use crate::decode::{Packet, Transport};
 use crate::time::{Duration, Timestamp};
 use history::{History, Mark};
@@ -133,8 +134,8 @@ struct Flow {
 impl Flow {
     fn new(orig: Endpoint, resp: Endpoint, proto: u8, uid: u64, ts: Timestamp) -> Flow {
         let kind = match proto {
-            6 => Kind::Tcp(TcpConn::default()),
-            17 => Kind::Udp,
+            proto::TCP => Kind::Tcp(TcpConn::default()),
+            proto::UDP => Kind::Udp,
             _ => Kind::Icmp,
         };
         Flow {
@@ -254,7 +255,7 @@ impl Flow {
             uid: self.uid,
             orig: self.orig,
             resp: self.resp,
-            proto: self.proto,
+            proto: Proto::from_number(self.proto),
             duration: self.last_time.since(self.first_ts),
             orig_bytes,
             resp_bytes,
@@ -1036,7 +1037,7 @@ mod tests {
             &[(0, Packet::tcp(c, 40002, s, 443, S, 7, 0, 0)), (0, icmp)],
         );
         assert_eq!(st.icmp_attached, 1);
-        let conn = recs.iter().find(|r| r.proto == 6).unwrap();
+        let conn = recs.iter().find(|r| r.proto == Proto::Tcp).unwrap();
         let e = conn.icmp[0].unwrap();
         assert_eq!((e.icmp_type, e.code, e.from), (3, 13, fw));
         assert_eq!(conn.conn_state, ConnState::S0);

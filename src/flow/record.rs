@@ -3,6 +3,7 @@
 use super::history::History;
 use super::key::Endpoint;
 use super::tcp::ConnState;
+use crate::decode::Proto;
 use crate::time::{Duration, Timestamp};
 use std::net::IpAddr;
 
@@ -88,8 +89,7 @@ pub struct ConnRecord {
     pub uid: u64,
     pub orig: Endpoint,
     pub resp: Endpoint,
-    /// IP protocol number (6, 17, 1, 58).
-    pub proto: u8,
+    pub proto: Proto,
     pub duration: Duration,
     /// Zeek's sizes: from sequence numbers for TCP, summed payload for UDP/ICMP.
     pub orig_bytes: u64,
@@ -114,12 +114,7 @@ pub struct ConnRecord {
 
 impl ConnRecord {
     pub fn proto_name(&self) -> &'static str {
-        match self.proto {
-            6 => "tcp",
-            17 => "udp",
-            1 | 58 => "icmp",
-            _ => "unknown",
-        }
+        self.proto.zeek_name()
     }
 
     /// Zeek-style uid: "C" and 17 base-62 characters, derived deterministically from the

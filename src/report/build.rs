@@ -1,14 +1,48 @@
-//! Assembles the [`Report`] from what the pipeline found, the site and the aggregated flows.
+//! From what the run found to the [`Report`]: [`conclude`] runs inference (without a site
+//! file), classification and aggregation once, and this module writes the typed results
+//! into the report model, words included.
 
-use super::model::{self, CaptureFacts, Report, Tool, Topology, TopologyHost, SCHEMA_VERSION};
-use crate::aggregate::Finalized;
+use super::model::{
+    self, CaptureFacts, Example, FlowEntry, Report, RoleLatency, Scan, Tool, Topology,
+    TopologyHost, Unexpected, SCHEMA_VERSION,
+};
+use super::words;
+use crate::aggregate::rows::{self, Finalized, FlowRow, UnexpectedRow};
+use crate::aggregate::stats::RunStats;
+use crate::aggregate::{Aggregator, MAX_GROUPS};
+use crate::classify::catalogue::{Catalogue, Profile, Proto, Role};
+use crate::classify::infer;
+use crate::classify::rules::Side;
 use crate::classify::site::{Site, SiteSource};
-use crate::decode::AnomalyKind;
-use crate::pipeline::Outcome;
+
+/// The report of a run: the site given, or the one the conversations show (with the reasons),
+/// with `profile` (the command line's) over either; every conversation classified against
+/// it and summed into verdicts. The one place the sequence infer → classify → aggregate →
+/// report is written.
+pub fn conclude(
+    stats: &RunStats,
+    agg: &Aggregator,
+    given: Option<&Site>,
+    profile: Option<Profile>,
+    cat: &Catalogue,
+) -> Report {
+    let (mut site, reasons) = match given {
+        Some(site) => (site.clone(), vec![]),
+        None => {
+            let inferred = infer::infer(&agg.conversations(), cat);
+            (inferred.site, inferred.reasons)
+        }
+    };
+    if let Some(p) = profile {
+        site.profile = p;
+    }
+    let fin = agg.finalize(&site, cat);
+    report(stats, &site, &reasons, fin, cat)
+}
 
 /// The capture facts of a run.
-pub fn capture_facts(o: &Outcome) -> CaptureFacts {
-    let f = &o.files;
+pub fn capture_facts(o: &RunStats) -> CaptureFacts {
+    let f = &o.source;
     let mut anomalies = std::collections::BTreeMap::new();
     for (k, n) in o.anomalies.iter() {
         anomalies.insert(k.name().to_string(), n);
@@ -16,7 +50,6 @@ pub fn capture_facts(o: &Outcome) -> CaptureFacts {
     if o.payload_truncated > 0 {
         anomalies.insert("payload_cut_by_snaplen".to_string(), o.payload_truncated);
     }
-    let _ = AnomalyKind::NotIp;
     CaptureFacts {
         files: f.files.clone(),
         packets: f.frames.saturating_sub(f.filtered_out),
@@ -26,10 +59,12 @@ pub fn capture_facts(o: &Outcome) -> CaptureFacts {
         link_types: f.link_types.iter().map(|l| l.to_string()).collect(),
         anomalies,
         evicted_flows: o.flow.evicted,
-        kernel_drops: None,
+        kernel_drops: o.live_drops.map(|d| d.kernel),
         connections: o.conns.total(),
         duplicate_packets: o.duplicates,
         read_warnings: f.warnings.clone(),
+        interface_drops: o.live_drops.map(|d| d.interface),
+        queue_drops: o.live_drops.map(|d| d.queue),
     }
 }
 
@@ -58,16 +93,177 @@ pub fn topology(site: &Site, reasons: &[String]) -> Topology {
     }
 }
 
+/// A side as the report writes it.
+fn side(s: &Side) -> model::Side {
+    model::Side {
+        zone: s.zone.name(),
+        role: s.role.map(|r| r.name()),
+        address: s.address.map(|a| a.to_string()),
+    }
+}
+
+fn proto_name(p: Proto) -> &'static str {
+    match p {
+        Proto::Tcp => "tcp",
+        Proto::Udp => "udp",
+        Proto::Ip(_) => "ip",
+    }
+}
+
+fn ports_text(role: &Role) -> String {
+    role.ports
+        .iter()
+        .map(|p| {
+            if p.first() == p.last() {
+                p.first().to_string()
+            } else {
+                format!("{}-{}", p.first(), p.last())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn flow_entry(row: FlowRow, cat: &Catalogue) -> FlowEntry {
+    let role = &cat.roles()[row.role];
+    let (src, dst) = (side(&row.src), side(&row.dst));
+    let icmp: Vec<String> = row.rejections.iter().map(words::rejection).collect();
+    let c = &row.counts;
+    let detail = words::detail(
+        row.verdict,
+        c,
+        &src,
+        &dst,
+        row.port,
+        row.answered_by,
+        row.refusal,
+        &icmp,
+        row.handshake,
+    );
+    FlowEntry {
+        role: role.id.clone(),
+        purpose: role.purpose.clone(),
+        proto: proto_name(role.proto),
+        port: row.port,
+        ports: ports_text(role),
+        src,
+        dst,
+        attempts: c.attempts,
+        established: c.established,
+        dropped: c.dropped,
+        refused: c.refused,
+        rejected: c.rejected,
+        reset_midstream: c.reset_by_middlebox + c.reset_by_endpoint + c.reset_unknown,
+        syn_retries: c.syn_retries,
+        one_sided: c.one_sided,
+        handshake_ms: row.handshake,
+        verdict: row.verdict,
+        answered_by: row.answered_by,
+        icmp,
+        detail,
+    }
+}
+
+/// Flow rows in the report's order: catalogue role, then source and destination as written.
+fn flow_entries(rows: Vec<FlowRow>, cat: &Catalogue) -> Vec<FlowEntry> {
+    let mut keyed: Vec<_> = rows
+        .into_iter()
+        .map(|r| ((r.role, side(&r.src), side(&r.dst), r.port), r))
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.into_iter().map(|(_, r)| flow_entry(r, cat)).collect()
+}
+
+fn unexpected_entries(rows: Vec<UnexpectedRow>, cat: &Catalogue) -> Vec<Unexpected> {
+    let mut keyed: Vec<_> = rows
+        .into_iter()
+        .map(|u| {
+            (
+                (
+                    u.proto,
+                    u.port,
+                    side(&u.src),
+                    side(&u.dst),
+                    u.reason.as_str(),
+                ),
+                u,
+            )
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed
+        .into_iter()
+        .map(|(_, u)| {
+            let role = u.role.map(|i| cat.roles()[i].id.clone());
+            Unexpected {
+                proto: u.proto.zeek_name(),
+                port: u.port,
+                src: side(&u.src),
+                dst: side(&u.dst),
+                attempts: u.attempts,
+                established: u.established,
+                reason: u.reason.as_str(),
+                detail: words::unexpected_detail(
+                    u.attempts,
+                    u.established,
+                    u.reason,
+                    role.as_deref(),
+                ),
+                role,
+                first_ts: u.first_ts.as_secs_f64(),
+                example: example(&u.example),
+            }
+        })
+        .collect()
+}
+
+fn example(x: &rows::Example) -> Example {
+    Example {
+        orig_h: x.orig_h.to_string(),
+        orig_p: x.orig_p,
+        resp_h: x.resp_h.to_string(),
+        resp_p: x.resp_p,
+        conn_state: x.conn_state.as_str(),
+        history: x.history.as_str().to_string(),
+    }
+}
+
+fn scan(s: &rows::Scan) -> Scan {
+    Scan {
+        source: s.source.to_string(),
+        targets: s.targets.iter().map(|t| t.to_string()).collect(),
+        ports_probed: s.ports_probed,
+        open: s.open.clone(),
+        closed: s.closed,
+        filtered: s.filtered,
+        first_ts: s.first_ts.as_secs_f64(),
+        last_ts: s.last_ts.as_secs_f64(),
+    }
+}
+
+fn flood(f: &rows::Flood) -> model::Flood {
+    model::Flood {
+        target: f.target.to_string(),
+        proto: f.proto.zeek_name(),
+        port: f.port,
+        sources: f.sources,
+        attempts: f.attempts,
+        first_ts: f.first_ts.as_secs_f64(),
+        last_ts: f.last_ts.as_secs_f64(),
+    }
+}
+
 /// The whole report.
-pub fn report(o: &Outcome, site: &Site, reasons: &[String], fin: Finalized) -> Report {
+pub fn report(
+    o: &RunStats,
+    site: &Site,
+    reasons: &[String],
+    fin: Finalized,
+    cat: &Catalogue,
+) -> Report {
+    let expected = flow_entries(fin.expected, cat);
     let mut warnings = vec![];
-    let has_exchange = site.hosts.iter().any(|h| {
-        matches!(
-            h.role,
-            crate::classify::catalogue::HostRole::Mailbox
-                | crate::classify::catalogue::HostRole::Edge
-        )
-    });
+    let has_exchange = site.hosts.iter().any(|h| h.role.is_exchange());
     if !has_exchange {
         warnings.push(if site.source == SiteSource::Inferred {
             "No Exchange server found in this capture: no host accepted connections on Exchange's \
@@ -78,8 +274,7 @@ pub fn report(o: &Outcome, site: &Site, reasons: &[String], fin: Finalized) -> R
                 .to_string()
         });
     }
-    let one_sided = fin
-        .expected
+    let one_sided = expected
         .iter()
         .filter(|e| e.verdict == model::Verdict::OneSided)
         .count();
@@ -100,8 +295,7 @@ pub fn report(o: &Outcome, site: &Site, reasons: &[String], fin: Finalized) -> R
         warnings.push(format!(
             "{} conversations past the first {} were summed per destination service and \
              counted as coming from the internet.",
-            o.folded,
-            crate::aggregate::MAX_GROUPS
+            o.folded, MAX_GROUPS
         ));
     }
     for f in &fin.floods {
@@ -111,9 +305,18 @@ pub fn report(o: &Outcome, site: &Site, reasons: &[String], fin: Finalized) -> R
             f.target, f.port, f.sources, f.attempts
         ));
     }
-    for w in &o.files.warnings {
+    for w in &o.source.warnings {
         warnings.push(w.clone());
     }
+    let latency = fin
+        .latency
+        .iter()
+        .map(|l| RoleLatency {
+            role: cat.roles()[l.role].id.clone(),
+            connections: l.connections,
+            syn_synack_ms: l.syn_synack,
+        })
+        .collect();
     Report {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
@@ -122,12 +325,13 @@ pub fn report(o: &Outcome, site: &Site, reasons: &[String], fin: Finalized) -> R
         },
         capture: capture_facts(o),
         topology: topology(site, reasons),
-        expected: fin.expected,
-        unexpected: fin.unexpected,
-        unsupported_restrictions: fin.unsupported_restrictions,
-        scans: fin.scans,
-        floods: fin.floods,
-        latency: fin.latency,
+        expected,
+        unexpected: unexpected_entries(fin.unexpected, cat),
+        unsupported_restrictions: flow_entries(fin.unsupported_restrictions, cat),
+        scans: fin.scans.iter().map(scan).collect(),
+        floods: fin.floods.iter().map(flood).collect(),
+        latency,
         warnings,
+        interim: None,
     }
 }

@@ -377,7 +377,7 @@ mod tests {
             uid: i * 7919,
             orig: Endpoint::new(orig, (i * 13) as u16),
             resp: Endpoint::new(resp, [443, 25, 0, 65535][(i % 4) as usize]),
-            proto: [6, 17, 1, 58][(i % 4) as usize],
+            proto: crate::decode::Proto::from_number([6, 17, 1, 58][(i % 4) as usize]),
             duration: Duration([0, 1, 999_999_999, 86_400_000_000_007][(i % 4) as usize]),
             orig_bytes: i * 1000,
             resp_bytes: u64::MAX - i,

@@ -223,7 +223,7 @@ fn flow_table(out: &mut String, entries: &[FlowEntry]) {
                 md_escape(&port_label(e)),
                 md_escape(&side_label(&e.src)),
                 md_escape(&side_label(&e.dst)),
-                format!("**{}**", e.verdict.label()),
+                format!("**{}**", super::words::verdict_label(e.verdict)),
                 format!("{}/{}", e.attempts, e.established),
                 md_escape(&failures_words(e)),
                 e.handshake_ms

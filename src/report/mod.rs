@@ -2,9 +2,11 @@
 //! lines of `--flows`.
 
 pub mod build;
+pub mod gate;
 pub mod jsonl;
 pub mod markdown;
 pub mod model;
 pub mod progress;
 pub mod summary;
 pub mod table;
+pub mod words;

@@ -1,6 +1,7 @@
 //! The Exchange verdict report as data: what every output format renders. Field names follow
 //! PRODUCT.md "JSON report, schema 1" exactly; fields may be added, never renamed or dropped.
 
+pub use crate::aggregate::verdict::{AnsweredBy, Percentiles, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -29,6 +30,9 @@ pub struct Report {
     pub latency: Vec<RoleLatency>,
     /// Plain-language warnings about how far the report can be trusted.
     pub warnings: Vec<String>,
+    /// Live capture only: whether this is an interim report (false for the final one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interim: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -56,6 +60,12 @@ pub struct CaptureFacts {
     pub duplicate_packets: u64,
     /// Warnings from reading the files (e.g. a capture cut off in a record).
     pub read_warnings: Vec<String>,
+    /// Live capture only: packets the interface dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface_drops: Option<u64>,
+    /// Live capture only: packets dropped because the analyzer's queue was full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_drops: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -85,68 +95,6 @@ pub struct Side {
     pub address: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Percentiles {
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub max: f64,
-}
-
-/// The verdict of an expected flow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Established, no failures.
-    Ok,
-    /// Nothing established; SYNs unanswered.
-    Blocked,
-    /// Nothing established; answered by a RST.
-    Refused,
-    /// Nothing established; answered by an ICMP unreachable.
-    Rejected,
-    /// Some established, some failed.
-    Flaky,
-    /// Established, then reset mid-stream by something in between.
-    Cut,
-    /// No attempt in the capture.
-    NotSeen,
-    /// Only one direction visible: no verdict can be trusted.
-    OneSided,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Ok => "ok",
-            Verdict::Blocked => "blocked",
-            Verdict::Refused => "refused",
-            Verdict::Rejected => "rejected",
-            Verdict::Flaky => "flaky",
-            Verdict::Cut => "cut",
-            Verdict::NotSeen => "not_seen",
-            Verdict::OneSided => "one_sided",
-        }
-    }
-
-    /// The words a person reads ("not seen", "one-sided").
-    pub fn label(self) -> &'static str {
-        match self {
-            Verdict::NotSeen => "not seen",
-            Verdict::OneSided => "one-sided",
-            v => v.as_str(),
-        }
-    }
-
-    /// Whether this verdict means the flow failed (for `--fail-on blocked`).
-    pub fn is_failure(self) -> bool {
-        matches!(
-            self,
-            Verdict::Blocked | Verdict::Refused | Verdict::Rejected | Verdict::Flaky | Verdict::Cut
-        )
-    }
-}
-
 /// An expected flow (or an unsupported restriction) with the counts behind its verdict.
 #[derive(Clone, Debug, Serialize)]
 pub struct FlowEntry {
@@ -170,7 +118,7 @@ pub struct FlowEntry {
     pub handshake_ms: Option<Percentiles>,
     pub verdict: Verdict,
     /// Who answered a refusal or reset: "server", "middlebox" (by TTL), or "unknown".
-    pub answered_by: Option<&'static str>,
+    pub answered_by: Option<AnsweredBy>,
     /// ICMP codes seen for rejections, e.g. "3/13 admin-prohibited".
     pub icmp: Vec<String>,
     pub detail: String,

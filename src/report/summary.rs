@@ -1,15 +1,15 @@
 //! The short capture summary `exflow analyze` prints without a report format: packets,
 //! connections per `conn_state`, and decode anomalies by kind.
 
+use crate::aggregate::stats::RunStats;
 use crate::decode::AnomalyKind;
 use crate::flow::ConnState;
-use crate::pipeline::Outcome;
 use std::fmt::Write as _;
 
 /// Renders the summary as plain text lines.
-pub fn render(o: &Outcome) -> String {
+pub fn render(o: &RunStats) -> String {
     let mut s = String::new();
-    let f = &o.files;
+    let f = &o.source;
     let files: Vec<String> = f.files.iter().map(|n| super::table::sanitize(n)).collect();
     let _ = writeln!(s, "files        {}", files.join(", "));
     let links: Vec<String> = f.link_types.iter().map(|l| l.to_string()).collect();

@@ -170,7 +170,10 @@ fn summary_atoms(r: &Report) -> Vec<Atom> {
         let counts = verdict_counts(&r.expected);
         let last = counts.len().saturating_sub(1);
         for (i, (v, count)) in counts.into_iter().enumerate() {
-            let mut atom = vec![(format!("{count} {}", v.label()), verdict_style(v))];
+            let mut atom = vec![(
+                format!("{count} {}", super::words::verdict_label(v)),
+                verdict_style(v),
+            )];
             if i < last {
                 atom.push((",".to_string(), Style::Plain));
             }
@@ -240,7 +243,10 @@ fn flow_table(entries: &[FlowEntry], p: &Painter, width: usize) -> Vec<String> {
                 Cell::plain(port_label(e)),
                 Cell::plain(format!("{} → {}", side_label(&e.src), side_label(&e.dst)))
                     .or(format!("{} → {}", side_short(&e.src), side_short(&e.dst))),
-                Cell::styled(e.verdict.label().to_string(), verdict_style(e.verdict)),
+                Cell::styled(
+                    super::words::verdict_label(e.verdict).to_string(),
+                    verdict_style(e.verdict),
+                ),
                 Cell::plain(format!("{}/{}", e.attempts, e.established)),
                 Cell::plain(failures),
                 Cell::plain(
@@ -649,7 +655,7 @@ pub(crate) fn failures_words(e: &FlowEntry) -> String {
     }
     if e.refused > 0 {
         match e.answered_by {
-            Some(by) => parts.push(format!("{} refused (by {})", e.refused, sanitize(by))),
+            Some(by) => parts.push(format!("{} refused (by {})", e.refused, by.as_str())),
             None => parts.push(format!("{} refused", e.refused)),
         }
     }
@@ -697,8 +703,8 @@ fn entry_note(e: &FlowEntry) -> Option<String> {
     let mut note = sanitize(e.detail.trim());
     let mut extra = Vec::new();
     if let Some(by) = e.answered_by {
-        if !note.contains(by) {
-            extra.push(format!("answered by {}", sanitize(by)));
+        if !note.contains(by.as_str()) {
+            extra.push(format!("answered by {}", by.as_str()));
         }
     }
     let icmp: Vec<String> = e

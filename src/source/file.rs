@@ -27,7 +27,7 @@
 //!
 //! A file that ends inside a record, or holds a record or block that cannot be one (an
 //! impossible length, a packet on an undeclared interface, ...), is not an error: reading that
-//! file stops there with a warning in [`FileSummary::warnings`] and goes on with the next file.
+//! file stops there with a warning in [`SourceStats::warnings`] and goes on with the next file.
 
 use super::filter::Filter;
 use super::{Frame, LinkType};
@@ -46,7 +46,7 @@ use std::rc::Rc;
 
 /// What reading the files found, besides the frames themselves.
 #[derive(Clone, Debug, Default)]
-pub struct FileSummary {
+pub struct SourceStats {
     /// The files, as given.
     pub files: Vec<String>,
     /// Link types seen, in order of first appearance.
@@ -65,7 +65,7 @@ pub struct FileSummary {
     pub warnings: Vec<String>,
 }
 
-impl FileSummary {
+impl SourceStats {
     /// Counts a frame read: its number, link type and time (its bytes are counted once it
     /// passes the filter).
     pub fn saw(&mut self, frame: &Frame<'_>) {
@@ -86,14 +86,14 @@ pub fn read_files<F: FnMut(&Frame<'_>)>(
     paths: &[String],
     filter: Option<&mut Filter>,
     on_frame: &mut F,
-) -> Result<FileSummary, Error> {
+) -> Result<SourceStats, Error> {
     for path in paths.iter().filter(|p| p.as_str() != "-") {
         check_early(path)?;
     }
     let mut sink = Sink {
-        summary: FileSummary {
+        summary: SourceStats {
             files: paths.to_vec(),
-            ..FileSummary::default()
+            ..SourceStats::default()
         },
         filter,
         on_frame,
@@ -139,7 +139,7 @@ fn display_name(path: &str) -> &str {
 
 /// Where frames go: the summary being filled, the filter and the callback.
 struct Sink<'f, 'c, F: FnMut(&Frame<'_>)> {
-    summary: FileSummary,
+    summary: SourceStats,
     filter: Option<&'f mut Filter>,
     /// Generic rather than `dyn`: the callback (decoding, in the pipeline) is inlined into
     /// the record loop.

@@ -28,10 +28,8 @@
 //! Measured on a veth with offloads on (the default): TPACKET_V2 dropped packets from
 //! 150 kpps, TPACKET_V3 none at 558 kpps, the most two tcpreplays could send on 2 cores.
 
-use super::{Frame, LinkType};
+use super::{Frame, FrameSink, LinkType};
 use crate::error::Error;
-use crate::pipeline::Engine;
-use crate::source::file::FileSummary;
 use crate::time::Timestamp;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -604,17 +602,11 @@ impl Live {
         &self.interface
     }
 
-    /// Captures until `control.stop` is set or `control.duration` has passed, feeding every
-    /// packet to `engine` and calling `on_tick` every `control.interval` with the engine and
-    /// the drops so far. Returns once every packet captured before the stop has been fed to
-    /// the engine and `--write` is flushed. An error from `on_tick` stops the capture and is
-    /// returned.
-    pub fn run(
-        self,
-        engine: &mut Engine,
-        control: &Control<'_>,
-        on_tick: &mut dyn FnMut(&Engine, Drops) -> Result<(), Error>,
-    ) -> Result<LiveEnd, Error> {
+    /// Captures until `control.stop` is set or `control.duration` has passed, handing every
+    /// packet to `sink` and calling its `tick` every `control.interval` with the drops so
+    /// far. Returns once every packet captured before the stop has been handed over and
+    /// `--write` is flushed. An error from `tick` stops the capture and is returned.
+    pub fn run(self, sink: &mut dyn FrameSink, control: &Control<'_>) -> Result<LiveEnd, Error> {
         let counters = Arc::new(DropCounters::default());
         let (producer, consumer) =
             handoff(BatchLimits::default(), QUEUE_BATCHES, Arc::clone(&counters));
@@ -630,14 +622,7 @@ impl Live {
                     capture_loop(cap, save, link, producer, &halt, &counters)
                 })
                 .map_err(|e| Error::Usage(format!("cannot start the capture thread: {e}")))?;
-            let analysed = analyze_loop(
-                engine,
-                &consumer,
-                control,
-                &stop_capture,
-                &counters,
-                on_tick,
-            );
+            let analysed = analyze_loop(sink, &consumer, control, &stop_capture, &counters);
             // Whatever ended the analysis, the capture ends too. (After a normal end the
             // capture thread has already hung up; after an error, hanging up here keeps its
             // last hand-over from waiting for room in the queue.)
@@ -656,14 +641,13 @@ impl Live {
     }
 }
 
-/// The analyzer: feeds batches to the engine until the capture thread hangs up.
+/// The analyzer: hands batches to the sink until the capture thread hangs up.
 fn analyze_loop(
-    engine: &mut Engine,
+    sink: &mut dyn FrameSink,
     consumer: &Consumer,
     control: &Control<'_>,
     stop_capture: &dyn Fn(),
     counters: &DropCounters,
-    on_tick: &mut dyn FnMut(&Engine, Drops) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let start = Instant::now();
     let deadline = control.duration.and_then(|d| start.checked_add(d));
@@ -686,7 +670,7 @@ fn analyze_loop(
         match consumer.recv_timeout(wait) {
             Ok(batch) => {
                 for frame in batch.frames() {
-                    engine.frame(&frame);
+                    sink.frame(&frame);
                 }
                 consumer.recycle(batch);
             }
@@ -695,7 +679,7 @@ fn analyze_loop(
         }
         if let (Some(t), Some(i)) = (next_tick, interval) {
             if !stopping && Instant::now() >= t {
-                on_tick(engine, counters.get())?;
+                sink.tick(counters.get())?;
                 // Skip ticks missed while reporting took longer than the interval.
                 let now = Instant::now();
                 let mut next = t.checked_add(i);
@@ -820,15 +804,6 @@ fn read(
             *hung_up = true;
         }
     })
-}
-
-/// What the report's capture facts say about a live capture so far.
-pub fn summary(interface: &str, engine: &Engine, drops: Drops) -> FileSummary {
-    FileSummary {
-        files: vec![format!("live:{interface}")],
-        warnings: drops.warning().into_iter().collect(),
-        ..engine.front.seen.clone()
-    }
 }
 
 /// The interfaces libpcap can capture on, one line each: name, flags, addresses,

@@ -8,6 +8,8 @@ pub mod file;
 pub mod filter;
 pub mod live;
 
+pub use file::SourceStats;
+
 use crate::time::Timestamp;
 use std::fmt;
 
@@ -53,6 +55,14 @@ impl fmt::Display for LinkType {
             n => f.write_str(n),
         }
     }
+}
+
+/// Where a live source hands its frames (files take a closure: they have no clock to tick).
+pub trait FrameSink {
+    /// One frame (the hot path: no allocation).
+    fn frame(&mut self, frame: &Frame<'_>);
+    /// Called every interval with the packets lost so far; an error stops the capture.
+    fn tick(&mut self, drops: live::Drops) -> Result<(), crate::error::Error>;
 }
 
 /// One captured frame, borrowed from the source's buffer.

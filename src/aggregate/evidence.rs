@@ -1,0 +1,152 @@
+//! What one finished connection says about the flow it belongs to: attempted, established,
+//! dropped, refused, rejected, reset mid-stream (by whom), one-sided, a scan probe.
+
+use crate::decode::Proto;
+use crate::flow::{ConnRecord, ConnState, Side};
+
+/// Why an attempt failed, if it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// SYNs (or UDP requests) never answered.
+    Dropped,
+    /// Answered by a RST, with that RST's TTL.
+    Refused { rst_ttl: u8 },
+    /// Answered by an ICMP unreachable.
+    Rejected {
+        v6: bool,
+        icmp_type: u8,
+        code: u8,
+        from: std::net::IpAddr,
+    },
+}
+
+/// An established connection that was reset before a normal close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MidstreamReset {
+    /// The side the RST claims to come from.
+    pub side: Side,
+    pub rst_ttl: u8,
+    /// The TTL that side's other packets showed.
+    pub usual_ttl: Option<u8>,
+}
+
+impl MidstreamReset {
+    /// A RST whose TTL differs from its claimed sender's usual TTL was made by a device in
+    /// between (a firewall forging the sender's address).
+    pub fn by_middlebox(&self) -> Option<bool> {
+        self.usual_ttl.map(|t| t != self.rst_ttl)
+    }
+}
+
+/// What one finished connection says about the flow it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    /// The originator tried to connect (a SYN, a UDP request, or a one-sided view of one).
+    pub attempt: bool,
+    /// The responder answered the handshake (TCP SYN-ACK, or a UDP answer).
+    pub established: bool,
+    /// Only one direction of the connection was captured.
+    pub one_sided: bool,
+    pub failure: Option<Failure>,
+    pub reset: Option<MidstreamReset>,
+    pub syn_retries: u32,
+    /// SYN → SYN-ACK in microseconds.
+    pub handshake_us: Option<u32>,
+    /// No payload from the originator and no completed exchange: what a port scanner sends.
+    pub probe: bool,
+    /// The responder's usual TTL (its first packet), when it answered.
+    pub resp_ttl: Option<u8>,
+}
+
+fn has(h: &str, c: char) -> bool {
+    h.contains(c)
+}
+
+impl Evidence {
+    /// Reads a connection record.
+    pub fn of(r: &ConnRecord) -> Evidence {
+        let h = r.history.as_str();
+        let (op, rp) = (r.orig_stats.pkts, r.resp_stats.pkts);
+        let rejected = r
+            .icmp
+            .iter()
+            .flatten()
+            .find(|e| (!e.v6 && e.icmp_type == 3) || (e.v6 && e.icmp_type == 1))
+            .map(|e| Failure::Rejected {
+                v6: e.v6,
+                icmp_type: e.icmp_type,
+                code: e.code,
+                from: e.from,
+            });
+        if r.proto == Proto::Udp {
+            let established = rp > 0 && op > 0;
+            let failure = if established || op == 0 {
+                None
+            } else {
+                rejected.or(Some(Failure::Dropped))
+            };
+            return Evidence {
+                attempt: op > 0,
+                established,
+                one_sided: op == 0 && rp > 0,
+                failure,
+                reset: None,
+                syn_retries: 0,
+                handshake_us: None,
+                probe: false,
+                resp_ttl: r.resp_stats.first_ttl,
+            };
+        }
+        let orig_syn = has(h, 'S');
+        let synack = has(h, 'h');
+        // One direction only: the originator ACKs or sends data the capture never saw answered,
+        // or only the responder's packets are there.
+        let one_sided = (rp == 0 && op > 0 && (has(h, 'A') || has(h, 'D'))) || (op == 0 && rp > 0);
+        // A connection already open when the capture started (no handshake seen) that carries
+        // packets both ways is proof the flow works: count it as established.
+        let midstream = !orig_syn && !synack && op > 0 && rp > 0 && !has(h, 'R') && !has(h, 'r');
+        let established = (synack || midstream) && !one_sided;
+        let attempt = orig_syn || one_sided || established;
+        let failure = if established || one_sided || !orig_syn {
+            None
+        } else if r.conn_state == ConnState::REJ {
+            let ttl = r.rst_by.map(|(_, t)| t).unwrap_or(0);
+            Some(Failure::Refused { rst_ttl: ttl })
+        } else if rejected.is_some() {
+            rejected
+        } else if rp == 0 {
+            Some(Failure::Dropped)
+        } else {
+            None
+        };
+        let reset = match (established, r.conn_state, r.rst_by) {
+            (true, ConnState::RSTR | ConnState::RSTO, Some((side, ttl))) => Some(MidstreamReset {
+                side,
+                rst_ttl: ttl,
+                usual_ttl: match side {
+                    Side::Orig => r.orig_stats.first_ttl,
+                    Side::Resp => r.resp_stats.first_ttl,
+                },
+            }),
+            _ => None,
+        };
+        let probe = !has(h, 'D')
+            && (matches!(
+                r.conn_state,
+                ConnState::S0 | ConnState::REJ | ConnState::RSTOS0
+            ) || (synack && has(h, 'R') && !has(h, 'd')));
+        Evidence {
+            attempt,
+            established,
+            one_sided,
+            failure,
+            reset,
+            syn_retries: r.syn_retries,
+            handshake_us: r
+                .rtt_syn_synack
+                .map(|d| (d.0 / 1000).clamp(0, u32::MAX as i64) as u32),
+            probe,
+            resp_ttl: if synack { r.resp_stats.first_ttl } else { None },
+        }
+    }
+}

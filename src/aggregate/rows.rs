@@ -1,0 +1,116 @@
+//! What aggregation concludes, as typed values: the rows of the report before any word of
+//! it is written (the report turns them into sentences and tables).
+
+use super::verdict::{AnsweredBy, Counts, Percentiles, Verdict};
+use crate::classify::catalogue::Proto;
+use crate::classify::rules::{Side, UnexpectedReason};
+use crate::flow::history::History;
+use crate::flow::ConnState;
+use crate::time::Timestamp;
+use std::net::IpAddr;
+
+/// An ICMP unreachable that rejected an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub v6: bool,
+    pub icmp_type: u8,
+    pub code: u8,
+    /// The address the ICMP error came from.
+    pub from: IpAddr,
+}
+
+/// An expected flow (or an unsupported restriction) with the counts behind its verdict.
+#[derive(Clone, Debug)]
+pub struct FlowRow {
+    /// The catalogue role's index.
+    pub role: usize,
+    /// The role's first port, or the port the restriction was seen on.
+    pub port: u16,
+    pub src: Side,
+    pub dst: Side,
+    pub counts: Counts,
+    /// SYN → SYN-ACK over the established connections.
+    pub handshake: Option<Percentiles>,
+    pub verdict: Verdict,
+    pub answered_by: Option<AnsweredBy>,
+    /// (the RST's TTL, the server's usual TTL) of a refusal.
+    pub refusal: Option<(u8, Option<u8>)>,
+    /// The first few distinct ICMP rejections.
+    pub rejections: Vec<Rejection>,
+}
+
+/// An example connection of an unexpected flow.
+#[derive(Clone, Copy, Debug)]
+pub struct Example {
+    pub orig_h: IpAddr,
+    pub orig_p: u16,
+    pub resp_h: IpAddr,
+    pub resp_p: u16,
+    pub conn_state: ConnState,
+    pub history: History,
+}
+
+/// Traffic to or from Exchange hosts that no enabled role explains.
+#[derive(Clone, Debug)]
+pub struct UnexpectedRow {
+    pub proto: Proto,
+    pub port: u16,
+    pub src: Side,
+    pub dst: Side,
+    pub attempts: u64,
+    pub established: u64,
+    pub reason: UnexpectedReason,
+    /// The catalogue role's index that names this port, if any.
+    pub role: Option<usize>,
+    pub first_ts: Timestamp,
+    pub example: Example,
+}
+
+/// A port scan: a source whose probe-only conversations reach many ports.
+#[derive(Clone, Debug)]
+pub struct Scan {
+    pub source: IpAddr,
+    pub targets: Vec<IpAddr>,
+    pub ports_probed: u64,
+    /// Ports that answered SYN-ACK.
+    pub open: Vec<u16>,
+    /// Ports that answered RST.
+    pub closed: u64,
+    /// Ports that did not answer (or answered ICMP).
+    pub filtered: u64,
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+}
+
+/// A SYN flood: many sources sending single unanswered SYNs to one service.
+#[derive(Clone, Debug)]
+pub struct Flood {
+    pub target: IpAddr,
+    pub proto: Proto,
+    pub port: u16,
+    /// Distinct sources (at least: past the aggregator's cap, sources are summed).
+    pub sources: u64,
+    pub attempts: u64,
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+}
+
+/// Handshake latency of one role, over every established connection of it.
+#[derive(Clone, Debug)]
+pub struct RoleLatency {
+    /// The catalogue role's index.
+    pub role: usize,
+    pub connections: u64,
+    pub syn_synack: Percentiles,
+}
+
+/// Everything aggregation concludes, before the capture facts and topology are added.
+#[derive(Clone, Debug, Default)]
+pub struct Finalized {
+    pub expected: Vec<FlowRow>,
+    pub unexpected: Vec<UnexpectedRow>,
+    pub unsupported_restrictions: Vec<FlowRow>,
+    pub scans: Vec<Scan>,
+    pub floods: Vec<Flood>,
+    pub latency: Vec<RoleLatency>,
+}
