@@ -3,7 +3,7 @@
 
 use crate::aggregate::stats::{ConnCounts, RunStats};
 use crate::aggregate::Aggregator;
-use crate::decode::{self, AnomalyKind, Packet};
+use crate::decode::{self, Packet};
 use crate::error::Error;
 use crate::flow::dedup::Dedup;
 use crate::flow::{ConnRecord, FlowConfig, FlowTable, Sink};
@@ -300,6 +300,24 @@ const QUEUE: usize = 64;
 
 type Batch = Vec<(crate::time::Timestamp, Packet)>;
 
+/// Refuses a capture none of whose link types can be decoded (exit 2, naming the files),
+/// rather than reporting an empty capture. One with at least one decodable link type goes on;
+/// its other frames are counted as anomalies.
+fn check_link_types(files: &SourceStats) -> Result<(), Error> {
+    if files.link_types.is_empty() || files.link_types.iter().any(|l| decode::supports(*l)) {
+        return Ok(());
+    }
+    let links: Vec<String> = files
+        .link_types
+        .iter()
+        .map(|l| format!("{l} ({})", l.0))
+        .collect();
+    Err(Error::input(
+        files.files.join(", "),
+        format!("unsupported link type {}", links.join(", ")),
+    ))
+}
+
 /// Runs the whole pipeline over the files: what was found, and the connections folded into
 /// conversations for the report.
 ///
@@ -417,19 +435,6 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
     if let Some(p) = &progress {
         p.finish();
     }
-    let unsupported = front.stats.anomalies.get(AnomalyKind::UnsupportedLinkType);
-    if unsupported > 0 && unsupported == files.frames - files.filtered_out {
-        // Every frame was of a link type we cannot decode (a pcapng whose interfaces are all
-        // of such types; a pcap's header is checked when the file is opened).
-        let links: Vec<String> = files
-            .link_types
-            .iter()
-            .map(|l| format!("{l} ({})", l.0))
-            .collect();
-        return Err(Error::input(
-            files.files.join(", "),
-            format!("unsupported link type {}", links.join(", ")),
-        ));
-    }
+    check_link_types(&files)?;
     Engine { front, tracker }.finish(files)
 }

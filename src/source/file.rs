@@ -66,13 +66,18 @@ pub struct SourceStats {
 }
 
 impl SourceStats {
+    /// Adds a link type to those seen, if it is new.
+    pub fn note_link(&mut self, link: LinkType) {
+        if self.link_types.last() != Some(&link) && !self.link_types.contains(&link) {
+            self.link_types.push(link);
+        }
+    }
+
     /// Counts a frame read: its number, link type and time (its bytes are counted once it
     /// passes the filter).
     pub fn saw(&mut self, frame: &Frame<'_>) {
         self.frames += 1;
-        if self.link_types.last() != Some(&frame.link) && !self.link_types.contains(&frame.link) {
-            self.link_types.push(frame.link);
-        }
+        self.note_link(frame.link);
         self.first_ts = Some(self.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
         self.last_ts = Some(self.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
     }
@@ -468,12 +473,9 @@ fn read_pcap<F: FnMut(&Frame<'_>)>(
     let record_header = if header.is_modified_format() { 24 } else { 16 };
     // pcap-parser keeps the field as an i32; it is a u32 in the file.
     let link = LinkType((header.network.0 as u32) & LINKTYPE_MASK);
-    if !crate::decode::supports(link) {
-        return Err(Error::input(
-            name,
-            format!("unsupported link type {link} ({})", link.0),
-        ));
-    }
+    // Listed even when no record follows, so that the pipeline can refuse a capture of a
+    // link type it cannot decode (`pipeline::check_link_types`).
+    sink.summary.note_link(link);
 
     loop {
         let offset = reader.consumed() as u64;
