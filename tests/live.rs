@@ -306,7 +306,7 @@ fn live_without_permission_says_what_is_needed() {
 #[test]
 fn live_bad_filter_exits_2_with_libpcaps_message() {
     if !is_root() {
-        println!("live_bad_filter: skipped: not root");
+        crate::util::skip("live_bad_filter", "not root");
         return;
     }
     let o = exflow(&["live", "-i", "lo", "--filter", "tcp port"]);
@@ -338,7 +338,7 @@ fn interrupt_twice(args: &[&str]) -> Option<i32> {
 #[test]
 fn live_second_ctrl_c_exits_at_once_with_130() {
     if !is_root() {
-        println!("live_second_ctrl_c: skipped: not root");
+        crate::util::skip("live_second_ctrl_c", "not root");
         return;
     }
     // The first SIGINT starts the orderly stop, which ends within ~100 ms; the second must
@@ -491,7 +491,7 @@ impl Lab {
         for w in ['c', 'f', 's'] {
             let o = run(&["ip", "netns", "add", &lab.ns(w)]);
             if !o.status.success() {
-                println!("{test}: skipped: no netns support ({})", stderr(&o).trim());
+                crate::util::skip(test, &format!("no netns support ({})", stderr(&o).trim()));
                 return None;
             }
         }
@@ -774,7 +774,7 @@ fn verdicts(report: &Value) -> Vec<String> {
 fn live_firewall_verdicts_periodic_reports_and_write() {
     const T: &str = "live_firewall_verdicts";
     if let Some(why) = Lab::unavailable() {
-        println!("live: skipped: {why}");
+        crate::util::skip(T, &why);
         return;
     }
     let Some(mut lab) = Lab::up(T) else { return };
@@ -858,7 +858,7 @@ fn live_firewall_verdicts_periodic_reports_and_write() {
 fn live_duration_ends_with_the_final_table_after_timestamped_headers() {
     const T: &str = "live_duration";
     if let Some(why) = Lab::unavailable() {
-        println!("live: skipped: {why}");
+        crate::util::skip(T, &why);
         return;
     }
     let Some(mut lab) = Lab::up(T) else { return };
