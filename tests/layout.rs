@@ -73,11 +73,11 @@ fn no_stage_imports_a_later_stage() {
                     Some(r) if r <= rank => {}
                     Some(_) => wrong.push(format!(
                         "{} ({stage}) uses crate::{name}, a later stage",
-                        p.strip_prefix(&root()).unwrap().display()
+                        p.strip_prefix(root()).unwrap().display()
                     )),
                     None => wrong.push(format!(
                         "{} ({stage}) uses crate::{name}, which is no stage: add it to STAGES",
-                        p.strip_prefix(&root()).unwrap().display()
+                        p.strip_prefix(root()).unwrap().display()
                     )),
                 }
             }

@@ -774,7 +774,7 @@ fn verdicts(report: &Value) -> Vec<String> {
 fn live_firewall_verdicts_periodic_reports_and_write() {
     const T: &str = "live_firewall_verdicts";
     if let Some(why) = Lab::unavailable() {
-        crate::util::skip(T, &why);
+        crate::util::skip(T, why);
         return;
     }
     let Some(mut lab) = Lab::up(T) else { return };
@@ -858,7 +858,7 @@ fn live_firewall_verdicts_periodic_reports_and_write() {
 fn live_duration_ends_with_the_final_table_after_timestamped_headers() {
     const T: &str = "live_duration";
     if let Some(why) = Lab::unavailable() {
-        crate::util::skip(T, &why);
+        crate::util::skip(T, why);
         return;
     }
     let Some(mut lab) = Lab::up(T) else { return };

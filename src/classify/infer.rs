@@ -6,7 +6,7 @@
 //! controllers; private and ULA ranges are internal, every other address is internet.
 //! Every fact comes with the reason it was inferred.
 
-use super::catalogue::{Catalogue, HostRole, Place, Profile, Proto};
+use super::catalogue::{Catalogue, HostRole, Place, Profile, Proto, Zone};
 use super::rules::ConvKey;
 use super::site::{Cidr, Site};
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,97 +25,145 @@ pub struct Conversation {
 /// site.
 pub const PRIVATE: [&str; 4] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
 
-const EDGESYNC: u16 = 50636;
-const SMTP: u16 = 25;
-const DNS: u16 = 53;
-const DC_PORTS: [u16; 4] = [88, 389, 636, 3268];
+/// The ports inference reads, all from the catalogue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InferencePorts {
+    /// What an Exchange server serves to clients, SMTP aside (TCP roles from the internet or
+    /// clients to a Mailbox server).
+    pub client: BTreeSet<u16>,
+    /// Internet mail (TCP roles from the internet alone to a Mailbox or Edge server).
+    pub mail: BTreeSet<u16>,
+    /// EdgeSync: Mailbox to Edge, mail aside.
+    pub edgesync: BTreeSet<u16>,
+    /// What Exchange servers ask DNS servers on.
+    pub dns: BTreeSet<u16>,
+    /// What Exchange servers reach domain controllers on (roles to domain controllers alone).
+    pub dc: BTreeSet<u16>,
+}
+
+impl InferencePorts {
+    /// The single ports of the catalogue's roles, by the places they join (ranges, such as the
+    /// any-port roles between Exchange servers, say nothing about a host).
+    pub fn of(cat: &Catalogue) -> InferencePorts {
+        let only = |places: &[Place], p: Place| places.iter().all(|x| *x == p);
+        let has = |places: &[Place], p: Place| places.contains(&p);
+        let internet = Place::Zone(Zone::Internet);
+        let (mailbox, edge) = (Place::Host(HostRole::Mailbox), Place::Host(HostRole::Edge));
+        let mut out = InferencePorts::default();
+        for r in cat.roles() {
+            let ports = r
+                .ports
+                .iter()
+                .filter(|p| p.first() == p.last())
+                .map(|p| p.first());
+            let tcp = r.proto == Proto::Tcp;
+            if tcp && only(&r.src, internet) && (has(&r.dst, mailbox) || has(&r.dst, edge)) {
+                out.mail.extend(ports);
+            } else if tcp
+                && has(&r.dst, mailbox)
+                && (has(&r.src, internet) || has(&r.src, Place::Host(HostRole::Client)))
+                && !r.internal_only
+                && !r.unrestricted
+            {
+                out.client.extend(ports);
+            } else if tcp && has(&r.src, mailbox) && has(&r.dst, edge) {
+                out.edgesync.extend(ports);
+            } else if has(&r.dst, Place::Host(HostRole::Dns)) {
+                out.dns.extend(ports);
+            } else if only(&r.dst, Place::Host(HostRole::Dc)) {
+                out.dc.extend(ports);
+            }
+        }
+        for m in &out.mail {
+            out.client.remove(m);
+            out.edgesync.remove(m);
+        }
+        out
+    }
+}
+
+/// Why a host was taken for a Mailbox server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailboxEvidence {
+    /// It accepted connections on these client ports.
+    AcceptedClientPorts(BTreeSet<u16>),
+    /// It connects to EdgeSync (the port) on this Edge.
+    ConnectsToEdgeSync(u16, IpAddr),
+    /// It receives mail (on the port) relayed by this Edge.
+    ReceivesMailFromEdge(u16, IpAddr),
+    /// It receives mail (on the port) from this host.
+    ReceivesMail(u16, IpAddr),
+}
+
+/// Why a host was taken for an Edge Transport server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EdgeEvidence {
+    /// It is reached on EdgeSync (the port) by this Mailbox server.
+    ReachedOnEdgeSync(u16, IpAddr),
+    /// It takes mail from the internet and relays it to this Exchange server.
+    RelaysInternetMail(IpAddr),
+}
+
+/// One inferred fact and its evidence (the report words it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The internal zone: these private and unique-local ranges; everything else is internet.
+    Internal(&'static [&'static str]),
+    Mailbox(IpAddr, MailboxEvidence),
+    Edge(IpAddr, EdgeEvidence),
+    /// A DNS server, and the Exchange server that queries it.
+    Dns(IpAddr, IpAddr),
+    /// A domain controller, the Exchange server that reaches it and the port.
+    Dc(IpAddr, IpAddr, u16),
+    /// The profile, and whether an Edge was seen.
+    Profile(Profile, bool),
+}
 
 /// What was inferred: the site and why.
 pub struct Inferred {
     pub site: Site,
-    pub reasons: Vec<String>,
-}
-
-/// Ports an Exchange server serves to clients (not SMTP), from the catalogue: TCP roles whose
-/// destination is a Mailbox server and whose source is the internet or clients.
-fn client_ports(cat: &Catalogue) -> BTreeSet<u16> {
-    let mut out = BTreeSet::new();
-    for r in cat.roles() {
-        let to_mailbox = r.dst.contains(&Place::Host(HostRole::Mailbox));
-        let from_clients = r.src.iter().any(|p| {
-            matches!(
-                p,
-                Place::Host(HostRole::Client) | Place::Zone(super::catalogue::Zone::Internet)
-            )
-        });
-        if r.proto == Proto::Tcp
-            && to_mailbox
-            && from_clients
-            && !r.internal_only
-            && !r.unrestricted
-        {
-            for p in &r.ports {
-                if p.first() == p.last() && p.first() != SMTP {
-                    out.insert(p.first());
-                }
-            }
-        }
-    }
-    out
-}
-
-fn join(ports: &BTreeSet<u16>) -> String {
-    ports
-        .iter()
-        .map(|p| p.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    pub reasons: Vec<Reason>,
 }
 
 /// The site the conversations show, and why.
 pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
     let groups: Vec<(&ConvKey, &Conversation)> =
         conversations.iter().map(|c| (&c.key, c)).collect();
-    let client = client_ports(cat);
+    let ports = InferencePorts::of(cat);
     let mut reasons = vec![];
 
     // Hosts that accepted client-port connections: Mailbox servers.
     let mut accepted: BTreeMap<IpAddr, BTreeSet<u16>> = BTreeMap::new();
-    let mut smtp_from: BTreeMap<IpAddr, BTreeSet<IpAddr>> = BTreeMap::new();
+    let mut smtp_from: BTreeMap<IpAddr, BTreeSet<(IpAddr, u16)>> = BTreeMap::new();
     for (k, g) in &groups {
         // A handshake answered, or a one-sided view of a connection that went on (the
         // client ACKing and sending data means the server accepted it).
         if k.proto == Proto::Tcp && (g.established > 0 || g.one_sided > 0) {
-            if client.contains(&k.port) {
+            if ports.client.contains(&k.port) {
                 accepted.entry(k.resp).or_default().insert(k.port);
             }
-            if k.port == SMTP {
-                smtp_from.entry(k.resp).or_default().insert(k.orig);
+            if ports.mail.contains(&k.port) {
+                smtp_from
+                    .entry(k.resp)
+                    .or_default()
+                    .insert((k.orig, k.port));
             }
         }
     }
-    let mut mailbox: BTreeMap<IpAddr, String> = accepted
+    let mut mailbox: BTreeMap<IpAddr, MailboxEvidence> = accepted
         .iter()
-        .map(|(h, ports)| {
-            (
-                *h,
-                format!(
-                    "accepted connections on Exchange client port(s) {}",
-                    join(ports)
-                ),
-            )
-        })
+        .map(|(h, ports)| (*h, MailboxEvidence::AcceptedClientPorts(ports.clone())))
         .collect();
-    let mut edge: BTreeMap<IpAddr, String> = BTreeMap::new();
+    let mut edge: BTreeMap<IpAddr, EdgeEvidence> = BTreeMap::new();
     // EdgeSync: the target is an Edge, the source a Mailbox server (attempts count: a
     // blocked EdgeSync still names both ends).
     for (k, g) in &groups {
-        if k.proto == Proto::Tcp && k.port == EDGESYNC && g.attempts > 0 {
+        if k.proto == Proto::Tcp && ports.edgesync.contains(&k.port) && g.attempts > 0 {
             edge.entry(k.resp)
-                .or_insert_with(|| format!("reached on EdgeSync (50636) by {}", k.orig));
+                .or_insert(EdgeEvidence::ReachedOnEdgeSync(k.port, k.orig));
             mailbox
                 .entry(k.orig)
-                .or_insert_with(|| format!("connects to EdgeSync (50636) on {}", k.resp));
+                .or_insert(MailboxEvidence::ConnectsToEdgeSync(k.port, k.resp));
         }
     }
     for h in edge.keys() {
@@ -128,39 +176,33 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
         if mailbox.contains_key(host) || edge.contains_key(host) {
             continue;
         }
-        let from_edge = sources.iter().find(|s| edge.contains_key(s));
+        let from_edge = sources.iter().find(|(s, _)| edge.contains_key(s));
         let from_outside = sources
             .iter()
-            .find(|s| !mailbox.contains_key(s) && !edge.contains_key(s));
-        if let Some(e) = from_edge {
-            mailbox.insert(
-                *host,
-                format!("receives mail (SMTP 25) relayed by the Edge {e}"),
-            );
-        } else if let Some(s) = from_outside {
-            mailbox.insert(*host, format!("receives mail (SMTP 25) from {s}"));
+            .find(|(s, _)| !mailbox.contains_key(s) && !edge.contains_key(s));
+        if let Some((e, port)) = from_edge {
+            mailbox.insert(*host, MailboxEvidence::ReceivesMailFromEdge(*port, *e));
+        } else if let Some((s, port)) = from_outside {
+            mailbox.insert(*host, MailboxEvidence::ReceivesMail(*port, *s));
         }
     }
     // An Exchange server that takes internet mail and relays it on to another Exchange
     // server on 25 is an Edge.
     let relays: Vec<(IpAddr, IpAddr)> = groups
         .iter()
-        .filter(|(k, g)| k.proto == Proto::Tcp && k.port == SMTP && g.attempts > 0)
+        .filter(|(k, g)| k.proto == Proto::Tcp && ports.mail.contains(&k.port) && g.attempts > 0)
         .filter(|(k, _)| mailbox.contains_key(&k.orig) && mailbox.contains_key(&k.resp))
         .map(|(k, _)| (k.orig, k.resp))
         .collect();
     for (from, to) in relays {
         let takes_outside_mail = smtp_from.get(&from).is_some_and(|s| {
             s.iter()
-                .any(|x| !mailbox.contains_key(x) && !edge.contains_key(x))
+                .any(|(x, _)| !mailbox.contains_key(x) && !edge.contains_key(x))
         });
         let serves_clients = accepted.contains_key(&from);
         if takes_outside_mail && !serves_clients {
             mailbox.remove(&from);
-            edge.insert(
-                from,
-                format!("takes mail from the internet and relays it to {to}"),
-            );
+            edge.insert(from, EdgeEvidence::RelaysInternetMail(to));
         }
     }
     let exchange: BTreeSet<IpAddr> = mailbox.keys().chain(edge.keys()).copied().collect();
@@ -170,9 +212,9 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
         if !exchange.contains(&k.orig) || exchange.contains(&k.resp) {
             continue;
         }
-        if k.port == DNS {
+        if ports.dns.contains(&k.port) {
             dns.entry(k.resp).or_insert(k.orig);
-        } else if DC_PORTS.contains(&k.port) {
+        } else if ports.dc.contains(&k.port) {
             dc.entry(k.resp).or_insert((k.orig, k.port));
         }
     }
@@ -187,38 +229,40 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
             site.add_internal(cidr);
         }
     }
-    reasons.push(format!(
-        "internal: the private and unique-local ranges {}; every other address is internet",
-        PRIVATE.join(", ")
-    ));
-    for (h, why) in &mailbox {
-        site.add_host(HostRole::Mailbox, *h);
-        reasons.push(format!("{h} is a Mailbox server: it {why}"));
+    reasons.push(Reason::Internal(&PRIVATE));
+    for (h, why) in mailbox {
+        site.add_host(HostRole::Mailbox, h);
+        reasons.push(Reason::Mailbox(h, why));
     }
-    for (h, why) in &edge {
-        site.add_host(HostRole::Edge, *h);
-        reasons.push(format!("{h} is an Edge Transport server: it is {why}"));
+    for (h, why) in edge {
+        site.add_host(HostRole::Edge, h);
+        reasons.push(Reason::Edge(h, why));
     }
-    for (h, from) in &dns {
-        site.add_host(HostRole::Dns, *h);
-        reasons.push(format!(
-            "{h} is a DNS server: the Exchange server {from} queries it"
-        ));
+    for (h, from) in dns {
+        site.add_host(HostRole::Dns, h);
+        reasons.push(Reason::Dns(h, from));
     }
-    for (h, (from, port)) in &dc {
-        site.add_host(HostRole::Dc, *h);
-        reasons.push(format!(
-            "{h} is a domain controller: the Exchange server {from} reaches it on {port}"
-        ));
+    for (h, (from, port)) in dc {
+        site.add_host(HostRole::Dc, h);
+        reasons.push(Reason::Dc(h, from, port));
     }
-    reasons.push(format!(
-        "profile {}: {}",
-        profile.name(),
-        if edge.is_empty() {
-            "no Edge Transport server seen"
-        } else {
-            "an Edge Transport server carries internet mail"
-        }
-    ));
+    reasons.push(Reason::Profile(profile, profile == Profile::Edge));
     Inferred { site, reasons }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ports_inference_reads_come_from_the_catalogue() {
+        let p = InferencePorts::of(Catalogue::embedded().unwrap());
+        let set = |v: &[u16]| v.iter().copied().collect::<BTreeSet<u16>>();
+        assert_eq!(p.mail, set(&[25]));
+        assert_eq!(p.edgesync, set(&[50636]));
+        assert_eq!(p.dns, set(&[53]));
+        assert_eq!(p.dc, set(&[88, 389, 636, 3268]));
+        assert!(p.client.contains(&443) && p.client.contains(&587));
+        assert!(!p.client.contains(&25));
+    }
 }

@@ -11,9 +11,9 @@
 pub mod dedup;
 pub mod history;
 pub mod key;
-pub mod ports;
 pub mod record;
 pub mod tcp;
+pub mod zeek_ports;
 
 pub use key::{Endpoint, FlowKey};
 pub use record::{ConnRecord, DirStats, EndReason, IcmpError, Side};
@@ -579,8 +579,8 @@ impl FlowTable {
                 if flags.pure_syn() {
                     return true;
                 }
-                if ports::likely_tcp_server_port(src.port()) {
-                    if ports::likely_tcp_server_port(dst.port()) {
+                if zeek_ports::likely_tcp_server_port(src.port()) {
+                    if zeek_ports::likely_tcp_server_port(dst.port()) {
                         flags.syn() || src.port() >= dst.port()
                     } else {
                         false
@@ -612,8 +612,8 @@ impl FlowTable {
             // Zeek's UDP rule: flip if the source is a likely server port and the
             // destination is not.
             || {
-                !ports::likely_udp_server_port(src.port())
-                    || ports::likely_udp_server_port(dst.port())
+                !zeek_ports::likely_udp_server_port(src.port())
+                    || zeek_ports::likely_udp_server_port(dst.port())
             },
             sink,
             |f, is_orig| {

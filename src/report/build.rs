@@ -30,7 +30,8 @@ pub fn conclude(
         Some(site) => (site.clone(), vec![]),
         None => {
             let inferred = infer::infer(&agg.conversations(), cat);
-            (inferred.site, inferred.reasons)
+            let reasons = inferred.reasons.iter().map(words::inference_reason);
+            (inferred.site, reasons.collect())
         }
     };
     if let Some(p) = profile {

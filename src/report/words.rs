@@ -5,6 +5,7 @@
 use super::model::Side;
 use crate::aggregate::rows::Rejection;
 use crate::aggregate::verdict::{AnsweredBy, Counts, Percentiles, Verdict};
+use crate::classify::infer::{EdgeEvidence, MailboxEvidence, Reason};
 use crate::classify::rules::UnexpectedReason;
 
 /// The words a person reads for a verdict ("not seen", "one-sided").
@@ -162,5 +163,62 @@ pub fn ms_with_unit(ms: f64) -> String {
         format!("{:.1} ms", ms)
     } else {
         format!("{:.0} ms", ms)
+    }
+}
+
+/// Why inference took a host for what it is, as the topology section lists it.
+pub fn inference_reason(r: &Reason) -> String {
+    match r {
+        Reason::Internal(ranges) => format!(
+            "internal: the private and unique-local ranges {}; every other address is internet",
+            ranges.join(", ")
+        ),
+        Reason::Mailbox(h, why) => {
+            let why = match why {
+                MailboxEvidence::AcceptedClientPorts(ports) => {
+                    let ports: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+                    format!(
+                        "accepted connections on Exchange client port(s) {}",
+                        ports.join(", ")
+                    )
+                }
+                MailboxEvidence::ConnectsToEdgeSync(port, edge) => {
+                    format!("connects to EdgeSync ({port}) on {edge}")
+                }
+                MailboxEvidence::ReceivesMailFromEdge(port, edge) => {
+                    format!("receives mail (SMTP {port}) relayed by the Edge {edge}")
+                }
+                MailboxEvidence::ReceivesMail(port, from) => {
+                    format!("receives mail (SMTP {port}) from {from}")
+                }
+            };
+            format!("{h} is a Mailbox server: it {why}")
+        }
+        Reason::Edge(h, why) => {
+            let why = match why {
+                EdgeEvidence::ReachedOnEdgeSync(port, by) => {
+                    format!("reached on EdgeSync ({port}) by {by}")
+                }
+                EdgeEvidence::RelaysInternetMail(to) => {
+                    format!("takes mail from the internet and relays it to {to}")
+                }
+            };
+            format!("{h} is an Edge Transport server: it is {why}")
+        }
+        Reason::Dns(h, from) => {
+            format!("{h} is a DNS server: the Exchange server {from} queries it")
+        }
+        Reason::Dc(h, from, port) => {
+            format!("{h} is a domain controller: the Exchange server {from} reaches it on {port}")
+        }
+        Reason::Profile(profile, edge_seen) => format!(
+            "profile {}: {}",
+            profile.name(),
+            if *edge_seen {
+                "an Edge Transport server carries internet mail"
+            } else {
+                "no Edge Transport server seen"
+            }
+        ),
     }
 }
