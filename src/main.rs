@@ -5,13 +5,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use exflow::aggregate::stats::RunStats;
 use exflow::aggregate::Aggregator;
 use exflow::classify::catalogue::{Catalogue, Profile};
-use exflow::classify::ports as ports_report;
 use exflow::classify::site::{self, Site};
 use exflow::error::Error;
 use exflow::flow::FlowConfig;
 use exflow::pipeline::{self, Options};
 use exflow::report::gate::Condition;
 use exflow::report::model::Report;
+use exflow::report::port_catalogue as ports_report;
 use exflow::report::summary;
 use exflow::report::{build, markdown, table};
 use exflow::source::live::{self, Live, LiveOptions};
@@ -358,7 +358,10 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
     };
     let (outcome, agg) = pipeline::analyze(&opts)?;
     for w in &outcome.source.warnings {
-        eprintln!("exflow: warning: {}", table::sanitize(&w.to_string()));
+        eprintln!(
+            "exflow: warning: {}",
+            exflow::report::terminal::sanitize(&w.to_string())
+        );
     }
     let to_stdout = r.flows.as_deref() != Some("-");
     if r.format == Format::Summary {
@@ -458,8 +461,11 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
     let (mut outcome, agg) = engine.finish(files)?;
     outcome.live_drops = Some(end.drops);
     if end.drops.total() > 0 {
-        if let Some(w) = end.drops.warning() {
-            eprintln!("exflow: warning: {}", table::sanitize(&w.to_string()));
+        if let Some(w) = exflow::report::words::live_drops_warning(&end.drops) {
+            eprintln!(
+                "exflow: warning: {}",
+                exflow::report::terminal::sanitize(&w.to_string())
+            );
         }
     }
     let code = if to_stdout && r.format == Format::Summary {
@@ -573,7 +579,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(Error::BrokenPipe) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("exflow: {}", table::sanitize(&e.to_string()));
+            eprintln!(
+                "exflow: {}",
+                exflow::report::terminal::sanitize(&e.to_string())
+            );
             ExitCode::from(2)
         }
     }

@@ -251,7 +251,9 @@ impl Engine {
     pub fn live_stats(&self, interface: &str, drops: Drops) -> SourceStats {
         SourceStats {
             files: vec![format!("live:{interface}")],
-            warnings: drops.warning().into_iter().collect(),
+            warnings: crate::report::words::live_drops_warning(&drops)
+                .into_iter()
+                .collect(),
             ..self.front.seen.clone()
         }
     }

@@ -3,7 +3,7 @@
 //! `exflow ports` renders it within 100 columns and as JSON that reads back.
 
 use exflow::classify::catalogue::{Catalogue, DefaultState, Profile, Proto, Role};
-use exflow::classify::ports::{render_json, render_table, PortsDocument, TABLE_WIDTH};
+use exflow::report::port_catalogue::{render_json, render_table, PortsDocument, TABLE_WIDTH};
 
 use Proto::{Tcp, Udp};
 

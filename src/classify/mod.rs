@@ -4,6 +4,5 @@
 
 pub mod catalogue;
 pub mod infer;
-pub mod ports;
 pub mod rules;
 pub mod site;

@@ -8,10 +8,11 @@
 //! table cell and nothing in the data can add links, HTML or formatting.
 
 use super::model::{FlowEntry, Report};
-use super::table::{
-    anomalies_label, bytes_label, entry_detail, example_text, failures_words, fmt_ms,
-    has_exchange_server, open_ports, port_label, proto_port, reason_label, sanitize, side_label,
-    sorted_entries, summary_text, time_span, topology_source, utc,
+use super::terminal::sanitize;
+use super::words::{
+    anomalies_label, bytes_label, entry_detail, example_text, failures_words, has_exchange_server,
+    ms_figure, open_ports, port_label, proto_port, reason_label, side_label, sorted_entries,
+    summary_text, time_span, topology_source, utc,
 };
 use std::fmt::Write as _;
 
@@ -174,10 +175,10 @@ pub fn render(report: &Report) -> String {
                 &[
                     md(&l.role),
                     l.connections.to_string(),
-                    fmt_ms(h.p50),
-                    fmt_ms(h.p90),
-                    fmt_ms(h.p99),
-                    fmt_ms(h.max),
+                    ms_figure(h.p50),
+                    ms_figure(h.p90),
+                    ms_figure(h.p99),
+                    ms_figure(h.max),
                 ],
             );
         }
@@ -227,7 +228,7 @@ fn flow_table(out: &mut String, entries: &[FlowEntry]) {
                 format!("{}/{}", e.attempts, e.established),
                 md_escape(&failures_words(e)),
                 e.handshake_ms
-                    .map_or_else(|| "-".to_string(), |h| fmt_ms(h.p50)),
+                    .map_or_else(|| "-".to_string(), |h| ms_figure(h.p50)),
                 entry_detail(e).map_or_else(|| "-".to_string(), |n| md_escape(&n)),
             ],
         );

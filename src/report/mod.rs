@@ -4,9 +4,12 @@
 pub mod build;
 pub mod gate;
 pub mod jsonl;
+pub mod layout;
 pub mod markdown;
 pub mod model;
+pub mod port_catalogue;
 pub mod progress;
 pub mod summary;
 pub mod table;
+pub mod terminal;
 pub mod words;

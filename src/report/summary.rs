@@ -10,7 +10,11 @@ use std::fmt::Write as _;
 pub fn render(o: &RunStats) -> String {
     let mut s = String::new();
     let f = &o.source;
-    let files: Vec<String> = f.files.iter().map(|n| super::table::sanitize(n)).collect();
+    let files: Vec<String> = f
+        .files
+        .iter()
+        .map(|n| super::terminal::sanitize(n))
+        .collect();
     let _ = writeln!(s, "files        {}", files.join(", "));
     let links: Vec<String> = f.link_types.iter().map(|l| l.to_string()).collect();
     let _ = writeln!(

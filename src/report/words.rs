@@ -2,11 +2,15 @@
 //! a verdict's detail, why a flow is unexpected, what an ICMP error means. Every renderer
 //! (table, Markdown, JSON's `detail` fields) takes its words from here.
 
-use super::model::Side;
+use super::model::{Example, FlowEntry, Report, Side, Unexpected};
+use super::terminal::{sanitize, verdict_style, Style};
 use crate::aggregate::rows::Rejection;
 use crate::aggregate::verdict::{AnsweredBy, Counts, Percentiles, Verdict};
 use crate::classify::infer::{EdgeEvidence, MailboxEvidence, Reason};
 use crate::classify::rules::UnexpectedReason;
+use crate::source::live::Drops;
+use std::fmt::Write as _;
+use std::net::IpAddr;
 
 /// The words a person reads for a verdict ("not seen", "one-sided").
 pub fn verdict_label(v: Verdict) -> &'static str {
@@ -221,4 +225,501 @@ pub fn inference_reason(r: &Reason) -> String {
             }
         ),
     }
+}
+
+/// One line for the report when anything was lost; None when nothing was.
+pub fn live_drops_warning(d: &Drops) -> Option<String> {
+    if d.total() == 0 {
+        return None;
+    }
+    Some(format!(
+        "live capture lost {} packets: {} dropped by the kernel (capture buffer full: \
+         try --buffer-size), {} by the interface or its driver, {} by exflow's queue \
+         (analysis fell behind); verdicts may miss attempts",
+        d.total(),
+        d.kernel,
+        d.interface,
+        d.queue
+    ))
+}
+
+// Phrases every text format shares: sides, ports, failures, times, sizes.
+
+/// The order verdicts are counted in the summary line.
+pub(crate) const SUMMARY_ORDER: [Verdict; 8] = [
+    Verdict::Ok,
+    Verdict::Blocked,
+    Verdict::Refused,
+    Verdict::Rejected,
+    Verdict::Flaky,
+    Verdict::Cut,
+    Verdict::OneSided,
+    Verdict::NotSeen,
+];
+
+/// How many entries have each verdict, in summary order, leaving out zeros.
+pub(crate) fn verdict_counts(entries: &[FlowEntry]) -> Vec<(Verdict, usize)> {
+    SUMMARY_ORDER
+        .iter()
+        .map(|&v| (v, entries.iter().filter(|e| e.verdict == v).count()))
+        .filter(|&(_, n)| n > 0)
+        .collect()
+}
+
+/// The summary as plain text, e.g. "12 expected flows: 8 ok, 1 blocked · 3 unexpected".
+pub(crate) fn summary_text(r: &Report) -> String {
+    let atoms: Vec<String> = summary_atoms(r)
+        .into_iter()
+        .map(|a| a.into_iter().map(|(t, _)| t).collect())
+        .collect();
+    atoms.join(" ")
+}
+
+/// 0 for problems (blocked, refused, rejected, cut, flaky, one-sided), 1 for ok, 2 for not
+/// seen: the order expected flows are listed in.
+pub(crate) fn verdict_group(v: Verdict) -> u8 {
+    match v {
+        Verdict::Ok => 1,
+        Verdict::NotSeen => 2,
+        Verdict::Blocked
+        | Verdict::Refused
+        | Verdict::Rejected
+        | Verdict::Cut
+        | Verdict::Flaky
+        | Verdict::OneSided => 0,
+    }
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum AddrKey {
+    None,
+    Ip(IpAddr),
+    Text(String),
+}
+
+pub(crate) fn addr_key(side: &Side) -> AddrKey {
+    match side.address.as_deref() {
+        None => AddrKey::None,
+        Some(a) => match a.parse::<IpAddr>() {
+            Ok(ip) => AddrKey::Ip(ip),
+            Err(_) => AddrKey::Text(a.to_string()),
+        },
+    }
+}
+
+/// Problems first, then ok, then not seen; within a group by role, then destination and
+/// source address (numerically for IP addresses); otherwise in the order given.
+pub(crate) fn sorted_entries(entries: &[FlowEntry]) -> Vec<&FlowEntry> {
+    let mut keyed: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            (
+                (
+                    verdict_group(e.verdict),
+                    e.role.as_str(),
+                    addr_key(&e.dst),
+                    addr_key(&e.src),
+                ),
+                e,
+            )
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.into_iter().map(|(_, e)| e).collect()
+}
+
+/// One side of a flow: "internet", "mailbox 192.0.2.10", "internal 10.1.2.3". Sanitised.
+pub(crate) fn side_label(s: &Side) -> String {
+    match (s.role, s.address.as_deref()) {
+        (Some(role), Some(addr)) => format!("{} {}", sanitize(role), sanitize(addr)),
+        (None, Some(addr)) => format!("{} {}", sanitize(s.zone), sanitize(addr)),
+        (Some(role), None) => sanitize(role),
+        (None, None) => sanitize(s.zone),
+    }
+}
+
+/// One side as briefly as it can be told: the address alone when there is one, else the
+/// zone or role. Sanitised.
+pub(crate) fn side_short(s: &Side) -> String {
+    match (s.role, s.address.as_deref()) {
+        (_, Some(addr)) => sanitize(addr),
+        (Some(role), None) => sanitize(role),
+        (None, None) => sanitize(s.zone),
+    }
+}
+
+/// "443/tcp", "5075-5077/tcp", "esp" (IP protocols without ports).
+pub(crate) fn proto_port(proto: &str, ports: &str, port: u16) -> String {
+    let proto = sanitize(proto);
+    if port == 0 && proto != "tcp" && proto != "udp" {
+        proto
+    } else {
+        format!("{}/{proto}", sanitize(ports))
+    }
+}
+
+/// The port column of an expected entry: the role's port list when it has several (not the
+/// whole range "1-65535" of the must-not-restrict roles: the port actually seen then).
+pub(crate) fn port_label(e: &FlowEntry) -> String {
+    let ports = e.ports.trim();
+    if ports.is_empty() || ports == "1-65535" || ports == "0-65535" {
+        proto_port(e.proto, &e.port.to_string(), e.port)
+    } else {
+        proto_port(e.proto, ports, e.port)
+    }
+}
+
+/// "4 drop 1 rst": the failure counts that are not zero, or "-".
+pub(crate) fn failures_compact(e: &FlowEntry) -> String {
+    let parts: Vec<String> = [
+        (e.dropped, "drop"),
+        (e.refused, "ref"),
+        (e.rejected, "rej"),
+        (e.reset_midstream, "rst"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, w)| format!("{n} {w}"))
+    .collect();
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// "4 dropped, 2 refused (by middlebox), 1 rejected (ICMP 3/13 admin-prohibited)": the
+/// failure counts in words, or "-". Sanitised.
+pub(crate) fn failures_words(e: &FlowEntry) -> String {
+    let mut parts = Vec::new();
+    if e.dropped > 0 {
+        parts.push(format!("{} dropped", e.dropped));
+    }
+    if e.refused > 0 {
+        match e.answered_by {
+            Some(by) => parts.push(format!("{} refused (by {})", e.refused, by.as_str())),
+            None => parts.push(format!("{} refused", e.refused)),
+        }
+    }
+    if e.rejected > 0 {
+        let icmp: Vec<String> = e.icmp.iter().map(|c| sanitize(c)).collect();
+        if icmp.is_empty() {
+            parts.push(format!("{} rejected", e.rejected));
+        } else {
+            parts.push(format!(
+                "{} rejected (ICMP {})",
+                e.rejected,
+                icmp.join(", ")
+            ));
+        }
+    }
+    if e.reset_midstream > 0 {
+        parts.push(format!("{} reset mid-stream", e.reset_midstream));
+    }
+    if e.one_sided > 0 {
+        parts.push(format!("{} one-sided", e.one_sided));
+    }
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The detail sentence of a problem entry (None for ok and not seen, and when empty).
+/// Sanitised.
+pub(crate) fn entry_detail(e: &FlowEntry) -> Option<String> {
+    if matches!(e.verdict, Verdict::Ok | Verdict::NotSeen) || e.detail.trim().is_empty() {
+        return None;
+    }
+    Some(sanitize(e.detail.trim()))
+}
+
+/// The indented line under a problem row: the entry's detail sentence, plus who answered and
+/// the ICMP codes when the sentence does not already say so (the compact failure column does
+/// not). None for ok and not seen.
+pub(crate) fn entry_note(e: &FlowEntry) -> Option<String> {
+    if matches!(e.verdict, Verdict::Ok | Verdict::NotSeen) {
+        return None;
+    }
+    let mut note = sanitize(e.detail.trim());
+    let mut extra = Vec::new();
+    if let Some(by) = e.answered_by {
+        if !note.contains(by.as_str()) {
+            extra.push(format!("answered by {}", by.as_str()));
+        }
+    }
+    let icmp: Vec<String> = e
+        .icmp
+        .iter()
+        .filter(|c| !e.detail.contains(c.as_str()))
+        .map(|c| sanitize(c))
+        .collect();
+    if !icmp.is_empty() {
+        extra.push(format!("ICMP {}", icmp.join(", ")));
+    }
+    if !extra.is_empty() {
+        if !note.is_empty() {
+            note.push(' ');
+        }
+        let _ = write!(note, "({})", extra.join("; "));
+    }
+    if note.is_empty() {
+        None
+    } else {
+        Some(note)
+    }
+}
+
+/// "disabled-service (pop3)". Sanitised.
+pub(crate) fn reason_label(u: &Unexpected) -> String {
+    match &u.role {
+        Some(role) => format!("{} ({})", sanitize(u.reason), sanitize(role)),
+        None => sanitize(u.reason),
+    }
+}
+
+/// "198.51.100.7:51234 → [2001:db8::10]:110 S0 S". Sanitised.
+pub(crate) fn example_text(x: &Example) -> String {
+    let history = if x.history.is_empty() {
+        "-".to_string()
+    } else {
+        sanitize(&x.history)
+    };
+    format!(
+        "{} → {} {} {history}",
+        endpoint(&x.orig_h, x.orig_p),
+        endpoint(&x.resp_h, x.resp_p),
+        sanitize(x.conn_state),
+    )
+}
+
+/// "192.0.2.1:25", "[2001:db8::1]:25".
+pub(crate) fn endpoint(addr: &str, port: u16) -> String {
+    if addr.contains(':') {
+        format!("[{}]:{port}", sanitize(addr))
+    } else {
+        format!("{}:{port}", sanitize(addr))
+    }
+}
+
+/// "25, 80, 443 +12": at most `max` ports, then how many more.
+pub(crate) fn open_ports(open: &[u16], max: usize) -> String {
+    if open.is_empty() {
+        return "-".to_string();
+    }
+    let shown: Vec<String> = open.iter().take(max).map(|p| p.to_string()).collect();
+    let mut s = shown.join(", ");
+    if open.len() > max {
+        let _ = write!(s, " +{}", open.len() - max);
+    }
+    s
+}
+
+/// Whether the topology names a Mailbox or Edge server.
+pub(crate) fn has_exchange_server(r: &Report) -> bool {
+    r.topology
+        .hosts
+        .iter()
+        .any(|h| h.role == "mailbox" || h.role == "edge")
+}
+
+/// "from site file site.toml" or "inferred from traffic". Sanitised.
+pub(crate) fn topology_source(r: &Report) -> String {
+    match (&r.topology.site_file, r.topology.inferred) {
+        (Some(f), false) => format!("from site file {}", sanitize(f)),
+        (Some(f), true) => format!("site file {}, completed from traffic", sanitize(f)),
+        (None, true) => "inferred from traffic".to_string(),
+        (None, false) => "given".to_string(),
+    }
+}
+
+/// "snaplen_cut 3, bad_ip 1" or "none". Sanitised.
+pub(crate) fn anomalies_label(r: &Report) -> String {
+    let parts: Vec<String> = r
+        .capture
+        .anomalies
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{} {n}", sanitize(k)))
+        .collect();
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Milliseconds with three significant digits ("0.234", "1.23", "12.3", "123", "1234");
+/// "-" for a value that is not a finite number.
+pub(crate) fn ms_figure(ms: f64) -> String {
+    if !ms.is_finite() {
+        return "-".to_string();
+    }
+    let a = ms.abs();
+    if a >= 100.0 {
+        format!("{ms:.0}")
+    } else if a >= 10.0 {
+        format!("{ms:.1}")
+    } else if a >= 1.0 {
+        format!("{ms:.2}")
+    } else {
+        format!("{ms:.3}")
+    }
+}
+
+/// "1.2 MiB (1234567 bytes)".
+pub(crate) fn bytes_label(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in UNITS.iter().skip(1) {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit} ({n} bytes)")
+}
+
+/// Seconds since the epoch → (days since the epoch, second of the day), or None when the
+/// value is not a time between the years 1 and 9999.
+pub(crate) fn split_ts(ts: f64) -> Option<(i64, i64)> {
+    if !ts.is_finite() || !(-62_135_596_800.0..253_402_300_800.0).contains(&ts) {
+        return None;
+    }
+    let secs = ts.floor() as i64;
+    Some((secs.div_euclid(86_400), secs.rem_euclid(86_400)))
+}
+
+pub(crate) fn hms(sod: i64) -> String {
+    format!("{:02}:{:02}:{:02}", sod / 3600, sod / 60 % 60, sod % 60)
+}
+
+/// "2024-05-01 10:00:00" (UTC), or the raw number when it is not a plausible time.
+pub(crate) fn utc(ts: f64) -> String {
+    match split_ts(ts) {
+        Some((days, sod)) => {
+            let (y, m, d) = crate::time::civil_from_days(days);
+            format!("{y:04}-{m:02}-{d:02} {}", hms(sod))
+        }
+        None if ts.is_finite() => format!("{ts:.3}"),
+        None => "-".to_string(),
+    }
+}
+
+/// "10:00:00" when the whole capture is within one UTC day, else "05-01 10:00:00".
+pub(crate) fn utc_short(ts: f64, one_day: bool) -> String {
+    match split_ts(ts) {
+        Some((_, sod)) if one_day => hms(sod),
+        Some((days, sod)) => {
+            let (_, m, d) = crate::time::civil_from_days(days);
+            format!("{m:02}-{d:02} {}", hms(sod))
+        }
+        None => utc(ts),
+    }
+}
+
+pub(crate) fn same_utc_day(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a.and_then(split_ts), b.and_then(split_ts)) {
+        (Some((da, _)), Some((db, _))) => da == db,
+        _ => false,
+    }
+}
+
+/// "5m 12s", "1h 02m 03s", "0.532s", "2d 3h 04m".
+pub(crate) fn duration(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "-".to_string();
+    }
+    if secs < 1.0 {
+        return format!("{secs:.3}s");
+    }
+    if secs < 60.0 {
+        return format!("{secs:.1}s");
+    }
+    let s = secs.round() as u64;
+    let (d, h, m, s) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if d > 0 {
+        format!("{d}d {h}h {m:02}m")
+    } else if h > 0 {
+        format!("{h}h {m:02}m {s:02}s")
+    } else {
+        format!("{m}m {s:02}s")
+    }
+}
+
+/// "2024-05-01 10:00:00 → 10:05:12 UTC (5m 12s)", or "-" when nothing was read.
+pub(crate) fn time_span(first: Option<f64>, last: Option<f64>) -> String {
+    match (first, last) {
+        (Some(a), Some(b)) => {
+            let end = if same_utc_day(first, last) {
+                split_ts(b).map_or_else(|| utc(b), |(_, sod)| hms(sod))
+            } else {
+                utc(b)
+            };
+            format!("{} → {end} UTC ({})", utc(a), duration(b - a))
+        }
+        (Some(a), None) | (None, Some(a)) => format!("{} UTC", utc(a)),
+        (None, None) => "-".to_string(),
+    }
+}
+
+pub(crate) fn plural_s(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Styled pieces printed together; a line may break between two atoms.
+pub(crate) type Atom = Vec<(String, Style)>;
+
+/// "12 expected flows: 8 ok, 1 blocked, 2 not seen · 3 unexpected", as atoms.
+pub(crate) fn summary_atoms(r: &Report) -> Vec<Atom> {
+    let plain = |t: String| vec![(t, Style::Plain)];
+    let mut atoms = Vec::new();
+    let n = r.expected.len();
+    if n == 0 {
+        atoms.push(plain("no expected flows".to_string()));
+    } else {
+        atoms.push(plain(format!("{n} expected flow{}:", plural_s(n))));
+        let counts = verdict_counts(&r.expected);
+        let last = counts.len().saturating_sub(1);
+        for (i, (v, count)) in counts.into_iter().enumerate() {
+            let mut atom = vec![(
+                format!("{count} {}", super::words::verdict_label(v)),
+                verdict_style(v),
+            )];
+            if i < last {
+                atom.push((",".to_string(), Style::Plain));
+            }
+            atoms.push(atom);
+        }
+    }
+    atoms.push(plain(format!("· {} unexpected", r.unexpected.len())));
+    let u = r.unsupported_restrictions.len();
+    if u > 0 {
+        atoms.push(vec![
+            ("· ".to_string(), Style::Plain),
+            (
+                format!("{u} unsupported restriction{}", plural_s(u)),
+                Style::Red,
+            ),
+        ]);
+    }
+    let s = r.scans.len();
+    if s > 0 {
+        atoms.push(plain(format!("· {s} port scan{}", plural_s(s))));
+    }
+    let f = r.floods.len();
+    if f > 0 {
+        atoms.push(plain(format!("· {f} SYN flood{}", plural_s(f))));
+    }
+    atoms
 }

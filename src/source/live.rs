@@ -236,22 +236,6 @@ impl Drops {
     pub fn total(&self) -> u64 {
         self.kernel + self.interface + self.queue
     }
-
-    /// One line for the report when anything was lost; None when nothing was.
-    pub fn warning(&self) -> Option<String> {
-        if self.total() == 0 {
-            return None;
-        }
-        Some(format!(
-            "live capture lost {} packets: {} dropped by the kernel (capture buffer full: \
-             try --buffer-size), {} by the interface or its driver, {} by exflow's queue \
-             (analysis fell behind); verdicts may miss attempts",
-            self.total(),
-            self.kernel,
-            self.interface,
-            self.queue
-        ))
-    }
 }
 
 /// The drop counters, shared between the capture thread and the analyzer.

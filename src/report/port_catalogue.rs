@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::catalogue::{Catalogue, Profile, Role, Seed};
+use crate::classify::catalogue::{Catalogue, Profile, Role, Seed};
 
 /// The widest line [`render_table`] produces, in characters.
 pub const TABLE_WIDTH: usize = 100;
@@ -144,7 +144,7 @@ fn row_cells(role: &Role) -> [String; 6] {
     } else {
         format!("ip proto {}", role.proto.number())
     };
-    let places = |list: &[super::catalogue::Place]| {
+    let places = |list: &[crate::classify::catalogue::Place]| {
         list.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
     };
     let arrow = if role.both_ways { "↔" } else { "→" };

@@ -1,0 +1,90 @@
+//! What reaches a terminal: data strings made harmless (`sanitize`: control characters,
+//! bidirectional and line-breaking invisibles become visible escapes), and this module's own
+//! colour codes, the only escape sequences the output may hold.
+
+use super::model::Verdict;
+use std::fmt::Write as _;
+
+/// Makes a string from the data safe to print: control characters (C0, DEL, C1) and the
+/// invisible characters that reorder or break lines become visible escapes (`\x1b`,
+/// `\u{202e}`). Backslashes are left as they are (Windows paths stay readable).
+pub fn sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if needs_escape(c) {
+            let n = u32::from(c);
+            if n < 0x100 {
+                let _ = write!(out, "\\x{n:02x}");
+            } else {
+                let _ = write!(out, "\\u{{{n:x}}}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Style {
+    Plain,
+    Bold,
+    Dim,
+    Green,
+    Red,
+    Yellow,
+    Magenta,
+}
+
+impl Style {
+    fn code(self) -> &'static str {
+        match self {
+            Style::Plain => "",
+            Style::Bold => "\x1b[1m",
+            Style::Dim => "\x1b[2m",
+            Style::Green => "\x1b[32m",
+            Style::Red => "\x1b[31m",
+            Style::Yellow => "\x1b[33m",
+            Style::Magenta => "\x1b[35m",
+        }
+    }
+}
+
+pub(crate) const RESET: &str = "\x1b[0m";
+
+pub(crate) fn verdict_style(v: Verdict) -> Style {
+    match v {
+        Verdict::Ok => Style::Green,
+        Verdict::Blocked | Verdict::Refused | Verdict::Rejected | Verdict::Cut => Style::Red,
+        Verdict::Flaky => Style::Yellow,
+        Verdict::NotSeen => Style::Dim,
+        Verdict::OneSided => Style::Magenta,
+    }
+}
+
+pub(crate) struct Painter {
+    pub(crate) color: bool,
+}
+
+impl Painter {
+    /// `text` (already sanitised) in `style`, when colour is on.
+    pub(crate) fn paint(&self, text: &str, style: Style) -> String {
+        if !self.color || style == Style::Plain || text.is_empty() {
+            text.to_string()
+        } else {
+            format!("{}{text}{RESET}", style.code())
+        }
+    }
+}
