@@ -12,7 +12,7 @@ use exflow::flow::FlowConfig;
 use exflow::pipeline::{self, Options, Outcome};
 use exflow::report::model::{Report, Verdict};
 use exflow::report::summary;
-use exflow::report::{build, markdown, table};
+use exflow::report::{build, markdown, rules, table};
 use exflow::source::live::{self, Live, LiveOptions};
 use exflow::time::Duration;
 use std::io::IsTerminal;
@@ -43,6 +43,34 @@ enum Command {
     Ports(PortsArgs),
     /// Print a commented site file to start from.
     Init,
+    /// Print the allow rules the site's Exchange needs (nftables, iptables, Windows
+    /// Firewall, Cisco ASA); with --report, only those that fix the report's failed flows.
+    Rules(RulesArgs),
+}
+
+#[derive(Args)]
+struct RulesArgs {
+    /// The site file (exflow init prints one to start from).
+    #[arg(long, value_name = "SITE.toml")]
+    site: String,
+    /// The firewall syntax: nft (an nftables table), iptables / ip6tables (iptables-restore
+    /// files for IPv4 / IPv6), ps1 (PowerShell New-NetFirewallRule for the Exchange servers),
+    /// asa (Cisco ASA access lists).
+    #[arg(long, value_enum, default_value_t = RulesFormat::Nft)]
+    format: RulesFormat,
+    /// An exflow JSON report (analyze --format json): only the rules that fix its failed
+    /// flows (blocked, refused, rejected, flaky, cut, and unsupported restrictions).
+    #[arg(long, value_name = "REPORT.json")]
+    report: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RulesFormat {
+    Nft,
+    Iptables,
+    Ip6tables,
+    Ps1,
+    Asa,
 }
 
 #[derive(Args)]
@@ -614,6 +642,32 @@ fn ports(a: PortsArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `exflow rules`: the plan from the catalogue and the site (and the report), rendered.
+fn rules(a: RulesArgs) -> Result<ExitCode, Error> {
+    let cat = catalogue()?;
+    let site = Site::load(std::path::Path::new(&a.site))?;
+    let plan = match &a.report {
+        None => rules::plan::plan(cat, &site),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::input(path.clone(), format!("cannot read the report: {e}")))?;
+            let failed =
+                rules::plan::failed_flows(&text).map_err(|e| Error::input(path.clone(), e))?;
+            rules::plan::plan_fixes(cat, &site, path, &failed)
+                .map_err(|e| Error::input(path.clone(), e))?
+        }
+    };
+    let syntax = match a.format {
+        RulesFormat::Nft => rules::Syntax::Nft,
+        RulesFormat::Iptables => rules::Syntax::Iptables,
+        RulesFormat::Ip6tables => rules::Syntax::Ip6tables,
+        RulesFormat::Ps1 => rules::Syntax::Ps1,
+        RulesFormat::Asa => rules::Syntax::Asa,
+    };
+    print_stdout(&rules::render(&plan, syntax))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -621,6 +675,7 @@ fn main() -> ExitCode {
         Command::Live(a) => live(a),
         Command::Ports(a) => ports(a),
         Command::Init => print_stdout(&site::template()).map(|_| ExitCode::SUCCESS),
+        Command::Rules(a) => rules(a),
     };
     match result {
         Ok(code) => code,

@@ -15,6 +15,7 @@ mod live;
 mod render;
 mod report;
 mod robustness;
+mod rules;
 mod samples;
 mod site;
 mod snapshots;

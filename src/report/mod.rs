@@ -6,5 +6,6 @@ pub mod jsonl;
 pub mod markdown;
 pub mod model;
 pub mod progress;
+pub mod rules;
 pub mod summary;
 pub mod table;
