@@ -12,7 +12,7 @@ use exflow::flow::FlowConfig;
 use exflow::pipeline::{self, Options, Outcome};
 use exflow::report::model::{Report, Verdict};
 use exflow::report::summary;
-use exflow::report::{build, markdown, rules, table};
+use exflow::report::{build, junit, markdown, rules, table};
 use exflow::source::live::{self, Live, LiveOptions};
 use exflow::time::Duration;
 use std::io::IsTerminal;
@@ -226,7 +226,9 @@ struct ReportArgs {
     profile: Option<ProfileArg>,
 
     /// Report format: the terminal table, the JSON report (schema 1), Markdown for a
-    /// ticket, or the short capture summary (packets, connections per conn_state, anomalies).
+    /// ticket, the short capture summary (packets, connections per conn_state, anomalies),
+    /// or JUnit XML for CI (a test case per expected flow, unexpected flow, unsupported
+    /// restriction, scan and flood).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 
@@ -291,6 +293,7 @@ impl ReportArgs {
                 s
             }
             Format::Md => markdown::render(report),
+            Format::Junit => junit::render(report),
             Format::Table | Format::Summary => table::render(
                 report,
                 &table::TableOptions {
@@ -331,6 +334,8 @@ enum Format {
     Json,
     Md,
     Summary,
+    /// JUnit XML for CI (live: the final report only).
+    Junit,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -479,7 +484,7 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
     }
 
     let to_stdout = r.flows.as_deref() != Some("-");
-    let periodic = to_stdout && r.format != Format::Summary;
+    let periodic = to_stdout && !matches!(r.format, Format::Summary | Format::Junit);
     let tty = std::io::stdout().is_terminal();
     eprintln!(
         "exflow: capturing on {iface} (link type {}, snaplen {}, buffer {} MiB{}{}); {}",
@@ -590,6 +595,10 @@ fn render_live(
         return Ok(s);
     }
     let body = r.render(report)?;
+    if r.format == Format::Junit {
+        // One XML document: no header line in front of it.
+        return Ok(body);
+    }
     Ok(if refresh {
         format!("\x1b[H\x1b[2J{body}")
     } else {

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod jsonl;
+pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod progress;
