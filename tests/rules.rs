@@ -210,11 +210,11 @@ fn rules_report_gives_exactly_the_fixes_of_the_failed_flows() {
         // The same rule is in the site's whole rule set.
         let all = rules(&site, "nft", None);
         assert!(all.contains(nft_rule), "{all}");
-        // A healthy report asks for nothing.
         if is_root() {
             check_with("nft", &["-c", "-f"], &nft, sample);
         }
     }
+    // A healthy report asks for nothing.
     let (site, _) = report_of("submission-refused");
     let healthy = report_of("exchange-healthy").1;
     let text = rules(&site, "nft", Some(&healthy));
@@ -338,5 +338,114 @@ fn rules_escape_what_comes_from_outside() {
         assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
         assert!(stdout(&o).is_empty(), "{}", stdout(&o));
         assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn rules_report_on_an_ipv6_site_gives_the_ipv6_rule() {
+    let (site, report) = report_of("ipv6-site");
+    let nft = rules(&site, "nft", Some(&report));
+    let body: Vec<String> = rule_lines(&nft, "#")
+        .into_iter()
+        .filter(|l| l.contains(" accept comment \"exflow ") && !l.starts_with("ct state"))
+        .collect();
+    assert_eq!(
+        body,
+        [
+            "ip6 saddr != 2001:db8:200::/64 ip6 daddr 2001:db8:200::10 tcp dport 25 accept \
+          comment \"exflow smtp-inbound seed 001\""
+        ],
+        "{nft}"
+    );
+    let v4 = rules(&site, "iptables", Some(&report));
+    assert!(v4.contains("1 IPv6 rule(s) are not in this file"), "{v4}");
+    let v6 = rules(&site, "ip6tables", Some(&report));
+    assert!(
+        v6.contains("-A EXFLOW-FROM-INTERNET -d 2001:db8:200::10/128 -p tcp --dport 25 "),
+        "{v6}"
+    );
+    if can_check("rules_report_ipv6", "ip6tables-restore") {
+        check_with("nft", &["-c", "-f"], &nft, "ipv6-site --report");
+        check_with("ip6tables-restore", &["--test"], &v6, "ipv6-site --report");
+    }
+}
+
+#[test]
+fn rules_report_fixes_an_unsupported_restriction_with_the_allow_all() {
+    let site = rich_sites().remove(1);
+    let report = tmp_path("unsupported.json");
+    let doc = serde_json::json!({
+        "expected": [{
+            "role": "https-client", "verdict": "ok",
+            "src": {"zone": "internet", "role": null, "address": null},
+            "dst": {"zone": "internal", "role": "mailbox", "address": "198.51.100.10"}}],
+        "unsupported_restrictions": [{
+            "role": "exchange-dc-tcp", "verdict": "blocked",
+            "src": {"zone": "internal", "role": "mailbox", "address": "198.51.100.11"},
+            "dst": {"zone": "internal", "role": "dc", "address": "198.51.100.20"}}]});
+    std::fs::write(&report, doc.to_string()).unwrap();
+    let nft = rules(&site, "nft", Some(&report));
+    let body: Vec<String> = rule_lines(&nft, "#")
+        .into_iter()
+        .filter(|l| l.contains(" accept comment \"exflow ") && !l.starts_with("ct state"))
+        .collect();
+    assert_eq!(
+        body,
+        [
+            "ip saddr 198.51.100.11 ip daddr 198.51.100.20 accept comment \
+             \"exflow exchange-dc-tcp allow-all, never restrict seed 001\"",
+            "ip saddr 198.51.100.20 ip daddr 198.51.100.11 accept comment \
+             \"exflow exchange-dc-tcp allow-all, never restrict seed 001\"",
+        ],
+        "{nft}"
+    );
+}
+
+#[test]
+fn rules_plan_joins_every_exchange_server_and_dc_pair_with_an_allow_all() {
+    use exflow::classify::catalogue::{Catalogue, HostRole};
+    use exflow::classify::site::{Cidr, Site};
+    use exflow::report::rules::plan::{plan, Addrs, Service};
+    let cat = Catalogue::embedded().unwrap();
+    for path in rich_sites() {
+        let site = Site::load(&path).unwrap();
+        let p = plan(cat, &site);
+        let joined = |a: std::net::IpAddr, b: std::net::IpAddr| {
+            p.rules.iter().any(|r| {
+                let has = |x: &Addrs, ip| matches!(x, Addrs::In(v) if v.contains(&Cidr::host(ip)));
+                r.unrestricted
+                    && r.service == Service::All
+                    && has(&r.src.addrs, a)
+                    && has(&r.dst.addrs, b)
+            })
+        };
+        let inner: Vec<_> = site
+            .hosts
+            .iter()
+            .filter(|h| matches!(h.role, HostRole::Mailbox | HostRole::Dc))
+            .collect();
+        let mut pairs = 0;
+        for a in &inner {
+            for b in &inner {
+                if std::ptr::eq(*a, *b) || (a.role == HostRole::Dc && b.role == HostRole::Dc) {
+                    continue;
+                }
+                for x in &a.addresses {
+                    for y in b.addresses.iter().filter(|y| y.is_ipv4() == x.is_ipv4()) {
+                        assert!(joined(*x, *y), "{x} -> {y} in {path:?}");
+                        pairs += 1;
+                    }
+                }
+            }
+        }
+        assert!(pairs >= 6, "{pairs}");
+        // The Edge is not an internal Exchange server: restricted like any other host.
+        let edge = site
+            .hosts
+            .iter()
+            .find(|h| h.role == HostRole::Edge)
+            .unwrap();
+        assert!(!p.rules.iter().any(|r| r.unrestricted
+            && matches!(&r.dst.addrs, Addrs::In(v) if v.contains(&Cidr::host(edge.addresses[0])))));
     }
 }

@@ -177,6 +177,12 @@ pub fn header(plan: &Plan, what: &str) -> Vec<String> {
     if plan.rules.is_empty() {
         lines.push("No rule: nothing to add.".into());
     }
+    if plan.scope == Scope::Site && !plan.rules.iter().any(|r| r.unrestricted) {
+        lines.push(
+            "No allow-all between Exchange servers or with domain controllers: the site names              fewer than two such hosts. Whatever it names later, never restrict that traffic              (seed 001)."
+                .into(),
+        );
+    }
     lines.iter().map(|l| one_line(l)).collect()
 }
 
