@@ -144,3 +144,150 @@ fn junit_escapes_what_xml_forbids_and_fail_on_keeps_the_exit_code() {
     assert_eq!(stdout(&failed), stdout(&ok));
     assert!(stdout(&failed).contains("<failure type=\"refused\""));
 }
+
+#[test]
+fn junit_renders_every_kind_of_case_from_the_model() {
+    use exflow::report::junit;
+    use exflow::report::model::*;
+    let side = |zone, role, address: Option<&str>| Side {
+        zone,
+        role,
+        address: address.map(str::to_owned),
+    };
+    let entry = |role: &str, verdict, detail: &str| FlowEntry {
+        role: role.into(),
+        purpose: "p".into(),
+        proto: "tcp",
+        port: 25,
+        ports: "25".into(),
+        src: side("internet", None, None),
+        dst: side("internal", Some("mailbox"), Some("198.51.100.10")),
+        attempts: 1,
+        established: 0,
+        dropped: 1,
+        refused: 0,
+        rejected: 0,
+        reset_midstream: 0,
+        syn_retries: 2,
+        one_sided: 0,
+        handshake_ms: None,
+        verdict,
+        answered_by: None,
+        icmp: vec![],
+        detail: detail.into(),
+    };
+    let example = Example {
+        orig_h: "203.0.113.9".into(),
+        orig_p: 40000,
+        resp_h: "198.51.100.10".into(),
+        resp_p: 110,
+        conn_state: "SF",
+        history: "ShADadFf".into(),
+    };
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "exflow",
+            version: "0",
+        },
+        capture: CaptureFacts::default(),
+        topology: Topology {
+            inferred: false,
+            profile: "mailbox",
+            hosts: vec![],
+            internal: vec![],
+            perimeter: vec![],
+            reasons: vec![],
+            site_file: Some("s\u{0}.toml".into()),
+        },
+        expected: vec![
+            entry(
+                "smtp-inbound",
+                Verdict::Blocked,
+                "dropped <all> & \"quiet\"\u{7}\u{fffe}",
+            ),
+            entry("smtp-inbound", Verdict::Ok, ""),
+            entry("smtp-inbound", Verdict::NotSeen, "no attempt"),
+            entry("smtp-inbound", Verdict::OneSided, "one direction only"),
+        ],
+        unexpected: vec![Unexpected {
+            proto: "tcp",
+            port: 110,
+            src: side("internet", None, Some("203.0.113.9")),
+            dst: side("internal", Some("mailbox"), Some("198.51.100.10")),
+            attempts: 3,
+            established: 3,
+            reason: "disabled-service",
+            role: Some("pop3".into()),
+            first_ts: 0.0,
+            example,
+            detail: "POP3 is off but answered".into(),
+        }],
+        unsupported_restrictions: vec![entry("exchange-dc-tcp", Verdict::Blocked, "")],
+        scans: vec![Scan {
+            source: "203.0.113.66".into(),
+            targets: vec!["198.51.100.10".into()],
+            ports_probed: 100,
+            open: vec![25],
+            closed: 90,
+            filtered: 9,
+            first_ts: 0.0,
+            last_ts: 1.0,
+        }],
+        floods: vec![Flood {
+            target: "198.51.100.10".into(),
+            proto: "tcp",
+            port: 443,
+            sources: 500,
+            attempts: 600,
+            first_ts: 0.0,
+            last_ts: 1.0,
+        }],
+        latency: vec![],
+        warnings: vec![],
+    };
+    assert_eq!(junit::counts(&report), (8, 6, 1));
+    let xml = junit::render(&report);
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let kinds: Vec<(&str, &str)> = cases
+        .iter()
+        .map(|c| {
+            let outcome = c
+                .children()
+                .find(|n| n.is_element())
+                .map_or("passed", |n| n.tag_name().name());
+            (c.attribute("classname").unwrap(), outcome)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("smtp-inbound", "failure"),
+            ("smtp-inbound", "passed"),
+            ("smtp-inbound", "skipped"),
+            ("smtp-inbound", "failure"),
+            ("unexpected", "failure"),
+            ("exchange-dc-tcp", "failure"),
+            ("scan", "failure"),
+            ("flood", "failure"),
+        ]
+    );
+    assert_eq!(
+        cases[0].attribute("name"),
+        Some("internet → mailbox 198.51.100.10 25/tcp")
+    );
+    let failure = cases[0]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
+    assert_eq!(
+        failure.attribute("message"),
+        Some("dropped <all> & \"quiet\"\\x07\\u{fffe}")
+    );
+    assert_eq!(failure.attribute("type"), Some("blocked"));
+    assert!(xml.contains("s\\x00.toml"), "{xml}");
+}
