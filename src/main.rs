@@ -13,7 +13,7 @@ use exflow::report::gate::Condition;
 use exflow::report::model::Report;
 use exflow::report::port_catalogue as ports_report;
 use exflow::report::summary;
-use exflow::report::{build, markdown, table};
+use exflow::report::{build, junit, markdown, rules, table};
 use exflow::source::live::{self, Live, LiveOptions};
 use exflow::time::Duration;
 use std::io::IsTerminal;
@@ -44,6 +44,34 @@ enum Command {
     Ports(PortsArgs),
     /// Print a commented site file to start from.
     Init,
+    /// Print the allow rules the site's Exchange needs (nftables, iptables, Windows
+    /// Firewall, Cisco ASA); with --report, only those that fix the report's failed flows.
+    Rules(RulesArgs),
+}
+
+#[derive(Args)]
+struct RulesArgs {
+    /// The site file (exflow init prints one to start from).
+    #[arg(long, value_name = "SITE.toml")]
+    site: String,
+    /// The firewall syntax: nft (an nftables table), iptables / ip6tables (iptables-restore
+    /// files for IPv4 / IPv6), ps1 (PowerShell New-NetFirewallRule for the Exchange servers),
+    /// asa (Cisco ASA access lists).
+    #[arg(long, value_enum, default_value_t = RulesFormat::Nft)]
+    format: RulesFormat,
+    /// An exflow JSON report (analyze --format json): only the rules that fix its failed
+    /// flows (blocked, refused, rejected, flaky, cut, and unsupported restrictions).
+    #[arg(long, value_name = "REPORT.json")]
+    report: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RulesFormat {
+    Nft,
+    Iptables,
+    Ip6tables,
+    Ps1,
+    Asa,
 }
 
 #[derive(Args)]
@@ -199,7 +227,9 @@ struct ReportArgs {
     profile: Option<ProfileArg>,
 
     /// Report format: the terminal table, the JSON report (schema 1), Markdown for a
-    /// ticket, or the short capture summary (packets, connections per conn_state, anomalies).
+    /// ticket, the short capture summary (packets, connections per conn_state, anomalies),
+    /// or JUnit XML for CI (a test case per expected flow, unexpected flow, unsupported
+    /// restriction, scan and flood).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 
@@ -253,6 +283,7 @@ impl ReportArgs {
                 s
             }
             Format::Md => markdown::render(report),
+            Format::Junit => junit::render(report),
             Format::Table | Format::Summary => table::render(
                 report,
                 &table::TableOptions {
@@ -293,6 +324,8 @@ enum Format {
     Json,
     Md,
     Summary,
+    /// JUnit XML for CI (live: the final report only).
+    Junit,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -414,7 +447,7 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
     }
 
     let to_stdout = r.flows.as_deref() != Some("-");
-    let periodic = to_stdout && r.format != Format::Summary;
+    let periodic = to_stdout && !matches!(r.format, Format::Summary | Format::Junit);
     let tty = std::io::stdout().is_terminal();
     eprintln!(
         "exflow: capturing on {iface} (link type {}, snaplen {}, buffer {} MiB{}{}); {}",
@@ -511,6 +544,10 @@ fn render_live(
         return Ok(s);
     }
     let body = r.render(report)?;
+    if r.format == Format::Junit {
+        // One XML document: no header line in front of it.
+        return Ok(body);
+    }
     Ok(if refresh {
         format!("\x1b[H\x1b[2J{body}")
     } else {
@@ -567,6 +604,32 @@ fn ports(a: PortsArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `exflow rules`: the plan from the catalogue and the site (and the report), rendered.
+fn rules(a: RulesArgs) -> Result<ExitCode, Error> {
+    let cat = catalogue()?;
+    let site = Site::load(std::path::Path::new(&a.site))?;
+    let plan = match &a.report {
+        None => rules::plan::plan(cat, &site),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::input(path.clone(), format!("cannot read the report: {e}")))?;
+            let failed =
+                rules::plan::failed_flows(&text).map_err(|e| Error::input(path.clone(), e))?;
+            rules::plan::plan_fixes(cat, &site, path, &failed)
+                .map_err(|e| Error::input(path.clone(), e))?
+        }
+    };
+    let syntax = match a.format {
+        RulesFormat::Nft => rules::Syntax::Nft,
+        RulesFormat::Iptables => rules::Syntax::Iptables,
+        RulesFormat::Ip6tables => rules::Syntax::Ip6tables,
+        RulesFormat::Ps1 => rules::Syntax::Ps1,
+        RulesFormat::Asa => rules::Syntax::Asa,
+    };
+    print_stdout(&rules::render(&plan, syntax))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -574,6 +637,7 @@ fn main() -> ExitCode {
         Command::Live(a) => live(a),
         Command::Ports(a) => ports(a),
         Command::Init => print_stdout(&site::template()).map(|_| ExitCode::SUCCESS),
+        Command::Rules(a) => rules(a),
     };
     match result {
         Ok(code) => code,

@@ -4,11 +4,13 @@
 pub mod build;
 pub mod gate;
 pub mod jsonl;
+pub mod junit;
 pub mod layout;
 pub mod markdown;
 pub mod model;
 pub mod port_catalogue;
 pub mod progress;
+pub mod rules;
 pub mod summary;
 pub mod table;
 pub mod terminal;

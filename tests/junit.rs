@@ -1,0 +1,294 @@
+//! `--format junit`: parsed back with a strict XML parser on every sample; the counts of
+//! tests, failures and skipped equal the report's; strings that XML forbids are replaced;
+//! `--fail-on` still decides the exit code.
+
+use crate::util::{exflow, root, stderr, stdout, tmp_path};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn samples() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("samples"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 10, "{v:?}");
+    v
+}
+
+fn run(pcap: &Path, site: Option<&Path>, format: &str) -> std::process::Output {
+    let mut args = vec![
+        "analyze".to_owned(),
+        pcap.to_string_lossy().into(),
+        "--format".into(),
+        format.into(),
+    ];
+    if let Some(s) = site {
+        args.push("--site".into());
+        args.push(s.to_string_lossy().into());
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    exflow(&argv)
+}
+
+const FAILED: [&str; 6] = [
+    "blocked",
+    "refused",
+    "rejected",
+    "flaky",
+    "cut",
+    "one_sided",
+];
+
+/// (tests, failures, skipped) from the JSON report.
+fn expected_counts(r: &Value) -> (usize, usize, usize) {
+    let list = |k: &str| r[k].as_array().map_or(0, Vec::len);
+    let expected = r["expected"].as_array().unwrap();
+    let verdict = |e: &Value| e["verdict"].as_str().unwrap().to_owned();
+    let failed = expected
+        .iter()
+        .filter(|e| FAILED.contains(&verdict(e).as_str()))
+        .count();
+    let skipped = expected.iter().filter(|e| verdict(e) == "not_seen").count();
+    let others =
+        list("unexpected") + list("unsupported_restrictions") + list("scans") + list("floods");
+    (expected.len() + others, failed + others, skipped)
+}
+
+#[test]
+fn junit_counts_equal_the_reports_on_every_sample() {
+    let mut failures_seen = 0;
+    for pcap in samples() {
+        let site = pcap.with_extension("site.toml");
+        for site in [Some(site.as_path()), None] {
+            let json = run(&pcap, site, "json");
+            assert_eq!(json.status.code(), Some(0), "{}", stderr(&json));
+            let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+            let o = run(&pcap, site, "junit");
+            assert_eq!(o.status.code(), Some(0), "{pcap:?}: {}", stderr(&o));
+            let xml = stdout(&o);
+            let doc = roxmltree::Document::parse(&xml)
+                .unwrap_or_else(|e| panic!("{pcap:?}: not XML: {e}\n{xml}"));
+            let suites: Vec<_> = doc
+                .descendants()
+                .filter(|n| n.has_tag_name("testsuite"))
+                .collect();
+            assert_eq!(suites.len(), 1, "{xml}");
+            let suite = suites[0];
+            let cases: Vec<_> = suite
+                .children()
+                .filter(|n| n.has_tag_name("testcase"))
+                .collect();
+            let has = |n: &roxmltree::Node, tag: &str| n.children().any(|c| c.has_tag_name(tag));
+            let failures = cases.iter().filter(|c| has(c, "failure")).count();
+            let skipped = cases.iter().filter(|c| has(c, "skipped")).count();
+            let want = expected_counts(&report);
+            assert_eq!((cases.len(), failures, skipped), want, "{pcap:?}\n{xml}");
+            for (attr, n) in [("tests", want.0), ("failures", want.1), ("skipped", want.2)] {
+                assert_eq!(suite.attribute(attr), Some(n.to_string().as_str()), "{xml}");
+            }
+            // Expected flows first, in the report's order, classname = role; a failure's
+            // message is the detail sentence.
+            for (e, c) in report["expected"].as_array().unwrap().iter().zip(&cases) {
+                assert_eq!(c.attribute("classname"), e["role"].as_str(), "{xml}");
+                let name = c.attribute("name").unwrap();
+                let port = e["port"].as_u64().unwrap().to_string();
+                assert!(name.contains(" → ") && name.contains(&port), "{name}");
+                if let Some(f) = c.children().find(|n| n.has_tag_name("failure")) {
+                    assert_eq!(f.attribute("message"), e["detail"].as_str(), "{xml}");
+                    failures_seen += 1;
+                }
+            }
+        }
+    }
+    assert!(failures_seen > 5, "the samples have failed flows");
+}
+
+#[test]
+fn junit_escapes_what_xml_forbids_and_fail_on_keeps_the_exit_code() {
+    let pcap = root().join("samples/submission-refused.pcap");
+    let site = root().join("samples/submission-refused.site.toml");
+    // A capture file name with markup, quotes, a control character and a newline.
+    let odd = tmp_path("a<b>&\"c'\u{1}\u{1b}[31m\nd.pcap");
+    std::fs::copy(&pcap, &odd).unwrap();
+    let o = run(&odd, Some(&site), "junit");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let xml = stdout(&o);
+    assert!(!xml.contains('\u{1}') && !xml.contains('\u{1b}'), "{xml:?}");
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let capture = doc
+        .descendants()
+        .find(|n| n.has_tag_name("property") && n.attribute("name") == Some("capture"))
+        .and_then(|n| n.attribute("value"))
+        .unwrap();
+    assert!(
+        capture.ends_with("a<b>&\"c'\\x01\\x1b[31m\nd.pcap"),
+        "{capture:?}"
+    );
+    // --fail-on decides the exit code, the XML is printed all the same.
+    let mut args = vec![
+        "analyze",
+        pcap.to_str().unwrap(),
+        "--site",
+        site.to_str().unwrap(),
+        "--format",
+        "junit",
+    ];
+    let ok = exflow(&args);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    args.extend(["--fail-on", "failed"]);
+    let failed = exflow(&args);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert_eq!(stdout(&failed), stdout(&ok));
+    assert!(stdout(&failed).contains("<failure type=\"refused\""));
+}
+
+#[test]
+fn junit_renders_every_kind_of_case_from_the_model() {
+    use exflow::report::junit;
+    use exflow::report::model::*;
+    let side = |zone, role, address: Option<&str>| Side {
+        zone,
+        role,
+        address: address.map(str::to_owned),
+    };
+    let entry = |role: &str, verdict, detail: &str| FlowEntry {
+        role: role.into(),
+        purpose: "p".into(),
+        proto: "tcp",
+        port: 25,
+        ports: "25".into(),
+        src: side("internet", None, None),
+        dst: side("internal", Some("mailbox"), Some("198.51.100.10")),
+        attempts: 1,
+        established: 0,
+        dropped: 1,
+        refused: 0,
+        rejected: 0,
+        reset_midstream: 0,
+        syn_retries: 2,
+        one_sided: 0,
+        handshake_ms: None,
+        verdict,
+        answered_by: None,
+        icmp: vec![],
+        detail: detail.into(),
+    };
+    let example = Example {
+        orig_h: "203.0.113.9".into(),
+        orig_p: 40000,
+        resp_h: "198.51.100.10".into(),
+        resp_p: 110,
+        conn_state: "SF",
+        history: "ShADadFf".into(),
+    };
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "exflow",
+            version: "0",
+        },
+        capture: CaptureFacts::default(),
+        topology: Topology {
+            inferred: false,
+            profile: "mailbox",
+            hosts: vec![],
+            internal: vec![],
+            perimeter: vec![],
+            reasons: vec![],
+            site_file: Some("s\u{0}.toml".into()),
+        },
+        expected: vec![
+            entry(
+                "smtp-inbound",
+                Verdict::Blocked,
+                "dropped <all> & \"quiet\"\u{7}\u{fffe}",
+            ),
+            entry("smtp-inbound", Verdict::Ok, ""),
+            entry("smtp-inbound", Verdict::NotSeen, "no attempt"),
+            entry("smtp-inbound", Verdict::OneSided, "one direction only"),
+        ],
+        unexpected: vec![Unexpected {
+            proto: "tcp",
+            port: 110,
+            src: side("internet", None, Some("203.0.113.9")),
+            dst: side("internal", Some("mailbox"), Some("198.51.100.10")),
+            attempts: 3,
+            established: 3,
+            reason: "disabled-service",
+            role: Some("pop3".into()),
+            first_ts: 0.0,
+            example,
+            detail: "POP3 is off but answered".into(),
+        }],
+        unsupported_restrictions: vec![entry("exchange-dc-tcp", Verdict::Blocked, "")],
+        scans: vec![Scan {
+            source: "203.0.113.66".into(),
+            targets: vec!["198.51.100.10".into()],
+            ports_probed: 100,
+            open: vec![25],
+            closed: 90,
+            filtered: 9,
+            first_ts: 0.0,
+            last_ts: 1.0,
+        }],
+        floods: vec![Flood {
+            target: "198.51.100.10".into(),
+            proto: "tcp",
+            port: 443,
+            sources: 500,
+            attempts: 600,
+            first_ts: 0.0,
+            last_ts: 1.0,
+        }],
+        latency: vec![],
+        warnings: vec![],
+        interim: None,
+    };
+    assert_eq!(junit::counts(&report), (8, 6, 1));
+    let xml = junit::render(&report);
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let kinds: Vec<(&str, &str)> = cases
+        .iter()
+        .map(|c| {
+            let outcome = c
+                .children()
+                .find(|n| n.is_element())
+                .map_or("passed", |n| n.tag_name().name());
+            (c.attribute("classname").unwrap(), outcome)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("smtp-inbound", "failure"),
+            ("smtp-inbound", "passed"),
+            ("smtp-inbound", "skipped"),
+            ("smtp-inbound", "failure"),
+            ("unexpected", "failure"),
+            ("exchange-dc-tcp", "failure"),
+            ("scan", "failure"),
+            ("flood", "failure"),
+        ]
+    );
+    assert_eq!(
+        cases[0].attribute("name"),
+        Some("internet → mailbox 198.51.100.10 25/tcp")
+    );
+    let failure = cases[0]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
+    assert_eq!(
+        failure.attribute("message"),
+        Some("dropped <all> & \"quiet\"\\x07\\u{fffe}")
+    );
+    assert_eq!(failure.attribute("type"), Some("blocked"));
+    assert!(xml.contains("s\\x00.toml"), "{xml}");
+}
