@@ -775,7 +775,7 @@ fn markdown_has_tables_bold_verdicts_and_escapes_pipes() {
     for heading in [
         "# exflow report",
         "## Expected flows",
-        "## Unexpected",
+        "## Unexpected flows",
         "## Unsupported restrictions",
         "## Port scans",
         "## Handshake latency per role",

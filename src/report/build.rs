@@ -266,14 +266,9 @@ pub fn report(
     let mut warnings = vec![];
     let has_exchange = site.hosts.iter().any(|h| h.role.is_exchange());
     if !has_exchange {
-        warnings.push(if site.source == SiteSource::Inferred {
-            "No Exchange server found in this capture: no host accepted connections on Exchange's \
-             client or mail ports, so there are no expected flows to judge."
-                .to_string()
-        } else {
-            "The site file names no mailbox or edge host: there are no expected flows to judge."
-                .to_string()
-        });
+        warnings.push(
+            super::document::no_exchange_server(site.source != SiteSource::Inferred).to_string(),
+        );
     }
     let one_sided = expected
         .iter()

@@ -7,12 +7,13 @@
 //! (`\ ` | * _ [ ] < > ~ &`) are backslash-escaped, so a pipe in a file name cannot split a
 //! table cell and nothing in the data can add links, HTML or formatting.
 
+use super::document::{self, Section};
 use super::model::{FlowEntry, Report};
 use super::terminal::sanitize;
 use super::words::{
-    anomalies_label, bytes_label, entry_detail, example_text, failures_words, has_exchange_server,
-    ms_figure, open_ports, port_label, proto_port, reason_label, side_label, sorted_entries,
-    summary_text, time_span, topology_source, utc,
+    anomalies_label, bytes_label, entry_detail, example_text, failures_words, ms_figure,
+    open_ports, port_label, proto_port, reason_label, side_label, sorted_entries, summary_text,
+    time_span, topology_source, utc,
 };
 use std::fmt::Write as _;
 
@@ -33,172 +34,147 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(out, "**{}**\n", md_escape(&summary_text(r)));
 
-    let _ = writeln!(out, "## Expected flows\n");
-    if r.expected.is_empty() {
-        if has_exchange_server(r) {
-            let _ = writeln!(
-                out,
-                "No expected flows for the {} profile.\n",
-                md(r.topology.profile)
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "No Exchange server found in this capture: no host accepted connections on \
-                 Exchange client or mail ports, so there are no expected flows to check.\n"
-            );
+    for section in document::sections(r) {
+        let _ = writeln!(out, "## {}\n", section.title());
+        if let Some(intro) = section.intro(r) {
+            let _ = writeln!(out, "{}\n", md_escape(&intro));
         }
-    } else {
-        flow_table(&mut out, &r.expected);
-    }
-
-    if !r.unexpected.is_empty() {
-        let _ = writeln!(out, "## Unexpected\n");
-        let _ = writeln!(
-            out,
-            "Traffic to or from Exchange that no enabled role explains.\n"
-        );
-        table_head(
-            &mut out,
-            &[
-                "Port",
-                "Source",
-                "Destination",
-                "Reason",
-                "Attempts/established",
-                "First seen (UTC)",
-                "Example",
-                "Detail",
-            ],
-        );
-        for u in &r.unexpected {
-            table_row(
-                &mut out,
-                &[
-                    md_escape(&proto_port(u.proto, &u.port.to_string(), u.port)),
-                    md_escape(&side_label(&u.src)),
-                    md_escape(&side_label(&u.dst)),
-                    md_escape(&reason_label(u)),
-                    format!("{}/{}", u.attempts, u.established),
-                    md_escape(&utc(u.first_ts)),
-                    md_escape(&example_text(&u.example)),
-                    dash_if_empty(md(&u.detail)),
-                ],
-            );
+        match section {
+            Section::Expected => {
+                if !r.expected.is_empty() {
+                    flow_table(&mut out, &r.expected);
+                }
+            }
+            Section::Unexpected => unexpected(&mut out, r),
+            Section::Unsupported => flow_table(&mut out, &r.unsupported_restrictions),
+            Section::Scans => scans(&mut out, r),
+            Section::Floods => floods(&mut out, r),
+            Section::Latency => latency(&mut out, r),
+            Section::Capture => capture(&mut out, r),
+            Section::Topology => topology(&mut out, r),
+            Section::Warnings => warnings(&mut out, r),
         }
-        out.push('\n');
-    }
-
-    if !r.unsupported_restrictions.is_empty() {
-        let _ = writeln!(out, "## Unsupported restrictions\n");
-        let _ = writeln!(
-            out,
-            "Drops or resets on traffic Microsoft does not support restricting \
-             (Exchange ↔ Exchange, Exchange ↔ domain controllers, Exchange ↔ Skype/Lync).\n"
-        );
-        flow_table(&mut out, &r.unsupported_restrictions);
-    }
-
-    if !r.scans.is_empty() {
-        let _ = writeln!(out, "## Port scans\n");
-        let _ = writeln!(out, "Their probes are kept out of the verdicts.\n");
-        table_head(
-            &mut out,
-            &[
-                "Source",
-                "Targets",
-                "Ports probed",
-                "Open",
-                "Closed",
-                "Filtered",
-                "First seen (UTC)",
-            ],
-        );
-        for s in &r.scans {
-            table_row(
-                &mut out,
-                &[
-                    md(&s.source),
-                    dash_if_empty(list_limited(&s.targets, LIST_MAX)),
-                    s.ports_probed.to_string(),
-                    md_escape(&open_ports(&s.open, LIST_MAX)),
-                    s.closed.to_string(),
-                    s.filtered.to_string(),
-                    md_escape(&utc(s.first_ts)),
-                ],
-            );
-        }
-        out.push('\n');
-    }
-
-    if !r.floods.is_empty() {
-        let _ = writeln!(out, "## SYN floods\n");
-        let _ = writeln!(out, "Their SYNs are kept out of the verdicts.\n");
-        table_head(
-            &mut out,
-            &[
-                "Target",
-                "Port",
-                "Sources",
-                "SYNs",
-                "First seen (UTC)",
-                "Last seen (UTC)",
-            ],
-        );
-        for f in &r.floods {
-            table_row(
-                &mut out,
-                &[
-                    md(&f.target),
-                    format!("{}/{}", f.port, f.proto),
-                    f.sources.to_string(),
-                    f.attempts.to_string(),
-                    md_escape(&utc(f.first_ts)),
-                    md_escape(&utc(f.last_ts)),
-                ],
-            );
-        }
-        out.push('\n');
-    }
-
-    if !r.latency.is_empty() {
-        let _ = writeln!(out, "## Handshake latency per role\n");
-        let _ = writeln!(out, "SYN → SYN-ACK as seen at the capture point, in ms.\n");
-        table_head(
-            &mut out,
-            &["Role", "Connections", "p50", "p90", "p99", "max"],
-        );
-        for l in &r.latency {
-            let h = &l.syn_synack_ms;
-            table_row(
-                &mut out,
-                &[
-                    md(&l.role),
-                    l.connections.to_string(),
-                    ms_figure(h.p50),
-                    ms_figure(h.p90),
-                    ms_figure(h.p99),
-                    ms_figure(h.max),
-                ],
-            );
-        }
-        out.push('\n');
-    }
-
-    capture(&mut out, r);
-    topology(&mut out, r);
-
-    if !r.warnings.is_empty() {
-        let _ = writeln!(out, "## Warnings\n");
-        for w in &r.warnings {
-            let _ = writeln!(out, "- warning: {}", md(w));
-        }
-        out.push('\n');
     }
     while out.ends_with("\n\n") {
         out.pop();
     }
     out
+}
+
+fn unexpected(out: &mut String, r: &Report) {
+    table_head(
+        out,
+        &[
+            "Port",
+            "Source",
+            "Destination",
+            "Reason",
+            "Attempts/established",
+            "First seen (UTC)",
+            "Example",
+            "Detail",
+        ],
+    );
+    for u in &r.unexpected {
+        table_row(
+            out,
+            &[
+                md_escape(&proto_port(u.proto, &u.port.to_string(), u.port)),
+                md_escape(&side_label(&u.src)),
+                md_escape(&side_label(&u.dst)),
+                md_escape(&reason_label(u)),
+                format!("{}/{}", u.attempts, u.established),
+                md_escape(&utc(u.first_ts)),
+                md_escape(&example_text(&u.example)),
+                dash_if_empty(md(&u.detail)),
+            ],
+        );
+    }
+    out.push('\n');
+}
+
+fn scans(out: &mut String, r: &Report) {
+    table_head(
+        out,
+        &[
+            "Source",
+            "Targets",
+            "Ports probed",
+            "Open",
+            "Closed",
+            "Filtered",
+            "First seen (UTC)",
+        ],
+    );
+    for s in &r.scans {
+        table_row(
+            out,
+            &[
+                md(&s.source),
+                dash_if_empty(list_limited(&s.targets, LIST_MAX)),
+                s.ports_probed.to_string(),
+                md_escape(&open_ports(&s.open, LIST_MAX)),
+                s.closed.to_string(),
+                s.filtered.to_string(),
+                md_escape(&utc(s.first_ts)),
+            ],
+        );
+    }
+    out.push('\n');
+}
+
+fn floods(out: &mut String, r: &Report) {
+    table_head(
+        out,
+        &[
+            "Target",
+            "Port",
+            "Sources",
+            "SYNs",
+            "First seen (UTC)",
+            "Last seen (UTC)",
+        ],
+    );
+    for f in &r.floods {
+        table_row(
+            out,
+            &[
+                md(&f.target),
+                format!("{}/{}", f.port, f.proto),
+                f.sources.to_string(),
+                f.attempts.to_string(),
+                md_escape(&utc(f.first_ts)),
+                md_escape(&utc(f.last_ts)),
+            ],
+        );
+    }
+    out.push('\n');
+}
+
+fn latency(out: &mut String, r: &Report) {
+    table_head(out, &["Role", "Connections", "p50", "p90", "p99", "max"]);
+    for l in &r.latency {
+        let h = &l.syn_synack_ms;
+        table_row(
+            out,
+            &[
+                md(&l.role),
+                l.connections.to_string(),
+                ms_figure(h.p50),
+                ms_figure(h.p90),
+                ms_figure(h.p99),
+                ms_figure(h.max),
+            ],
+        );
+    }
+    out.push('\n');
+}
+
+fn warnings(out: &mut String, r: &Report) {
+    for w in &r.warnings {
+        let _ = writeln!(out, "- warning: {}", md(w));
+    }
+    out.push('\n');
 }
 
 fn flow_table(out: &mut String, entries: &[FlowEntry]) {
@@ -238,7 +214,6 @@ fn flow_table(out: &mut String, entries: &[FlowEntry]) {
 
 fn capture(out: &mut String, r: &Report) {
     let c = &r.capture;
-    let _ = writeln!(out, "## Capture\n");
     let _ = writeln!(
         out,
         "- **Files:** {}",
@@ -271,7 +246,6 @@ fn capture(out: &mut String, r: &Report) {
 
 fn topology(out: &mut String, r: &Report) {
     let t = &r.topology;
-    let _ = writeln!(out, "## Topology\n");
     let _ = writeln!(out, "- **Source:** {}", md_escape(&topology_source(r)));
     let _ = writeln!(out, "- **Profile:** {}", md(t.profile));
     let _ = writeln!(

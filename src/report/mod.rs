@@ -2,6 +2,7 @@
 //! lines of `--flows`.
 
 pub mod build;
+pub mod document;
 pub mod gate;
 pub mod jsonl;
 pub mod junit;

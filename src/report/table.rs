@@ -17,6 +17,7 @@
 //! The small formatting helpers (times, durations, byte counts, flow sides, the problem-first
 //! order) are shared with `markdown.rs`, so both formats say the same thing.
 
+use super::document::{self, Section};
 use super::layout::*;
 use super::model::{Flood, FlowEntry, Report, Scan};
 use super::terminal::*;
@@ -53,43 +54,24 @@ pub fn render(report: &Report, opts: &TableOptions) -> String {
         opts.width
     };
     let p = Painter { color: opts.color };
-    let mut sections: Vec<Vec<String>> = vec![
-        header_lines(report, &p, width),
-        expected_section(report, &p, width),
-    ];
-    if !report.unexpected.is_empty() {
-        sections.push(unexpected_section(report, &p, width));
-    }
-    if !report.unsupported_restrictions.is_empty() {
-        let mut lines = title(
-            "Unsupported restrictions (traffic Microsoft does not support restricting)",
-            &p,
-            width,
-        );
-        lines.extend(flow_table(&report.unsupported_restrictions, &p, width));
-        sections.push(lines);
-    }
-    if !report.scans.is_empty() {
-        sections.push(scans_section(&report.scans, &p, width));
-    }
-    if !report.floods.is_empty() {
-        sections.push(floods_section(&report.floods, &p, width));
-    }
-    if !report.latency.is_empty() {
-        sections.push(latency_section(report, &p, width));
-    }
-    sections.push(capture_section(report, &p, width));
-    sections.push(topology_section(report, &p, width));
-    if !report.warnings.is_empty() {
-        let mut lines = Vec::new();
-        for w in &report.warnings {
-            lines.extend(wrap(
-                &sanitize(w),
-                &format!("{} ", p.paint("warning:", Style::Yellow)),
-                "warning:".len() + 1,
-                width,
-            ));
+    let mut sections: Vec<Vec<String>> = vec![header_lines(report, &p, width)];
+    for section in document::sections(report) {
+        let mut lines = title(section.title(), &p, width);
+        if let Some(intro) = section.intro(report) {
+            lines.extend(wrap(&intro, "  ", 2, width));
         }
+        lines.extend(match section {
+            Section::Expected if report.expected.is_empty() => vec![],
+            Section::Expected => flow_table(&report.expected, &p, width),
+            Section::Unexpected => unexpected_table(report, &p, width),
+            Section::Unsupported => flow_table(&report.unsupported_restrictions, &p, width),
+            Section::Scans => scans_table(&report.scans, &p, width),
+            Section::Floods => floods_table(&report.floods, &p, width),
+            Section::Latency => latency_table(report, &p, width),
+            Section::Capture => capture_lines(report, width),
+            Section::Topology => topology_lines(report, width),
+            Section::Warnings => warning_lines(report, &p, width),
+        });
         sections.push(lines);
     }
 
@@ -156,26 +138,6 @@ fn header_lines(r: &Report, p: &Painter, width: usize) -> Vec<String> {
     lines
 }
 
-fn expected_section(r: &Report, p: &Painter, width: usize) -> Vec<String> {
-    let mut lines = title("Expected flows", p, width);
-    if r.expected.is_empty() {
-        let text = if has_exchange_server(r) {
-            format!(
-                "No expected flows for the {} profile.",
-                sanitize(r.topology.profile)
-            )
-        } else {
-            "No Exchange server found in this capture: no host accepted connections on \
-             Exchange client or mail ports, so there are no expected flows to check."
-                .to_string()
-        };
-        lines.extend(wrap(&text, "  ", 2, width));
-        return lines;
-    }
-    lines.extend(flow_table(&r.expected, p, width));
-    lines
-}
-
 /// The table of expected flows (and of unsupported restrictions, which have the same shape).
 fn flow_table(entries: &[FlowEntry], p: &Painter, width: usize) -> Vec<String> {
     let mut t = Table::new(vec![
@@ -225,12 +187,8 @@ fn flow_table(entries: &[FlowEntry], p: &Painter, width: usize) -> Vec<String> {
     lines
 }
 
-fn unexpected_section(r: &Report, p: &Painter, width: usize) -> Vec<String> {
-    let mut lines = title(
-        "Unexpected (traffic to or from Exchange that no enabled role explains)",
-        p,
-        width,
-    );
+fn unexpected_table(r: &Report, p: &Painter, width: usize) -> Vec<String> {
+    let mut lines = vec![];
     let one_day = same_utc_day(r.capture.first_ts, r.capture.last_ts);
     let mut t = Table::new(vec![
         Col::left("port").shrink(6),
@@ -260,8 +218,8 @@ fn unexpected_section(r: &Report, p: &Painter, width: usize) -> Vec<String> {
     lines
 }
 
-fn scans_section(scans: &[Scan], p: &Painter, width: usize) -> Vec<String> {
-    let mut lines = title("Port scans (kept out of the verdicts)", p, width);
+fn scans_table(scans: &[Scan], p: &Painter, width: usize) -> Vec<String> {
+    let mut lines = vec![];
     let mut t = Table::new(vec![
         Col::left("source").shrink(12),
         Col::left("targets").shrink(10),
@@ -294,8 +252,8 @@ fn scans_section(scans: &[Scan], p: &Painter, width: usize) -> Vec<String> {
     lines
 }
 
-fn floods_section(floods: &[Flood], p: &Painter, width: usize) -> Vec<String> {
-    let mut lines = title("SYN floods (kept out of the verdicts)", p, width);
+fn floods_table(floods: &[Flood], p: &Painter, width: usize) -> Vec<String> {
+    let mut lines = vec![];
     let mut t = Table::new(vec![
         Col::left("target").shrink(12),
         Col::left("port"),
@@ -316,8 +274,8 @@ fn floods_section(floods: &[Flood], p: &Painter, width: usize) -> Vec<String> {
     lines
 }
 
-fn latency_section(r: &Report, p: &Painter, width: usize) -> Vec<String> {
-    let mut lines = title("Handshake latency per role (SYN → SYN-ACK, ms)", p, width);
+fn latency_table(r: &Report, p: &Painter, width: usize) -> Vec<String> {
+    let mut lines = vec![];
     let mut t = Table::new(vec![
         Col::left("role").shrink(8),
         Col::right("conns"),
@@ -341,9 +299,9 @@ fn latency_section(r: &Report, p: &Painter, width: usize) -> Vec<String> {
     lines
 }
 
-fn capture_section(r: &Report, p: &Painter, width: usize) -> Vec<String> {
+fn capture_lines(r: &Report, width: usize) -> Vec<String> {
     let c = &r.capture;
-    let mut lines = title("Capture", p, width);
+    let mut lines = vec![];
     let files: Vec<String> = c.files.iter().map(|f| sanitize(f)).collect();
     if files.is_empty() {
         lines.extend(kv("files", "-", width));
@@ -376,9 +334,9 @@ fn capture_section(r: &Report, p: &Painter, width: usize) -> Vec<String> {
     lines
 }
 
-fn topology_section(r: &Report, p: &Painter, width: usize) -> Vec<String> {
+fn topology_lines(r: &Report, width: usize) -> Vec<String> {
     let t = &r.topology;
-    let mut lines = title("Topology", p, width);
+    let mut lines = vec![];
     lines.extend(kv("source", &topology_source(r), width));
     lines.extend(kv("profile", &sanitize(t.profile), width));
     let hosts: Vec<String> = t
@@ -410,6 +368,19 @@ fn topology_section(r: &Report, p: &Painter, width: usize) -> Vec<String> {
                 width,
             ));
         }
+    }
+    lines
+}
+
+fn warning_lines(r: &Report, p: &Painter, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for w in &r.warnings {
+        lines.extend(wrap(
+            &sanitize(w),
+            &format!("{} ", p.paint("warning:", Style::Yellow)),
+            "warning:".len() + 1,
+            width,
+        ));
     }
     lines
 }

@@ -516,14 +516,6 @@ pub(crate) fn open_ports(open: &[u16], max: usize) -> String {
     s
 }
 
-/// Whether the topology names a Mailbox or Edge server.
-pub(crate) fn has_exchange_server(r: &Report) -> bool {
-    r.topology
-        .hosts
-        .iter()
-        .any(|h| h.role == "mailbox" || h.role == "edge")
-}
-
 /// "from site file site.toml" or "inferred from traffic". Sanitised.
 pub(crate) fn topology_source(r: &Report) -> String {
     match (&r.topology.site_file, r.topology.inferred) {
