@@ -13,14 +13,14 @@ use exflow::report::gate::Condition;
 use exflow::report::model::Report;
 use exflow::report::port_catalogue as ports_report;
 use exflow::report::summary;
+use exflow::report::terminal::sanitize;
+use exflow::report::words;
 use exflow::report::{build, junit, markdown, rules, table};
 use exflow::source::live::{self, Live, LiveOptions};
 use exflow::time::Duration;
 use std::io::IsTerminal;
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -391,10 +391,7 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
     };
     let (outcome, agg) = pipeline::analyze(&opts)?;
     for w in &outcome.source.warnings {
-        eprintln!(
-            "exflow: warning: {}",
-            exflow::report::terminal::sanitize(&w.to_string())
-        );
+        eprintln!("exflow: warning: {}", sanitize(&w.to_string()));
     }
     let to_stdout = r.flows.as_deref() != Some("-");
     if r.format == Format::Summary {
@@ -431,75 +428,56 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         write: a.write.clone(),
         immediate: a.immediate,
     };
-    let capture = Live::open(&opts)?;
-    let mut engine = pipeline::Engine::new(r.timeouts.config(), r.flows.as_deref())?;
-
-    // The first Ctrl-C (or SIGTERM) stops the capture and prints the final report; a second
-    // one exits at once. (The shutdown action must be registered before the flag's.)
-    let signalled = Arc::new(AtomicBool::new(false));
-    for (signal, code) in [
-        (signal_hook::consts::SIGINT, 130),
-        (signal_hook::consts::SIGTERM, 143),
-    ] {
-        signal_hook::flag::register_conditional_shutdown(signal, code, Arc::clone(&signalled))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&signalled)))
-            .map_err(|e| Error::Usage(format!("cannot handle signals: {e}")))?;
-    }
-
     let to_stdout = r.flows.as_deref() != Some("-");
     let periodic = to_stdout && !matches!(r.format, Format::Summary | Format::Junit);
     let tty = std::io::stdout().is_terminal();
-    eprintln!(
-        "exflow: capturing on {iface} (link type {}, snaplen {}, buffer {} MiB{}{}); {}",
-        capture.link(),
-        a.snaplen,
-        a.buffer_size,
-        match (opts.promisc, opts.immediate) {
-            (true, false) => "",
-            (true, true) => ", immediate mode",
-            (false, false) => ", not promiscuous",
-            (false, true) => ", not promiscuous, immediate mode",
-        },
-        match &a.filter {
-            Some(f) => format!(", filter '{f}'"),
-            None => String::new(),
-        },
-        match a.duration {
-            Some(d) => format!("stopping after {d:?} or at Ctrl-C"),
-            None => "Ctrl-C for the final report".to_string(),
-        }
-    );
-    let printed = std::cell::Cell::new(0u64);
-    let on_tick = |engine: &pipeline::Engine, drops: live::Drops| -> Result<(), Error> {
-        let (mut stats, agg) = engine.snapshot();
-        stats.source = engine.live_stats(iface, drops);
-        stats.live_drops = Some(drops);
-        let mut report = r.report(&stats, &agg, given.as_ref())?;
-        report.interim = Some(true);
-        print_stdout(&render_live(r, &report, iface, tty)?)?;
-        printed.set(printed.get() + 1);
-        Ok(())
-    };
-    let control = live::Control {
-        stop: &signalled,
+    let run = pipeline::LiveRun {
+        capture: opts,
+        flow: r.timeouts.config(),
+        flows: r.flows.clone(),
         duration: a.duration,
         interval: periodic.then_some(a.interval),
     };
-    let mut sink = pipeline::LiveSink {
-        engine: &mut engine,
-        on_tick,
+    let banner = |capture: &Live| {
+        eprintln!(
+            "exflow: capturing on {} (link type {}, snaplen {}, buffer {} MiB{}{}); {}",
+            sanitize(iface),
+            capture.link(),
+            a.snaplen,
+            a.buffer_size,
+            match (!a.no_promisc, a.immediate) {
+                (true, false) => "",
+                (true, true) => ", immediate mode",
+                (false, false) => ", not promiscuous",
+                (false, true) => ", not promiscuous, immediate mode",
+            },
+            match &a.filter {
+                Some(f) => format!(", filter '{}'", sanitize(f)),
+                None => String::new(),
+            },
+            match a.duration {
+                Some(d) => format!("stopping after {d:?} or at Ctrl-C"),
+                None => "Ctrl-C for the final report".to_string(),
+            }
+        )
     };
-    let end = capture.run(&mut sink, &control)?;
-    let files = engine.live_stats(iface, end.drops);
-    let (mut outcome, agg) = engine.finish(files)?;
-    outcome.live_drops = Some(end.drops);
-    if end.drops.total() > 0 {
-        if let Some(w) = exflow::report::words::live_drops_warning(&end.drops) {
-            eprintln!(
-                "exflow: warning: {}",
-                exflow::report::terminal::sanitize(&w.to_string())
-            );
-        }
+    let mut printed = 0u64;
+    let on_tick = |stats: &RunStats, agg: &Aggregator| -> Result<(), Error> {
+        let mut report = r.report(stats, agg, given.as_ref())?;
+        report.interim = Some(true);
+        print_stdout(&render_live(r, &report, iface, tty)?)?;
+        printed += 1;
+        Ok(())
+    };
+    let end = pipeline::live(&run, banner, on_tick)?;
+    let outcome = end.stats;
+    let agg = end.agg;
+    if let Some(w) = outcome
+        .live_drops
+        .as_ref()
+        .and_then(words::live_drops_warning)
+    {
+        eprintln!("exflow: warning: {}", sanitize(&w));
     }
     let code = if to_stdout && r.format == Format::Summary {
         print_stdout(&summary::render(&outcome))?;
@@ -509,7 +487,7 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         report.interim = Some(false);
         if to_stdout {
             // On a terminal the final report replaces the last periodic one.
-            let text = render_live(r, &report, iface, tty && printed.get() > 0)?;
+            let text = render_live(r, &report, iface, tty && printed > 0)?;
             print_stdout(&text)?;
         }
         r.exit_code(&report)
@@ -568,16 +546,9 @@ fn render_live(
 fn utc_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = exflow::time::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+        .map(|d| d.as_secs_f64().floor())
+        .unwrap_or(0.0);
+    words::utc_rfc3339(secs)
 }
 
 fn print_stdout(text: &str) -> Result<(), Error> {
@@ -643,10 +614,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(Error::BrokenPipe) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!(
-                "exflow: {}",
-                exflow::report::terminal::sanitize(&e.to_string())
-            );
+            eprintln!("exflow: {}", sanitize(&e.to_string()));
             ExitCode::from(2)
         }
     }

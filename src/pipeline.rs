@@ -11,12 +11,13 @@ use crate::report::jsonl;
 use crate::report::progress::Progress;
 use crate::source::file::{read_files, SourceStats};
 use crate::source::filter::Filter;
-use crate::source::live::Drops;
+use crate::source::live::{Control, Drops, Live, LiveOptions};
 use crate::source::{Frame, FrameSink};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 
 /// What to analyse and where to write connections.
 #[derive(Clone, Debug, Default)]
@@ -439,4 +440,76 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
     }
     check_link_types(&files)?;
     Engine { front, tracker }.finish(files)
+}
+
+/// What a live run needs besides the capture's own options.
+pub struct LiveRun {
+    pub capture: LiveOptions,
+    pub flow: FlowConfig,
+    /// `--flows`: a path, or `-` for standard output.
+    pub flows: Option<String>,
+    /// Stop after this long.
+    pub duration: Option<std::time::Duration>,
+    /// Report this often (None: only at the end).
+    pub interval: Option<std::time::Duration>,
+}
+
+/// How a live run ended: what it found (the drops in `stats.live_drops`), and what stopped it
+/// early, if anything.
+pub struct LiveFinish {
+    pub stats: RunStats,
+    pub agg: Aggregator,
+    /// The capture stopped on its own because of this error (e.g. the interface went away).
+    pub capture_error: Option<String>,
+    /// `--write` could not be completed.
+    pub write_error: Option<String>,
+}
+
+/// `exflow live`: opens the interface (calling `opened` with it, for a banner), captures until
+/// Ctrl-C, SIGTERM or the duration, calls `on_tick` every interval with what the report would
+/// say now, then ends every connection and returns what was found. The first Ctrl-C (or
+/// SIGTERM) stops the capture; a second one exits the process at once (130, 143).
+pub fn live(
+    run: &LiveRun,
+    opened: impl FnOnce(&Live),
+    mut on_tick: impl FnMut(&RunStats, &Aggregator) -> Result<(), Error>,
+) -> Result<LiveFinish, Error> {
+    let capture = Live::open(&run.capture)?;
+    let mut engine = Engine::new(run.flow, run.flows.as_deref())?;
+    // The shutdown action must be registered before the flag's.
+    let signalled = Arc::new(AtomicBool::new(false));
+    for (signal, code) in [
+        (signal_hook::consts::SIGINT, 130),
+        (signal_hook::consts::SIGTERM, 143),
+    ] {
+        signal_hook::flag::register_conditional_shutdown(signal, code, Arc::clone(&signalled))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&signalled)))
+            .map_err(|e| Error::Usage(format!("cannot handle signals: {e}")))?;
+    }
+    opened(&capture);
+    let iface = run.capture.interface.as_str();
+    let control = Control {
+        stop: &signalled,
+        duration: run.duration,
+        interval: run.interval,
+    };
+    let mut sink = LiveSink {
+        engine: &mut engine,
+        on_tick: |engine: &Engine, drops: Drops| {
+            let (mut stats, agg) = engine.snapshot();
+            stats.source = engine.live_stats(iface, drops);
+            stats.live_drops = Some(drops);
+            on_tick(&stats, &agg)
+        },
+    };
+    let end = capture.run(&mut sink, &control)?;
+    let files = engine.live_stats(iface, end.drops);
+    let (mut stats, agg) = engine.finish(files)?;
+    stats.live_drops = Some(end.drops);
+    Ok(LiveFinish {
+        stats,
+        agg,
+        capture_error: end.capture_error,
+        write_error: end.write_error,
+    })
 }

@@ -604,6 +604,14 @@ pub(crate) fn utc(ts: f64) -> String {
     }
 }
 
+/// "2024-05-01T10:00:00Z" (RFC 3339, UTC), or the raw number when it is not a plausible time.
+pub fn utc_rfc3339(ts: f64) -> String {
+    match split_ts(ts) {
+        Some(_) => format!("{}Z", utc(ts).replacen(' ', "T", 1)),
+        None => utc(ts),
+    }
+}
+
 /// "10:00:00" when the whole capture is within one UTC day, else "05-01 10:00:00".
 pub(crate) fn utc_short(ts: f64, one_day: bool) -> String {
     match split_ts(ts) {

@@ -95,7 +95,7 @@ pub fn read_files<F: FnMut(&Frame<'_>)>(
     for path in paths.iter().filter(|p| p.as_str() != "-") {
         check_early(path)?;
     }
-    let mut sink = Sink {
+    let mut sink = Feed {
         summary: SourceStats {
             files: paths.to_vec(),
             ..SourceStats::default()
@@ -143,7 +143,7 @@ fn display_name(path: &str) -> &str {
 // Delivering frames
 
 /// Where frames go: the summary being filled, the filter and the callback.
-struct Sink<'f, 'c, F: FnMut(&Frame<'_>)> {
+struct Feed<'f, 'c, F: FnMut(&Frame<'_>)> {
     summary: SourceStats,
     filter: Option<&'f mut Filter>,
     /// Generic rather than `dyn`: the callback (decoding, in the pipeline) is inlined into
@@ -153,7 +153,7 @@ struct Sink<'f, 'c, F: FnMut(&Frame<'_>)> {
     last_ts: Timestamp,
 }
 
-impl<F: FnMut(&Frame<'_>)> Sink<'_, '_, F> {
+impl<F: FnMut(&Frame<'_>)> Feed<'_, '_, F> {
     /// Counts a frame, runs the filter and hands the frame on if it passes.
     fn deliver(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
         let s = &mut self.summary;
@@ -335,7 +335,7 @@ enum End {
 
 /// Reads one file to its end (or to the point where it cannot be read further, with a
 /// warning), handing its frames to `sink`.
-fn read_file<F: FnMut(&Frame<'_>)>(path: &str, sink: &mut Sink<'_, '_, F>) -> Result<(), Error> {
+fn read_file<F: FnMut(&Frame<'_>)>(path: &str, sink: &mut Feed<'_, '_, F>) -> Result<(), Error> {
     let name = display_name(path);
     let opened = open(path)?;
     let failure = Rc::new(RefCell::new(None));
@@ -453,7 +453,7 @@ fn len_u32(bytes: &[u8]) -> u32 {
 fn read_pcap<F: FnMut(&Frame<'_>)>(
     name: &str,
     input: Input,
-    sink: &mut Sink<'_, '_, F>,
+    sink: &mut Feed<'_, '_, F>,
 ) -> Result<End, Error> {
     let mut reader = LegacyPcapReader::new(BUFFER_SIZE, input)
         .map_err(|_| Error::input(name, "pcap capture cut off inside its 24-byte file header"))?;
@@ -617,7 +617,7 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
     name: &str,
     input: Input,
     first_block: usize,
-    sink: &mut Sink<'_, '_, F>,
+    sink: &mut Feed<'_, '_, F>,
     oversized: &mut u64,
 ) -> Result<End, Error> {
     let mut capacity = BUFFER_SIZE.max(first_block.min(MAX_BLOCK));
