@@ -59,6 +59,7 @@ fn frame(f: &Owned, shift: i64) -> Frame<'_> {
         link: f.link,
         caplen: f.bytes.len() as u32,
         wire_len: f.wire_len,
+        iface: 0,
         bytes: &f.bytes,
     }
 }

@@ -35,6 +35,7 @@ fn dec_cut(link: LinkType, bytes: &[u8], wire_len: usize) -> Result<Packet, Anom
         link,
         caplen: ok(u32::try_from(bytes.len())),
         wire_len: ok(u32::try_from(wire_len)),
+        iface: 0,
         bytes,
     };
     decode(&frame)

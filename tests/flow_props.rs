@@ -278,6 +278,7 @@ fn tcp_packets(
                     payload_len: s.len,
                 }),
                 truncated: s.truncated,
+                iface: 0,
             };
             (s.dt, p)
         })
@@ -413,6 +414,7 @@ proptest! {
                             ip_id: 7,
                             transport: Transport::Udp(UdpDatagram { sport, dport, payload_len: len }),
                             truncated: false,
+                            iface: 0,
                         }
                     }
                     Other::Icmp { from_a, icmp_type, code, quote, len } => {
@@ -443,6 +445,7 @@ proptest! {
                             ip_id: 0,
                             transport: Transport::Icmp(m),
                             truncated: false,
+                            iface: 0,
                         }
                     }
                 };

@@ -933,6 +933,7 @@ fn filter_accepts_tcp_25_and_rejects_udp() {
             link: LinkType::ETHERNET,
             caplen: bytes.len() as u32,
             wire_len: bytes.len() as u32,
+            iface: 0,
             bytes,
         }
     }

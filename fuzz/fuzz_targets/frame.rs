@@ -68,6 +68,7 @@ fuzz_target!(|data: &[u8]| {
             link,
             caplen,
             wire_len: caplen + u32::from(cut),
+            iface: 0,
             bytes,
         };
         let Ok(pkt) = decode(&frame) else {

@@ -393,6 +393,7 @@ mod supported_list {
                 link: LinkType(n),
                 caplen: 64,
                 wire_len: 64,
+                iface: 0,
                 bytes: &bytes,
             };
             let unsupported = decode(&frame) == Err(AnomalyKind::UnsupportedLinkType);

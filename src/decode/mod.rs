@@ -167,6 +167,8 @@ pub struct Packet {
     /// was cut by the snap length (`caplen < wire_len`), or the IP header declares more bytes
     /// than the frame holds. The lengths above still come from the headers.
     pub truncated: bool,
+    /// The capture interface it was taken on ([`Frame::iface`]).
+    pub iface: u16,
 }
 
 impl Packet {
@@ -179,6 +181,7 @@ impl Packet {
         ip_id: 0,
         transport: Transport::Other { proto: 0 },
         truncated: false,
+        iface: 0,
     };
 
     /// A TCP packet built from its fields rather than decoded (tests, synthetic input): IP
@@ -210,6 +213,7 @@ impl Packet {
                 payload_len,
             }),
             truncated: false,
+            iface: 0,
         }
     }
 }
@@ -248,6 +252,7 @@ pub fn decode_into(frame: &Frame<'_>, out: &mut Packet) -> Result<(), AnomalyKin
     out.ttl = ip.ttl;
     out.ip_id = ip.ip_id;
     out.truncated = cut || ip.ip_len > l3.len();
+    out.iface = frame.iface;
     Ok(())
 }
 

@@ -1031,6 +1031,7 @@ mod tests {
                 }),
             }),
             truncated: false,
+            iface: 0,
         };
         let (recs, st) = run(
             FlowConfig::default(),

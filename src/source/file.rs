@@ -63,9 +63,40 @@ pub struct SourceStats {
     pub last_ts: Option<Timestamp>,
     /// Non-fatal problems, one line each, naming the file (e.g. a record cut off at the end).
     pub warnings: Vec<String>,
+    /// The capture interfaces, in the order they were described: a pcap file is one, every
+    /// pcapng interface description block is one. A frame's [`Frame::iface`] indexes this.
+    /// At most [`MAX_INTERFACES`]; the frames of any further ones count on the last.
+    pub interfaces: Vec<InterfaceInfo>,
 }
 
+/// A capture interface: its file, name (pcapng `if_name`), link type and packets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    /// Index into [`SourceStats::files`].
+    pub file: usize,
+    pub name: Option<String>,
+    pub link: LinkType,
+    /// Frames read on it (before the filter).
+    pub packets: u64,
+}
+
+/// The most interfaces told apart (a pcapng file may describe any number).
+pub const MAX_INTERFACES: usize = 1024;
+
 impl SourceStats {
+    /// Adds an interface and returns its id (the last one's, past [`MAX_INTERFACES`]).
+    pub fn add_interface(&mut self, file: usize, name: Option<String>, link: LinkType) -> u16 {
+        if self.interfaces.len() < MAX_INTERFACES {
+            self.interfaces.push(InterfaceInfo {
+                file,
+                name,
+                link,
+                packets: 0,
+            });
+        }
+        u16::try_from(self.interfaces.len().saturating_sub(1)).unwrap_or(u16::MAX)
+    }
+
     /// Adds a link type to those seen, if it is new.
     pub fn note_link(&mut self, link: LinkType) {
         if self.link_types.last() != Some(&link) && !self.link_types.contains(&link) {
@@ -77,6 +108,9 @@ impl SourceStats {
     /// passes the filter).
     pub fn saw(&mut self, frame: &Frame<'_>) {
         self.frames += 1;
+        if let Some(i) = self.interfaces.get_mut(usize::from(frame.iface)) {
+            i.packets += 1;
+        }
         self.note_link(frame.link);
         self.first_ts = Some(self.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
         self.last_ts = Some(self.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
@@ -476,6 +510,8 @@ fn read_pcap<F: FnMut(&Frame<'_>)>(
     // Listed even when no record follows, so that the pipeline can refuse a capture of a
     // link type it cannot decode (`pipeline::check_link_types`).
     sink.summary.note_link(link);
+    let file = sink.summary.files.iter().position(|f| f == name).unwrap_or(0);
+    let iface = sink.summary.add_interface(file, None, link);
 
     loop {
         let offset = reader.consumed() as u64;
@@ -507,6 +543,7 @@ fn read_pcap<F: FnMut(&Frame<'_>)>(
             link,
             caplen: len_u32(bytes),
             wire_len: u32_at(record, 12, big_endian).max(len_u32(bytes)),
+            iface,
             bytes,
         };
         sink.deliver(&frame)?;
@@ -529,6 +566,10 @@ const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 
 /// An interface of the current section.
 struct Interface {
+    /// Its id among all the capture's interfaces ([`SourceStats::interfaces`]).
+    id: u16,
+    /// `if_name`, when given.
+    name: Option<String>,
     link: LinkType,
     snaplen: u32,
     scale: TsScale,
@@ -543,8 +584,14 @@ impl Interface {
     fn from_idb(idb: &InterfaceDescriptionBlock<'_>, big_endian: bool) -> Result<Self, String> {
         let mut tsresol = 6u8;
         let mut offset_s = 0i64;
+        let mut name = None;
         for opt in &idb.options {
-            if opt.code == OptionCode::IfTsresol && opt.len >= 1 {
+            if opt.code == OptionCode::IfName {
+                let v = opt.value.get(..usize::from(opt.len)).unwrap_or(&opt.value);
+                let v = v.split(|b| *b == 0).next().unwrap_or_default();
+                // Bounded: a name is for people; a longer one is cut.
+                name = Some(String::from_utf8_lossy(&v[..v.len().min(64)]).into_owned());
+            } else if opt.code == OptionCode::IfTsresol && opt.len >= 1 {
                 tsresol = opt.value.first().copied().unwrap_or(6);
             } else if opt.code == OptionCode::IfTsoffset && opt.len == 8 {
                 let mut b = [0u8; 8];
@@ -562,6 +609,8 @@ impl Interface {
             format!("interface description with an unusable if_tsresol {tsresol}")
         })?;
         Ok(Interface {
+            id: 0,
+            name,
             link: LinkType(idb.linktype.0 as u32), // read from a u16
             snaplen: idb.snaplen,
             scale,
@@ -629,6 +678,7 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
         other => Error::input(name, format!("unreadable pcapng section header ({other})")),
     })?;
     let mut big_endian = false;
+    let file = sink.summary.files.iter().position(|f| f == name).unwrap_or(0);
     // The interfaces of the current section: ids restart at 0 in each section.
     let mut interfaces: Vec<Interface> = Vec::new();
 
@@ -688,7 +738,15 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                     Ok((used, PcapBlockOwned::NG(Block::InterfaceDescription(idb))))
                         if used == len =>
                     {
-                        Interface::from_idb(&idb, big_endian).map(|i| interfaces.push(i))
+                        if interfaces.len() >= MAX_INTERFACES {
+                            return corrupt(format!(
+                                "more than {MAX_INTERFACES} interfaces in one section"
+                            ));
+                        }
+                        Interface::from_idb(&idb, big_endian).map(|mut i| {
+                            i.id = sink.summary.add_interface(file, i.name.clone(), i.link);
+                            interfaces.push(i)
+                        })
                     }
                     _ => Err(if block_type == SHB {
                         "unreadable section header block".to_string()
@@ -731,6 +789,7 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                     link: iface.link,
                     caplen,
                     wire_len: u32_at(block, 24, big_endian).max(caplen),
+                    iface: iface.id,
                     bytes,
                 };
                 sink.deliver(&frame)?;
@@ -756,6 +815,7 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                     link: iface.link,
                     caplen: len_u32(bytes),
                     wire_len: wire_len.max(len_u32(bytes)),
+                    iface: iface.id,
                     bytes,
                 };
                 sink.deliver(&frame)?;

@@ -298,6 +298,7 @@ mod tests {
             link: LinkType::ETHERNET,
             caplen: bytes.len() as u32,
             wire_len,
+            iface: 0,
             bytes,
         }
     }

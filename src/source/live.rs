@@ -215,6 +215,7 @@ impl Batch {
                 link: self.link,
                 caplen: s.caplen,
                 wire_len: s.wire_len,
+                iface: 0,
                 bytes: self.data.get(s.start..end).unwrap_or(&[]),
             }
         })

@@ -74,5 +74,8 @@ pub struct Frame<'a> {
     pub caplen: u32,
     /// Length of the frame on the wire (may exceed `caplen` when cut by the snap length).
     pub wire_len: u32,
+    /// The capture interface it was taken on: an index into [`SourceStats::interfaces`]
+    /// (every interface of every pcapng section and every pcap file has its own; 0 live).
+    pub iface: u16,
     pub bytes: &'a [u8],
 }
