@@ -60,6 +60,7 @@ fn frame(f: &Owned, shift: i64) -> Frame<'_> {
         caplen: f.bytes.len() as u32,
         wire_len: f.wire_len,
         iface: 0,
+        interfaces: 1,
         bytes: &f.bytes,
     }
 }

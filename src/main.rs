@@ -364,6 +364,21 @@ struct TimeoutArgs {
     /// Each costs under 750 bytes: the default bounds the table near 70 MiB.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_flows: usize,
+    /// Seconds within which packets are put back in time order (a capture of several
+    /// interfaces, as dumpcap writes it, steps back by up to a few hundred ms). Up to
+    /// 262,144 packets (~32 MiB) wait at most; steps back beyond it are counted and warned of.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0,
+          value_parser = parse_window)]
+    reorder_window: f64,
+}
+
+fn parse_window(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{text}' is not a number of seconds from 0 to 3600"
+        )),
+    }
 }
 
 impl TimeoutArgs {
@@ -375,6 +390,7 @@ impl TimeoutArgs {
             udp_idle: Duration::from_secs(self.udp_idle as i64),
             icmp_idle: Duration::from_secs(self.icmp_idle as i64),
             max_flows: self.max_flows.max(1),
+            reorder_window: Duration((self.reorder_window * 1e9) as i64),
         }
     }
 }

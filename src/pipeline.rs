@@ -6,6 +6,7 @@ use crate::aggregate::Aggregator;
 use crate::decode::{self, Packet};
 use crate::error::Error;
 use crate::flow::dedup::Dedup;
+use crate::flow::reorder::{self, Reorder};
 use crate::flow::{ConnRecord, FlowConfig, FlowTable, Sink};
 use crate::report::jsonl;
 use crate::report::progress::Progress;
@@ -115,27 +116,44 @@ impl Front {
 /// passes them to another thread which does.
 struct Tracker<S: Sink = Collector> {
     table: FlowTable,
-    dedup: Dedup,
+    prep: Prep,
     sink: S,
+}
+
+/// What comes between decoding and the flow table: time order, then copies dropped.
+struct Prep {
+    reorder: Reorder,
+    dedup: Dedup,
 }
 
 impl<S: Sink> Tracker<S> {
     /// Ends every open connection (the end of the input) into the sink, and returns the parts.
-    fn end(self) -> (FlowTable, Dedup, S) {
+    fn end(self) -> (FlowTable, Prep, S) {
         let Tracker {
             mut table,
-            dedup,
+            mut prep,
             mut sink,
         } = self;
+        let Prep { reorder, dedup } = &mut prep;
+        reorder.flush(&mut |ts, p| {
+            if !dedup.is_copy(ts, p) {
+                table.observe(ts, p, &mut sink);
+            }
+        });
         table.finish(&mut sink);
-        (table, dedup, sink)
+        (table, prep, sink)
     }
 
     /// One decoded packet (the hot path: no allocation).
+    #[inline]
     fn packet(&mut self, ts: crate::time::Timestamp, pkt: &Packet) {
-        if !self.dedup.is_copy(ts, pkt) {
-            self.table.observe(ts, pkt, &mut self.sink);
-        }
+        let Tracker { table, prep, sink } = self;
+        let Prep { reorder, dedup } = prep;
+        reorder.push(ts, pkt, &mut |ts, p| {
+            if !dedup.is_copy(ts, p) {
+                table.observe(ts, p, sink);
+            }
+        });
     }
 }
 
@@ -160,7 +178,10 @@ impl Engine {
             front: Front::default(),
             tracker: Tracker {
                 table: FlowTable::new(flow),
-                dedup: Dedup::default(),
+                prep: Prep {
+                    reorder: Reorder::new(flow.reorder_window, reorder::DEFAULT_MAX_HELD),
+                    dedup: Dedup::default(),
+                },
                 sink: Collector {
                     counts: ConnCounts::default(),
                     agg: Aggregator::default(),
@@ -196,7 +217,8 @@ impl Engine {
         let mut o = self.front.stats.clone();
         o.conns = counts;
         o.flow = t.table.stats();
-        o.duplicates = t.dedup.duplicates;
+        o.duplicates = t.prep.dedup.duplicates;
+        o.reorder = t.prep.reorder.stats;
         o.folded = agg.folded;
         (o, agg)
     }
@@ -204,9 +226,10 @@ impl Engine {
     /// Ends every open connection, flushes `--flows`, and returns what was found.
     pub fn finish(self, files: SourceStats) -> Result<(RunStats, Aggregator), Error> {
         let Engine { front, tracker } = self;
-        let (table, dedup, mut sink) = tracker.end();
+        let (table, prep, mut sink) = tracker.end();
         let mut stats = front.stats;
-        stats.duplicates = dedup.duplicates;
+        stats.duplicates = prep.dedup.duplicates;
+        stats.reorder = prep.reorder.stats;
         stats.source = files;
         stats.flow = table.stats();
         if let Some((name, w)) = &mut sink.out {
@@ -340,7 +363,7 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
     let Engine { mut front, tracker } = Engine::new(opts.flow, opts.flows.as_deref())?;
     let Tracker {
         table,
-        dedup,
+        prep,
         sink: collector,
     } = tracker;
     let progress = opts.progress.then(|| Progress::new(&opts.files));
@@ -366,7 +389,7 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
         let worker = scope.spawn(move || {
             let mut tracker = Tracker {
                 table,
-                dedup,
+                prep,
                 sink: Forward {
                     batch: Vec::with_capacity(RECORDS),
                     full: rec_tx,
@@ -383,7 +406,7 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
                 let _ = empty_tx.send(batch);
             }
             // End of input: every open connection ends here, as in `Engine::finish`.
-            let (table, dedup, mut sink) = tracker.end();
+            let (table, prep, mut sink) = tracker.end();
             if !sink.batch.is_empty() {
                 sink.send();
             }
@@ -393,7 +416,7 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             Tracker {
                 table,
-                dedup,
+                prep,
                 sink: collector,
             }
         });

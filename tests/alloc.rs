@@ -80,6 +80,7 @@ fn decode_and_flow_update_allocate_nothing_per_packet() {
             caplen: f.bytes.len() as u32,
             wire_len: f.wire_len,
             iface: 0,
+            interfaces: 1,
             bytes: &f.bytes,
         };
         if let Ok(p) = decode(&frame) {

@@ -36,6 +36,7 @@ fn dec_cut(link: LinkType, bytes: &[u8], wire_len: usize) -> Result<Packet, Anom
         caplen: ok(u32::try_from(bytes.len())),
         wire_len: ok(u32::try_from(wire_len)),
         iface: 0,
+        interfaces: 1,
         bytes,
     };
     decode(&frame)

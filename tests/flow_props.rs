@@ -279,6 +279,7 @@ fn tcp_packets(
                 }),
                 truncated: s.truncated,
                 iface: 0,
+                interfaces: 1,
             };
             (s.dt, p)
         })
@@ -415,6 +416,7 @@ proptest! {
                             transport: Transport::Udp(UdpDatagram { sport, dport, payload_len: len }),
                             truncated: false,
                             iface: 0,
+                            interfaces: 1,
                         }
                     }
                     Other::Icmp { from_a, icmp_type, code, quote, len } => {
@@ -446,6 +448,7 @@ proptest! {
                             transport: Transport::Icmp(m),
                             truncated: false,
                             iface: 0,
+                            interfaces: 1,
                         }
                     }
                 };

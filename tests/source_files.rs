@@ -934,6 +934,7 @@ fn filter_accepts_tcp_25_and_rejects_udp() {
             caplen: bytes.len() as u32,
             wire_len: bytes.len() as u32,
             iface: 0,
+            interfaces: 1,
             bytes,
         }
     }

@@ -69,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
             caplen,
             wire_len: caplen + u32::from(cut),
             iface: 0,
+            interfaces: 1,
             bytes,
         };
         let Ok(pkt) = decode(&frame) else {

@@ -3,6 +3,7 @@
 //! stage fills its part; the report's capture facts are written from it.
 
 use crate::decode::{AnomalyCounts, Proto};
+use crate::flow::reorder::ReorderStats;
 use crate::flow::{ConnRecord, ConnState, FlowStats};
 use crate::source::live::Drops;
 use crate::source::SourceStats;
@@ -51,6 +52,8 @@ pub struct RunStats {
     pub conns: ConnCounts,
     /// Packets dropped as copies of one just seen (a capture on several interfaces).
     pub duplicates: u64,
+    /// Packets put back in time order.
+    pub reorder: ReorderStats,
     /// Conversations folded into per-service groups past the aggregator's cap.
     pub folded: u64,
     /// Live capture only: packets the kernel, the interface and the analyzer's queue dropped.

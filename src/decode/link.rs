@@ -394,6 +394,7 @@ mod supported_list {
                 caplen: 64,
                 wire_len: 64,
                 iface: 0,
+                interfaces: 1,
                 bytes: &bytes,
             };
             let unsupported = decode(&frame) == Err(AnomalyKind::UnsupportedLinkType);

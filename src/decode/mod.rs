@@ -169,6 +169,8 @@ pub struct Packet {
     pub truncated: bool,
     /// The capture interface it was taken on ([`Frame::iface`]).
     pub iface: u16,
+    /// How many interfaces the capture had described by then ([`Frame::interfaces`]).
+    pub interfaces: u16,
 }
 
 impl Packet {
@@ -182,6 +184,7 @@ impl Packet {
         transport: Transport::Other { proto: 0 },
         truncated: false,
         iface: 0,
+        interfaces: 1,
     };
 
     /// A TCP packet built from its fields rather than decoded (tests, synthetic input): IP
@@ -214,6 +217,7 @@ impl Packet {
             }),
             truncated: false,
             iface: 0,
+            interfaces: 1,
         }
     }
 }
@@ -253,6 +257,7 @@ pub fn decode_into(frame: &Frame<'_>, out: &mut Packet) -> Result<(), AnomalyKin
     out.ip_id = ip.ip_id;
     out.truncated = cut || ip.ip_len > l3.len();
     out.iface = frame.iface;
+    out.interfaces = frame.interfaces;
     Ok(())
 }
 

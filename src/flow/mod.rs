@@ -12,6 +12,7 @@ pub mod dedup;
 pub mod history;
 pub mod key;
 pub mod record;
+pub mod reorder;
 pub mod tcp;
 pub mod zeek_ports;
 
@@ -51,6 +52,9 @@ pub struct FlowConfig {
     /// A tracked connection costs under 750 bytes (see the `memory` test; the slab never
     /// grows past the cap), so the default 100,000 bounds the table near 70 MiB.
     pub max_flows: usize,
+    /// Packets are put back in time order within this window (a capture of several
+    /// interfaces is written in bursts per interface; see [`reorder`]).
+    pub reorder_window: Duration,
 }
 
 impl Default for FlowConfig {
@@ -62,6 +66,7 @@ impl Default for FlowConfig {
             udp_idle: Duration::from_secs(60),
             icmp_idle: Duration::from_secs(60),
             max_flows: 100_000,
+            reorder_window: reorder::DEFAULT_WINDOW,
         }
     }
 }
@@ -1032,6 +1037,7 @@ mod tests {
             }),
             truncated: false,
             iface: 0,
+            interfaces: 1,
         };
         let (recs, st) = run(
             FlowConfig::default(),

@@ -3,8 +3,8 @@
 //! into the report model, words included.
 
 use super::model::{
-    self, CaptureFacts, Example, FlowEntry, Report, RoleLatency, Scan, Tool, Topology,
-    TopologyHost, Unexpected, SCHEMA_VERSION,
+    self, CaptureFacts, Example, FlowEntry, InterfaceFact, Report, RoleLatency, Scan, Tool,
+    Topology, TopologyHost, Unexpected, SCHEMA_VERSION,
 };
 use super::words;
 use crate::aggregate::rows::{self, Finalized, FlowRow, UnexpectedRow};
@@ -64,6 +64,19 @@ pub fn capture_facts(o: &RunStats) -> CaptureFacts {
         connections: o.conns.total(),
         duplicate_packets: o.duplicates,
         read_warnings: f.warnings.clone(),
+        interfaces: f
+            .interfaces
+            .iter()
+            .enumerate()
+            .map(|(id, i)| InterfaceFact {
+                id: u16::try_from(id).unwrap_or(u16::MAX),
+                name: i.name.clone(),
+                link_type: i.link.to_string(),
+                packets: i.packets,
+            })
+            .collect(),
+        reordered: o.reorder.stepped_back,
+        max_step_back_ms: o.reorder.max_step_back.as_millis_f64(),
         interface_drops: o.live_drops.map(|d| d.interface),
         queue_drops: o.live_drops.map(|d| d.queue),
     }
@@ -300,6 +313,9 @@ pub fn report(
              kept out of the verdicts.",
             f.target, f.port, f.sources, f.attempts
         ));
+    }
+    if let Some(w) = words::reorder_warning(&o.reorder) {
+        warnings.push(w);
     }
     for w in &o.source.warnings {
         warnings.push(w.clone());

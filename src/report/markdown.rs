@@ -11,9 +11,9 @@ use super::document::{self, Section};
 use super::model::{FlowEntry, Report};
 use super::terminal::sanitize;
 use super::words::{
-    anomalies_label, bytes_label, entry_detail, example_text, failures_words, ms_figure,
-    open_ports, port_label, proto_port, reason_label, side_label, sorted_entries, summary_text,
-    time_span, topology_source, utc,
+    anomalies_label, bytes_label, entry_detail, example_text, failures_words, interfaces_label,
+    ms_figure, open_ports, port_label, proto_port, reason_label, reordered_label, side_label,
+    sorted_entries, summary_text, time_span, topology_source, utc,
 };
 use std::fmt::Write as _;
 
@@ -235,6 +235,16 @@ fn capture(out: &mut String, r: &Report) {
     let _ = writeln!(out, "- **Anomalies:** {}", md_escape(&anomalies_label(r)));
     let _ = writeln!(out, "- **Evicted flows:** {}", c.evicted_flows);
     let _ = writeln!(out, "- **Duplicate packets:** {}", c.duplicate_packets);
+    if c.interfaces.len() > 1 {
+        let _ = writeln!(out, "- **Interfaces:** {}", md_escape(&interfaces_label(c)));
+    }
+    if c.reordered > 0 {
+        let _ = writeln!(
+            out,
+            "- **Reordered:** {}",
+            md_escape(&reordered_label(c.reordered, c.max_step_back_ms))
+        );
+    }
     if let Some(d) = c.kernel_drops {
         let _ = writeln!(out, "- **Kernel drops:** {d}");
     }

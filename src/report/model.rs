@@ -60,12 +60,28 @@ pub struct CaptureFacts {
     pub duplicate_packets: u64,
     /// Warnings from reading the files (e.g. a capture cut off in a record).
     pub read_warnings: Vec<String>,
+    /// The capture interfaces (a pcap file is one; every pcapng interface is one).
+    pub interfaces: Vec<InterfaceFact>,
+    /// Packets that stepped back in time and were put back in order.
+    pub reordered: u64,
+    /// The largest step back in time, in milliseconds.
+    pub max_step_back_ms: f64,
     /// Live capture only: packets the interface dropped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interface_drops: Option<u64>,
     /// Live capture only: packets dropped because the analyzer's queue was full.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_drops: Option<u64>,
+}
+
+/// A capture interface.
+#[derive(Clone, Debug, Serialize)]
+pub struct InterfaceFact {
+    pub id: u16,
+    /// Its name (pcapng `if_name`), when the capture gives one.
+    pub name: Option<String>,
+    pub link_type: String,
+    pub packets: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -325,6 +325,16 @@ fn capture_lines(r: &Report, width: usize) -> Vec<String> {
     lines.extend(kv("anomalies", &anomalies_label(r), width));
     lines.extend(kv("evicted flows", &c.evicted_flows.to_string(), width));
     lines.extend(kv("duplicates", &c.duplicate_packets.to_string(), width));
+    if c.interfaces.len() > 1 {
+        lines.extend(kv("interfaces", &interfaces_label(c), width));
+    }
+    if c.reordered > 0 {
+        lines.extend(kv(
+            "reordered",
+            &reordered_label(c.reordered, c.max_step_back_ms),
+            width,
+        ));
+    }
     if let Some(d) = c.kernel_drops {
         lines.extend(kv("kernel drops", &d.to_string(), width));
     }

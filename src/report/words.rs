@@ -8,6 +8,7 @@ use crate::aggregate::rows::Rejection;
 use crate::aggregate::verdict::{AnsweredBy, Counts, Percentiles, Verdict};
 use crate::classify::infer::{EdgeEvidence, MailboxEvidence, Reason};
 use crate::classify::rules::UnexpectedReason;
+use crate::flow::reorder::ReorderStats;
 use crate::source::live::Drops;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -722,4 +723,56 @@ pub(crate) fn summary_atoms(r: &Report) -> Vec<Atom> {
         atoms.push(plain(format!("· {f} SYN flood{}", plural_s(f))));
     }
     atoms
+}
+
+/// A warning when packets could not all be put back in time order.
+pub fn reorder_warning(r: &ReorderStats) -> Option<String> {
+    let mut parts = vec![];
+    if r.late > 0 {
+        parts.push(format!(
+            "{} packets stepped back in time by more than the reorder window ({} s; the largest \
+             step back was {:.3} s) and were analysed out of order: raise --reorder-window",
+            r.late,
+            r.window.as_secs_f64(),
+            r.max_step_back.as_secs_f64()
+        ));
+    }
+    if r.forced > 0 {
+        parts.push(format!(
+            "{} packets went on before the reorder window had passed (too many waiting)",
+            r.forced
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// "3 packets put back in time order (the largest step back 212.5 ms)", or "none".
+pub fn reordered_label(packets: u64, max_step_back_ms: f64) -> String {
+    if packets == 0 {
+        "none".to_string()
+    } else {
+        format!(
+            "{packets} packets put back in time order (the largest step back {})",
+            ms_with_unit(max_step_back_ms)
+        )
+    }
+}
+
+/// "out0 (EN10MB, 120 packets), in0 (EN10MB, 118 packets)". Sanitised.
+pub fn interfaces_label(c: &super::model::CaptureFacts) -> String {
+    c.interfaces
+        .iter()
+        .map(|i| {
+            format!(
+                "{} ({}, {} packets)",
+                i.name
+                    .as_deref()
+                    .map(sanitize)
+                    .unwrap_or_else(|| format!("#{}", i.id)),
+                sanitize(&i.link_type),
+                i.packets
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

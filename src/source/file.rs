@@ -80,6 +80,10 @@ pub struct InterfaceInfo {
     pub packets: u64,
 }
 
+fn len_u16(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
 /// The most interfaces told apart (a pcapng file may describe any number).
 pub const MAX_INTERFACES: usize = 1024;
 
@@ -510,7 +514,12 @@ fn read_pcap<F: FnMut(&Frame<'_>)>(
     // Listed even when no record follows, so that the pipeline can refuse a capture of a
     // link type it cannot decode (`pipeline::check_link_types`).
     sink.summary.note_link(link);
-    let file = sink.summary.files.iter().position(|f| f == name).unwrap_or(0);
+    let file = sink
+        .summary
+        .files
+        .iter()
+        .position(|f| f == name)
+        .unwrap_or(0);
     let iface = sink.summary.add_interface(file, None, link);
 
     loop {
@@ -544,6 +553,7 @@ fn read_pcap<F: FnMut(&Frame<'_>)>(
             caplen: len_u32(bytes),
             wire_len: u32_at(record, 12, big_endian).max(len_u32(bytes)),
             iface,
+            interfaces: len_u16(sink.summary.interfaces.len()),
             bytes,
         };
         sink.deliver(&frame)?;
@@ -678,7 +688,12 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
         other => Error::input(name, format!("unreadable pcapng section header ({other})")),
     })?;
     let mut big_endian = false;
-    let file = sink.summary.files.iter().position(|f| f == name).unwrap_or(0);
+    let file = sink
+        .summary
+        .files
+        .iter()
+        .position(|f| f == name)
+        .unwrap_or(0);
     // The interfaces of the current section: ids restart at 0 in each section.
     let mut interfaces: Vec<Interface> = Vec::new();
 
@@ -790,6 +805,7 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                     caplen,
                     wire_len: u32_at(block, 24, big_endian).max(caplen),
                     iface: iface.id,
+                    interfaces: len_u16(sink.summary.interfaces.len()),
                     bytes,
                 };
                 sink.deliver(&frame)?;
@@ -816,6 +832,7 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                     caplen: len_u32(bytes),
                     wire_len: wire_len.max(len_u32(bytes)),
                     iface: iface.id,
+                    interfaces: len_u16(sink.summary.interfaces.len()),
                     bytes,
                 };
                 sink.deliver(&frame)?;

@@ -299,6 +299,7 @@ mod tests {
             caplen: bytes.len() as u32,
             wire_len,
             iface: 0,
+            interfaces: 1,
             bytes,
         }
     }

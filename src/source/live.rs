@@ -216,6 +216,7 @@ impl Batch {
                 caplen: s.caplen,
                 wire_len: s.wire_len,
                 iface: 0,
+                interfaces: 1,
                 bytes: self.data.get(s.start..end).unwrap_or(&[]),
             }
         })

@@ -77,5 +77,8 @@ pub struct Frame<'a> {
     /// The capture interface it was taken on: an index into [`SourceStats::interfaces`]
     /// (every interface of every pcapng section and every pcap file has its own; 0 live).
     pub iface: u16,
+    /// How many interfaces the source has described so far (more than `iface`): a capture of
+    /// several interfaces is known as such before their packets interleave.
+    pub interfaces: u16,
     pub bytes: &'a [u8],
 }
