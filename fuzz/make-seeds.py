@@ -5,7 +5,8 @@
 
 - frame:   runs of consecutive frames of every sample pcap, in the `frame` target's input
            layout, re-wrapped in each link type exflow decodes (Ethernet frames re-framed as
-           raw IP, BSD NULL/LOOP, Linux SLL/SLL2, 802.11 and radiotap+802.11);
+           raw IP, BSD NULL/LOOP, Linux SLL/SLL2, PPP, Cisco HDLC, 802.11 and
+           radiotap+802.11);
 - capture: every sample pcap as it is, the first records of each, pcapng conversions (both
            byte orders), a gzip-compressed one, and ../shared/captures/pcapng-generator/*.pcapng
            when present;
@@ -26,7 +27,7 @@ SAMPLES = os.path.join(ROOT, "samples")
 CORPUS = os.path.join(HERE, "corpus")
 
 # exflow::decode::supports, in increasing order (the `frame` target indexes this list).
-LINKS = [0, 1, 12, 14, 101, 105, 108, 113, 127, 228, 229, 276]
+LINKS = [0, 1, 9, 12, 14, 50, 101, 104, 105, 108, 113, 127, 228, 229, 276]
 
 
 def put(target, data):
@@ -93,6 +94,10 @@ def wrap(link, ip):
         return radiotap + wlan + snap + ip
     if link == 276:
         return struct.pack(">HHIHBB", et, 0, 1, 1, 0, 6) + b"\x02" * 8 + ip
+    if link in (9, 50):
+        return b"\xff\x03" + struct.pack(">H", 0x57 if v6 else 0x21) + ip
+    if link == 104:
+        return b"\x0f\x00" + struct.pack(">H", et) + ip
     raise ValueError(link)
 
 

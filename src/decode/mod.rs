@@ -16,9 +16,11 @@
 //! stacks (IPv4 or IPv6 guessed from the version nibble below the bottom label), PPPoE
 //! sessions (PPP IPv4, IPv6 or MPLS) and 802.3 frames with LLC/SNAP; Linux cooked SLL and SLL2
 //! (any ARPHRD type whose protocol field is an ethertype, 802.2 LLC, or 802.11 with or without
-//! radiotap); BSD NULL (either byte order) and LOOP; raw IP (RAW, IPV4, IPV6); 802.11 with or
-//! without radiotap (data frames with LLC/SNAP; radiotap's data-pad and bad-FCS flags are
-//! honoured). Tunnels (GRE, IP-in-IP, ...) are not opened: they are [`Transport::Other`].
+//! radiotap); BSD NULL (either byte order) and LOOP; raw IP (RAW, IPV4, IPV6); PPP (PPP, with
+//! or without the HDLC-like address and control bytes; PPP_SERIAL, which also carries Cisco
+//! HDLC; C_HDLC); 802.11 with or without radiotap (data frames with LLC/SNAP; radiotap's
+//! data-pad and bad-FCS flags are honoured). Tunnels (GRE, IP-in-IP, ...) are not opened:
+//! they are [`Transport::Other`].
 //!
 //! # Lengths
 //! Every length in a [`Packet`] comes from the IP header, never from the captured bytes:
