@@ -2,7 +2,7 @@
 //! sinks. The same loop serves files and (later) live capture; only the source differs.
 
 use crate::aggregate::Aggregator;
-use crate::decode::{self, AnomalyCounts, AnomalyKind, Packet};
+use crate::decode::{self, AnomalyCounts, AnomalyKind, Layers, Packet, TunnelCounts};
 use crate::error::Error;
 use crate::flow::dedup::Dedup;
 use crate::flow::{ConnRecord, ConnState, FlowConfig, FlowStats, FlowTable, Sink};
@@ -63,8 +63,11 @@ pub struct Outcome {
     pub files: FileSummary,
     /// Frames that decoded to an IP packet.
     pub ip_packets: u64,
-    /// Frames that gave no packet, by kind.
+    /// Frames that gave no packet, by kind; and the insides of tunnels that gave none (the
+    /// tunnel's own packet was used).
     pub anomalies: AnomalyCounts,
+    /// Tunnel headers opened, by kind.
+    pub tunnels: TunnelCounts,
     /// IP packets whose payload was cut by the snap length (headers intact; still used).
     pub payload_truncated: u64,
     pub flow: FlowStats,
@@ -119,6 +122,8 @@ pub struct Front {
     pub seen: FileSummary,
     /// IP packets, truncated payloads and anomalies (the rest of [`Outcome`] is the tracker's).
     outcome: Outcome,
+    /// The tunnel layers of the frame decoded last.
+    layers: Layers,
 }
 
 impl Front {
@@ -136,13 +141,17 @@ impl Front {
     }
 
     /// Decodes a frame into `out`: false if it is an anomaly (counted; `out` is then garbage).
+    /// A tunnelled frame's carriers ([`Front::carriers`]) go to the flow table before `out`.
     #[inline]
     pub fn decode_into(&mut self, frame: &Frame<'_>, out: &mut Packet) -> bool {
-        match decode::decode_into(frame, out) {
+        match decode::decode_into(frame, out, &mut self.layers) {
             Ok(()) => {
                 self.outcome.ip_packets += 1;
                 if out.truncated {
                     self.outcome.payload_truncated += 1;
+                }
+                if !self.layers.tunnels().is_empty() {
+                    self.tunnelled();
                 }
                 true
             }
@@ -151,6 +160,25 @@ impl Front {
                 false
             }
         }
+    }
+}
+
+impl Front {
+    /// Counts the tunnels of the frame decoded last (the cold path of `decode_into`).
+    #[cold]
+    fn tunnelled(&mut self) {
+        for &k in self.layers.tunnels() {
+            self.outcome.tunnels.add(k);
+        }
+        if let Some(e) = self.layers.inner_error() {
+            self.outcome.anomalies.add(e);
+        }
+    }
+
+    /// The UDP packets that carried the last decoded frame's tunnels (VXLAN, Geneve): Zeek
+    /// tracks each as a connection, so they go to the flow table too, before the frame's packet.
+    pub fn carriers(&self) -> &[Packet] {
+        self.layers.carriers()
     }
 }
 
@@ -219,6 +247,9 @@ impl Engine {
     pub fn frame(&mut self, frame: &Frame<'_>) {
         self.front.count(frame);
         if let Some(pkt) = self.front.decode(frame) {
+            for carrier in self.front.carriers() {
+                self.tracker.packet(frame.ts, carrier);
+            }
             self.tracker.packet(frame.ts, &pkt);
         }
     }
@@ -412,6 +443,20 @@ pub fn analyze(opts: &Options) -> Result<(Outcome, Aggregator), Error> {
             };
             if !decoded {
                 batch.pop();
+            } else if !front.carriers().is_empty() {
+                // A tunnel's carriers go first (rare: moved rather than decoded in place).
+                if let Some((ts, inner)) = batch.pop() {
+                    for carrier in front.carriers() {
+                        batch.push((ts, *carrier));
+                        if batch.len() == BATCH {
+                            send(&mut batch);
+                        }
+                    }
+                    batch.push((ts, inner));
+                }
+                if batch.len() == BATCH {
+                    send(&mut batch);
+                }
             } else if batch.len() == BATCH {
                 send(&mut batch);
             }

@@ -19,8 +19,16 @@
 //! radiotap); BSD NULL (either byte order) and LOOP; raw IP (RAW, IPV4, IPV6); PPP (PPP, with
 //! or without the HDLC-like address and control bytes; PPP_SERIAL, which also carries Cisco
 //! HDLC; C_HDLC); 802.11 with or without radiotap (data frames with LLC/SNAP; radiotap's
-//! data-pad and bad-FCS flags are honoured). Tunnels (GRE, IP-in-IP, ...) are not opened:
-//! they are [`Transport::Other`].
+//! data-pad and bad-FCS flags are honoured).
+//!
+//! # Tunnels
+//! GRE (IPv4, IPv6, transparent Ethernet bridging, PPTP's PPP), ERSPAN types I, II and III in
+//! GRE, VXLAN (UDP port 4789) and Geneve (UDP port 6081) are opened, up to
+//! [`MAX_TUNNEL_DEPTH`] inside one another, and the packet inside is the frame's packet, as
+//! Zeek tracks it; the UDP datagrams that carried VXLAN or Geneve are packets too (Zeek logs
+//! their connections), handed over in [`Layers`]. See [`decode_into`] and the [`tunnel`]
+//! module. IP-in-IP, Teredo, GTP and other GRE protocol types are not opened: a GRE packet
+//! that is not opened is [`Transport::Other`].
 //!
 //! # Lengths
 //! Every length in a [`Packet`] comes from the IP header, never from the captured bytes:
@@ -42,9 +50,11 @@ mod link;
 mod transport;
 
 pub mod anomaly;
+pub mod tunnel;
 
 pub use anomaly::{AnomalyCounts, AnomalyKind};
 pub use link::supports;
+pub use tunnel::{TunnelCounts, TunnelKind, MAX_DEPTH as MAX_TUNNEL_DEPTH};
 
 use crate::source::Frame;
 use std::net::IpAddr;
@@ -214,28 +224,186 @@ impl Packet {
     }
 }
 
+/// The tunnel layers of one frame, filled in by [`decode_into`]: the tunnel headers opened,
+/// the UDP packets that carried a VXLAN or Geneve tunnel (Zeek tracks each as a connection of
+/// its own, besides the inner one), and why the packet inside the innermost tunnel could not
+/// be used, if it could not. Reused from frame to frame: filling it allocates nothing.
+#[derive(Clone, Debug)]
+pub struct Layers {
+    kinds: [TunnelKind; MAX_TUNNEL_DEPTH],
+    depth: usize,
+    carriers: [Packet; MAX_TUNNEL_DEPTH],
+    carried: usize,
+    inner_error: Option<AnomalyKind>,
+}
+
+impl Default for Layers {
+    fn default() -> Self {
+        Layers {
+            kinds: [TunnelKind::Gre; MAX_TUNNEL_DEPTH],
+            depth: 0,
+            carriers: [Packet::EMPTY; MAX_TUNNEL_DEPTH],
+            carried: 0,
+            inner_error: None,
+        }
+    }
+}
+
+impl Layers {
+    #[inline]
+    fn clear(&mut self) {
+        self.depth = 0;
+        self.carried = 0;
+        self.inner_error = None;
+    }
+
+    /// The tunnel headers opened, outermost first.
+    pub fn tunnels(&self) -> &[TunnelKind] {
+        self.kinds.get(..self.depth).unwrap_or_default()
+    }
+
+    /// The UDP packets that carried the VXLAN and Geneve tunnels around the frame's packet,
+    /// outermost first: packets of their own for the flow table, before the frame's packet.
+    pub fn carriers(&self) -> &[Packet] {
+        self.carriers.get(..self.carried).unwrap_or_default()
+    }
+
+    /// Why the packet inside the innermost tunnel was not used (the frame's packet is then
+    /// the tunnel's own: the UDP datagram or GRE packet that carried it).
+    pub fn inner_error(&self) -> Option<AnomalyKind> {
+        self.inner_error
+    }
+}
+
 /// Decodes one frame. `Err` says why the frame carries no usable IP packet for the flow table
 /// (non-IP frames are [`AnomalyKind::NotIp`], which the report lists apart from real anomalies).
+/// A tunnelled frame gives its innermost packet; see [`decode_into`] for the layers around it.
 pub fn decode(frame: &Frame<'_>) -> Result<Packet, AnomalyKind> {
     let mut pkt = Packet::EMPTY;
-    decode_into(frame, &mut pkt)?;
+    decode_into(frame, &mut pkt, &mut Layers::default())?;
     Ok(pkt)
 }
 
-/// [`decode`] into `out`, field by field (on `Err`, `out` holds a partly written packet).
+/// [`decode`] into `out`, field by field (on `Err`, `out` holds a partly written packet), and
+/// the tunnel layers around it into `layers`.
 ///
 /// For the hot path, which decodes straight into the batch handed to the tracking thread: a
 /// packet built in one place and then copied whole is read back with wide loads right after
 /// the narrow stores that built it, and the CPU stalls on each such load (store forwarding
 /// fails when a load spans several stores): a tenth of the reading thread's time.
+///
+/// # Tunnels
+/// A GRE packet (ERSPAN included) or a UDP datagram to the VXLAN or Geneve port is opened and
+/// the packet inside decoded the same way, down to [`MAX_TUNNEL_DEPTH`] tunnels: `out` is the
+/// innermost packet, as Zeek tracks it. A UDP datagram that carried a tunnel is also a
+/// connection in Zeek's log, so it goes to [`Layers::carriers`]; a GRE packet is not (it is
+/// no TCP, UDP or ICMP). Where the inside of a tunnel fails (a malformed tunnel header, a
+/// frame that is not IP, too deep a nesting, ...), `out` is the tunnel's own packet, the
+/// innermost one that decoded, and the reason is [`Layers::inner_error`].
 #[inline]
-pub fn decode_into(frame: &Frame<'_>, out: &mut Packet) -> Result<(), AnomalyKind> {
+pub fn decode_into(
+    frame: &Frame<'_>,
+    out: &mut Packet,
+    layers: &mut Layers,
+) -> Result<(), AnomalyKind> {
+    layers.clear();
     let bytes = frame.bytes;
     let wire_len = usize::try_from(frame.wire_len).unwrap_or(usize::MAX);
     let cut = frame.caplen < frame.wire_len || bytes.len() < wire_len;
-    let (net, off) = link::locate(frame.link, bytes, cut)?;
-    let l3 = bytes.get(off..).unwrap_or_default();
-    let ip = ip::parse(net, l3, wire_len.saturating_sub(off), cut)?;
+    let (mut net, off) = link::locate(frame.link, bytes, cut)?;
+    let mut l3 = bytes.get(off..).unwrap_or_default();
+    let mut wire_avail = wire_len.saturating_sub(off);
+    let mut ip_cut = cut;
+    // The packet of the tunnel being opened, kept for when its inside fails.
+    let mut outer = Packet::EMPTY;
+    loop {
+        let opened = match decode_layer(net, l3, wire_avail, ip_cut, cut, out) {
+            Ok(None) => return Ok(()),
+            Ok(Some(opened)) => opened,
+            Err(e) if layers.depth == 0 => return Err(e),
+            Err(e) => {
+                // The inside of a tunnel: the tunnel's packet stands.
+                *out = outer;
+                if matches!(out.transport, Transport::Udp(_)) {
+                    layers.carried = layers.carried.saturating_sub(1);
+                }
+                layers.inner_error = Some(e);
+                return Ok(());
+            }
+        };
+        let (tunnel, payload, payload_len, payload_cut) = match opened {
+            Layer::Tunnel {
+                tunnel,
+                payload,
+                payload_len,
+                cut,
+            } => (tunnel, payload, payload_len, cut),
+            Layer::Bad(e) => {
+                layers.inner_error = Some(e);
+                return Ok(());
+            }
+        };
+        let (Some(kind), Some(carrier)) = (
+            layers.kinds.get_mut(layers.depth),
+            layers.carriers.get_mut(layers.carried),
+        ) else {
+            layers.inner_error = Some(AnomalyKind::TunnelTooDeep);
+            return Ok(());
+        };
+        *kind = tunnel.kind;
+        layers.depth += 1;
+        outer = *out;
+        if matches!(out.transport, Transport::Udp(_)) {
+            *carrier = *out;
+            layers.carried += 1;
+        }
+        let inner = payload.get(tunnel.header_len..).unwrap_or_default();
+        let inner_avail = payload_len.saturating_sub(tunnel.header_len);
+        match tunnel::locate(tunnel.inner, inner, payload_cut) {
+            Ok((n, off)) => {
+                net = n;
+                l3 = inner.get(off..).unwrap_or_default();
+                wire_avail = inner_avail.saturating_sub(off);
+                ip_cut = payload_cut;
+            }
+            Err(e) => {
+                *out = outer;
+                if matches!(out.transport, Transport::Udp(_)) {
+                    layers.carried = layers.carried.saturating_sub(1);
+                }
+                layers.inner_error = Some(e);
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// What follows one decoded IP packet.
+enum Layer<'a> {
+    /// A tunnel: its header, the IP payload that holds it (captured bytes; declared length),
+    /// and whether the snap length cut that payload.
+    Tunnel {
+        tunnel: tunnel::Opened,
+        payload: &'a [u8],
+        payload_len: usize,
+        cut: bool,
+    },
+    /// A tunnel whose header is malformed: the packet stands as it is.
+    Bad(AnomalyKind),
+}
+
+/// Decodes the IP packet at the start of `l3` into `out`: `Ok(None)` when it carries no
+/// tunnel. `frame_cut`: the snap length cut the frame.
+#[inline]
+fn decode_layer<'a>(
+    net: link::Net,
+    l3: &'a [u8],
+    wire_avail: usize,
+    cut: bool,
+    frame_cut: bool,
+    out: &mut Packet,
+) -> Result<Option<Layer<'a>>, AnomalyKind> {
+    let ip = ip::parse(net, l3, wire_avail, cut)?;
     transport::parse(
         ip.proto,
         ip.payload,
@@ -247,8 +415,19 @@ pub fn decode_into(frame: &Frame<'_>, out: &mut Packet) -> Result<(), AnomalyKin
     out.ip_len = u32::try_from(ip.ip_len).unwrap_or(u32::MAX);
     out.ttl = ip.ttl;
     out.ip_id = ip.ip_id;
-    out.truncated = cut || ip.ip_len > l3.len();
-    Ok(())
+    out.truncated = frame_cut || ip.ip_len > l3.len();
+    Ok(
+        match tunnel::open(&out.transport, ip.payload, ip.payload_len, ip.cut) {
+            Ok(None) => None,
+            Ok(Some(tunnel)) => Some(Layer::Tunnel {
+                tunnel,
+                payload: ip.payload,
+                payload_len: ip.payload_len,
+                cut: ip.cut,
+            }),
+            Err(e) => Some(Layer::Bad(e)),
+        },
+    )
 }
 
 /// The error for a header that is too short: `SnaplenCut` when the snap length cut it

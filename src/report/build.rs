@@ -25,6 +25,11 @@ pub fn capture_facts(o: &Outcome) -> CaptureFacts {
         last_ts: f.last_ts.map(|t| t.as_secs_f64()),
         link_types: f.link_types.iter().map(|l| l.to_string()).collect(),
         anomalies,
+        tunnels: o
+            .tunnels
+            .iter()
+            .map(|(k, n)| (k.name().to_string(), n))
+            .collect(),
         evicted_flows: o.flow.evicted,
         kernel_drops: None,
         connections: o.conns.total(),

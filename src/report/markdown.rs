@@ -11,7 +11,7 @@ use super::model::{FlowEntry, Report};
 use super::table::{
     anomalies_label, bytes_label, entry_detail, example_text, failures_words, fmt_ms,
     has_exchange_server, open_ports, port_label, proto_port, reason_label, sanitize, side_label,
-    sorted_entries, summary_text, time_span, topology_source, utc,
+    sorted_entries, summary_text, time_span, topology_source, tunnels_label, utc,
 };
 use std::fmt::Write as _;
 
@@ -256,6 +256,9 @@ fn capture(out: &mut String, r: &Report) {
         "- **Link types:** {}",
         dash_if_empty(list_limited(&c.link_types, LIST_MAX))
     );
+    if !c.tunnels.is_empty() {
+        let _ = writeln!(out, "- **Tunnels:** {}", md_escape(&tunnels_label(r)));
+    }
     let _ = writeln!(out, "- **Anomalies:** {}", md_escape(&anomalies_label(r)));
     let _ = writeln!(out, "- **Evicted flows:** {}", c.evicted_flows);
     let _ = writeln!(out, "- **Duplicate packets:** {}", c.duplicate_packets);

@@ -66,6 +66,14 @@ pub fn render(o: &Outcome) -> String {
             states.join(", ")
         }
     );
+    if !o.tunnels.is_empty() {
+        let t: Vec<String> = o
+            .tunnels
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.name()))
+            .collect();
+        let _ = writeln!(s, "tunnels      {}", t.join(", "));
+    }
     let mut anomalies: Vec<String> = o
         .anomalies
         .iter()

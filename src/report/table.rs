@@ -404,6 +404,9 @@ fn capture_section(r: &Report, p: &Painter, width: usize) -> Vec<String> {
         },
         width,
     ));
+    if !c.tunnels.is_empty() {
+        lines.extend(kv("tunnels", &tunnels_label(r), width));
+    }
     lines.extend(kv("anomalies", &anomalies_label(r), width));
     lines.extend(kv("evicted flows", &c.evicted_flows.to_string(), width));
     lines.extend(kv("duplicates", &c.duplicate_packets.to_string(), width));
@@ -784,6 +787,17 @@ pub(crate) fn topology_source(r: &Report) -> String {
         (None, true) => "inferred from traffic".to_string(),
         (None, false) => "given".to_string(),
     }
+}
+
+/// "geneve 6, vxlan 10": the tunnel headers opened, by kind. Sanitised.
+pub(crate) fn tunnels_label(r: &Report) -> String {
+    let parts: Vec<String> = r
+        .capture
+        .tunnels
+        .iter()
+        .map(|(k, n)| format!("{} {n}", sanitize(k)))
+        .collect();
+    parts.join(", ")
 }
 
 /// "snaplen_cut 3, bad_ip 1" or "none". Sanitised.
