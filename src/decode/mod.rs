@@ -235,6 +235,9 @@ pub struct Layers {
     carriers: [Packet; MAX_TUNNEL_DEPTH],
     carried: usize,
     inner_error: Option<AnomalyKind>,
+    /// The packet of the innermost tunnel opened, for when its inside fails. Kept here
+    /// rather than in a local, which would be set up for every frame.
+    outer: Packet,
 }
 
 impl Default for Layers {
@@ -245,6 +248,7 @@ impl Default for Layers {
             carriers: [Packet::EMPTY; MAX_TUNNEL_DEPTH],
             carried: 0,
             inner_error: None,
+            outer: Packet::EMPTY,
         }
     }
 }
@@ -314,8 +318,6 @@ pub fn decode_into(
     let mut l3 = bytes.get(off..).unwrap_or_default();
     let mut wire_avail = wire_len.saturating_sub(off);
     let mut ip_cut = cut;
-    // The packet of the tunnel being opened, kept for when its inside fails.
-    let mut outer = Packet::EMPTY;
     loop {
         let opened = match decode_layer(net, l3, wire_avail, ip_cut, cut, out) {
             Ok(None) => return Ok(()),
@@ -323,7 +325,7 @@ pub fn decode_into(
             Err(e) if layers.depth == 0 => return Err(e),
             Err(e) => {
                 // The inside of a tunnel: the tunnel's packet stands.
-                *out = outer;
+                *out = layers.outer;
                 if matches!(out.transport, Transport::Udp(_)) {
                     layers.carried = layers.carried.saturating_sub(1);
                 }
@@ -352,7 +354,7 @@ pub fn decode_into(
         };
         *kind = tunnel.kind;
         layers.depth += 1;
-        outer = *out;
+        layers.outer = *out;
         if matches!(out.transport, Transport::Udp(_)) {
             *carrier = *out;
             layers.carried += 1;
@@ -367,7 +369,7 @@ pub fn decode_into(
                 ip_cut = payload_cut;
             }
             Err(e) => {
-                *out = outer;
+                *out = layers.outer;
                 if matches!(out.transport, Transport::Udp(_)) {
                     layers.carried = layers.carried.saturating_sub(1);
                 }
