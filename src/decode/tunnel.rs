@@ -141,6 +141,16 @@ pub(crate) fn open(
     }
 }
 
+/// Whether a packet of IP protocol `proto` whose IP payload starts `payload` may carry a
+/// tunnel: GRE, or UDP to the VXLAN or Geneve port. The hot path's one check, from values it
+/// has at hand (not from the transport just written, which would be read back at once).
+#[inline(always)]
+pub(crate) fn may_carry(proto: u8, payload: &[u8]) -> bool {
+    const UDP: u8 = 17;
+    proto == IP_PROTO_GRE
+        || (proto == UDP && matches!(be16(payload, 2), Some(VXLAN_PORT | GENEVE_PORT)))
+}
+
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     let s = b.get(at..at.checked_add(2)?)?;
     Some(u16::from_be_bytes([s[0], s[1]]))
