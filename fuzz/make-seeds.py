@@ -5,10 +5,12 @@
 
 - frame:   runs of consecutive frames of every sample pcap, in the `frame` target's input
            layout, re-wrapped in each link type exflow decodes (Ethernet frames re-framed as
-           raw IP, BSD NULL/LOOP, Linux SLL/SLL2, 802.11 and radiotap+802.11);
+           raw IP, BSD NULL/LOOP, Linux SLL/SLL2, PPP, Cisco HDLC, 802.11 and
+           radiotap+802.11), and in each tunnel it opens (GRE, ERSPAN II and III, VXLAN,
+           Geneve);
 - capture: every sample pcap as it is, the first records of each, pcapng conversions (both
            byte orders), a gzip-compressed one, and ../shared/captures/pcapng-generator/*.pcapng
-           when present;
+           and ../shared/captures/tunnels/* when present;
 - site:    samples/*.site.toml.
 Existing files are kept (libFuzzer's own finds stay in the corpus); seeds are named by
 content hash, so running it twice adds nothing.
@@ -26,7 +28,7 @@ SAMPLES = os.path.join(ROOT, "samples")
 CORPUS = os.path.join(HERE, "corpus")
 
 # exflow::decode::supports, in increasing order (the `frame` target indexes this list).
-LINKS = [0, 1, 12, 14, 101, 105, 108, 113, 127, 228, 229, 276]
+LINKS = [0, 1, 9, 12, 14, 50, 101, 104, 105, 108, 113, 127, 228, 229, 276]
 
 
 def put(target, data):
@@ -93,7 +95,39 @@ def wrap(link, ip):
         return radiotap + wlan + snap + ip
     if link == 276:
         return struct.pack(">HHIHBB", et, 0, 1, 1, 0, 6) + b"\x02" * 8 + ip
+    if link in (9, 50):
+        return b"\xff\x03" + struct.pack(">H", 0x57 if v6 else 0x21) + ip
+    if link == 104:
+        return b"\x0f\x00" + struct.pack(">H", et) + ip
     raise ValueError(link)
+
+
+TUNNELS = ["gre", "gre-teb", "erspan2", "erspan3", "vxlan", "geneve"]
+
+
+def tunnel(kind, ip):
+    """`ip` in a tunnel of `kind`, in an outer IPv4 packet from 192.0.2.1 to 192.0.2.2."""
+    v6 = bool(ip) and ip[0] >> 4 == 6
+    et = 0x86DD if v6 else 0x0800
+    eth = b"\x02" * 6 + b"\x04" * 6 + struct.pack(">H", et) + ip
+    if kind == "gre":
+        proto, payload = 47, struct.pack(">HH", 0, et) + ip
+    elif kind == "gre-teb":
+        proto, payload = 47, struct.pack(">HHI", 0x2000, 0x6558, 7) + eth
+    elif kind == "erspan2":
+        proto, payload = 47, struct.pack(">HHI", 0x1000, 0x88BE, 1) + struct.pack(">II", 0x10000001, 0) + eth
+    elif kind == "erspan3":
+        hdr = struct.pack(">IIHBB", 0x20000001, 0, 0, 0, 1) + b"\x00" * 8
+        proto, payload = 47, struct.pack(">HHI", 0x1000, 0x22EB, 1) + hdr + eth
+    elif kind == "vxlan":
+        body = struct.pack(">II", 0x08000000, 42 << 8) + eth
+        proto, payload = 17, struct.pack(">HHHH", 51000, 4789, 8 + len(body), 0) + body
+    else:
+        body = struct.pack(">BBHI", 1, 0, 0x6558, 7 << 8) + b"\x00" * 4 + eth
+        proto, payload = 17, struct.pack(">HHHH", 51000, 6081, 8 + len(body), 0) + body
+    total = 20 + len(payload)
+    return struct.pack(">BBHHHBBH4s4s", 0x45, 0, total & 0xFFFF, 1, 0, 64, proto, 0,
+                       bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])) + payload
 
 
 def frame_input(link, frames):
@@ -151,11 +185,17 @@ def main():
             wrapped = [(t, c, w, wrap(other, ip)) for t, c, w, ip in ips if ip is not None]
             if wrapped:
                 added["frame"] += put("frame", frame_input(other, wrapped))
-    shared = os.path.join(ROOT, "..", "shared", "captures", "pcapng-generator")
-    if os.path.isdir(shared):
-        for f in sorted(os.listdir(shared)):
-            with open(os.path.join(shared, f), "rb") as fh:
-                added["capture"] += put("capture", fh.read())
+            # The same packets in a tunnel, in Ethernet.
+            kind = TUNNELS[turn % len(TUNNELS)]
+            tunnelled = [(t, c, w, wrap(1, tunnel(kind, ip))) for t, c, w, ip in ips if ip is not None]
+            if tunnelled:
+                added["frame"] += put("frame", frame_input(1, tunnelled))
+    for sub in ("pcapng-generator", "tunnels"):
+        shared = os.path.join(ROOT, "..", "shared", "captures", sub)
+        if os.path.isdir(shared):
+            for f in sorted(os.listdir(shared)):
+                with open(os.path.join(shared, f), "rb") as fh:
+                    added["capture"] += put("capture", fh.read())
     for f in sorted(os.listdir(SAMPLES)):
         if f.endswith(".site.toml"):
             with open(os.path.join(SAMPLES, f), "rb") as fh:

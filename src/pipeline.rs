@@ -3,7 +3,7 @@
 
 use crate::aggregate::stats::{ConnCounts, RunStats};
 use crate::aggregate::Aggregator;
-use crate::decode::{self, Packet};
+use crate::decode::{self, Layers, Packet};
 use crate::error::Error;
 use crate::flow::dedup::Dedup;
 use crate::flow::reorder::{self, Reorder};
@@ -76,6 +76,8 @@ pub struct Front {
     pub seen: SourceStats,
     /// IP packets, truncated payloads and anomalies (the rest of [`RunStats`] is the tracker's).
     stats: RunStats,
+    /// The tunnel layers of the frame decoded last.
+    layers: Layers,
 }
 
 impl Front {
@@ -93,13 +95,17 @@ impl Front {
     }
 
     /// Decodes a frame into `out`: false if it is an anomaly (counted; `out` is then garbage).
+    /// A tunnelled frame's carriers ([`Front::carriers`]) go to the flow table before `out`.
     #[inline]
     pub fn decode_into(&mut self, frame: &Frame<'_>, out: &mut Packet) -> bool {
-        match decode::decode_into(frame, out) {
+        match decode::decode_into(frame, out, &mut self.layers) {
             Ok(()) => {
                 self.stats.ip_packets += 1;
                 if out.truncated {
                     self.stats.payload_truncated += 1;
+                }
+                if !self.layers.is_plain() {
+                    self.tunnelled();
                 }
                 true
             }
@@ -108,6 +114,25 @@ impl Front {
                 false
             }
         }
+    }
+}
+
+impl Front {
+    /// Counts the tunnels of the frame decoded last (out of `decode_into`'s way).
+    #[inline(never)]
+    fn tunnelled(&mut self) {
+        for &k in self.layers.tunnels() {
+            self.stats.tunnels.add(k);
+        }
+        if let Some(e) = self.layers.inner_error() {
+            self.stats.anomalies.add(e);
+        }
+    }
+
+    /// The UDP packets that carried the last decoded frame's tunnels (VXLAN, Geneve): Zeek
+    /// tracks each as a connection, so they go to the flow table too, before the frame's packet.
+    pub fn carriers(&self) -> &[Packet] {
+        self.layers.carriers()
     }
 }
 
@@ -196,6 +221,9 @@ impl Engine {
     pub fn frame(&mut self, frame: &Frame<'_>) {
         self.front.count(frame);
         if let Some(pkt) = self.front.decode(frame) {
+            for carrier in self.front.carriers() {
+                self.tracker.packet(frame.ts, carrier);
+            }
             self.tracker.packet(frame.ts, &pkt);
         }
     }
@@ -440,6 +468,20 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
             };
             if !decoded {
                 batch.pop();
+            } else if !front.carriers().is_empty() {
+                // A tunnel's carriers go first (rare: moved rather than decoded in place).
+                if let Some((ts, inner)) = batch.pop() {
+                    for carrier in front.carriers() {
+                        batch.push((ts, *carrier));
+                        if batch.len() == BATCH {
+                            send(&mut batch);
+                        }
+                    }
+                    batch.push((ts, inner));
+                }
+                if batch.len() == BATCH {
+                    send(&mut batch);
+                }
             } else if batch.len() == BATCH {
                 send(&mut batch);
             }

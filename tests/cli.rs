@@ -180,6 +180,62 @@ fn ports_prints_the_catalogue_with_sources() {
         .all(|r| !r["sources"].as_array().unwrap().is_empty()));
 }
 
+/// A PPP link (DLT_PPP 9, PPP in HDLC framing 50) decodes: a SYN in each framing, with and
+/// without the HDLC-like address and control bytes, is one TCP connection.
+#[test]
+fn ppp_link_types_decode() {
+    let mut syn = vec![
+        0x45, 0, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
+    syn.extend([
+        0x9c, 0x40, 0, 25, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0,
+    ]);
+    for (link, header) in [
+        (9u32, &[0xff, 0x03, 0x00, 0x21][..]),
+        (9, &[0x00, 0x21][..]),
+        (50, &[0xff, 0x03, 0x00, 0x21][..]),
+        (50, &[0x0f, 0x00, 0x08, 0x00][..]),
+    ] {
+        let mut frame = header.to_vec();
+        frame.extend(&syn);
+        let len = u32::try_from(frame.len()).unwrap();
+        let mut b = vec![];
+        b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        b.extend_from_slice(&2u16.to_le_bytes());
+        b.extend_from_slice(&4u16.to_le_bytes());
+        b.extend_from_slice(&[0; 8]);
+        b.extend_from_slice(&65535u32.to_le_bytes());
+        b.extend_from_slice(&link.to_le_bytes());
+        b.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(&frame);
+        let p = tmp_path("ppp.pcap");
+        fs::write(&p, b).unwrap();
+        let o = exflow(&[
+            "analyze",
+            p.to_str().unwrap(),
+            "--flows",
+            "-",
+            "--format",
+            "summary",
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{link} {header:x?}: {}",
+            stderr(&o)
+        );
+        let out = stdout(&o);
+        assert!(
+            out.contains(
+                r#""id.orig_h":"10.0.0.1","id.orig_p":40000,"id.resp_h":"10.0.0.2","id.resp_p":25"#
+            ),
+            "{link} {header:x?}: {out}"
+        );
+    }
+}
+
 #[test]
 fn unsupported_link_type_exits_2_naming_the_file() {
     // A pcap header (LE, microseconds) for link type 147 (USER0) and one record.

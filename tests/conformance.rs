@@ -6,6 +6,20 @@ use crate::util::{flows_of, shared_captures};
 use serde_json::Value;
 use std::fs;
 
+/// The folders of ../shared/captures whose captures have answers in `expected/`.
+const CAPTURE_DIRS: [&str; 3] = ["zeek", "tcpdump", "tunnels"];
+
+/// The captures in `tunnels/`, each with a ": " after it (as disagreements begin).
+fn tunnel_capture_names(dir: &std::path::Path) -> Vec<String> {
+    fs::read_dir(dir.join("tunnels"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| format!("{}: ", e.file_name().to_string_lossy()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 struct Tally {
     /// Connections whose packet and byte counts (orig/resp pkts, ip_bytes, bytes) all agree.
     counts_total: usize,
@@ -107,6 +121,7 @@ fn conn_state_and_history_agree_with_zeek() {
         disagreements: vec![],
     };
     let mut files = 0;
+    let mut per_capture = vec![];
     let mut names: Vec<_> = fs::read_dir(dir.join("expected"))
         .expect("expected/")
         .filter_map(|e| e.ok())
@@ -116,7 +131,7 @@ fn conn_state_and_history_agree_with_zeek() {
     names.sort();
     for name in names {
         let capture = name.trim_end_matches(".conn.json");
-        let path = ["zeek", "tcpdump"]
+        let path = CAPTURE_DIRS
             .iter()
             .map(|d| dir.join(d).join(capture))
             .find(|p| p.exists());
@@ -136,8 +151,11 @@ fn conn_state_and_history_agree_with_zeek() {
         );
         let mut got: Vec<Value> = got
             .into_iter()
-            .filter(|g| matches!(g["proto"].as_str(), Some("tcp" | "udp")))
+            .filter(|g| matches!(g["proto"].as_str(), Some("tcp" | "udp" | "icmp")))
             .collect();
+        let before = t.disagreements.len();
+        // Zeek's connections, and exflow's that Zeek does not have.
+        let mut conns = expected.len();
         if expected.iter().all(|e| key(e).is_some()) {
             for e in &expected {
                 let k = key(e).unwrap();
@@ -170,6 +188,7 @@ fn conn_state_and_history_agree_with_zeek() {
                 }
             }
             // Connections Zeek did not log: each is a disagreement on both counts.
+            conns += got.len();
             for g in &got {
                 t.state_total += 1;
                 t.hist_total += 1;
@@ -200,6 +219,15 @@ fn conn_state_and_history_agree_with_zeek() {
                 compare(capture, e, g.as_ref(), &mut t, "(matched by order)");
             }
         }
+        // Connections with a disagreement of any kind: each line starts "capture: connection: ".
+        let bad: std::collections::HashSet<Vec<&str>> = t.disagreements[before..]
+            .iter()
+            .map(|d| d.splitn(3, ": ").take(2).collect())
+            .collect();
+        per_capture.push(format!(
+            "{capture}: {}/{conns} connections agree",
+            conns.saturating_sub(bad.len())
+        ));
     }
     let sp = 100.0 * t.state_ok as f64 / t.state_total.max(1) as f64;
     let hp = 100.0 * t.hist_ok as f64 / t.hist_total.max(1) as f64;
@@ -208,10 +236,23 @@ fn conn_state_and_history_agree_with_zeek() {
         "zeek conformance: {files} captures; conn_state {}/{} ({sp:.1}%), history {}/{} ({hp:.1}%), packet and byte counts {}/{} ({cp:.1}%)",
         t.state_ok, t.state_total, t.hist_ok, t.hist_total, t.counts_ok, t.counts_total
     );
+    for c in &per_capture {
+        println!("  {c}");
+    }
     for d in &t.disagreements {
         println!("  disagreement: {d}");
     }
     assert!(files >= 20, "expected the Zeek captures, found {files}");
+    // The tunnel captures agree in full.
+    let tunnelled: Vec<&String> = t
+        .disagreements
+        .iter()
+        .filter(|d| tunnel_capture_names(&dir).iter().any(|n| d.starts_with(n)))
+        .collect();
+    assert!(
+        tunnelled.is_empty(),
+        "tunnel captures disagree: {tunnelled:?}"
+    );
     assert!(sp >= 98.0, "conn_state agreement {sp:.1}% < 98%");
     assert!(hp >= 95.0, "history agreement {hp:.1}% < 95%");
 }
@@ -236,7 +277,7 @@ fn packet_counts_agree_with_tshark() {
     let mut bad = vec![];
     for name in names {
         let capture = name.trim_end_matches(".tshark.json");
-        let Some(path) = ["zeek", "tcpdump"]
+        let Some(path) = CAPTURE_DIRS
             .iter()
             .map(|d| dir.join(d).join(capture))
             .find(|p| p.exists())
@@ -260,20 +301,40 @@ fn packet_counts_agree_with_tshark() {
             let proto = st["proto"].as_str().unwrap_or("");
             let want =
                 st["orig_pkts"].as_u64().unwrap_or(0) + st["resp_pkts"].as_u64().unwrap_or(0);
-            let have: u64 = got
-                .iter()
-                .filter(|g| g["proto"] == proto)
-                .filter(|g| {
-                    let o = (
+            let ends_of = |g: &Value| {
+                (
+                    (
                         g["id.orig_h"].as_str().unwrap_or("").to_string(),
                         g["id.orig_p"].as_u64().unwrap_or(0),
-                    );
-                    let r = (
+                    ),
+                    (
                         g["id.resp_h"].as_str().unwrap_or("").to_string(),
                         g["id.resp_p"].as_u64().unwrap_or(0),
-                    );
-                    (o == a && r == b) || (o == b && r == a)
-                })
+                    ),
+                )
+            };
+            let same = |g: &&Value| {
+                let (o, r) = ends_of(g);
+                (o == a && r == b) || (o == b && r == a)
+            };
+            // tshark's fields for a VXLAN or Geneve frame hold the innermost IP addresses
+            // with the outer UDP ports (the last `ip.src`, the only `udp.srcport`): where no
+            // connection has the stream's addresses, a tunnel capture's stream is the one
+            // connection with its ports (the outer UDP flow that carried the tunnel).
+            let by_ports = |g: &&Value| {
+                let (o, r) = ends_of(g);
+                (o.1 == a.1 && r.1 == b.1) || (o.1 == b.1 && r.1 == a.1)
+            };
+            let of_proto = || got.iter().filter(|g| g["proto"] == proto);
+            let tunnel_capture = path.parent().is_some_and(|p| p.ends_with("tunnels"));
+            let matched: Vec<&Value> = match of_proto().filter(same).collect::<Vec<_>>() {
+                m if m.is_empty() && tunnel_capture && of_proto().filter(by_ports).count() == 1 => {
+                    of_proto().filter(by_ports).collect()
+                }
+                m => m,
+            };
+            let have: u64 = matched
+                .iter()
                 // tshark counts ICMP errors quoting the stream's packets into the stream.
                 .map(|g| {
                     ["orig_pkts", "resp_pkts", "icmp_count"]
@@ -298,6 +359,14 @@ fn packet_counts_agree_with_tshark() {
         println!("  disagreement: {b}");
     }
     assert!(files >= 30, "expected the tshark answers, found {files}");
+    let tunnelled: Vec<&String> = bad
+        .iter()
+        .filter(|d| tunnel_capture_names(&dir).iter().any(|n| d.starts_with(n)))
+        .collect();
+    assert!(
+        tunnelled.is_empty(),
+        "tunnel captures disagree: {tunnelled:?}"
+    );
     assert!(pct >= 95.0, "packet counts agree on {pct:.1}% of streams");
 }
 
@@ -308,7 +377,7 @@ fn every_shared_capture_analyses_cleanly() {
         return;
     };
     let mut n = 0;
-    for sub in ["zeek", "tcpdump", "pcapng-generator"] {
+    for sub in ["zeek", "tcpdump", "tunnels", "pcapng-generator"] {
         let mut files: Vec<_> = fs::read_dir(dir.join(sub))
             .unwrap()
             .filter_map(|e| e.ok())
@@ -329,4 +398,25 @@ fn every_shared_capture_analyses_cleanly() {
     }
     println!("{n} shared captures analysed without error");
     assert!(n >= 40);
+}
+
+/// The JSON report of each tunnel capture counts the tunnel headers opened, by kind.
+#[test]
+fn tunnel_captures_report_their_tunnels() {
+    let Some(dir) = shared_captures("tunnel_captures_report_their_tunnels") else {
+        return;
+    };
+    for (capture, kind, n) in [
+        ("erspanII.pcap", "erspan_ii", 4),
+        ("tunnels_geneve.pcap", "geneve", 6),
+        ("tunnels_gre-sample.pcap", "gre", 40),
+        ("tunnels_vxlan.pcap", "vxlan", 10),
+    ] {
+        let path = dir.join("tunnels").join(capture);
+        let o = crate::util::exflow(&["analyze", path.to_str().unwrap(), "--format", "json"]);
+        assert!(o.status.success(), "{capture}");
+        let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let tunnels = &report["capture"]["tunnels"];
+        assert_eq!(tunnels, &serde_json::json!({ kind: n }), "{capture}");
+    }
 }

@@ -289,6 +289,7 @@ fn site_report() -> Report {
             last_ts: Some(T0 + 912.65),
             link_types: vec!["EN10MB".into()],
             anomalies,
+            tunnels: BTreeMap::new(),
             evicted_flows: 0,
             kernel_drops: None,
             connections: 4321,
@@ -766,6 +767,29 @@ fn missing_handshake_times_are_dashes() {
         "{out}"
     );
     assert!(out.contains("  time span     -"));
+}
+
+#[test]
+fn tunnels_line_only_when_tunnels_were_opened() {
+    let mut r = site_report();
+    let none = (plain(&r), markdown::render(&r));
+    assert!(!none.0.contains("tunnels"), "{}", none.0);
+    assert!(!none.1.contains("Tunnels"), "{}", none.1);
+    r.capture.tunnels.insert("vxlan".into(), 10);
+    r.capture.tunnels.insert("erspan_ii".into(), 4);
+    let out = plain(&r);
+    assert!(
+        out.lines()
+            .any(|l| l.trim_end() == "  tunnels       erspan_ii 4, vxlan 10"),
+        "{out}"
+    );
+    let md = markdown::render(&r);
+    assert!(
+        md.lines()
+            .any(|l| l == "- **Tunnels:** erspan\\_ii 4, vxlan 10"
+                || l == "- **Tunnels:** erspan_ii 4, vxlan 10"),
+        "{md}"
+    );
 }
 
 #[test]

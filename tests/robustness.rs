@@ -599,6 +599,75 @@ fn mutate(b: &[u8], rng: &mut Rng) -> Vec<u8> {
     m
 }
 
+/// A frame of Ethernet, IPv4 from 192.0.2.1 to 192.0.2.2, UDP 51000 → `dport`, `payload`.
+fn udp_frame(dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+    let total = u16::try_from(28 + payload.len()).unwrap();
+    f.extend([
+        0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+    ]);
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f.extend(51000u16.to_be_bytes());
+    f.extend(dport.to_be_bytes());
+    f.extend((total - 20).to_be_bytes());
+    f.extend([0, 0]);
+    f.extend(payload);
+    f
+}
+
+/// Broken and hostile tunnels through the engine: the carrying UDP flow is still a
+/// connection (as in Zeek), and what went wrong inside is counted by kind.
+#[test]
+fn broken_and_nested_tunnels_count_their_anomalies_and_keep_the_carrier() {
+    let mut bomb = udp_frame(53, &[0; 12]);
+    for _ in 0..8 {
+        let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+        vxlan.extend(&bomb);
+        bomb = udp_frame(4789, &vxlan);
+    }
+    let frames = [
+        // A VXLAN header cut short.
+        udp_frame(4789, &[0x08, 0, 0]),
+        // A Geneve header of version 1.
+        udp_frame(
+            6081,
+            &[0x40, 0, 0x65, 0x58, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        ),
+        // VXLAN carrying ARP.
+        udp_frame(4789, &{
+            let mut v = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+            v.extend([2, 0, 0, 0, 0, 3, 2, 0, 0, 0, 0, 4, 0x08, 0x06]);
+            v.extend([0; 28]);
+            v
+        }),
+        // VXLAN in VXLAN, 8 deep.
+        bomb,
+    ];
+    let mut engine = Engine::new(FlowConfig::default(), None).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        engine.frame(&Frame {
+            ts: Timestamp(1_700_000_000_000_000_000 + i as i64 * 1_000_000),
+            link: exflow::source::LinkType::ETHERNET,
+            caplen: f.len() as u32,
+            wire_len: f.len() as u32,
+            iface: 0,
+            interfaces: 1,
+            bytes: f,
+        });
+    }
+    let (o, _) = engine.finish(Default::default()).unwrap();
+    use exflow::decode::{AnomalyKind, TunnelKind};
+    assert_eq!(o.anomalies.get(AnomalyKind::BadTunnelHeader), 2);
+    assert_eq!(o.anomalies.get(AnomalyKind::NotIp), 1);
+    assert_eq!(o.anomalies.get(AnomalyKind::TunnelTooDeep), 1);
+    assert_eq!(o.tunnels.get(TunnelKind::Vxlan), 1 + 4);
+    assert_eq!(o.tunnels.get(TunnelKind::Geneve), 0);
+    assert_eq!(o.ip_packets, 4);
+    // Every UDP datagram, the bomb's five levels included, goes 192.0.2.1:51000 → 192.0.2.2
+    // port 4789 or 6081: two connections in all.
+    assert_eq!(o.conns.udp, 2);
+}
+
 #[test]
 fn thousands_of_mutated_captures_in_process_never_panic() {
     let start = Instant::now();
@@ -614,6 +683,16 @@ fn thousands_of_mutated_captures_in_process_never_panic() {
         let short = Pcap::parse(pcap.bytes[..end].to_vec());
         originals.push(short.to_pcapng(rng.below(2) == 1).0);
         originals.push(short.bytes);
+    }
+    // Tunnelled frames (ERSPAN, GRE, VXLAN, Geneve), when the shared captures are here.
+    if let Some(dir) = util::shared_captures("thousands_of_mutated_captures_in_process") {
+        let mut tunnels: Vec<PathBuf> = std::fs::read_dir(dir.join("tunnels"))
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        tunnels.sort();
+        for t in tunnels {
+            originals.push(std::fs::read(t).unwrap());
+        }
     }
     let path = util::tmp_path("mutated.cap");
     let p = path.to_string_lossy().to_string();

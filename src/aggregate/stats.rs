@@ -2,7 +2,7 @@
 //! figures, connections by protocol and state, copies dropped, conversations folded. Each
 //! stage fills its part; the report's capture facts are written from it.
 
-use crate::decode::{AnomalyCounts, Proto};
+use crate::decode::{AnomalyCounts, Proto, TunnelCounts};
 use crate::flow::reorder::ReorderStats;
 use crate::flow::{ConnRecord, ConnState, FlowStats};
 use crate::source::live::Drops;
@@ -46,6 +46,8 @@ pub struct RunStats {
     pub ip_packets: u64,
     /// Frames that gave no packet, by kind.
     pub anomalies: AnomalyCounts,
+    /// Tunnel headers opened, by kind.
+    pub tunnels: TunnelCounts,
     /// IP packets whose payload was cut by the snap length (headers intact; still used).
     pub payload_truncated: u64,
     pub flow: FlowStats,

@@ -35,10 +35,14 @@ pub enum AnomalyKind {
     /// A frame the capture itself marks as corrupt: an 802.11 frame whose radiotap flags say
     /// it failed its FCS (frame check sequence) check.
     BadFcs,
+    /// A tunnel header (GRE, ERSPAN, VXLAN, Geneve) is malformed or too short.
+    BadTunnelHeader,
+    /// Tunnels nested deeper than `decode::MAX_TUNNEL_DEPTH`.
+    TunnelTooDeep,
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 14] = [
+    pub const ALL: [AnomalyKind; 16] = [
         AnomalyKind::NotIp,
         AnomalyKind::UnsupportedLinkType,
         AnomalyKind::SnaplenCut,
@@ -53,6 +57,8 @@ impl AnomalyKind {
         AnomalyKind::WlanProtected,
         AnomalyKind::WlanAmsdu,
         AnomalyKind::BadFcs,
+        AnomalyKind::BadTunnelHeader,
+        AnomalyKind::TunnelTooDeep,
     ];
 
     /// The stable name used in reports and JSON.
@@ -72,6 +78,8 @@ impl AnomalyKind {
             AnomalyKind::WlanProtected => "wlan_protected",
             AnomalyKind::WlanAmsdu => "wlan_amsdu",
             AnomalyKind::BadFcs => "bad_fcs",
+            AnomalyKind::BadTunnelHeader => "bad_tunnel_header",
+            AnomalyKind::TunnelTooDeep => "tunnel_too_deep",
         }
     }
 

@@ -112,13 +112,51 @@ pub(crate) fn locate(link: LinkType, b: &[u8], cut: bool) -> Result<(Net, usize)
         229 => Ok((Net::V6, 0)),
         105 => wlan(b, 0, false, cut),
         127 => radiotap(b, 0, cut),
+        9 => ppp(b, 0, cut),
+        50 => match b.first() {
+            // Cisco HDLC (unicast 0x0f, broadcast 0x8f), which libpcap lets share this type:
+            // address, control, then an ethertype.
+            Some(0x0f | 0x8f) => cisco_hdlc(b, cut),
+            _ => ppp(b, 0, cut),
+        },
+        104 => cisco_hdlc(b, cut),
         _ => Err(AnomalyKind::UnsupportedLinkType),
     }
 }
 
+/// A PPP header at `off` (RFC 1661), with or without RFC 1662's HDLC-like address and control
+/// bytes (0xff 0x03) before it, the protocol field one byte long when compressed (RFC 1661
+/// section 6.5: an odd first byte): what follows and the offset after the header.
+pub(crate) fn ppp(b: &[u8], mut off: usize, cut: bool) -> Result<(Net, usize), AnomalyKind> {
+    if be16(b, off) == Some(0xff03) {
+        off += 2;
+    }
+    let first = *b.get(off).ok_or(short(cut))?;
+    let (proto, len) = if first & 0x01 != 0 {
+        (u16::from(first), 1)
+    } else {
+        (be16(b, off).ok_or(short(cut))?, 2)
+    };
+    off += len;
+    match proto {
+        0x0021 => at(b, off, Net::V4, cut),
+        0x0057 => at(b, off, Net::V6, cut),
+        0x0281 | 0x0283 => mpls(b, off, cut),
+        _ => Err(AnomalyKind::NotIp),
+    }
+}
+
+/// A Cisco HDLC frame: address (1), control (1), ethertype (2).
+fn cisco_hdlc(b: &[u8], cut: bool) -> Result<(Net, usize), AnomalyKind> {
+    let et = be16(b, 2).ok_or(short(cut))?;
+    ethertype(b, 4, et, cut)
+}
+
 /// The link types `decode` understands (libpcap `LINKTYPE_*` numbers); keep in step with the
 /// `match` above (a unit test checks it).
-pub const SUPPORTED: &[u32] = &[0, 1, 12, 14, 101, 105, 108, 113, 127, 228, 229, 276];
+pub const SUPPORTED: &[u32] = &[
+    0, 1, 9, 12, 14, 50, 101, 104, 105, 108, 113, 127, 228, 229, 276,
+];
 
 /// Whether frames of this link type can be decoded at all.
 pub fn supports(link: LinkType) -> bool {
@@ -366,6 +404,37 @@ mod tests {
         assert_eq!(snap(&b, 0, false), Err(AnomalyKind::NotIp));
         assert_eq!(snap(&b[..5], 0, true), Err(AnomalyKind::SnaplenCut));
         assert_eq!(snap(&b[..5], 0, false), Err(AnomalyKind::BadLinkHeader));
+    }
+
+    #[test]
+    fn ppp_headers() {
+        // With address and control, without, compressed protocol, non-IP, cut.
+        assert_eq!(ppp(&[0xff, 0x03, 0x00, 0x21], 0, false), Ok((Net::V4, 4)));
+        assert_eq!(ppp(&[0x00, 0x57], 0, false), Ok((Net::V6, 2)));
+        assert_eq!(ppp(&[0x21], 0, false), Ok((Net::V4, 1)));
+        assert_eq!(
+            ppp(&[0xff, 0x03, 0xc0, 0x21], 0, false),
+            Err(AnomalyKind::NotIp)
+        );
+        assert_eq!(
+            ppp(&[0xff, 0x03, 0x00], 0, true),
+            Err(AnomalyKind::SnaplenCut)
+        );
+        assert_eq!(
+            ppp(&[0xff, 0x03], 0, false),
+            Err(AnomalyKind::BadLinkHeader)
+        );
+        assert_eq!(
+            ppp(&[0x02, 0x81, 0, 0, 0x01, 64, 0x45], 0, false),
+            Ok((Net::Mpls, 6))
+        );
+        // Link type 50: PPP in HDLC framing, or Cisco HDLC.
+        let b = [0x0f, 0x00, 0x08, 0x00, 0x45];
+        assert_eq!(locate(LinkType(50), &b, false), Ok((Net::V4, 4)));
+        assert_eq!(locate(LinkType(104), &b, false), Ok((Net::V4, 4)));
+        let b = [0xff, 0x03, 0x00, 0x57, 0x60];
+        assert_eq!(locate(LinkType(50), &b, false), Ok((Net::V6, 4)));
+        assert_eq!(locate(LinkType(9), &b, false), Ok((Net::V6, 4)));
     }
 
     #[test]

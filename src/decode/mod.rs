@@ -16,9 +16,19 @@
 //! stacks (IPv4 or IPv6 guessed from the version nibble below the bottom label), PPPoE
 //! sessions (PPP IPv4, IPv6 or MPLS) and 802.3 frames with LLC/SNAP; Linux cooked SLL and SLL2
 //! (any ARPHRD type whose protocol field is an ethertype, 802.2 LLC, or 802.11 with or without
-//! radiotap); BSD NULL (either byte order) and LOOP; raw IP (RAW, IPV4, IPV6); 802.11 with or
-//! without radiotap (data frames with LLC/SNAP; radiotap's data-pad and bad-FCS flags are
-//! honoured). Tunnels (GRE, IP-in-IP, ...) are not opened: they are [`Transport::Other`].
+//! radiotap); BSD NULL (either byte order) and LOOP; raw IP (RAW, IPV4, IPV6); PPP (PPP, with
+//! or without the HDLC-like address and control bytes; PPP_SERIAL, which also carries Cisco
+//! HDLC; C_HDLC); 802.11 with or without radiotap (data frames with LLC/SNAP; radiotap's
+//! data-pad and bad-FCS flags are honoured).
+//!
+//! # Tunnels
+//! GRE (IPv4, IPv6, transparent Ethernet bridging, PPTP's PPP), ERSPAN types I, II and III in
+//! GRE, VXLAN (UDP port 4789) and Geneve (UDP port 6081) are opened, up to
+//! [`MAX_TUNNEL_DEPTH`] inside one another, and the packet inside is the frame's packet, as
+//! Zeek tracks it; the UDP datagrams that carried VXLAN or Geneve are packets too (Zeek logs
+//! their connections), handed over in [`Layers`]. See [`decode_into`] and the [`tunnel`]
+//! module. IP-in-IP, Teredo, GTP and other GRE protocol types are not opened: a GRE packet
+//! that is not opened is [`Transport::Other`].
 //!
 //! # Lengths
 //! Every length in a [`Packet`] comes from the IP header, never from the captured bytes:
@@ -41,10 +51,12 @@ pub mod proto;
 mod transport;
 
 pub mod anomaly;
+pub mod tunnel;
 
 pub use anomaly::{AnomalyCounts, AnomalyKind};
 pub use link::supports;
 pub use proto::Proto;
+pub use tunnel::{TunnelCounts, TunnelKind, MAX_DEPTH as MAX_TUNNEL_DEPTH};
 
 use crate::source::Frame;
 use std::net::IpAddr;
@@ -222,43 +234,216 @@ impl Packet {
     }
 }
 
+/// The tunnel layers of one frame, filled in by [`decode_into`]: the tunnel headers opened,
+/// the UDP packets that carried a VXLAN or Geneve tunnel (Zeek tracks each as a connection of
+/// its own, besides the inner one), and why the packet inside the innermost tunnel could not
+/// be used, if it could not. Reused from frame to frame: filling it allocates nothing.
+#[derive(Clone, Debug)]
+pub struct Layers {
+    kinds: [TunnelKind; MAX_TUNNEL_DEPTH],
+    depth: usize,
+    carriers: [Packet; MAX_TUNNEL_DEPTH],
+    carried: usize,
+    inner_error: Option<AnomalyKind>,
+    /// The packet of the innermost tunnel opened, for when its inside fails. Kept here
+    /// rather than in a local, which would be set up for every frame.
+    outer: Packet,
+}
+
+impl Default for Layers {
+    fn default() -> Self {
+        Layers {
+            kinds: [TunnelKind::Gre; MAX_TUNNEL_DEPTH],
+            depth: 0,
+            carriers: [Packet::EMPTY; MAX_TUNNEL_DEPTH],
+            carried: 0,
+            inner_error: None,
+            outer: Packet::EMPTY,
+        }
+    }
+}
+
+impl Layers {
+    /// No tunnel was opened and none failed: the frame's packet is all there is (the one
+    /// check the hot path makes).
+    #[inline]
+    pub fn is_plain(&self) -> bool {
+        self.depth == 0 && self.inner_error.is_none()
+    }
+
+    /// The tunnel headers opened, outermost first.
+    pub fn tunnels(&self) -> &[TunnelKind] {
+        self.kinds.get(..self.depth).unwrap_or_default()
+    }
+
+    /// The UDP packets that carried the VXLAN and Geneve tunnels around the frame's packet,
+    /// outermost first: packets of their own for the flow table, before the frame's packet.
+    pub fn carriers(&self) -> &[Packet] {
+        if self.depth == 0 {
+            // `carried` is reset only when a tunnel may be there (see `decode_into`).
+            return &[];
+        }
+        self.carriers.get(..self.carried).unwrap_or_default()
+    }
+
+    /// Why the packet inside the innermost tunnel was not used (the frame's packet is then
+    /// the tunnel's own: the UDP datagram or GRE packet that carried it).
+    pub fn inner_error(&self) -> Option<AnomalyKind> {
+        self.inner_error
+    }
+}
+
 /// Decodes one frame. `Err` says why the frame carries no usable IP packet for the flow table
 /// (non-IP frames are [`AnomalyKind::NotIp`], which the report lists apart from real anomalies).
+/// A tunnelled frame gives its innermost packet; see [`decode_into`] for the layers around it.
 pub fn decode(frame: &Frame<'_>) -> Result<Packet, AnomalyKind> {
     let mut pkt = Packet::EMPTY;
-    decode_into(frame, &mut pkt)?;
+    decode_into(frame, &mut pkt, &mut Layers::default())?;
     Ok(pkt)
 }
 
-/// [`decode`] into `out`, field by field (on `Err`, `out` holds a partly written packet).
+/// [`decode`] into `out`, field by field (on `Err`, `out` holds a partly written packet), and
+/// the tunnel layers around it into `layers`.
 ///
 /// For the hot path, which decodes straight into the batch handed to the tracking thread: a
 /// packet built in one place and then copied whole is read back with wide loads right after
 /// the narrow stores that built it, and the CPU stalls on each such load (store forwarding
 /// fails when a load spans several stores): a tenth of the reading thread's time.
+///
+/// # Tunnels
+/// A GRE packet (ERSPAN included) or a UDP datagram to the VXLAN or Geneve port is opened and
+/// the packet inside decoded the same way, down to [`MAX_TUNNEL_DEPTH`] tunnels: `out` is the
+/// innermost packet, as Zeek tracks it. A UDP datagram that carried a tunnel is also a
+/// connection in Zeek's log, so it goes to [`Layers::carriers`]; a GRE packet is not (it is
+/// no TCP, UDP or ICMP). Where the inside of a tunnel fails (a malformed tunnel header, a
+/// frame that is not IP, too deep a nesting, ...), `out` is the tunnel's own packet, the
+/// innermost one that decoded, and the reason is [`Layers::inner_error`].
+///
+/// A frame without a tunnel costs a flag and two stores more than before tunnels (about 9
+/// instructions of some 240; `valgrind --tool=callgrind` on a 300,000-packet synthetic
+/// capture, the whole run 368.0 M → 372.9 M instructions).
 #[inline]
-pub fn decode_into(frame: &Frame<'_>, out: &mut Packet) -> Result<(), AnomalyKind> {
+pub fn decode_into(
+    frame: &Frame<'_>,
+    out: &mut Packet,
+    layers: &mut Layers,
+) -> Result<(), AnomalyKind> {
+    layers.depth = 0;
+    layers.inner_error = None;
     let bytes = frame.bytes;
     let wire_len = usize::try_from(frame.wire_len).unwrap_or(usize::MAX);
     let cut = frame.caplen < frame.wire_len || bytes.len() < wire_len;
-    let (net, off) = link::locate(frame.link, bytes, cut)?;
-    let l3 = bytes.get(off..).unwrap_or_default();
-    let ip = ip::parse(net, l3, wire_len.saturating_sub(off), cut)?;
-    transport::parse(
-        ip.proto,
-        ip.payload,
-        ip.payload_len,
-        ip.cut,
-        &mut out.transport,
-    )?;
-    ip.addrs(&mut out.src, &mut out.dst);
-    out.ip_len = u32::try_from(ip.ip_len).unwrap_or(u32::MAX);
-    out.ttl = ip.ttl;
-    out.ip_id = ip.ip_id;
-    out.truncated = cut || ip.ip_len > l3.len();
-    out.iface = frame.iface;
-    out.interfaces = frame.interfaces;
-    Ok(())
+    let (mut net, off) = link::locate(frame.link, bytes, cut)?;
+    let mut l3 = bytes.get(off..).unwrap_or_default();
+    let mut wire_avail = wire_len.saturating_sub(off);
+    let mut ip_cut = cut;
+    // One pass per IP packet, the frame's and then each tunnel's inner one: every parser has
+    // this one call site, so that it stays inlined in the hot path (the first pass).
+    loop {
+        let ip = match ip::parse(net, l3, wire_avail, ip_cut) {
+            Ok(ip) => ip,
+            Err(e) => return layers.inside_failed(out, e),
+        };
+        let tunnelled = tunnel::may_carry(ip.proto, ip.payload);
+        if let Err(e) = transport::parse(
+            ip.proto,
+            ip.payload,
+            ip.payload_len,
+            ip.cut,
+            &mut out.transport,
+        ) {
+            return layers.inside_failed(out, e);
+        }
+        ip.addrs(&mut out.src, &mut out.dst);
+        out.ip_len = u32::try_from(ip.ip_len).unwrap_or(u32::MAX);
+        out.ttl = ip.ttl;
+        out.ip_id = ip.ip_id;
+        out.truncated = cut || ip.ip_len > l3.len();
+        out.iface = frame.iface;
+        out.interfaces = frame.interfaces;
+        if !tunnelled {
+            return Ok(());
+        }
+        match open_tunnel(out, layers, ip.payload, ip.payload_len, ip.cut) {
+            Ok(Some(inner)) => {
+                (net, l3, wire_avail, ip_cut) = inner;
+            }
+            Ok(None) => return Ok(()),
+            Err(e) => return layers.inside_failed(out, e),
+        }
+    }
+}
+
+/// The next IP packet inside a tunnel: what it is, its bytes, its declared extent, and
+/// whether the snap length cut it.
+type InnerPacket<'a> = (link::Net, &'a [u8], usize, bool);
+
+/// Opens the tunnel that `out`, just decoded, may carry: records it in `layers` (and `out` as
+/// the packet that stands if the inside fails, and as a carrier if it is UDP), and finds the
+/// inner IP packet in `payload` (the captured IP payload of `out`; `payload_len` its
+/// declared length, `cut` whether the snap length cut it). `Ok(None)`: no tunnel after all,
+/// or one that cannot be opened (`layers` says why). Out of line: most frames carry none.
+#[inline(never)]
+fn open_tunnel<'a>(
+    out: &Packet,
+    layers: &mut Layers,
+    payload: &'a [u8],
+    payload_len: usize,
+    cut: bool,
+) -> Result<Option<InnerPacket<'a>>, AnomalyKind> {
+    let tunnel = match tunnel::open(&out.transport, payload, payload_len, cut) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            // A malformed tunnel header: the packet stands as it is.
+            layers.inner_error = Some(e);
+            return Ok(None);
+        }
+    };
+    if layers.depth == 0 {
+        layers.carried = 0;
+    }
+    let (Some(kind), Some(carrier)) = (
+        layers.kinds.get_mut(layers.depth),
+        layers.carriers.get_mut(layers.carried),
+    ) else {
+        layers.inner_error = Some(AnomalyKind::TunnelTooDeep);
+        return Ok(None);
+    };
+    *kind = tunnel.kind;
+    layers.depth += 1;
+    layers.outer = *out;
+    if matches!(out.transport, Transport::Udp(_)) {
+        *carrier = *out;
+        layers.carried += 1;
+    }
+    let inner = payload.get(tunnel.header_len..).unwrap_or_default();
+    let inner_avail = payload_len.saturating_sub(tunnel.header_len);
+    let (net, off) = tunnel::locate(tunnel.inner, inner, cut)?;
+    Ok(Some((
+        net,
+        inner.get(off..).unwrap_or_default(),
+        inner_avail.saturating_sub(off),
+        cut,
+    )))
+}
+
+impl Layers {
+    /// `e` stopped the decoding of an IP packet: the frame's error if it was the frame's own
+    /// packet; else the inside of a tunnel failed, and the tunnel's packet stands (no longer
+    /// a carrier if it was one) with `e` as the reason.
+    #[inline]
+    fn inside_failed(&mut self, out: &mut Packet, e: AnomalyKind) -> Result<(), AnomalyKind> {
+        if self.depth == 0 {
+            return Err(e);
+        }
+        *out = self.outer;
+        if matches!(out.transport, Transport::Udp(_)) {
+            self.carried = self.carried.saturating_sub(1);
+        }
+        self.inner_error = Some(e);
+        Ok(())
+    }
 }
 
 /// The error for a header that is too short: `SnaplenCut` when the snap length cut it

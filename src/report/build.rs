@@ -59,6 +59,11 @@ pub fn capture_facts(o: &RunStats) -> CaptureFacts {
         last_ts: f.last_ts.map(|t| t.as_secs_f64()),
         link_types: f.link_types.iter().map(|l| l.to_string()).collect(),
         anomalies,
+        tunnels: o
+            .tunnels
+            .iter()
+            .map(|(k, n)| (k.name().to_string(), n))
+            .collect(),
         evicted_flows: o.flow.evicted,
         kernel_drops: o.live_drops.map(|d| d.kernel),
         connections: o.conns.total(),

@@ -13,7 +13,7 @@ use super::terminal::sanitize;
 use super::words::{
     anomalies_label, bytes_label, entry_detail, example_text, failures_words, interfaces_label,
     ms_figure, open_ports, port_label, proto_port, reason_label, reordered_label, side_label,
-    sorted_entries, summary_text, time_span, topology_source, utc,
+    sorted_entries, summary_text, time_span, topology_source, tunnels_label, utc,
 };
 use std::fmt::Write as _;
 
@@ -235,6 +235,9 @@ fn capture(out: &mut String, r: &Report) {
     let _ = writeln!(out, "- **Anomalies:** {}", md_escape(&anomalies_label(r)));
     let _ = writeln!(out, "- **Evicted flows:** {}", c.evicted_flows);
     let _ = writeln!(out, "- **Duplicate packets:** {}", c.duplicate_packets);
+    if !c.tunnels.is_empty() {
+        let _ = writeln!(out, "- **Tunnels:** {}", md_escape(&tunnels_label(r)));
+    }
     if c.interfaces.len() > 1 {
         let _ = writeln!(out, "- **Interfaces:** {}", md_escape(&interfaces_label(c)));
     }

@@ -51,6 +51,9 @@ pub struct CaptureFacts {
     pub link_types: Vec<String>,
     /// Decode anomalies by kind (non-IP frames are listed as `not_ip`).
     pub anomalies: BTreeMap<String, u64>,
+    /// Tunnel headers opened (GRE, ERSPAN, VXLAN, Geneve) by kind; left out when none were.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tunnels: BTreeMap<String, u64>,
     pub evicted_flows: u64,
     /// Packets the kernel dropped (live capture only; null for files).
     pub kernel_drops: Option<u64>,

@@ -70,6 +70,14 @@ pub fn render(o: &RunStats) -> String {
             states.join(", ")
         }
     );
+    if !o.tunnels.is_empty() {
+        let t: Vec<String> = o
+            .tunnels
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.name()))
+            .collect();
+        let _ = writeln!(s, "tunnels      {}", t.join(", "));
+    }
     let mut anomalies: Vec<String> = o
         .anomalies
         .iter()

@@ -325,6 +325,9 @@ fn capture_lines(r: &Report, width: usize) -> Vec<String> {
     lines.extend(kv("anomalies", &anomalies_label(r), width));
     lines.extend(kv("evicted flows", &c.evicted_flows.to_string(), width));
     lines.extend(kv("duplicates", &c.duplicate_packets.to_string(), width));
+    if !c.tunnels.is_empty() {
+        lines.extend(kv("tunnels", &tunnels_label(r), width));
+    }
     if c.interfaces.len() > 1 {
         lines.extend(kv("interfaces", &interfaces_label(c), width));
     }

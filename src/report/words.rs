@@ -725,6 +725,17 @@ pub(crate) fn summary_atoms(r: &Report) -> Vec<Atom> {
     atoms
 }
 
+/// "geneve 6, vxlan 10": the tunnel headers opened, by kind. Sanitised.
+pub(crate) fn tunnels_label(r: &Report) -> String {
+    let parts: Vec<String> = r
+        .capture
+        .tunnels
+        .iter()
+        .map(|(k, n)| format!("{} {n}", sanitize(k)))
+        .collect();
+    parts.join(", ")
+}
+
 /// A warning when packets could not all be put back in time order.
 pub fn reorder_warning(r: &ReorderStats) -> Option<String> {
     let mut parts = vec![];

@@ -35,6 +35,9 @@ impl LinkType {
         match self.0 {
             0 => "NULL",
             1 => "EN10MB",
+            9 => "PPP",
+            50 => "PPP_SERIAL",
+            104 => "C_HDLC",
             12 | 101 => "RAW",
             105 => "IEEE802_11",
             108 => "LOOP",
