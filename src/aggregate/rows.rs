@@ -35,6 +35,8 @@ pub struct FlowRow {
     pub answered_by: Option<AnsweredBy>,
     /// (the RST's TTL, the server's usual TTL) of a refusal.
     pub refusal: Option<(u8, Option<u8>)>,
+    /// Refusals whose records carry no TTL (conn.log, EVE): who sent the RST is unknown.
+    pub refused_without_ttl: u64,
     /// The first few distinct ICMP rejections.
     pub rejections: Vec<Rejection>,
 }

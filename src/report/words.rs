@@ -82,6 +82,7 @@ pub fn detail(
     port: u16,
     answered_by: Option<AnsweredBy>,
     refusal: Option<(u8, Option<u8>)>,
+    refused_without_ttl: u64,
     icmp: &[String],
     handshake: Option<Percentiles>,
 ) -> String {
@@ -108,6 +109,9 @@ pub fn detail(
                     "by a device in between (the RST's TTL {ttl} differs from the server's \
                      usual {usual})"
                 ),
+                (_, None) if refused_without_ttl > 0 => "(the connection records carry no TTL, \
+                     so they do not say whether the server or a device in between sent it)"
+                    .to_string(),
                 _ => "by the server's address (no answered handshake to compare its TTL with)"
                     .to_string(),
             };
@@ -722,4 +726,57 @@ pub(crate) fn summary_atoms(r: &Report) -> Vec<Atom> {
         atoms.push(plain(format!("· {f} SYN flood{}", plural_s(f))));
     }
     atoms
+}
+
+/// Why a file is of no known kind: what its start looked like, and what was looked for.
+pub fn unknown_input(head: &[u8]) -> String {
+    let start: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let what = if head.is_empty() {
+        "it is empty".to_string()
+    } else {
+        format!("it starts with {}", start.join(" "))
+    };
+    format!(
+        "not a pcap or pcapng capture, nor a file of connection records ({what}): no \
+         capture magic, no Zeek conn.log header (#separator / #fields), no JSON line of a \
+         conn.log (id.orig_h), eve.json (event_type) or exflow --flows record; --input KIND \
+         forces a kind"
+    )
+}
+
+/// The warnings of one file of connection records: malformed lines (with the first line
+/// numbers), blanked times, a read error that ended the file early.
+pub fn import_warnings(
+    file: &str,
+    s: &crate::flow::import::ImportStats,
+    read_error: Option<&str>,
+) -> Vec<String> {
+    let name = if file == "-" { "standard input" } else { file };
+    let mut out = vec![];
+    if s.malformed > 0 {
+        let lines: Vec<String> = s.bad_lines.iter().map(u64::to_string).collect();
+        let more = if s.malformed > s.bad_lines.len() as u64 {
+            ", …"
+        } else {
+            ""
+        };
+        out.push(format!(
+            "{name}: {} skipped (line{} {}{more}): not a connection record of this kind",
+            plural(s.malformed, "malformed line", "malformed lines"),
+            if lines.len() == 1 { "" } else { "s" },
+            lines.join(", ")
+        ));
+    }
+    if s.unknown_times > 0 {
+        out.push(format!(
+            "{name}: {} without a start time (blanked or absent): their times are unknown",
+            plural(s.unknown_times, "record", "records")
+        ));
+    }
+    if let Some(e) = read_error {
+        out.push(format!(
+            "{name}: reading stopped early ({e}); the report covers the records before it"
+        ));
+    }
+    out
 }
