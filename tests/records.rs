@@ -330,6 +330,35 @@ fn eve_flow_events_from_the_samples_give_their_verdicts() {
             .enumerate()
             .map(|(i, l)| eve_of(l, i))
             .collect();
+        // The ICMP errors that quoted a connection are flow events of their own in EVE.
+        let mut errors = 0;
+        for l in &lines {
+            for e in l["icmp"].as_array().unwrap() {
+                let mut ev = eve_of(l, 900_000 + errors);
+                let v6 = l["id.orig_h"].as_str().unwrap().contains(':');
+                ev["src_ip"] = e["from"].clone();
+                ev["dest_ip"] = l["id.orig_h"].clone();
+                ev["proto"] = Value::from(if v6 { "IPV6-ICMP" } else { "ICMP" });
+                ev["icmp_type"] = e["type"].clone();
+                ev["icmp_code"] = e["code"].clone();
+                ev.as_object_mut().unwrap().remove("src_port");
+                ev.as_object_mut().unwrap().remove("dest_port");
+                ev.as_object_mut().unwrap().remove("tcp");
+                ev["flow"]["pkts_toserver"] = Value::from(1);
+                ev["flow"]["pkts_toclient"] = Value::from(0);
+                let t = eve_of(
+                    &serde_json::json!({"ts": e["ts"], "duration": 0.0,
+                    "history": "", "id.orig_h": "", "id.orig_p": 0, "id.resp_h": "",
+                    "id.resp_p": 0, "proto": "icmp", "orig_pkts": 1, "resp_pkts": 0,
+                    "orig_ip_bytes": 0, "resp_ip_bytes": 0}),
+                    0,
+                );
+                ev["flow"]["start"] = t["flow"]["start"].clone();
+                ev["flow"]["end"] = t["flow"]["start"].clone();
+                events.push(ev);
+                errors += 1;
+            }
+        }
         // Other event types are skipped and counted.
         events.insert(
             0,
@@ -342,7 +371,10 @@ fn eve_flow_events_from_the_samples_give_their_verdicts() {
         let orig = report(&[&pcap, "--site", s]);
         assert_eq!(from_eve["inputs"][0]["kind"], "eve");
         assert_eq!(from_eve["inputs"][0]["other_events"], 2);
-        assert_eq!(from_eve["inputs"][0]["records"], lines.len());
+        assert_eq!(from_eve["inputs"][0]["records"], lines.len() + errors);
+        if errors > 0 {
+            assert_eq!(from_eve["inputs"][0]["icmp_attached"], errors, "{pcap}");
+        }
         let strip = |r: &Value| -> Vec<(Value, Value)> {
             r["expected"]
                 .as_array()
@@ -354,21 +386,28 @@ fn eve_flow_events_from_the_samples_give_their_verdicts() {
         // What EVE cannot show: a reset mid-stream by a device in between is told by the
         // RST's TTL, which EVE lacks; such a flow reads as established (its resets counted,
         // by whom unknown).
-        // And an ICMP rejection is a separate flow event, not attached to the attempt it
-        // answered (not done yet): the attempt reads as unanswered.
         let lacking = |(role, v): (Value, Value)| {
             if v == "cut" {
                 (role, Value::from("ok"))
-            } else if v == "rejected" {
-                (role, Value::from("blocked"))
             } else {
                 (role, v)
             }
         };
         let want: Vec<_> = strip(&orig).into_iter().map(lacking).collect();
         assert_eq!(strip(&from_eve), want, "{pcap}");
-        // EVE has no TTL: a refusal cannot say by whom.
+        // EVE has no TTL: a refusal cannot say by whom. An ICMP rejection was a record of
+        // its own, matched by time and addresses: the detail says so.
         for e in from_eve["expected"].as_array().unwrap() {
+            if e["verdict"] == "rejected" {
+                assert!(
+                    e["detail"]
+                        .as_str()
+                        .unwrap()
+                        .contains("by time and addresses"),
+                    "{pcap}: {}",
+                    e["detail"]
+                );
+            }
             if e["verdict"] == "refused" {
                 assert_eq!(e["answered_by"], "unknown", "{pcap}");
                 assert_eq!(e["cannot_show"][0], "who_refused", "{pcap}");

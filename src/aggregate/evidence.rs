@@ -18,6 +18,8 @@ pub enum Failure {
         icmp_type: u8,
         code: u8,
         from: std::net::IpAddr,
+        /// Matched by time and addresses (a log's separate ICMP record).
+        by_address: bool,
     },
 }
 
@@ -82,6 +84,7 @@ impl Evidence {
                 icmp_type: e.icmp_type,
                 code: e.code,
                 from: e.from,
+                by_address: e.by_address,
             });
         if r.proto == Proto::Udp {
             let established = rp > 0 && op > 0;

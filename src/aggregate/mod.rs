@@ -117,6 +117,7 @@ impl Group {
                 icmp_type,
                 code,
                 from,
+                by_address,
             }) => {
                 self.counts.rejected += 1;
                 let e = Rejection {
@@ -124,6 +125,7 @@ impl Group {
                     icmp_type,
                     code,
                     from,
+                    by_address,
                 };
                 if self.icmp.len() < 4 && !self.icmp.contains(&e) {
                     self.icmp.push(e);

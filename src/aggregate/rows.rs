@@ -17,6 +17,8 @@ pub struct Rejection {
     pub code: u8,
     /// The address the ICMP error came from.
     pub from: IpAddr,
+    /// Matched to the attempt by time and addresses (a log's separate ICMP record).
+    pub by_address: bool,
 }
 
 /// An expected flow (or an unsupported restriction) with the counts behind its verdict.

@@ -645,6 +645,7 @@ impl FlowTable {
                 let (qkey, _) = FlowKey::of(q.proto, qsrc, qdst);
                 if let Some(f) = self.get_mut(&qkey) {
                     let e = IcmpError {
+                        by_address: false,
                         ts,
                         from: pkt.src,
                         v6: m.v6,

@@ -63,6 +63,9 @@ pub struct IcmpError {
     pub icmp_type: u8,
     pub code: u8,
     pub ttl: u8,
+    /// Attached by time and addresses (a log's separate ICMP record), not by the packet the
+    /// error quoted.
+    pub by_address: bool,
 }
 
 /// The first ICMP error is kept per connection (the rest are counted): it is what a

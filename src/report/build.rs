@@ -370,6 +370,11 @@ pub fn report(
                     .as_ref()
                     .filter(|_| i.kind == "eve")
                     .map(|s| s.other_events),
+                icmp_attached: i
+                    .records
+                    .as_ref()
+                    .map(|s| s.icmp_attached)
+                    .filter(|n| *n > 0),
             })
             .collect(),
     }

@@ -218,6 +218,10 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
         CompactFormatter.write_u8(w, e.ttl)?;
         w.write_all(b",\"meaning\":")?;
         name(w, icmp_meaning(e.v6, e.icmp_type, e.code))?;
+        if e.by_address {
+            // Only for records read from a log: packets' lines stay as they were.
+            w.write_all(b",\"matched\":\"time_and_addresses\"")?;
+        }
         w.write_all(b"}")?;
     }
     w.write_all(b"],\"icmp_count\":")?;
@@ -405,6 +409,7 @@ mod tests {
                 _ => Some((Side::Resp, (i % 2 == 0).then_some(0))),
             },
             icmp: [(i % 2 == 1).then(|| IcmpError {
+                by_address: false,
                 ts: Timestamp(i as i64 * 1_000_000_001),
                 from: if i % 4 == 3 {
                     "2001:db8::fe".parse().unwrap()

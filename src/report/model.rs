@@ -53,6 +53,9 @@ pub struct Input {
     /// eve.json: events of other types, skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other_events: Option<u64>,
+    /// ICMP error records attached to the attempts they answered, by time and addresses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_attached: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -24,12 +24,17 @@ pub fn verdict_label(v: Verdict) -> &'static str {
 /// An ICMP rejection: "3/13 admin-prohibited from 203.0.113.1" (ICMPv6 prefixed "icmp6 ").
 pub fn rejection(r: &Rejection) -> String {
     format!(
-        "{}{}/{} {} from {}",
+        "{}{}/{} {} from {}{}",
         if r.v6 { "icmp6 " } else { "" },
         r.icmp_type,
         r.code,
         super::jsonl::icmp_meaning(r.v6, r.icmp_type, r.code),
-        r.from
+        r.from,
+        if r.by_address {
+            " (a separate ICMP record, matched to the attempts by time and addresses)"
+        } else {
+            ""
+        }
     )
 }
 

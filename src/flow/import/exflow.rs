@@ -73,6 +73,7 @@ struct Icmp {
     icmp_type: u8,
     code: u8,
     ttl: u8,
+    matched: Option<String>,
 }
 
 fn ms(v: Option<f64>) -> Result<Option<Duration>, Malformed> {
@@ -137,6 +138,7 @@ pub fn line(line: &[u8]) -> Result<ConnRecord, Malformed> {
             icmp_type: e.icmp_type,
             code: e.code,
             ttl: e.ttl,
+            by_address: e.matched.is_some(),
         });
     }
     r.icmp_count = l.icmp_count.unwrap_or(l.icmp.len() as u32);

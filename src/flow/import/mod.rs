@@ -7,10 +7,9 @@
 //! What a kind cannot carry is left out, never guessed: conn.log and EVE have no TTL (the
 //! records' `first_ttl` are `None` and `rst_by` has no TTL, so a refusal cannot be told to come
 //! from the server or from a device in between), no handshake times, and EVE has only the
-//! TCP flags OR'ed per direction (see [`eve`] for the mapping). ICMP errors stay the separate
-//! `icmp` connections the logs write: they are not attached to the TCP or UDP connection they
-//! answered (a simple version, documented as such: such an attempt reads as dropped, not as
-//! rejected).
+//! TCP flags OR'ed per direction (see [`eve`] for the mapping). ICMP errors, which the logs
+//! write as connections of their own, are attached to the unanswered attempt they most
+//! likely answered by time and addresses ([`icmp`], a simple version), and marked so.
 //!
 //! A malformed line (not UTF-8, bad JSON, a missing or mistyped field, a line longer than
 //! [`MAX_LINE`]) is counted with its line number ([`ImportStats`]) and skipped; reading goes
@@ -18,6 +17,7 @@
 
 pub mod eve;
 pub mod exflow;
+pub mod icmp;
 pub mod merge;
 pub mod zeek;
 
@@ -75,6 +75,9 @@ pub struct ImportStats {
     pub other_events: u64,
     /// Records whose start time is blanked or absent (read as unknown: the epoch).
     pub unknown_times: u64,
+    /// ICMP error records attached to the attempt they answered, by time and addresses
+    /// ([`icmp`]); no longer connections of their own.
+    pub icmp_attached: u64,
     /// Earliest and latest start / end times of the records.
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
@@ -188,6 +191,8 @@ pub fn read(
 ) -> (ImportStats, Option<io::Error>) {
     let mut stats = ImportStats::default();
     let mut zeek = zeek::Tsv::default();
+    // exflow's lines carry the ICMP errors that quoted them; the logs' are records apart.
+    let mut attach = (kind != Kind::Exflow).then(icmp::Attach::default);
     let result = lines(r, |n, line| {
         let Some(line) = line else {
             stats.bad(n);
@@ -205,13 +210,20 @@ pub fn read(
         match parsed {
             Ok(Some(rec)) => {
                 stats.record(&rec);
-                on(rec);
+                match &mut attach {
+                    Some(a) => a.push(rec, &mut *on),
+                    None => on(rec),
+                }
             }
             Ok(None) if kind == Kind::Eve => stats.other_events += 1,
             Ok(None) => {}
             Err(Malformed) => stats.bad(n),
         }
     });
+    if let Some(a) = &mut attach {
+        a.finish(&mut *on);
+        stats.icmp_attached = a.attached;
+    }
     (stats, result.err())
 }
 
