@@ -375,7 +375,11 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
         dedup,
         sink: mut collector,
     } = tracker;
-    if records {
+    // Several sensors (each file of records is one, the captures together one): merge
+    // the connections they share. One alone has nothing to merge with.
+    let sensors =
+        kinds.iter().filter(|(_, k)| k.is_some()).count() + usize::from(!captures.is_empty());
+    if sensors > 1 {
         collector.merge = Some(SensorMerge::default());
     }
     let progress = opts.progress.then(|| Progress::new(&captures));
