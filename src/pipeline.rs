@@ -365,10 +365,10 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
     let kinds = input_kinds(opts)?;
     let captures: Vec<String> = kinds
         .iter()
-        .filter(|(_, k)| k.is_none())
-        .map(|(f, _)| f.clone())
+        .filter(|(_, k, _)| k.is_none())
+        .map(|(f, _, _)| f.clone())
         .collect();
-    let records = kinds.iter().any(|(_, k)| k.is_some());
+    let records = kinds.iter().any(|(_, k, _)| k.is_some());
     let Engine { mut front, tracker } = Engine::new(opts.flow, opts.flows.as_deref())?;
     let Tracker {
         table,
@@ -378,7 +378,7 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
     // Several sensors (each file of records is one, the captures together one): merge
     // the connections they share. One alone has nothing to merge with.
     let sensors =
-        kinds.iter().filter(|(_, k)| k.is_some()).count() + usize::from(!captures.is_empty());
+        kinds.iter().filter(|(_, k, _)| k.is_some()).count() + usize::from(!captures.is_empty());
     if sensors > 1 {
         collector.merge = Some(SensorMerge::default());
     }
@@ -482,15 +482,11 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
     let mut inputs = vec![];
     if records {
         let mut uid = tracker.table.stats().connections;
-        for (i, (file, kind)) in kinds.iter().enumerate() {
+        for (i, (file, kind, name)) in kinds.iter().enumerate() {
             let Some(kind) = kind else {
-                let kind = match sniff(file) {
-                    Ok(Sniffed::PcapNg) => "pcapng",
-                    _ => "pcap",
-                };
                 inputs.push(InputFacts {
                     file: file.clone(),
-                    kind,
+                    kind: name,
                     records: None,
                     read_error: None,
                 });
@@ -528,19 +524,28 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
 
 /// Each file with its kind of records, `None` for a capture: `--input` for all, else by
 /// content. A file of no known kind is an input error naming it.
-fn input_kinds(opts: &Options) -> Result<Vec<(String, Option<import::Kind>)>, Error> {
+/// A file, its kind of records (`None`: a capture) and the kind's name.
+type FileKind = (String, Option<import::Kind>, &'static str);
+
+/// Each file with its kind of records (`None` for a capture) and the kind's name (pcap,
+/// pcapng, zeek, eve, exflow), from one look at its start (a pipe cannot be looked at twice).
+/// `--input` forces the kind; a file of no known kind is an input error naming it.
+fn input_kinds(opts: &Options) -> Result<Vec<FileKind>, Error> {
     opts.files
         .iter()
         .map(|f| {
-            match opts.input {
-                Some(InputKind::Capture) => return Ok((f.clone(), None)),
-                Some(InputKind::Records(k)) => return Ok((f.clone(), Some(k))),
-                None => {}
+            if let Some(InputKind::Records(k)) = opts.input {
+                return Ok((f.clone(), Some(k), k.as_str()));
             }
             match sniff(f)? {
-                Sniffed::Pcap | Sniffed::PcapNg => Ok((f.clone(), None)),
+                Sniffed::Pcap => Ok((f.clone(), None, "pcap")),
+                Sniffed::PcapNg => Ok((f.clone(), None, "pcapng")),
+                // Forced: the capture reader says what is wrong with it.
+                Sniffed::Other(_) if opts.input == Some(InputKind::Capture) => {
+                    Ok((f.clone(), None, "pcap"))
+                }
                 Sniffed::Other(head) => match import::detect(&head) {
-                    Some(k) => Ok((f.clone(), Some(k))),
+                    Some(k) => Ok((f.clone(), Some(k), k.as_str())),
                     None => Err(Error::input(
                         if f == "-" { "standard input" } else { f },
                         words::unknown_input(&head),

@@ -620,3 +620,45 @@ fn a_gzip_bomb_is_read_in_bounded_memory_and_counted() {
     assert!(start.elapsed().as_secs() < 60, "{:?}", start.elapsed());
     let _ = std::fs::remove_file(p);
 }
+
+#[test]
+fn pipes_are_read_once_records_and_captures_alike() {
+    // `exflow analyze <(zcat conn.log.gz) <(cat x.pcap)`: a pipe cannot be opened twice, so
+    // what was read to tell its kind goes on to its reader.
+    let site = sample_sites().into_iter().next().unwrap();
+    let (pcap, lines) = sample_flows(&site);
+    let flows = write_lines(&lines, "piped.jsonl");
+    let gz = tmp_path("piped.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(&std::fs::read(&flows).unwrap()).unwrap();
+    enc.finish().unwrap();
+    let script = format!(
+        "'{}' analyze <(cat '{}') <(cat '{}') --site '{}' --format json",
+        env!("CARGO_BIN_EXE_exflow"),
+        gz.display(),
+        pcap,
+        site.display()
+    );
+    let o = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let kinds: Vec<&str> = r["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["exflow", "pcap"]);
+    assert_eq!(r["inputs"][0]["records"], lines.len());
+    // The capture's connections are the records' again: counted once.
+    assert_eq!(r["capture"]["connections"], lines.len());
+    let orig = report(&[&pcap, "--site", site.to_str().unwrap()]);
+    assert_eq!(verdicts(&r), verdicts(&orig));
+    let _ = (std::fs::remove_file(flows), std::fs::remove_file(gz));
+}

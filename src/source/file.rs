@@ -201,6 +201,8 @@ fn open(path: &str) -> Result<Opened, Error> {
     let fail = |what: &str, e: io::Error| Error::input(name, format!("{what}: {e}"));
     let raw: Box<dyn Read> = if path == "-" {
         Box::new(io::stdin())
+    } else if let Some(pre) = take_sniffed(path) {
+        pre
     } else {
         Box::new(File::open(path).map_err(|e| fail("cannot open", e))?)
     };
@@ -288,12 +290,26 @@ pub fn open_decompressed(path: &str) -> Result<(Option<&'static str>, Box<dyn Re
     let name = display_name(path);
     let raw: Box<dyn Read> = if path == "-" {
         Box::new(io::stdin())
+    } else if let Some(pre) = take_sniffed(path) {
+        pre
     } else {
         Box::new(File::open(path).map_err(|e| Error::input(name, format!("cannot open: {e}")))?)
     };
     let (head, len, raw) =
         peek(raw).map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
     decompress(name, &head[..len], raw)
+}
+
+/// Streams that [`sniff`] had to read from (a pipe such as `<(zcat x.log.gz)` cannot be
+/// opened twice), kept with their first bytes put back for the one reader that follows.
+static SNIFFED: std::sync::Mutex<Vec<(String, SniffedStream)>> = std::sync::Mutex::new(Vec::new());
+
+type SniffedStream = io::Chain<io::Cursor<Vec<u8>>, File>;
+
+fn take_sniffed(path: &str) -> Option<Box<dyn Read>> {
+    let mut kept = SNIFFED.lock().unwrap_or_else(|p| p.into_inner());
+    let i = kept.iter().position(|(p, _)| p == path)?;
+    Some(Box::new(kept.swap_remove(i).1))
 }
 
 /// What a file holds, from its first bytes (decompressed): a capture, or something else
@@ -320,7 +336,23 @@ pub fn sniff(path: &str) -> Result<Sniffed, Error> {
             .map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
         Box::new(io::Cursor::new(buffered.to_vec()))
     } else {
-        Box::new(File::open(path).map_err(|e| Error::input(name, format!("cannot open: {e}")))?)
+        let mut file =
+            File::open(path).map_err(|e| Error::input(name, format!("cannot open: {e}")))?;
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        if regular {
+            Box::new(file)
+        } else {
+            // A pipe: what is read here is kept for the reader that follows.
+            let mut head = vec![0u8; SNIFF];
+            let n = read_full(&mut file, &mut head)
+                .map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
+            head.truncate(n);
+            let copy = head.clone();
+            let mut kept = SNIFFED.lock().unwrap_or_else(|p| p.into_inner());
+            kept.retain(|(p, _)| p != path);
+            kept.push((path.to_string(), io::Cursor::new(head).chain(file)));
+            Box::new(io::Cursor::new(copy))
+        }
     };
     let (head, len, raw) =
         peek(raw).map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
