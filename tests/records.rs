@@ -698,3 +698,36 @@ fn pipes_are_read_once_records_and_captures_alike() {
     assert_eq!(verdicts(&r), verdicts(&orig));
     let _ = (std::fs::remove_file(flows), std::fs::remove_file(gz));
 }
+
+#[test]
+fn a_conn_log_refusal_cannot_say_by_whom() {
+    let log = "#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\t\
+               proto\tconn_state\thistory\torig_pkts\tresp_pkts\n\
+               1700000000.0\tCr1\t203.0.113.9\t40000\t198.51.100.10\t25\ttcp\tREJ\tSr\t1\t1\n";
+    let p = tmp_path("rej.conn.log");
+    std::fs::write(&p, log).unwrap();
+    let site = crate::util::root().join("samples/rst-refused.site.toml");
+    let r = report(&[p.to_str().unwrap(), "--site", site.to_str().unwrap()]);
+    let e = r["expected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["verdict"] == "refused")
+        .expect("a refused flow");
+    assert_eq!(e["role"], "smtp-inbound");
+    assert_eq!(e["answered_by"], "unknown");
+    assert_eq!(e["cannot_show"], serde_json::json!(["who_refused"]));
+    assert!(e["detail"].as_str().unwrap().contains("carry no TTL"));
+    // The same flow from exflow's own lines (with TTLs) says by whom.
+    let pcap = crate::util::root().join("samples/rst-refused.pcap");
+    let r = report(&[pcap.to_str().unwrap(), "--site", site.to_str().unwrap()]);
+    let e = r["expected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["verdict"] == "refused")
+        .unwrap();
+    assert_ne!(e["answered_by"], "unknown");
+    assert!(e.get("cannot_show").is_none());
+    let _ = std::fs::remove_file(p);
+}
