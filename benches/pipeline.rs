@@ -190,4 +190,99 @@ fn main() {
         opts.files.len(),
         per_round as f64 / opts.files.len() as f64
     );
+
+    records();
+}
+
+/// Connection records: the readers over generated logs held in memory (Zeek conn.log TSV and
+/// JSON lines, eve.json flow events, exflow's own lines), each record into the aggregator.
+fn records() {
+    use exflow::aggregate::Aggregator;
+    use exflow::flow::import::{self, Kind};
+    use exflow::flow::Sink;
+    const N: u64 = 200_000;
+    let states = [
+        ("SF", "ShADadFf", 10, 8, "1b", "1b"),
+        ("S0", "S", 3, 0, "02", "00"),
+        ("REJ", "Sr", 1, 1, "02", "14"),
+        ("RSTR", "ShADadr", 6, 5, "1a", "1e"),
+    ];
+    let mut tsv = String::from(
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n\
+         #fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\t\
+         orig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\t\
+         orig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\n",
+    );
+    let (mut json, mut eve) = (String::new(), String::new());
+    for i in 0..N {
+        let (st, h, op, rp, fts, ftc) = states[(i % 37 % 4) as usize];
+        let t = 1_700_000_000.0 + i as f64 * 0.0005;
+        let (a, b, port) = (
+            i >> 8 & 255,
+            i & 255,
+            [25, 443, 80, 587, 993][(i % 5) as usize],
+        );
+        tsv.push_str(&format!(
+            "{t:.6}\tC{i:017}\t203.0.{a}.{b}\t{}\t192.0.2.10\t{port}\ttcp\t-\t1.5\t100\t2000\t\
+             {st}\tF\tT\t0\t{h}\t{op}\t{}\t{rp}\t{}\t-\n",
+            1024 + i % 60000,
+            op * 60,
+            rp * 60
+        ));
+        json.push_str(&format!(
+            "{{\"ts\":{t:.6},\"uid\":\"C{i:017}\",\"id.orig_h\":\"203.0.{a}.{b}\",\"id.orig_p\":{},\
+             \"id.resp_h\":\"192.0.2.10\",\"id.resp_p\":{port},\"proto\":\"tcp\",\"duration\":1.5,\
+             \"orig_bytes\":100,\"resp_bytes\":2000,\"conn_state\":\"{st}\",\"history\":\"{h}\",\
+             \"orig_pkts\":{op},\"resp_pkts\":{rp}}}\n",
+            1024 + i % 60000
+        ));
+        eve.push_str(&format!(
+            "{{\"timestamp\":\"2023-11-14T22:13:20.000000+0000\",\"flow_id\":{i},\"event_type\":\"flow\",\
+             \"src_ip\":\"203.0.{a}.{b}\",\"src_port\":{},\"dest_ip\":\"192.0.2.10\",\"dest_port\":{port},\
+             \"proto\":\"TCP\",\"flow\":{{\"pkts_toserver\":{op},\"pkts_toclient\":{rp},\
+             \"bytes_toserver\":600,\"bytes_toclient\":480,\"start\":\"2023-11-14T22:13:20.000000+0000\",\
+             \"end\":\"2023-11-14T22:13:21.500000+0000\",\"age\":1,\"state\":\"closed\",\
+             \"reason\":\"timeout\",\"alerted\":false}},\"tcp\":{{\"tcp_flags\":\"1f\",\
+             \"tcp_flags_ts\":\"{fts}\",\"tcp_flags_tc\":\"{ftc}\"}}}}\n",
+            1024 + i % 60000
+        ));
+    }
+    let mut lines = Vec::new();
+    let _ = import::read(Kind::Zeek, tsv.as_bytes(), &mut |r| {
+        let _ = exflow::report::jsonl::write_record(&mut lines, &r);
+    });
+    for (name, kind, text) in [
+        ("conn.log TSV", Kind::Zeek, tsv.as_bytes()),
+        ("conn.log JSON", Kind::Zeek, json.as_bytes()),
+        ("eve.json flow", Kind::Eve, eve.as_bytes()),
+        ("exflow --flows", Kind::Exflow, &lines[..]),
+    ] {
+        let mb = text.len() as f64 / 1e6;
+        let n = stage_records(name, N, mb, || {
+            let mut agg = Aggregator::default();
+            let (stats, _) = import::read(kind, text, &mut |r| agg.conn(&r));
+            black_box(agg);
+            stats.records
+        });
+        assert_eq!(n, N, "{name}");
+    }
+}
+
+/// Like [`stage`], in records per second and MB per second.
+fn stage_records(name: &str, n: u64, mb: f64, mut round: impl FnMut() -> u64) -> u64 {
+    const ROUNDS: u32 = 5;
+    let got = round();
+    let mut secs = vec![];
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        black_box(round());
+        secs.push(t.elapsed().as_secs_f64());
+    }
+    let s = median(secs);
+    println!(
+        "{name:<22} {:>12.0} records/s   {:>8.1} MB/s   ({n} records a round, median of {ROUNDS})",
+        n as f64 / s,
+        mb / s
+    );
+    got
 }

@@ -119,8 +119,36 @@ struct AnalyzeArgs {
     #[arg(long, short = 'q')]
     quiet: bool,
 
+    /// Read every FILE as this kind instead of telling it by content: a capture (pcap,
+    /// pcapng) or connection records (Zeek's conn.log, Suricata's eve.json, exflow's own
+    /// --flows lines).
+    #[arg(long, value_enum, value_name = "KIND")]
+    input: Option<InputArg>,
+
     #[command(flatten)]
     report: ReportArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum InputArg {
+    Pcap,
+    Pcapng,
+    Zeek,
+    Eve,
+    Exflow,
+}
+
+impl InputArg {
+    fn kind(self) -> pipeline::InputKind {
+        use exflow::flow::import::Kind;
+        use pipeline::InputKind::{Capture, Records};
+        match self {
+            InputArg::Pcap | InputArg::Pcapng => Capture,
+            InputArg::Zeek => Records(Kind::Zeek),
+            InputArg::Eve => Records(Kind::Eve),
+            InputArg::Exflow => Records(Kind::Exflow),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -400,6 +428,7 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
     let given = r.load_site()?;
     let opts = Options {
         files: a.files.clone(),
+        input: a.input.map(InputArg::kind),
         filter: a.filter.clone(),
         flows: r.flows.clone(),
         flow: r.timeouts.config(),

@@ -1,16 +1,19 @@
 //! The single loop: `source → decode → flow`, and the finished connections on to the report
 //! sinks. The same loop serves files and (later) live capture; only the source differs.
 
+use crate::aggregate::stats::InputFacts;
 use crate::aggregate::stats::{ConnCounts, RunStats};
 use crate::aggregate::Aggregator;
 use crate::decode::{self, Layers, Packet};
 use crate::error::Error;
 use crate::flow::dedup::Dedup;
+use crate::flow::import::{self, merge::SensorMerge};
 use crate::flow::reorder::{self, Reorder};
 use crate::flow::{ConnRecord, FlowConfig, FlowTable, Sink};
 use crate::report::jsonl;
 use crate::report::progress::Progress;
-use crate::source::file::{read_files, SourceStats};
+use crate::report::words;
+use crate::source::file::{open_decompressed, read_files, sniff, Sniffed, SourceStats};
 use crate::source::filter::Filter;
 use crate::source::live::{Control, Drops, Live, LiveOptions};
 use crate::source::{Frame, FrameSink};
@@ -23,7 +26,10 @@ use std::sync::Arc;
 /// What to analyse and where to write connections.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
+    /// Captures and files of connection records, told apart by content.
     pub files: Vec<String>,
+    /// `--input KIND`: every file is of this kind (`None`: each by its content).
+    pub input: Option<InputKind>,
     pub filter: Option<String>,
     /// `--flows`: a path, or `-` for standard output.
     pub flows: Option<String>,
@@ -32,16 +38,34 @@ pub struct Options {
     pub progress: bool,
 }
 
+/// A kind of input file, as `--input` forces it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// pcap or pcapng (which one is read from the file).
+    Capture,
+    Records(import::Kind),
+}
+
 /// The `--flows` writer, the counters and the aggregator, as one sink.
 struct Collector {
     counts: ConnCounts,
     agg: Aggregator,
     out: Option<(String, BufWriter<Box<dyn Write + Send>>)>,
     write_error: Option<(String, io::Error)>,
+    /// With connection records among the inputs: drops a connection another sensor gave
+    /// already. `None` for packets alone.
+    merge: Option<SensorMerge>,
+    /// The sensor the records come from now (0: the packet captures).
+    sensor: u16,
 }
 
 impl Sink for Collector {
     fn conn(&mut self, rec: &ConnRecord) {
+        if let Some(m) = &mut self.merge {
+            if m.is_copy(rec, self.sensor) {
+                return;
+            }
+        }
         self.counts.add(rec);
         self.agg.conn(rec);
         if self.write_error.is_some() {
@@ -212,6 +236,8 @@ impl Engine {
                     agg: Aggregator::default(),
                     out,
                     write_error: None,
+                    merge: None,
+                    sensor: 0,
                 },
             },
         })
@@ -388,13 +414,27 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
         Some(expr) => Some(Filter::new(expr)?),
         None => None,
     };
+    let kinds = input_kinds(opts)?;
+    let captures: Vec<String> = kinds
+        .iter()
+        .filter(|(_, k, _)| k.is_none())
+        .map(|(f, _, _)| f.clone())
+        .collect();
+    let records = kinds.iter().any(|(_, k, _)| k.is_some());
     let Engine { mut front, tracker } = Engine::new(opts.flow, opts.flows.as_deref())?;
     let Tracker {
         table,
         prep,
-        sink: collector,
+        sink: mut collector,
     } = tracker;
-    let progress = opts.progress.then(|| Progress::new(&opts.files));
+    // Several sensors (each file of records is one, the captures together one): merge
+    // the connections they share. One alone has nothing to merge with.
+    let sensors =
+        kinds.iter().filter(|(_, k, _)| k.is_some()).count() + usize::from(!captures.is_empty());
+    if sensors > 1 {
+        collector.merge = Some(SensorMerge::default());
+    }
+    let progress = opts.progress.then(|| Progress::new(&captures));
     let open_flows = AtomicUsize::new(0);
     let (read, tracker) = std::thread::scope(|scope| {
         let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(QUEUE);
@@ -489,7 +529,7 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
                 p.frame(frames, frame.caplen, open_flows.load(Ordering::Relaxed));
             }
         };
-        let read = read_files(&opts.files, filter.as_mut(), &mut on_frame);
+        let read = read_files(&captures, filter.as_mut(), &mut on_frame);
         if !batch.is_empty() {
             send(&mut batch);
         }
@@ -499,12 +539,103 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (read, tracker)
     });
-    let files = read?;
+    let mut files = read?;
     if let Some(p) = &progress {
         p.finish();
     }
     check_link_types(&files)?;
-    Engine { front, tracker }.finish(files)
+    let mut tracker = tracker;
+    let mut inputs = vec![];
+    if records {
+        let mut uid = tracker.table.stats().connections;
+        for (i, (file, kind, name)) in kinds.iter().enumerate() {
+            let Some(kind) = kind else {
+                inputs.push(InputFacts {
+                    file: file.clone(),
+                    kind: name,
+                    records: None,
+                    read_error: None,
+                });
+                continue;
+            };
+            tracker.sink.sensor = u16::try_from(i + 1).unwrap_or(u16::MAX);
+            let (stats, error) = read_records(file, *kind, &mut tracker.sink, &mut uid)?;
+            files.warnings.extend(words::import_warnings(
+                file,
+                &stats,
+                error.as_ref().map(|e| e.to_string()).as_deref(),
+            ));
+            for t in [stats.first_ts, stats.last_ts].into_iter().flatten() {
+                files.first_ts = Some(files.first_ts.map_or(t, |f| f.min(t)));
+                files.last_ts = Some(files.last_ts.map_or(t, |l| l.max(t)));
+            }
+            inputs.push(InputFacts {
+                file: file.clone(),
+                kind: kind.as_str(),
+                records: Some(stats),
+                read_error: error.map(|e| e.to_string()),
+            });
+        }
+        files.files = opts.files.clone();
+    }
+    let merge = tracker.sink.merge.take();
+    let (mut stats, agg) = Engine { front, tracker }.finish(files)?;
+    stats.inputs = inputs;
+    if let Some(m) = merge {
+        stats.sensor_copies = m.duplicates;
+        stats.sensor_forgotten = m.forgotten;
+    }
+    Ok((stats, agg))
+}
+
+/// Each file with its kind of records, `None` for a capture: `--input` for all, else by
+/// content. A file of no known kind is an input error naming it.
+/// A file, its kind of records (`None`: a capture) and the kind's name.
+type FileKind = (String, Option<import::Kind>, &'static str);
+
+/// Each file with its kind of records (`None` for a capture) and the kind's name (pcap,
+/// pcapng, zeek, eve, exflow), from one look at its start (a pipe cannot be looked at twice).
+/// `--input` forces the kind; a file of no known kind is an input error naming it.
+fn input_kinds(opts: &Options) -> Result<Vec<FileKind>, Error> {
+    opts.files
+        .iter()
+        .map(|f| {
+            if let Some(InputKind::Records(k)) = opts.input {
+                return Ok((f.clone(), Some(k), k.as_str()));
+            }
+            match sniff(f)? {
+                Sniffed::Pcap => Ok((f.clone(), None, "pcap")),
+                Sniffed::PcapNg => Ok((f.clone(), None, "pcapng")),
+                // Forced: the capture reader says what is wrong with it.
+                Sniffed::Other(_) if opts.input == Some(InputKind::Capture) => {
+                    Ok((f.clone(), None, "pcap"))
+                }
+                Sniffed::Other(head) => match import::detect(&head) {
+                    Some(k) => Ok((f.clone(), Some(k), k.as_str())),
+                    None => Err(Error::input(
+                        if f == "-" { "standard input" } else { f },
+                        words::unknown_input(&head),
+                    )),
+                },
+            }
+        })
+        .collect()
+}
+
+/// Streams one file of connection records into the collector, one record at a time.
+fn read_records(
+    file: &str,
+    kind: import::Kind,
+    sink: &mut Collector,
+    uid: &mut u64,
+) -> Result<(import::ImportStats, Option<io::Error>), Error> {
+    let (_, stream) = open_decompressed(file)?;
+    let reader = io::BufReader::with_capacity(1 << 18, stream);
+    Ok(import::read(kind, reader, &mut |mut rec| {
+        *uid += 1;
+        rec.uid = *uid;
+        sink.conn(&rec);
+    }))
 }
 
 /// What a live run needs besides the capture's own options.

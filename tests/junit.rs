@@ -175,6 +175,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         answered_by: None,
         icmp: vec![],
         detail: detail.into(),
+        cannot_show: vec![],
     };
     let example = Example {
         orig_h: "203.0.113.9".into(),
@@ -246,6 +247,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         latency: vec![],
         warnings: vec![],
         interim: None,
+        inputs: vec![],
     };
     assert_eq!(junit::counts(&report), (8, 6, 1));
     let xml = junit::render(&report);

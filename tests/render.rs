@@ -52,6 +52,7 @@ fn entry(role: &str, proto: &'static str, port: u16, src: Side, dst: Side) -> Fl
         answered_by: None,
         icmp: Vec::new(),
         detail: String::new(),
+        cannot_show: vec![],
     }
 }
 
@@ -372,6 +373,7 @@ fn site_report() -> Report {
                 .into(),
         ],
         interim: None,
+        inputs: vec![],
     }
 }
 

@@ -9,14 +9,17 @@ use crate::flow::{ConnRecord, ConnState, Side};
 pub enum Failure {
     /// SYNs (or UDP requests) never answered.
     Dropped,
-    /// Answered by a RST, with that RST's TTL.
-    Refused { rst_ttl: u8 },
+    /// Answered by a RST, with that RST's TTL (`None`: the record carries no TTL, as a
+    /// conn.log or EVE record; who sent the RST cannot be told).
+    Refused { rst_ttl: Option<u8> },
     /// Answered by an ICMP unreachable.
     Rejected {
         v6: bool,
         icmp_type: u8,
         code: u8,
         from: std::net::IpAddr,
+        /// Matched by time and addresses (a log's separate ICMP record).
+        by_address: bool,
     },
 }
 
@@ -25,7 +28,8 @@ pub enum Failure {
 pub struct MidstreamReset {
     /// The side the RST claims to come from.
     pub side: Side,
-    pub rst_ttl: u8,
+    /// `None` when the record carries no TTL.
+    pub rst_ttl: Option<u8>,
     /// The TTL that side's other packets showed.
     pub usual_ttl: Option<u8>,
 }
@@ -34,7 +38,10 @@ impl MidstreamReset {
     /// A RST whose TTL differs from its claimed sender's usual TTL was made by a device in
     /// between (a firewall forging the sender's address).
     pub fn by_middlebox(&self) -> Option<bool> {
-        self.usual_ttl.map(|t| t != self.rst_ttl)
+        match (self.usual_ttl, self.rst_ttl) {
+            (Some(usual), Some(rst)) => Some(usual != rst),
+            _ => None,
+        }
     }
 }
 
@@ -77,6 +84,7 @@ impl Evidence {
                 icmp_type: e.icmp_type,
                 code: e.code,
                 from: e.from,
+                by_address: e.by_address,
             });
         if r.proto == Proto::Udp {
             let established = rp > 0 && op > 0;
@@ -110,7 +118,8 @@ impl Evidence {
         let failure = if established || one_sided || !orig_syn {
             None
         } else if r.conn_state == ConnState::REJ {
-            let ttl = r.rst_by.map(|(_, t)| t).unwrap_or(0);
+            // A REJ without a RST side recorded (a log's record): its TTL is unknown.
+            let ttl = r.rst_by.map_or(Some(0), |(_, t)| t);
             Some(Failure::Refused { rst_ttl: ttl })
         } else if rejected.is_some() {
             rejected

@@ -50,6 +50,8 @@ pub struct Group {
     pub probes: u64,
     /// TTL of the first RST that refused an attempt.
     pub refused_ttl: Option<u8>,
+    /// Refusals whose record carries no TTL (conn.log, EVE): who sent the RST is unknown.
+    pub refused_no_ttl: u64,
     /// The first few distinct ICMP rejections.
     pub icmp: Vec<Rejection>,
     /// SYN → SYN-ACK times, microseconds.
@@ -73,6 +75,7 @@ impl Group {
             counts: Counts::default(),
             probes: 0,
             refused_ttl: None,
+            refused_no_ttl: 0,
             icmp: vec![],
             handshake_us: vec![],
             resp_ttl: None,
@@ -102,13 +105,19 @@ impl Group {
             Some(Failure::Dropped) => self.counts.dropped += 1,
             Some(Failure::Refused { rst_ttl }) => {
                 self.counts.refused += 1;
-                self.refused_ttl.get_or_insert(rst_ttl);
+                match rst_ttl {
+                    Some(t) => {
+                        self.refused_ttl.get_or_insert(t);
+                    }
+                    None => self.refused_no_ttl += 1,
+                }
             }
             Some(Failure::Rejected {
                 v6,
                 icmp_type,
                 code,
                 from,
+                by_address,
             }) => {
                 self.counts.rejected += 1;
                 let e = Rejection {
@@ -116,6 +125,7 @@ impl Group {
                     icmp_type,
                     code,
                     from,
+                    by_address,
                 };
                 if self.icmp.len() < 4 && !self.icmp.contains(&e) {
                     self.icmp.push(e);
@@ -506,6 +516,7 @@ struct Acc {
     handshake_us: Vec<u32>,
     /// (RST TTL, the server's usual TTL) of a refusal.
     refusal_ttls: Option<(u8, Option<u8>)>,
+    refused_without_ttl: u64,
     icmp: Vec<Rejection>,
     servers: BTreeSet<IpAddr>,
 }
@@ -514,6 +525,7 @@ impl Acc {
     fn add(&mut self, k: &GroupKey, g: &Group) {
         self.counts.merge(&g.counts);
         self.handshake_us.extend(&g.handshake_us);
+        self.refused_without_ttl += g.refused_no_ttl;
         if self.refusal_ttls.is_none() {
             if let Some(t) = g.refused_ttl {
                 self.refusal_ttls = Some((t, g.resp_ttl));
@@ -567,6 +579,7 @@ impl Acc {
             verdict: v,
             answered_by,
             refusal,
+            refused_without_ttl: self.refused_without_ttl,
             rejections: self.icmp,
         }
     }

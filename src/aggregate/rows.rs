@@ -17,6 +17,8 @@ pub struct Rejection {
     pub code: u8,
     /// The address the ICMP error came from.
     pub from: IpAddr,
+    /// Matched to the attempt by time and addresses (a log's separate ICMP record).
+    pub by_address: bool,
 }
 
 /// An expected flow (or an unsupported restriction) with the counts behind its verdict.
@@ -35,6 +37,8 @@ pub struct FlowRow {
     pub answered_by: Option<AnsweredBy>,
     /// (the RST's TTL, the server's usual TTL) of a refusal.
     pub refusal: Option<(u8, Option<u8>)>,
+    /// Refusals whose records carry no TTL (conn.log, EVE): who sent the RST is unknown.
+    pub refused_without_ttl: u64,
     /// The first few distinct ICMP rejections.
     pub rejections: Vec<Rejection>,
 }

@@ -3,6 +3,7 @@
 //! stage fills its part; the report's capture facts are written from it.
 
 use crate::decode::{AnomalyCounts, Proto, TunnelCounts};
+use crate::flow::import::ImportStats;
 use crate::flow::reorder::ReorderStats;
 use crate::flow::{ConnRecord, ConnState, FlowStats};
 use crate::source::live::Drops;
@@ -60,4 +61,23 @@ pub struct RunStats {
     pub folded: u64,
     /// Live capture only: packets the kernel, the interface and the analyzer's queue dropped.
     pub live_drops: Option<Drops>,
+    /// The input files and their kinds, when any of them held connection records (empty
+    /// for packets alone).
+    pub inputs: Vec<InputFacts>,
+    /// Records dropped as a copy of a connection another input (sensor) gave already.
+    pub sensor_copies: u64,
+    /// Spans the cross-sensor merge forgot to stay bounded (a copy arriving later than that
+    /// may have counted twice).
+    pub sensor_forgotten: u64,
+}
+
+/// One input file: its kind (pcap, pcapng, zeek, eve, exflow) and, for records, what its
+/// reader counted.
+#[derive(Clone, Debug)]
+pub struct InputFacts {
+    pub file: String,
+    pub kind: &'static str,
+    pub records: Option<ImportStats>,
+    /// A read error that ended the file early (decompression failure, cut off).
+    pub read_error: Option<String>,
 }

@@ -10,6 +10,7 @@
 
 pub mod dedup;
 pub mod history;
+pub mod import;
 pub mod key;
 pub mod record;
 pub mod reorder;
@@ -258,6 +259,7 @@ impl Flow {
         ConnRecord {
             ts: self.first_ts,
             uid: self.uid,
+            input_uid: None,
             orig: self.orig,
             resp: self.resp,
             proto: Proto::from_number(self.proto),
@@ -272,7 +274,7 @@ impl Flow {
             syn_retries: self.syn_retries,
             rtt_syn_synack: self.rtt_syn_synack,
             rtt_synack_ack: self.rtt_synack_ack,
-            rst_by: self.rst_by,
+            rst_by: self.rst_by.map(|(s, t)| (s, Some(t))),
             icmp: self.icmp,
             icmp_count: self.icmp_count,
             end,
@@ -648,6 +650,7 @@ impl FlowTable {
                 let (qkey, _) = FlowKey::of(q.proto, qsrc, qdst);
                 if let Some(f) = self.get_mut(&qkey) {
                     let e = IcmpError {
+                        by_address: false,
                         ts,
                         from: pkt.src,
                         v6: m.v6,
@@ -1060,7 +1063,7 @@ mod tests {
             &[(0, Packet::tcp(c, 40003, s, 443, S, 7, 0, 0)), (0, rst)],
         );
         assert_eq!(recs[0].conn_state, ConnState::REJ);
-        assert_eq!(recs[0].rst_by, Some((Side::Resp, 63)));
+        assert_eq!(recs[0].rst_by, Some((Side::Resp, Some(63))));
     }
 
     #[test]

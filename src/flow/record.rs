@@ -63,6 +63,9 @@ pub struct IcmpError {
     pub icmp_type: u8,
     pub code: u8,
     pub ttl: u8,
+    /// Attached by time and addresses (a log's separate ICMP record), not by the packet the
+    /// error quoted.
+    pub by_address: bool,
 }
 
 /// The first ICMP error is kept per connection (the rest are counted): it is what a
@@ -87,6 +90,9 @@ pub struct ConnRecord {
     pub ts: Timestamp,
     /// Sequence number of the connection in this run (formatted as a Zeek-style uid).
     pub uid: u64,
+    /// The uid the connection had in the log it was read from (Zeek's uid, EVE's flow_id,
+    /// exflow's own), kept as it was; `None` for connections tracked from packets.
+    pub input_uid: Option<Box<str>>,
     pub orig: Endpoint,
     pub resp: Endpoint,
     pub proto: Proto,
@@ -105,8 +111,9 @@ pub struct ConnRecord {
     pub rtt_syn_synack: Option<Duration>,
     /// Time from the SYN-ACK to the originator's ACK.
     pub rtt_synack_ack: Option<Duration>,
-    /// Which side sent the first RST, and that packet's TTL.
-    pub rst_by: Option<(Side, u8)>,
+    /// Which side sent the first RST, and that packet's TTL (`None` when the record came
+    /// from a log that carries no TTL, such as Zeek's conn.log or Suricata's EVE).
+    pub rst_by: Option<(Side, Option<u8>)>,
     pub icmp: [Option<IcmpError>; ICMP_KEPT],
     pub icmp_count: u32,
     pub end: EndReason,

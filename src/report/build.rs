@@ -3,7 +3,7 @@
 //! into the report model, words included.
 
 use super::model::{
-    self, CaptureFacts, Example, FlowEntry, InterfaceFact, Report, RoleLatency, Scan, Tool,
+    self, CaptureFacts, Example, FlowEntry, Input, InterfaceFact, Report, RoleLatency, Scan, Tool,
     Topology, TopologyHost, Unexpected, SCHEMA_VERSION,
 };
 use super::words;
@@ -156,6 +156,7 @@ fn flow_entry(row: FlowRow, cat: &Catalogue) -> FlowEntry {
         row.port,
         row.answered_by,
         row.refusal,
+        row.refused_without_ttl,
         &icmp,
         row.handshake,
     );
@@ -180,6 +181,11 @@ fn flow_entry(row: FlowRow, cat: &Catalogue) -> FlowEntry {
         answered_by: row.answered_by,
         icmp,
         detail,
+        cannot_show: if row.refused_without_ttl > 0 && row.refusal.is_none() {
+            vec!["who_refused"]
+        } else {
+            vec![]
+        },
     }
 }
 
@@ -325,6 +331,23 @@ pub fn report(
     for w in &o.source.warnings {
         warnings.push(w.clone());
     }
+    if o.sensor_copies > 0 {
+        warnings.push(format!(
+            "{} seen by more than one input (sensor) counted once",
+            if o.sensor_copies == 1 {
+                "1 connection".to_string()
+            } else {
+                format!("{} connections", o.sensor_copies)
+            }
+        ));
+    }
+    if o.sensor_forgotten > 0 {
+        warnings.push(format!(
+            "the merge of several inputs forgot {} older connections to stay bounded: a \
+             connection two sensors logged far apart in their files may count twice",
+            o.sensor_forgotten
+        ));
+    }
     let latency = fin
         .latency
         .iter()
@@ -350,5 +373,25 @@ pub fn report(
         latency,
         warnings,
         interim: None,
+        inputs: o
+            .inputs
+            .iter()
+            .map(|i| Input {
+                file: i.file.clone(),
+                kind: i.kind,
+                records: i.records.as_ref().map(|s| s.records),
+                malformed_lines: i.records.as_ref().map(|s| s.malformed),
+                other_events: i
+                    .records
+                    .as_ref()
+                    .filter(|_| i.kind == "eve")
+                    .map(|s| s.other_events),
+                icmp_attached: i
+                    .records
+                    .as_ref()
+                    .map(|s| s.icmp_attached)
+                    .filter(|n| *n > 0),
+            })
+            .collect(),
     }
 }

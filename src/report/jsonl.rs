@@ -140,9 +140,17 @@ fn ms(d: Option<crate::time::Duration>) -> Option<f64> {
 pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
     w.write_all(b"{\"ts\":")?;
     f64_value(w, r.ts.as_secs_f64())?;
-    w.write_all(b",\"uid\":\"")?;
-    w.write_all(&r.uid_bytes())?;
-    w.write_all(b"\",\"id.orig_h\":")?;
+    w.write_all(b",\"uid\":")?;
+    match &r.input_uid {
+        // A log's own uid, as it was: any text, so escaped.
+        Some(uid) => serde_json::to_writer(&mut *w, &**uid).map_err(io::Error::from)?,
+        None => {
+            w.write_all(b"\"")?;
+            w.write_all(&r.uid_bytes())?;
+            w.write_all(b"\"")?;
+        }
+    }
+    w.write_all(b",\"id.orig_h\":")?;
     addr(w, r.orig.ip())?;
     w.write_all(b",\"id.orig_p\":")?;
     CompactFormatter.write_u16(w, r.orig.port())?;
@@ -184,7 +192,7 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
             w.write_all(b"{\"side\":")?;
             name(w, side.as_str())?;
             w.write_all(b",\"ttl\":")?;
-            CompactFormatter.write_u8(w, ttl)?;
+            opt_u8(w, ttl)?;
             w.write_all(b"}")?;
         }
         None => w.write_all(b"null")?,
@@ -210,6 +218,10 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
         CompactFormatter.write_u8(w, e.ttl)?;
         w.write_all(b",\"meaning\":")?;
         name(w, icmp_meaning(e.v6, e.icmp_type, e.code))?;
+        if e.by_address {
+            // Only for records read from a log: packets' lines stay as they were.
+            w.write_all(b",\"matched\":\"time_and_addresses\"")?;
+        }
         w.write_all(b"}")?;
     }
     w.write_all(b"],\"icmp_count\":")?;
@@ -271,7 +283,7 @@ mod tests {
     #[derive(Serialize)]
     struct RstBy {
         side: &'static str,
-        ttl: u8,
+        ttl: Option<u8>,
     }
 
     #[derive(Serialize)]
@@ -375,6 +387,7 @@ mod tests {
         ConnRecord {
             ts: Timestamp(1_741_597_200_123_456_789 + i as i64 * 1_000_003),
             uid: i * 7919,
+            input_uid: None,
             orig: Endpoint::new(orig, (i * 13) as u16),
             resp: Endpoint::new(resp, [443, 25, 0, 65535][(i % 4) as usize]),
             proto: crate::decode::Proto::from_number([6, 17, 1, 58][(i % 4) as usize]),
@@ -392,10 +405,11 @@ mod tests {
             rtt_synack_ack: (i % 2 == 0).then_some(Duration(1)),
             rst_by: match i % 3 {
                 0 => None,
-                1 => Some((Side::Orig, 63)),
-                _ => Some((Side::Resp, 0)),
+                1 => Some((Side::Orig, Some(63))),
+                _ => Some((Side::Resp, (i % 2 == 0).then_some(0))),
             },
             icmp: [(i % 2 == 1).then(|| IcmpError {
+                by_address: false,
                 ts: Timestamp(i as i64 * 1_000_000_001),
                 from: if i % 4 == 3 {
                     "2001:db8::fe".parse().unwrap()

@@ -33,6 +33,29 @@ pub struct Report {
     /// Live capture only: whether this is an interim report (false for the final one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interim: Option<bool>,
+    /// The input files and their kinds, when any held connection records (left out for
+    /// packets alone, whose reports stay as they were).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<Input>,
+}
+
+/// An input file: its kind and, for records, what was read from it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Input {
+    pub file: String,
+    /// pcap, pcapng, zeek, eve or exflow.
+    pub kind: &'static str,
+    /// Connection records read (record kinds only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub malformed_lines: Option<u64>,
+    /// eve.json: events of other types, skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_events: Option<u64>,
+    /// ICMP error records attached to the attempts they answered, by time and addresses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_attached: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -141,6 +164,10 @@ pub struct FlowEntry {
     /// ICMP codes seen for rejections, e.g. "3/13 admin-prohibited".
     pub icmp: Vec<String>,
     pub detail: String,
+    /// What this verdict's evidence cannot show (from connection records without TTLs:
+    /// `who_refused`). Left out when empty (always, for packets).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cannot_show: Vec<&'static str>,
 }
 
 /// An example connection of an unexpected flow, with Zeek's field names.

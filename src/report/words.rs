@@ -25,12 +25,17 @@ pub fn verdict_label(v: Verdict) -> &'static str {
 /// An ICMP rejection: "3/13 admin-prohibited from 203.0.113.1" (ICMPv6 prefixed "icmp6 ").
 pub fn rejection(r: &Rejection) -> String {
     format!(
-        "{}{}/{} {} from {}",
+        "{}{}/{} {} from {}{}",
         if r.v6 { "icmp6 " } else { "" },
         r.icmp_type,
         r.code,
         super::jsonl::icmp_meaning(r.v6, r.icmp_type, r.code),
-        r.from
+        r.from,
+        if r.by_address {
+            " (a separate ICMP record, matched to the attempts by time and addresses)"
+        } else {
+            ""
+        }
     )
 }
 
@@ -83,6 +88,7 @@ pub fn detail(
     port: u16,
     answered_by: Option<AnsweredBy>,
     refusal: Option<(u8, Option<u8>)>,
+    refused_without_ttl: u64,
     icmp: &[String],
     handshake: Option<Percentiles>,
 ) -> String {
@@ -109,6 +115,9 @@ pub fn detail(
                     "by a device in between (the RST's TTL {ttl} differs from the server's \
                      usual {usual})"
                 ),
+                (_, None) if refused_without_ttl > 0 => "(the connection records carry no TTL, \
+                     so they do not say whether the server or a device in between sent it)"
+                    .to_string(),
                 _ => "by the server's address (no answered handshake to compare its TTL with)"
                     .to_string(),
             };
@@ -786,4 +795,57 @@ pub fn interfaces_label(c: &super::model::CaptureFacts) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Why a file is of no known kind: what its start looked like, and what was looked for.
+pub fn unknown_input(head: &[u8]) -> String {
+    let start: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let what = if head.is_empty() {
+        "it is empty".to_string()
+    } else {
+        format!("it starts with {}", start.join(" "))
+    };
+    format!(
+        "not a pcap or pcapng capture, nor a file of connection records ({what}): no \
+         capture magic, no Zeek conn.log header (#separator / #fields), no JSON line of a \
+         conn.log (id.orig_h), eve.json (event_type) or exflow --flows record; --input KIND \
+         forces a kind"
+    )
+}
+
+/// The warnings of one file of connection records: malformed lines (with the first line
+/// numbers), blanked times, a read error that ended the file early.
+pub fn import_warnings(
+    file: &str,
+    s: &crate::flow::import::ImportStats,
+    read_error: Option<&str>,
+) -> Vec<String> {
+    let name = if file == "-" { "standard input" } else { file };
+    let mut out = vec![];
+    if s.malformed > 0 {
+        let lines: Vec<String> = s.bad_lines.iter().map(u64::to_string).collect();
+        let more = if s.malformed > s.bad_lines.len() as u64 {
+            ", …"
+        } else {
+            ""
+        };
+        out.push(format!(
+            "{name}: {} skipped (line{} {}{more}): not a connection record of this kind",
+            plural(s.malformed, "malformed line", "malformed lines"),
+            if lines.len() == 1 { "" } else { "s" },
+            lines.join(", ")
+        ));
+    }
+    if s.unknown_times > 0 {
+        out.push(format!(
+            "{name}: {} without a start time (blanked or absent): their times are unknown",
+            plural(s.unknown_times, "record", "records")
+        ));
+    }
+    if let Some(e) = read_error {
+        out.push(format!(
+            "{name}: reading stopped early ({e}); the report covers the records before it"
+        ));
+    }
+    out
 }

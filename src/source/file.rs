@@ -239,18 +239,13 @@ fn open(path: &str) -> Result<Opened, Error> {
     let fail = |what: &str, e: io::Error| Error::input(name, format!("{what}: {e}"));
     let raw: Box<dyn Read> = if path == "-" {
         Box::new(io::stdin())
+    } else if let Some(pre) = take_sniffed(path) {
+        pre
     } else {
         Box::new(File::open(path).map_err(|e| fail("cannot open", e))?)
     };
     let (head, len, raw) = peek(raw).map_err(|e| fail("cannot read", e))?;
-    let (compression, stream): (Option<&'static str>, Box<dyn Read>) = match head[..len] {
-        [0x1f, 0x8b, ..] => (Some("gzip"), Box::new(MultiGzDecoder::new(raw))),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => (
-            Some("zstd"),
-            Box::new(zstd::Decoder::new(raw).map_err(|e| fail("cannot decompress (zstd)", e))?),
-        ),
-        _ => (None, raw),
-    };
+    let (compression, stream) = decompress(name, &head[..len], raw)?;
     let (head, len, stream) = match compression {
         None => (head, len, stream),
         Some(kind) => peek(stream).map_err(|e| fail(&format!("cannot decompress ({kind})"), e))?,
@@ -302,6 +297,124 @@ fn open(path: &str) -> Result<Opened, Error> {
         compression,
         first_block,
         stream,
+    })
+}
+
+/// The decompressing stream over `raw` (which still starts with `head`, its first bytes):
+/// gzip (`1f 8b`, several members allowed) and zstd (`28 b5 2f fd`) by their magic, else
+/// `raw` itself.
+fn decompress(
+    name: &str,
+    head: &[u8],
+    raw: Box<dyn Read>,
+) -> Result<(Option<&'static str>, Box<dyn Read>), Error> {
+    Ok(match head {
+        [0x1f, 0x8b, ..] => (Some("gzip"), Box::new(MultiGzDecoder::new(raw))),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => (
+            Some("zstd"),
+            Box::new(
+                zstd::Decoder::new(raw)
+                    .map_err(|e| Error::input(name, format!("cannot decompress (zstd): {e}")))?,
+            ),
+        ),
+        _ => (None, raw),
+    })
+}
+
+/// A file opened for a reader of another format than packets (connection logs): its bytes,
+/// decompressed the way captures are (gzip, zstd), with the compression's name. `-` is
+/// standard input.
+pub fn open_decompressed(path: &str) -> Result<(Option<&'static str>, Box<dyn Read>), Error> {
+    let name = display_name(path);
+    let raw: Box<dyn Read> = if path == "-" {
+        Box::new(io::stdin())
+    } else if let Some(pre) = take_sniffed(path) {
+        pre
+    } else {
+        Box::new(File::open(path).map_err(|e| Error::input(name, format!("cannot open: {e}")))?)
+    };
+    let (head, len, raw) =
+        peek(raw).map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
+    decompress(name, &head[..len], raw)
+}
+
+/// Streams that [`sniff`] had to read from (a pipe such as `<(zcat x.log.gz)` cannot be
+/// opened twice), kept with their first bytes put back for the one reader that follows.
+static SNIFFED: std::sync::Mutex<Vec<(String, SniffedStream)>> = std::sync::Mutex::new(Vec::new());
+
+type SniffedStream = io::Chain<io::Cursor<Vec<u8>>, File>;
+
+fn take_sniffed(path: &str) -> Option<Box<dyn Read>> {
+    let mut kept = SNIFFED.lock().unwrap_or_else(|p| p.into_inner());
+    let i = kept.iter().position(|(p, _)| p == path)?;
+    Some(Box::new(kept.swap_remove(i).1))
+}
+
+/// What a file holds, from its first bytes (decompressed): a capture, or something else
+/// whose first bytes (up to [`SNIFF`]) are returned for other readers to recognise.
+#[derive(Clone, Debug)]
+pub enum Sniffed {
+    Pcap,
+    PcapNg,
+    Other(Vec<u8>),
+}
+
+/// Decompressed bytes looked at to tell a file's kind.
+pub const SNIFF: usize = 16 * 1024;
+
+/// Looks at the start of a file without consuming it: for `-`, the bytes standard input has
+/// buffered already (read again by whoever reads it next), else a separate opening.
+pub fn sniff(path: &str) -> Result<Sniffed, Error> {
+    let name = display_name(path);
+    let raw: Box<dyn Read> = if path == "-" {
+        use std::io::BufRead;
+        let mut lock = io::stdin().lock();
+        let buffered = lock
+            .fill_buf()
+            .map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
+        Box::new(io::Cursor::new(buffered.to_vec()))
+    } else {
+        let mut file =
+            File::open(path).map_err(|e| Error::input(name, format!("cannot open: {e}")))?;
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        if regular {
+            Box::new(file)
+        } else {
+            // A pipe: what is read here is kept for the reader that follows.
+            let mut head = vec![0u8; SNIFF];
+            let n = read_full(&mut file, &mut head)
+                .map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
+            head.truncate(n);
+            let copy = head.clone();
+            let mut kept = SNIFFED.lock().unwrap_or_else(|p| p.into_inner());
+            kept.retain(|(p, _)| p != path);
+            kept.push((path.to_string(), io::Cursor::new(head).chain(file)));
+            Box::new(io::Cursor::new(copy))
+        }
+    };
+    let (head, len, raw) =
+        peek(raw).map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
+    let (_, mut stream) = decompress(name, &head[..len], raw)?;
+    let mut buf = vec![0u8; SNIFF];
+    // A stream cut short (standard input's first buffer of a compressed file) gives what
+    // decompressed before the cut.
+    let mut n = 0;
+    while n < buf.len() {
+        match stream.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    buf.truncate(n);
+    Ok(match buf[..] {
+        [0x0a, 0x0d, 0x0d, 0x0a, ..] => Sniffed::PcapNg,
+        [0xd4, 0xc3, 0xb2, 0xa1, ..]
+        | [0xa1, 0xb2, 0xc3, 0xd4, ..]
+        | [0x4d, 0x3c, 0xb2, 0xa1, ..]
+        | [0xa1, 0xb2, 0x3c, 0x4d, ..]
+        | [0x34, 0xcd, 0xb2, 0xa1, ..]
+        | [0xa1, 0xb2, 0xcd, 0x34, ..] => Sniffed::Pcap,
+        _ => Sniffed::Other(buf),
     })
 }
 
