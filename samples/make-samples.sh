@@ -379,7 +379,7 @@ lab_up() {
     # The firewall's legs, for the two-interface (dumpcap) capture taken beside every scenario's.
     FW2_IFACES=("$IF_FC" "$IF_FS")
     [ "$edge" -eq 0 ] || FW2_IFACES+=("$IF_FP")
-    FW2=1 CAP_NS=$NS_F FW2_REPORT_JQ=.
+    FW2=1 CAP_NS=$NS_F FW2_REPORT_JQ=. FW2_SNAPLEN=
     nss=("$NS_C" "$NS_F" "$NS_S")
     [ "$edge" -eq 0 ] || nss+=("$NS_E")
     for ns in "${nss[@]}"; do
@@ -621,6 +621,7 @@ capture_start() { # name [interface [tcpdump options...]]
 # come, so the file is not in time order; it is kept as written (fw2_order records it).
 fw2_start() { # name
     local args=(-f "$CAP_FILTER") dev i
+    [ -z "$FW2_SNAPLEN" ] || args+=(-s "$FW2_SNAPLEN")
     for dev in "${FW2_IFACES[@]}"; do args+=(-i "$dev"); done
     FW2_CAP=$WORK/$1.fw2.pcapng
     ip netns exec "$NS_F" dumpcap -n "${args[@]}" -w "$FW2_CAP" 2>"$WORK/dumpcap.log" &
@@ -1015,6 +1016,7 @@ scenario_cut_midstream() {
     # the client's later RSTs are dropped by the same rule), so it keeps sending; the client's
     # kernel answers those late segments with RSTs, which are captured here on the way in.
     firewall "        ip saddr $CLIENT ip daddr $SERVER tcp dport 80 ct reply bytes > $limit reject with tcp reset"
+    FW2_SNAPLEN=256   # the download's segments, twice: headers only keep the dumpcap file under 100 KB
     capture_start "$n"
     fw_ttl=$(sysctl_in "$NS_F" net.ipv4.ip_default_ttl 64)
     srv_ttl=$(( $(sysctl_in "$NS_S" net.ipv4.ip_default_ttl 64) - 1 ))
@@ -1234,6 +1236,7 @@ scenario_cut_midstream_site() {
     # As in cut-midstream: the rule matches the client's ACKs once the server has sent more
     # than $limit bytes, drops them and sends the client a RST spoofed from $SERVER:80.
     firewall "        $rule" "$SITE_ALLOW"
+    FW2_SNAPLEN=256   # the download's segments, twice: headers only keep the dumpcap file under 100 KB
     capture_start "$n"
     site_mailbox_v4
     site_write "$n" "an HTTP download from the mailbox server cut by the firewall's RST; HTTPS allowed"

@@ -44,8 +44,17 @@ fn every_sample_prints_what_its_snapshots_say() {
     for name in samples() {
         let pcap = format!("samples/{name}.pcap");
         let site = format!("samples/{name}.site.toml");
-        assert!(Path::new(&root().join(&site)).is_file(), "{site} missing");
+        // The outage captures (issue 14) have no site file by design (a BPF-filtered capture
+        // of the failed port, read as it comes): only their inferred outputs are pinned.
+        let has_site = Path::new(&root().join(&site)).is_file();
+        assert!(
+            has_site || name.starts_with("outage-"),
+            "{site} missing"
+        );
         for (suffix, args) in VARIANTS {
+            if !has_site && args.contains(&"{site}") {
+                continue;
+            }
             let mut argv = vec!["analyze", pcap.as_str()];
             argv.extend(
                 args.iter()
