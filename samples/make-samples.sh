@@ -729,21 +729,48 @@ fw2_finish() { # name
               elif .verdict == "ok" or .verdict == "not_seen" then .
               else error("\($e.role) \($e.dst.address): verdict \($e.verdict) without a died_at record") end)' \
         "$base" >"$WORK/$1.fw2.expect-report.json" || die "$1: could not write the two-interface report"
+    fw2_check_legs "$1"
 }
 
 # Where a failed expected flow died, for the two-interface view: "firewall" (a rule of the
 # firewall dropped or answered it: the SYN entered on one leg and never left by the other) or
 # "beyond_firewall" (it left the firewall toward the destination, whose host dropped or answered it).
-died_at() { # role src dst port where why
+# "legs" names the firewall interface the attempts enter by and the one they would leave by
+# (default: in by the client-side leg, out by the server-side one).
+died_at() { # role src dst port where why [in-leg out-leg]
     jq -cn --arg role "$1" --argjson src "$(side_json "$2")" --argjson dst "$(side_json "$3")" \
-        --argjson port "$4" --arg where "$5" --arg why "$6" \
-        '{role: $role, src: $src, dst: $dst, port: $port, died_at: $where, why: $why}' >>"$DIED"
+        --argjson port "$4" --arg where "$5" --arg why "$6" --arg in "${7:-$IF_FC}" --arg out "${8:-$IF_FS}" \
+        '{role: $role, src: $src, dst: $dst, port: $port, died_at: $where, legs: {in: $in, out: $out},
+          why: $why}' >>"$DIED"
 }
 # The classic captures' hand-written reports name the destination by its address only.
 died_at_classic() { # role port where why
     jq -cn --arg role "$1" --arg dst "$SERVER" --argjson port "$2" --arg where "$3" --arg why "$4" \
+        --arg in "$IF_FC" --arg out "$IF_FS" \
         '{role: $role, src: {zone: "internet", address: null}, dst: {address: $dst}, port: $port,
-          died_at: $where, why: $why}' >>"$DIED"
+          died_at: $where, legs: {in: $in, out: $out}, why: $why}' >>"$DIED"
+}
+
+# Cross-check (not the source of the truth, which is the rule the script installed): in the
+# dumpcap file, the failed attempts' SYNs entered by the in-leg, and left by the out-leg only
+# where they died beyond the firewall. Cut connections (their SYNs passed) are not checked.
+fw2_check_legs() { # name
+    local f=$WORK/$1.fw2.pcapng port in out where dst match n_in n_out
+    while read -r port in out where dst; do
+        case $dst in *:*) match="ipv6.dst == $dst" ;; *) match="ip.dst == $dst" ;; esac
+        match="!icmp && !icmpv6 && tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == $port && $match"
+        n_in=$(tshark -r "$f" -Y "$match && frame.interface_name == \"$in\"" 2>>"$LOG" | wc -l)
+        n_out=$(tshark -r "$f" -Y "$match && frame.interface_name == \"$out\"" 2>>"$LOG" | wc -l)
+        say "$1.fw2.pcapng: port $port to $dst: $n_in SYNs in by $in, $n_out out by $out ($where)"
+        [ "$n_in" -gt 0 ] || die "$1.fw2.pcapng: no SYN to $dst:$port entered by $in"
+        case $where in
+            firewall) [ "$n_out" -eq 0 ] || die "$1.fw2.pcapng: SYNs to $dst:$port left by $out, yet the firewall's rule should have stopped them" ;;
+            beyond_firewall) [ "$n_out" -gt 0 ] || die "$1.fw2.pcapng: no SYN to $dst:$port left by $out, yet it should have died beyond the firewall" ;;
+        esac
+    done < <(jq -r --slurpfile r "$WORK/$1.fw2.expect-report.json" '.[] | . as $d
+        | ([$r[0].expected[] | select(.role == $d.role and .src == $d.src and .dst == $d.dst) | .verdict] | first) as $v
+        | select($v != "cut") | "\(.port) \(.legs.in) \(.legs.out) \(.died_at) \(.dst.address)"' \
+        "$WORK/$1.fw2.expect-died-at.json")
 }
 
 # Run a client in a namespace under `timeout`; its exit code must be WANT.
@@ -1225,7 +1252,8 @@ scenario_edge_edgesync_blocked() {
     expect_from "$SERVER" tcp "$EDGE" 50636 S0 "the mailbox's openssl s_client -connect $EDGE:50636 killed by timeout $t (exit $CLIENT_RC) while connecting; SYNs silently dropped by '$rule'; history stays S" \
         "{\"history\":\"S\",\"min_syn_retries\":$retries,\"client_exit\":$CLIENT_RC}"
     report_expected edgesync "mailbox=$SERVER" "edge=$EDGE" blocked "nft rule '$rule'; openssl s_client from the mailbox to $EDGE:50636 never connected (timeout $t, exit $CLIENT_RC): SYNs unanswered"
-    died_at edgesync "mailbox=$SERVER" "edge=$EDGE" 50636 firewall "the firewall's rule '$rule' drops the SYNs: they enter on $IF_FS and never leave on $IF_FP"
+    died_at edgesync "mailbox=$SERVER" "edge=$EDGE" 50636 firewall "the firewall's rule '$rule' drops the SYNs: they enter on $IF_FS and never leave on $IF_FP" \
+        "$IF_FS" "$IF_FP"
     capture_stop "$n"
 }
 
