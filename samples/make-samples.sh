@@ -4,8 +4,9 @@
 # per-connection results next to this script; for the Exchange-site captures also a site file
 # and the report exflow must give for it.
 #
-#   sudo samples/make-samples.sh            # all scenarios (about a minute)
+#   sudo samples/make-samples.sh            # all scenarios (about four minutes)
 #   sudo samples/make-samples.sh rst-refused cut-midstream    # only these
+#   sudo ONLY_FW2=1 samples/make-samples.sh syn-dropped        # only their dumpcap (.fw2) files
 #
 # Topology (documentation addresses only; no default routes, so nothing can leave the lab):
 #
@@ -29,6 +30,11 @@
 # <name>.expect.jsonl (and <name>.site.toml, <name>.expect-report.json); the expectations are
 # written next to the steps that cause them. Then check-capture.py compares the capture with
 # the expect lines and the script fails loudly on any difference.
+# Beside every scenario's capture, dumpcap captures the firewall's legs at once (<name>.fw2.pcapng,
+# unsorted as dumpcap writes it) with the same expected report plus where each failed flow died
+# (<name>.fw2.expect-died-at.json). Issue 14's scenarios add a NATed dual-stack site, drops by the
+# mailbox's own host firewall, VXLAN and ERSPAN mirror feeds to a sensor namespace, and
+# BPF-filtered outage captures without a site file (see README.md).
 #
 # Needs root. Installs what is missing with apt-get. Tears everything down on exit.
 set -euo pipefail
