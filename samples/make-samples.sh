@@ -1527,14 +1527,15 @@ EOF
 }
 
 # A remote mirror: the firewall's outside leg (both directions: tc clsact ingress and egress)
-# mirrored to a sensor namespace over a dedicated underlay (/30, MTU 9000), once through a Linux
-# VXLAN device (tc mirred into it; VNI $VXLAN_VNI, UDP 4789) and once as ERSPAN type II in GRE.
+# mirrored to a sensor namespace over a dedicated underlay (/30, MTU 9000): through a Linux VXLAN
+# device (tc mirred into it; VNI $VXLAN_VNI, UDP 4789), and in GRE three ways: ERSPAN type II,
+# ERSPAN type III and plain GRE carrying the Ethernet frame (transparent Ethernet bridging).
 # This kernel has no GRE (CONFIG_NET_IPGRE is off: `ip link add type erspan|gretap` fails), so
-# the ERSPAN session is a small exporter in the firewall namespace: it reads the leg's frames
-# (AF_PACKET, both directions) and sends each in GRE (sequence numbers, protocol 0x88BE) behind
-# an ERSPAN II header (session $ERSPAN_SESSION, index = the leg's ifindex) over a raw IP socket,
-# the encapsulation `ip link add type erspan erspan_ver 1` would write. The sensor drops both
-# feeds in its input hook (no ICMP unreachables back); tcpdump there captures them as they arrive.
+# the GRE feeds come from a small exporter in the firewall namespace: it reads the leg's frames
+# (AF_PACKET, both directions) and sends each, once per feed, over a raw IP socket (protocol 47),
+# with the headers `ip link add type erspan erspan_ver 1|2` and `type gretap` would write
+# (ERSPAN sessions 100 and 101; index / HW ID as documented in it). The sensor drops
+# every feed in its input hook (no ICMP unreachables back); tcpdump there captures them as they arrive.
 VXLAN_VNI=4242 ERSPAN_SESSION=100
 cat >"$WORK/erspan-exporter.py" <<'EOF'
 import socket
@@ -1544,22 +1545,38 @@ import time
 
 dev, src, dst, session, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
 index = socket.if_nametoindex(dev)
+PACKET_OUTGOING = 4
 rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))   # ETH_P_ALL
 rx.bind((dev, 0))
 rx.settimeout(0.5)
 tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)                          # GRE
 tx.bind((src, 0))
-print(f"mirroring {dev} (ifindex {index}) to {dst} as ERSPAN II session {session}", flush=True)
-seq, sent, end = 0, 0, time.monotonic() + limit
+print(f"mirroring {dev} (ifindex {index}) to {dst}: ERSPAN II session {session}, "
+      f"ERSPAN III session {session + 1}, GRE (transparent Ethernet bridging)", flush=True)
+seq2 = seq3 = sent = 0
+end = time.monotonic() + limit
 while time.monotonic() < end:
     try:
-        frame = rx.recv(65535)
+        frame, (_ifname, _proto, pkttype, _hatype, _addr) = rx.recvfrom(65535)
     except socket.timeout:
         continue
-    gre = struct.pack(">HHI", 0x1000, 0x88BE, seq)                  # S bit, ERSPAN type II
-    erspan = struct.pack(">HHI", 1 << 12, session & 0x3FF, index & 0xFFFFF)  # ver 1, VLAN 0; COS 0, En 0, T 0; index
-    tx.sendto(gre + erspan + frame, (dst, 0))
-    seq = (seq + 1) & 0xFFFFFFFF
+    # ERSPAN type II: GRE with a sequence number (S bit), protocol 0x88BE; header: version 1,
+    # VLAN 0 | COS 0, En 0, T 0, session | reserved 0, index (the mirrored port's ifindex).
+    gre = struct.pack(">HHI", 0x1000, 0x88BE, seq2)
+    erspan2 = struct.pack(">HHI", 1 << 12, session & 0x3FF, index & 0xFFFFF)
+    tx.sendto(gre + erspan2 + frame, (dst, 0))
+    seq2 = (seq2 + 1) & 0xFFFFFFFF
+    # ERSPAN type III: GRE (S bit), protocol 0x22EB; header: version 2, VLAN 0, COS 0, BSO 0,
+    # T 0, session | timestamp (100 us units, Gra 00) | SGT 0, P 0, FT 0 (Ethernet), HW ID 1,
+    # D (0 ingress, 1 egress: the frame's direction on the port), Gra 0, O 0 (no subheader).
+    gre = struct.pack(">HHI", 0x1000, 0x22EB, seq3)
+    d = 1 if pkttype == PACKET_OUTGOING else 0
+    erspan3 = struct.pack(">III", (2 << 28) | ((session + 1) & 0x3FF),
+                          int(time.time() * 10000) & 0xFFFFFFFF, (1 << 4) | (d << 3))
+    tx.sendto(gre + erspan3 + frame, (dst, 0))
+    seq3 = (seq3 + 1) & 0xFFFFFFFF
+    # Plain GRE carrying the Ethernet frame (protocol 0x6558), as a Linux gretap device sends it.
+    tx.sendto(struct.pack(">HH", 0, 0x6558) + frame, (dst, 0))
     sent += 1
 print(f"{sent} frames mirrored", flush=True)
 EOF
@@ -1612,13 +1629,20 @@ scenario_tunnel_mirror() {
     capture_halt
     # One capture on the sensor's underlay, split by feed: each file holds only encapsulated
     # packets (outer 192.0.2.249 -> 192.0.2.250), and the same inner connections.
-    for kind in vxlan erspan; do
+    # The GRE feeds are told apart by the GRE protocol type (the outer IPv4 header has no options).
+    local display
+    for kind in vxlan erspan erspan3 gre; do
         name=mirror-$kind
-        case $kind in vxlan) filter="udp port 4789" ;; erspan) filter="ip proto 47" ;; esac
+        case $kind in
+            vxlan) filter="udp port 4789" display="vxlan" ;;
+            erspan) filter="ip proto 47 and ip[22:2] = 0x88be" display="erspan && gre.proto == 0x88be" ;;
+            erspan3) filter="ip proto 47 and ip[22:2] = 0x22eb" display="erspan && gre.proto == 0x22eb" ;;
+            gre) filter="ip proto 47 and ip[22:2] = 0x6558" display="gre.proto == 0x6558" ;;
+        esac
         tcpdump -r "$CAP" -w "$WORK/$name.pcap" "$filter" 2>>"$LOG" || die "tcpdump -r $CAP $filter"
-        count=$(tshark -r "$WORK/$name.pcap" -Y "$kind && ip.src == $FW_U && ip.dst == $SENSOR" 2>>"$LOG" | wc -l)
+        count=$(tshark -r "$WORK/$name.pcap" -Y "$display && ip.src == $FW_U && ip.dst == $SENSOR" 2>>"$LOG" | wc -l)
         [ "$count" -gt 0 ] && [ "$count" -eq "$(tshark -r "$WORK/$name.pcap" 2>>"$LOG" | wc -l)" ] \
-            || die "$name.pcap: $count packets tshark reads as $kind, not all of them"
+            || die "$name.pcap: $count packets tshark reads as '$display', not all of them"
         say "$name.pcap: $count $kind packets"
         cp "$EXPECT" "$WORK/$name.expect.jsonl"
         site_write "$name" "the healthy mix, mirrored from the firewall's outside leg to a sensor in $kind"
