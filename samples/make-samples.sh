@@ -684,11 +684,12 @@ capture_finish() { # name
     if [ -f "$WORK/$1.fw2.pcapng" ]; then
         fw2_finish "$1"
         files+=("$1.fw2.pcapng" "$1.fw2.site.toml" "$1.fw2.expect-report.json" "$1.fw2.expect-died-at.json")
-        if [ "$ONLY_FW2" -eq 1 ]; then
-            files=("$1.fw2.pcapng" "$1.fw2.site.toml" "$1.fw2.expect-report.json" "$1.fw2.expect-died-at.json")
-        fi
+        [ "$ONLY_FW2" -eq 0 ] \
+            || files=("$1.fw2.pcapng" "$1.fw2.site.toml" "$1.fw2.expect-report.json" "$1.fw2.expect-died-at.json")
+    elif [ "$ONLY_FW2" -eq 1 ]; then
+        files=()
     fi
-    for f in "${files[@]}"; do
+    for f in ${files[@]+"${files[@]}"}; do
         mv -f "$WORK/$f" "$OUT/$f"
         chmod 644 "$OUT/$f"
     done
@@ -723,6 +724,8 @@ fw2_finish() { # name
     [ "${count:-0}" -gt 0 ] || die "$1.fw2.pcapng is empty"
     order=$(fw2_order "$WORK/$1.fw2.pcapng")
     say "$1.fw2.pcapng: $order"
+    # Recorded either way; a file in time order would not exercise what it is kept for.
+    [ "$(jq .steps_back <<<"$order")" -gt 0 ] || say "warning: $1.fw2.pcapng happens to be in time order this run"
     cp "$site" "$WORK/$1.fw2.site.toml"
     jq -s '.' "$DIED" >"$WORK/$1.fw2.expect-died-at.json" || die "$1: died_at records"
     jq --slurpfile died "$DIED" --argjson order "$order" --arg ifs "${FW2_IFACES[*]}" "$FW2_REPORT_JQ"' |
@@ -1392,6 +1395,25 @@ firewall_nft() { # ruleset text
     nsx "$NS_F" nft list ruleset >>"$LOG"
 }
 
+# A switch's SPAN session of both firewall ports, received and transmitted: tc (clsact) copies
+# every packet in and out of each leg to the veth IF_SPAN, where a second tcpdump captures.
+# A NATed connection appears once per leg, under that leg's addresses.
+span_both_ways_up() { # interfaces...
+    local dev dir
+    ip -n "$NS_F" link add "$IF_SPAN" type veth peer name "$IF_SPAN-peer"
+    for dev in "$IF_SPAN" "$IF_SPAN-peer"; do
+        nsx "$NS_F" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1"
+        nsx "$NS_F" ip link set "$dev" up
+    done
+    for dev in "$@"; do
+        nsx "$NS_F" tc qdisc add dev "$dev" clsact || die "tc: no clsact qdisc on $dev"
+        for dir in ingress egress; do
+            nsx "$NS_F" tc filter add dev "$dev" "$dir" protocol all u32 match u32 0 0 \
+                action mirred egress mirror dev "$IF_SPAN" || die "tc: cannot mirror $dev $dir"
+        done
+    done
+}
+
 # A NATed dual-stack mailbox. IPv4: the internet reaches the mailbox only by the firewall's
 # public address (DNAT for 25, 443, 587), and the mailbox's own traffic leaves under that address
 # (SNAT); the client namespace has no route to the internal network. IPv6: routed, no NAT, and
@@ -1430,6 +1452,18 @@ table ip6 exf6 {
         $allow6
     }
 }"
+    # A second view: a SPAN of both firewall ports, both ways (nat-dual-stack-both-legs.pcap).
+    local both=$n-both-legs i
+    span_both_ways_up "$IF_FC" "$IF_FS"
+    : >"$WORK/$both.expect.jsonl"
+    ip netns exec "$NS_F" tcpdump -i "$IF_SPAN" -w "$WORK/$both.pcap" -U -n -Z root "$CAP_FILTER" 2>"$WORK/tcpdump-both.log" &
+    SERVER_PIDS+=($!)
+    local both_pid=$!
+    for i in $(seq 1 50); do
+        grep -qs 'listening on' "$WORK/tcpdump-both.log" && break
+        sleep 0.1
+    done
+    grep -qs 'listening on' "$WORK/tcpdump-both.log" || die "tcpdump on $IF_SPAN did not start"
     # The SPAN view: the firewall's outside leg, where IPv4 traffic carries the public address.
     capture_start "$n"
     SITE_PROFILE=mailbox SITE_INTERNAL=("$INTERNAL_NET" "$INTERNAL_NET6") SITE_PERIMETER=()
@@ -1442,23 +1476,28 @@ table ip6 exf6 {
         || die "dig in $NS_S failed"
     [ "$out" = "$INET_MTA" ] || die "dig answered '$out', expected $INET_MTA"
     expect_from "$NAT_PUBLIC" udp "$RESOLVER" 53 SF "the mailbox's dig -b $SERVER @$RESOLVER mx.example.net A exit 0, answer $INET_MTA; SNAT '$snat' makes it $NAT_PUBLIC on the outside leg"
+    both_legs "$SERVER" "$NAT_PUBLIC" udp "$RESOLVER" "$RESOLVER" 53 SF "the mailbox's dig @$RESOLVER exit 0 (SNAT)"
     report_expected dns-udp "$mbx" "dns=$RESOLVER" ok "dig @$RESOLVER from the mailbox exit 0, answered ($INET_MTA)"
 
     run_in "$NS_S" 0 20 "${SWAKS_OUT[@]}" --timeout 10 --server "$INET_MTA" --port 25
     grep -q "message from $NAT_PUBLIC" "$WORK/inet-mta.log" || die "the internet MTA did not log the mailbox's message from $NAT_PUBLIC (SNAT)"
     expect_from "$NAT_PUBLIC" tcp "$INET_MTA" 25 SF "the mailbox's swaks to $INET_MTA:25 exit 0 (full dialogue); SNAT to $NAT_PUBLIC (the MTA logged the message from $NAT_PUBLIC)"
+    both_legs "$SERVER" "$NAT_PUBLIC" tcp "$INET_MTA" "$INET_MTA" 25 SF "the mailbox's swaks to $INET_MTA:25 exit 0 (SNAT)"
     report_expected smtp-outbound "$mbx" internet ok "swaks from the mailbox to the internet MTA $INET_MTA:25 exit 0; the MTA logged it from $NAT_PUBLIC (SNAT '$snat')"
 
     client 0 20 "${CURL[@]}" -k "https://$NAT_PUBLIC/owa/"
     grep -q "^$CLIENT .*GET /owa/" "$WORK/nginx-access.log" || die "nginx did not log the client's GET /owa/ from $CLIENT (DNAT)"
     expect tcp "$NAT_PUBLIC" 443 SF "curl -k https://$NAT_PUBLIC/owa/ exit 0; DNAT '$dnat' (nginx on $SERVER logged the request from $CLIENT)"
+    both_legs "$CLIENT" "$CLIENT" tcp "$SERVER" "$NAT_PUBLIC" 443 SF "curl -k https://$NAT_PUBLIC/owa/ exit 0 (DNAT)"
     report_expected https-client internet "$mbx" ok "curl -k https://$NAT_PUBLIC/owa/ from $CLIENT exit 0; DNAT to $SERVER, allowed by '$allow4'"
 
     client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$NAT_PUBLIC" --port 25
     expect tcp "$NAT_PUBLIC" 25 SF "swaks to $NAT_PUBLIC:25 exit 0 (full dialogue); DNAT to $SERVER:25"
+    both_legs "$CLIENT" "$CLIENT" tcp "$SERVER" "$NAT_PUBLIC" 25 SF "swaks to $NAT_PUBLIC:25 exit 0 (DNAT)"
     report_expected smtp-inbound internet "$mbx" ok "swaks from $CLIENT to $NAT_PUBLIC:25 exit 0 (full dialogue); DNAT to $SERVER"
     client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$NAT_PUBLIC" --port 587
     expect tcp "$NAT_PUBLIC" 587 SF "swaks to $NAT_PUBLIC:587 exit 0 (full dialogue); DNAT to $SERVER:587"
+    both_legs "$CLIENT" "$CLIENT" tcp "$SERVER" "$NAT_PUBLIC" 587 SF "swaks to $NAT_PUBLIC:587 exit 0 (DNAT)"
     report_expected smtp-submission internet "$mbx" ok "swaks from $CLIENT to $NAT_PUBLIC:587 exit 0 (full dialogue); DNAT to $SERVER"
     grep -c "message from $CLIENT" "$WORK/smtp25.log" "$WORK/smtp587.log" >>"$LOG" \
         || die "the mailbox did not log the client's messages"
@@ -1469,13 +1508,33 @@ table ip6 exf6 {
     client 28 20 "${CURL[@]}" -g -k --connect-timeout "$t" "https://[$SERVER6]/owa/"
     expect_from "$CLIENT6" tcp "$SERVER6" 443 S0 "curl -k --connect-timeout $t https://[$SERVER6]/owa/ exit $CLIENT_RC (timeout); the ip6 table allows only '$allow6': its policy drops the SYNs" \
         "{\"history\":\"S\",\"min_syn_retries\":$retries,\"client_exit\":$CLIENT_RC}"
+    EXPECT=$WORK/$both.expect.jsonl expect_from "$CLIENT6" tcp "$SERVER6" 443 S0 "curl to [$SERVER6]:443 exit $CLIENT_RC: the SYNs are mirrored as they enter $IF_FC and never leave by $IF_FS (the retransmissions keep the ISN, so no copies count is claimed)" \
+        "{\"history\":\"S\",\"min_syn_retries\":$retries,\"client_exit\":$CLIENT_RC}"
     report_expected https-client internet "$mbx6" blocked "curl to [$SERVER6]:443 exit $CLIENT_RC (connect timed out): the IPv6 rule for 443 is missing ('$allow6' only), the ip6 forward policy drops the SYNs; IPv4 443 works"
     died_at https-client internet "$mbx6" 443 firewall "the firewall's ip6 forward chain has no rule for 443 ('$allow6' only; policy drop): the SYNs enter on $IF_FC and never leave on $IF_FS"
     client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$SERVER6" --port 25
     expect_from "$CLIENT6" tcp "$SERVER6" 25 SF "swaks to [$SERVER6]:25 exit 0 (full dialogue); allowed by '$allow6'"
+    EXPECT=$WORK/$both.expect.jsonl expect_from "$CLIENT6" tcp "$SERVER6" 25 SF "swaks to [$SERVER6]:25 exit 0; no NAT: every packet mirrored on both legs under the same addresses" \
+        '{"copies":2}'
+
     report_expected smtp-inbound internet "$mbx6" ok "swaks from $CLIENT6 to [$SERVER6]:25 exit 0 (full dialogue); allowed by '$allow6'"
     STEP_NOTE=
+    sleep 2   # as capture_halt: late FINs and ACKs
+    stop_capturer "$both_pid" "tcpdump on $IF_SPAN"
+    cat "$WORK/tcpdump-both.log" >>"$LOG"
     capture_stop "$n"
+    # The both-legs SPAN: the same site and verdicts; every packet of the site's traffic is in
+    # it twice (once per leg), the IPv4 ones under different addresses.
+    cp "$OUT/$n.site.toml" "$WORK/$both.site.toml"
+    REPORT_DUPLICATES=true
+    capture_finish "$both"
+}
+# One connection of nat-dual-stack as the both-legs SPAN sees it: once on the inside leg, once
+# on the outside leg (IPv4: other addresses), each leg's copy of every packet once.
+both_legs() { # orig-inside orig-outside proto resp-inside resp-outside port state why
+    local f=$WORK/$n-both-legs.expect.jsonl
+    EXPECT=$f expect_from "$1" "$3" "$4" "$6" "$7" "$8; the inside leg ($IF_FS): $1 -> $4" '{"copies":1}'
+    EXPECT=$f expect_from "$2" "$3" "$5" "$6" "$7" "$8; the outside leg ($IF_FC): $2 -> $5" '{"copies":1}'
 }
 
 # Drops beyond the firewall: the mailbox's own host firewall (nftables in exf-server) drops 587
