@@ -1538,18 +1538,16 @@ both_legs() { # orig-inside orig-outside proto resp-inside resp-outside port sta
 }
 
 # Drops beyond the firewall: the mailbox's own host firewall (nftables in exf-server) drops 587
-# and resets 110 (POP3, switched on in the site file; dovecot listens), next to the firewall's
-# drop of inbound 25. Only a capture on both legs can tell them apart: the 587 and 110 SYNs leave
-# the firewall toward the mailbox, the 25 SYNs never do.
+# and resets 80 (nginx listens there), next to the firewall's drop of inbound 25. Only a capture
+# on both legs can tell them apart: the 587 and 80 SYNs leave the firewall toward the mailbox,
+# the 25 SYNs never do. (All three are roles the mailbox profile enables by default, so the
+# verdicts hold with an inferred topology too.)
 scenario_beyond_firewall() {
     local n=beyond-firewall t=5 retries
     local rule="iifname \"$IF_FC\" ip daddr $SERVER tcp dport 25 drop"
-    local allow="        iifname \"$IF_FC\" ip daddr $SERVER tcp dport 110 ct state new accept"
-    local host_drop="tcp dport 587 drop" host_reset="tcp dport 110 reject with tcp reset"
+    local host_drop="tcp dport 587 drop" host_reset="tcp dport 80 reject with tcp reset"
     lab_up site
-    dovecot_up
-    firewall "        $rule" "$SITE_ALLOW
-$allow"
+    firewall "        $rule" "$SITE_ALLOW"
     cat >"$WORK/host.nft" <<EOF
 flush ruleset
 table inet exfhost {
@@ -1564,24 +1562,23 @@ EOF
     nsx "$NS_S" nft list ruleset >>"$LOG"
     capture_start "$n"
     site_mailbox_v4
-    SITE_SERVICES=("pop3 = true")
-    site_write "$n" "the mailbox's own host firewall drops 587 and resets POP3 110; the site firewall drops inbound 25"
+    site_write "$n" "the mailbox's own host firewall drops 587 and resets 80; the site firewall drops inbound 25"
     step_https
     step_smtp_inbound_dropped "$rule"
 
     retries=$(syn_retries_within "$t" 0.5)
     client 2 20 "${SWAKS_IN[@]}" --timeout "$t" --server "$SERVER" --port 587
-    expect tcp "$SERVER" 587 S0 "swaks --timeout $t --port 587 exit $CLIENT_RC (could not connect); the firewall forwards the SYNs (allowed), the mailbox's host firewall '$host_drop' drops them" \
+    expect tcp "$SERVER" 587 S0 "swaks --timeout $t --port 587 exit $CLIENT_RC (could not connect); the firewall forwards the SYNs (allowed by $ALLOWED), the mailbox's host firewall '$host_drop' drops them" \
         "{\"history\":\"S\",\"min_syn_retries\":$retries,\"client_exit\":$CLIENT_RC}"
     report_expected smtp-submission internet "mailbox=$SERVER" blocked "the mailbox's host firewall (nftables in its namespace) '$host_drop'; swaks exit $CLIENT_RC (connect timed out): SYNs unanswered"
     died_at smtp-submission internet "mailbox=$SERVER" 587 beyond_firewall "the site firewall allows 587 and forwards the SYNs out of $IF_FS; the mailbox's own '$host_drop' drops them"
 
-    # Python's poplib: ConnectionRefusedError, an uncaught exception: exit 1.
-    client 1 20 "$PY" "$WORK/mail-client.py" pop3 "$SERVER" "$DOVECOT_USER" "$DOVECOT_PASS"
-    expect tcp "$SERVER" 110 REJ "python poplib to $SERVER:110 exit $CLIENT_RC (connection refused) though dovecot listens: the mailbox's host firewall '$host_drop' answers the SYN with a RST from the mailbox itself (TTL $(srv_ttl) after the firewall's hop, as the server's own packets)" \
+    # curl exit 7: connection refused, though nginx listens on 80.
+    client 7 20 "${CURL[@]}" --connect-timeout "$t" "http://$SERVER/"
+    expect tcp "$SERVER" 80 REJ "curl http://$SERVER/ exit $CLIENT_RC (connection refused) though nginx listens: the mailbox's host firewall '$host_reset' answers the SYN with a RST from the mailbox itself (TTL $(srv_ttl) after the firewall's hop, as the server's own packets)" \
         "{\"history\":\"Sr\",\"rst_from\":\"resp\",\"rst_ttl\":$(srv_ttl),\"client_exit\":$CLIENT_RC}"
-    report_expected pop3 internet "mailbox=$SERVER" refused "the mailbox's host firewall '$host_reset': the SYN is answered by a RST from the mailbox (TTL $(srv_ttl), the server's own); poplib exit $CLIENT_RC (connection refused)"
-    died_at pop3 internet "mailbox=$SERVER" 110 beyond_firewall "the site firewall allows 110 ('$allow'); the SYN leaves on $IF_FS and the mailbox's own '$host_reset' answers it"
+    report_expected http-client internet "mailbox=$SERVER" refused "the mailbox's host firewall '$host_reset': the SYN is answered by a RST from the mailbox (TTL $(srv_ttl), the server's own); curl exit $CLIENT_RC (connection refused)"
+    died_at http-client internet "mailbox=$SERVER" 80 beyond_firewall "the site firewall allows 80 ($ALLOWED); the SYN leaves on $IF_FS and the mailbox's own '$host_reset' answers it"
     capture_stop "$n"
 }
 
