@@ -1452,18 +1452,29 @@ table ip6 exf6 {
         $allow6
     }
 }"
-    # A second view: a SPAN of both firewall ports, both ways (nat-dual-stack-both-legs.pcap).
-    local both=$n-both-legs i
+    # A second view: a SPAN of both firewall ports, both ways (nat-dual-stack-both-legs.pcap),
+    # and a third: the firewall's `tcpdump -i any` (nat-dual-stack-any.pcap, Linux cooked v2:
+    # each packet tagged with its interface index and direction). Both hold every packet once per
+    # leg, in time order; they share the expect lines.
+    local both=$n-both-legs any=$n-any i both_pid any_pid
     span_both_ways_up "$IF_FC" "$IF_FS"
     : >"$WORK/$both.expect.jsonl"
     ip netns exec "$NS_F" tcpdump -i "$IF_SPAN" -w "$WORK/$both.pcap" -U -n -Z root "$CAP_FILTER" 2>"$WORK/tcpdump-both.log" &
     SERVER_PIDS+=($!)
-    local both_pid=$!
+    both_pid=$!
+    # -i any would also see the mirror's veth pair: the filter keeps the two legs only (libpcap's
+    # `ifindex` primitive, SLL2).
+    local legs
+    legs="ifindex $(ip -n "$NS_F" -o link show dev "$IF_FC" | cut -d: -f1) or ifindex $(ip -n "$NS_F" -o link show dev "$IF_FS" | cut -d: -f1)"
+    ip netns exec "$NS_F" tcpdump -i any -y LINUX_SLL2 -w "$WORK/$any.pcap" -U -n -Z root "($CAP_FILTER) and ($legs)" 2>"$WORK/tcpdump-any.log" &
+    SERVER_PIDS+=($!)
+    any_pid=$!
     for i in $(seq 1 50); do
-        grep -qs 'listening on' "$WORK/tcpdump-both.log" && break
+        grep -qs 'listening on' "$WORK/tcpdump-both.log" && grep -qs 'listening on' "$WORK/tcpdump-any.log" && break
         sleep 0.1
     done
     grep -qs 'listening on' "$WORK/tcpdump-both.log" || die "tcpdump on $IF_SPAN did not start"
+    grep -qs 'listening on' "$WORK/tcpdump-any.log" || die "tcpdump -i any did not start"
     # The SPAN view: the firewall's outside leg, where IPv4 traffic carries the public address.
     capture_start "$n"
     SITE_PROFILE=mailbox SITE_INTERNAL=("$INTERNAL_NET" "$INTERNAL_NET6") SITE_PERIMETER=()
@@ -1521,13 +1532,17 @@ table ip6 exf6 {
     STEP_NOTE=
     sleep 2   # as capture_halt: late FINs and ACKs
     stop_capturer "$both_pid" "tcpdump on $IF_SPAN"
-    cat "$WORK/tcpdump-both.log" >>"$LOG"
+    stop_capturer "$any_pid" "tcpdump -i any"
+    cat "$WORK/tcpdump-both.log" "$WORK/tcpdump-any.log" >>"$LOG"
     capture_stop "$n"
     # The both-legs SPAN: the same site and verdicts; every packet of the site's traffic is in
     # it twice (once per leg), the IPv4 ones under different addresses.
     cp "$OUT/$n.site.toml" "$WORK/$both.site.toml"
+    cp "$OUT/$n.site.toml" "$WORK/$any.site.toml"
+    cp "$WORK/$both.expect.jsonl" "$WORK/$any.expect.jsonl"
     REPORT_DUPLICATES=true
     capture_finish "$both"
+    capture_finish "$any"
 }
 # One connection of nat-dual-stack as the both-legs SPAN sees it: once on the inside leg, once
 # on the outside leg (IPv4: other addresses), each leg's copy of every packet once.
