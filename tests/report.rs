@@ -98,15 +98,15 @@ fn unexpected_set(v: &Value, from_report: bool) -> Vec<(String, u64, String, Str
 
 /// Samples whose expected reports need issue 14's features (see the test).
 const AWAITING_ISSUE_14: [&str; 9] = [
-    "mirror-erspan",           // tunnel decoding
-    "mirror-erspan3",          // tunnel decoding
-    "mirror-gre",              // tunnel decoding
-    "mirror-vxlan",            // tunnel decoding
-    "nat-dual-stack",          // NAT joining, a row per address family
-    "nat-dual-stack-any",      // NAT joining of the two legs (SLL2), a row per address family
+    "mirror-erspan",            // tunnel decoding
+    "mirror-erspan3",           // tunnel decoding
+    "mirror-gre",               // tunnel decoding
+    "mirror-vxlan",             // tunnel decoding
+    "nat-dual-stack",           // NAT joining, a row per address family
+    "nat-dual-stack-any",       // NAT joining of the two legs (SLL2), a row per address family
     "nat-dual-stack-both-legs", // NAT joining of the two legs, a row per address family
-    "outage-25-dropped",       // no site file: inference from failed attempts
-    "outage-587-refused",      // no site file: inference from failed attempts
+    "outage-25-dropped",        // no site file: inference from failed attempts
+    "outage-587-refused",       // no site file: inference from failed attempts
 ];
 
 #[test]

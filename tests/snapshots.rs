@@ -53,10 +53,7 @@ fn every_sample_prints_what_its_snapshots_say() {
         // The outage captures (issue 14) have no site file by design (a BPF-filtered capture
         // of the failed port, read as it comes): only their inferred outputs are pinned.
         let has_site = Path::new(&root().join(&site)).is_file();
-        assert!(
-            has_site || name.starts_with("outage-"),
-            "{site} missing"
-        );
+        assert!(has_site || name.starts_with("outage-"), "{site} missing");
         for (suffix, args) in VARIANTS {
             if !has_site && args.contains(&"{site}") {
                 continue;
