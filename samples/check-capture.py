@@ -9,7 +9,7 @@ that a capture whose traffic differs from the script's intent fails loudly. It i
 small re-statement of Zeek's TCP endpoint state machine, `conn_state` and `history`
 rules (see ../../shared/ZEEK-CONN.md), not a reference: Zeek's own answers are in
 ../../shared/captures/expected/. It reads classic pcap (Ethernet, 802.1Q, Linux SLL and
-SLL2, raw IP), IPv4 and IPv6 (hop-by-hop, routing and destination-options headers
+SLL2, raw IP; mirror feeds in VXLAN, GRE and ERSPAN II/III are decapsulated), IPv4 and IPv6 (hop-by-hop, routing and destination-options headers
 skipped), ICMP and ICMPv6 errors, which is what make-samples.sh writes. Not modelled:
 content gaps (G), bad checksums (C), Zeek's direction flips (^), UDP history, IP
 fragments. Against Zeek's baselines in ../../shared/captures/ it agreed on conn_state and
@@ -85,6 +85,33 @@ def ip_payload(linktype, frame):
 
 def addr(b):
     return str(ipaddress.ip_address(bytes(b)))
+
+
+VXLAN_PORT = 4789
+GRE_TEB, GRE_ERSPAN2, GRE_ERSPAN3 = 0x6558, 0x88BE, 0x22EB
+
+
+def decap(ip):
+    """The mirrored packet inside a mirror feed (VXLAN on UDP 4789; GRE carrying an Ethernet
+    frame, plain or behind an ERSPAN type II or III header), else the packet itself. None when
+    the mirrored frame is not IP (ARP)."""
+    f = ip_fields(ip)
+    if f is None:
+        return ip
+    _ttl, proto, _src, _dst, l4, _len = f
+    if proto == 17 and len(l4) >= 16 and struct.unpack(">H", l4[2:4])[0] == VXLAN_PORT:
+        return ip_payload(1, l4[16:])   # 8 bytes UDP, 8 bytes VXLAN, then Ethernet
+    if proto == 47 and len(l4) >= 4:
+        flags, gproto = struct.unpack(">HH", l4[:4])
+        off = 4 + 4 * bool(flags & 0x8000) + 4 * bool(flags & 0x2000) + 4 * bool(flags & 0x1000)
+        if gproto == GRE_ERSPAN2:
+            off += 8
+        elif gproto == GRE_ERSPAN3:
+            off += 12 + (8 if len(l4) > off + 11 and l4[off + 11] & 0x01 else 0)
+        elif gproto != GRE_TEB:
+            return ip
+        return ip_payload(1, l4[off:])
+    return ip
 
 
 V6_EXT = (0, 43, 60)  # hop-by-hop, routing, destination options: skipped; fragments are not
@@ -356,6 +383,7 @@ def analyze(path):
     loose_icmp = []
     for ts, lt, frame in read_pcap(path):
         ip = ip_payload(lt, frame)
+        ip = decap(ip) if ip is not None else None
         f = ip_fields(ip) if ip is not None else None
         if f is None:
             continue

@@ -4,8 +4,9 @@
 # per-connection results next to this script; for the Exchange-site captures also a site file
 # and the report exflow must give for it.
 #
-#   sudo samples/make-samples.sh            # all scenarios (about a minute)
+#   sudo samples/make-samples.sh            # all scenarios (about four minutes)
 #   sudo samples/make-samples.sh rst-refused cut-midstream    # only these
+#   sudo ONLY_FW2=1 samples/make-samples.sh syn-dropped        # only their dumpcap (.fw2) files
 #
 # Topology (documentation addresses only; no default routes, so nothing can leave the lab):
 #
@@ -29,6 +30,11 @@
 # <name>.expect.jsonl (and <name>.site.toml, <name>.expect-report.json); the expectations are
 # written next to the steps that cause them. Then check-capture.py compares the capture with
 # the expect lines and the script fails loudly on any difference.
+# Beside every scenario's capture, dumpcap captures the firewall's legs at once (<name>.fw2.pcapng,
+# unsorted as dumpcap writes it) with the same expected report plus where each failed flow died
+# (<name>.fw2.expect-died-at.json). Issue 14's scenarios add a NATed dual-stack site, drops by the
+# mailbox's own host firewall, VXLAN and ERSPAN mirror feeds to a sensor namespace, and
+# BPF-filtered outage captures without a site file (see README.md).
 #
 # Needs root. Installs what is missing with apt-get. Tears everything down on exit.
 set -euo pipefail
@@ -50,7 +56,18 @@ CLASSIC_SCENARIOS=(healthy-mix syn-dropped rst-refused icmp-prohibited cut-midst
 SITE_SCENARIOS=(exchange-healthy inbound-25-dropped https-icmp-rejected submission-refused
                 pop-imap-disabled edge-edgesync-blocked cut-midstream-site ipv6-site
                 scan-beside-traffic two-interfaces one-direction)
-ALL_SCENARIOS=("${CLASSIC_SCENARIOS[@]}" "${SITE_SCENARIOS[@]}")
+# Issue 14's captures: NAT and dual stack, drops beyond the firewall, tunnelled mirror feeds,
+# BPF-filtered outage captures without a site file.
+NEW_SCENARIOS=(nat-dual-stack beyond-firewall tunnel-mirror outage-587-refused outage-25-dropped)
+ALL_SCENARIOS=("${CLASSIC_SCENARIOS[@]}" "${SITE_SCENARIOS[@]}" "${NEW_SCENARIOS[@]}")
+# The NATed site's public address (on the firewall's outside leg) and the mirror sensor's
+# underlay (a /30 of its own between the firewall and the sensor namespace).
+NAT_PUBLIC=203.0.113.80
+NS_M=$PFX-sensor IF_FU=$PFX-fwu IF_M=$PFX-m0 IF_VX=$PFX-vx
+FW_U=192.0.2.249 SENSOR=192.0.2.250
+# ONLY_FW2=1: keep the single-interface captures already in samples/ (the snapshot tests pin
+# them) and move only the new two-interface (dumpcap) files of the scenarios run.
+ONLY_FW2=${ONLY_FW2:-0}
 
 say() { printf '== %s\n' "$*" >&2; }
 die() {
@@ -80,6 +97,9 @@ want openssl openssl
 want jq jq
 want timeout coreutils
 want nmap nmap
+want dumpcap wireshark-common      # the firewall's own multi-interface capture; reordercap, editcap
+want reordercap wireshark-common
+want tshark tshark                 # checks the tunnelled mirror feeds and the dumpcap files' order
 want dovecot dovecot-core
 [ -x /usr/lib/dovecot/pop3 ] || need_pkgs+=(dovecot-pop3d)
 [ -x /usr/lib/dovecot/imap ] || need_pkgs+=(dovecot-imapd)
@@ -118,6 +138,7 @@ LOG=$WORK/lab.log
 : >"$LOG"
 SERVER_PIDS=()
 TCPDUMP_PID=
+DUMPCAP_PID=
 
 lab_down() {
     local pid ns
@@ -125,6 +146,11 @@ lab_down() {
         kill -INT "$TCPDUMP_PID" 2>/dev/null || true
         wait "$TCPDUMP_PID" 2>/dev/null || true
         TCPDUMP_PID=
+    fi
+    if [ -n "$DUMPCAP_PID" ]; then
+        kill -INT "$DUMPCAP_PID" 2>/dev/null || true
+        wait "$DUMPCAP_PID" 2>/dev/null || true
+        DUMPCAP_PID=
     fi
     for pid in "${SERVER_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
@@ -135,7 +161,7 @@ lab_down() {
     SERVER_PIDS=()
     # Anything still running inside our namespaces was started by this script (nginx workers,
     # dovecot's children).
-    for ns in "$NS_C" "$NS_F" "$NS_S" "$NS_E"; do
+    for ns in "$NS_C" "$NS_F" "$NS_S" "$NS_E" "$NS_M"; do
         if ip netns list 2>/dev/null | grep -qw "^$ns"; then
             for pid in $(ip netns pids "$ns" 2>/dev/null); do
                 kill -KILL "$pid" 2>/dev/null || true
@@ -171,8 +197,13 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -addext "subjectAltName=DNS:mail.example.test,DNS:edge.example.test,IP:$SERVER,IP:$SERVER6,IP:$EDGE" \
     -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" >>"$LOG" 2>&1 || die "openssl req"
 chmod 644 "$WORK/tls/key.pem"
-# nginx.conf for a server address (IPv6 in brackets).
-nginx_conf() { # listen-host
+# nginx.conf for one or more server addresses (IPv6 in brackets).
+nginx_conf() { # listen-host...
+    local h l80= l443=
+    for h in "$@"; do
+        l80+="        listen $h:80;"$'\n'
+        l443+="        listen $h:443 ssl;"$'\n'
+    done
     cat >"$WORK/nginx.conf" <<EOF
 worker_processes 1;
 pid $WORK/nginx.pid;
@@ -188,12 +219,10 @@ http {
     default_type application/octet-stream;
     keepalive_timeout 30s;
     server {
-        listen $1:80;
-        root $WORK/www;
+$l80        root $WORK/www;
     }
     server {
-        listen $1:443 ssl;
-        ssl_certificate $WORK/tls/cert.pem;
+$l443        ssl_certificate $WORK/tls/cert.pem;
         ssl_certificate_key $WORK/tls/key.pem;
         root $WORK/www;
     }
@@ -347,11 +376,16 @@ veth() { # ns_a if_a ns_b if_b
 # lab_up site v6    ... over IPv6 only
 lab_up() {
     lab_down
-    local site=0 edge=0 a ns nss
+    local site=0 edge=0 dual=0 a ns nss
     LAB_V6=0
     for a in "$@"; do
-        case $a in site) site=1 ;; edge) edge=1 ;; v6) LAB_V6=1 ;; *) die "lab_up: unknown option $a" ;; esac
+        case $a in site) site=1 ;; edge) edge=1 ;; v6) LAB_V6=1 ;; dual) dual=1 LAB_V6=1 ;;
+            *) die "lab_up: unknown option $a" ;; esac
     done
+    # The firewall's legs, for the two-interface (dumpcap) capture taken beside every scenario's.
+    FW2_IFACES=("$IF_FC" "$IF_FS")
+    [ "$edge" -eq 0 ] || FW2_IFACES+=("$IF_FP")
+    FW2=1 CAP_NS=$NS_F FW2_REPORT_JQ=. FW2_SNAPLEN=
     nss=("$NS_C" "$NS_F" "$NS_S")
     [ "$edge" -eq 0 ] || nss+=("$NS_E")
     for ns in "${nss[@]}"; do
@@ -368,6 +402,7 @@ lab_up() {
     done
     if [ "$LAB_V6" -eq 1 ]; then
         nsx "$NS_F" sysctl -qw net.ipv6.conf.all.forwarding=1
+        [ "$dual" -eq 0 ] || nsx "$NS_F" sysctl -qw net.ipv4.ip_forward=1
         CAP_FILTER='tcp or udp or icmp or icmp6'
     else
         nsx "$NS_F" sysctl -qw net.ipv4.ip_forward=1
@@ -379,7 +414,7 @@ lab_up() {
 
     if [ "$site" -eq 0 ]; then
         classic_up
-    elif [ "$LAB_V6" -eq 1 ]; then
+    elif [ "$LAB_V6" -eq 1 ] && [ "$dual" -eq 0 ]; then
         # The MTA's and the resolver's addresses are deprecated (preferred_lft 0): they still
         # answer, but source address selection never picks them for the client's connections.
         nsx "$NS_C" ip -6 addr add "$CLIENT6/64" dev "$IF_C" nodad
@@ -391,6 +426,7 @@ lab_up() {
         nsx "$NS_C" ip -6 route add "$INTERNAL_NET6" via "$FW_C6"
         nsx "$NS_S" ip -6 route add "$INTERNET_NET6" via "$FW_S6"
         M_ADDR=$SERVER6 C_ADDR=$CLIENT6 MTA_ADDR=$INET_MTA6 RES_ADDR=$RESOLVER6 URL_HOST="[$SERVER6]"
+        M_ADDRS=("$SERVER6")
         site_servers
     else
         nsx "$NS_C" ip addr add "$CLIENT/24" dev "$IF_C"
@@ -402,6 +438,18 @@ lab_up() {
         nsx "$NS_C" ip route add "$INTERNAL_NET" via "$FW_C"
         nsx "$NS_S" ip route add 203.0.113.0/24 via "$FW_S"
         M_ADDR=$SERVER C_ADDR=$CLIENT MTA_ADDR=$INET_MTA RES_ADDR=$RESOLVER URL_HOST=$SERVER
+        M_ADDRS=("$SERVER")
+        if [ "$dual" -eq 1 ]; then
+            # Dual stack: the client and the mailbox also have IPv6 (one address each); the
+            # internet MTA and the resolver stay IPv4-only.
+            nsx "$NS_C" ip -6 addr add "$CLIENT6/64" dev "$IF_C" nodad
+            nsx "$NS_F" ip -6 addr add "$FW_C6/64" dev "$IF_FC" nodad
+            nsx "$NS_F" ip -6 addr add "$FW_S6/64" dev "$IF_FS" nodad
+            nsx "$NS_S" ip -6 addr add "$SERVER6/64" dev "$IF_S" nodad
+            nsx "$NS_C" ip -6 route add "$INTERNAL_NET6" via "$FW_C6"
+            nsx "$NS_S" ip -6 route add "$INTERNET_NET6" via "$FW_S6"
+            M_ADDRS+=("$SERVER6")
+        fi
         if [ "$edge" -eq 1 ]; then
             nsx "$NS_F" ip addr add "$FW_P/26" dev "$IF_FP"
             nsx "$NS_E" ip addr add "$EDGE/26" dev "$IF_E"
@@ -443,12 +491,16 @@ classic_up() {
 
 # The mailbox server (nginx, SMTP 25 and 587) and the internet's MTA and DNS resolver.
 site_servers() {
-    local port listen=$M_ADDR
-    [ "$LAB_V6" -eq 0 ] || listen="[$M_ADDR]"
-    nginx_conf "$listen"
+    local port a listen=()
+    for a in "${M_ADDRS[@]}"; do
+        case $a in *:*) listen+=("[$a]") ;; *) listen+=("$a") ;; esac
+    done
+    nginx_conf "${listen[@]}"
     start_server nginx nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" -g 'daemon off;'
     for port in 25 587; do
-        start_server "smtp$port" "$PY" -u "$WORK/smtp-server.py" "$M_ADDR" "$port"
+        for a in "${M_ADDRS[@]}"; do
+            start_server "smtp$port" "$PY" -u "$WORK/smtp-server.py" "$a" "$port"
+        done
     done
     start_in "$NS_C" inet-mta "$PY" -u "$WORK/smtp-server.py" "$MTA_ADDR" 25
     start_in "$NS_C" resolver dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
@@ -544,8 +596,12 @@ EOF
     nsx "$NS_F" nft list ruleset >>"$LOG"
 }
 
-# Capture in the firewall namespace: on the client-side interface unless told otherwise;
-# further arguments go to tcpdump (-Q in, -y LINUX_SLL2).
+# Capture in the firewall namespace (CAP_NS: another namespace, the mirror sensor): on the
+# client-side interface unless told otherwise; further arguments go to tcpdump (-Q in,
+# -y LINUX_SLL2). Beside it, unless FW2=0, dumpcap captures the same traffic on all the
+# firewall's legs at once (FW2_IFACES), as a firewall engineer's Wireshark would: <name>.fw2.pcapng.
+CAP_NS=$NS_F
+FW2=1
 capture_start() { # name [interface [tcpdump options...]]
     local name=$1 iface=${2:-$IF_FC} i
     shift
@@ -554,39 +610,176 @@ capture_start() { # name [interface [tcpdump options...]]
     EXPECT=$WORK/$name.expect.jsonl
     : >"$EXPECT"
     report_reset
-    ip netns exec "$NS_F" tcpdump -i "$iface" "$@" -w "$CAP" -U -n -Z root "$CAP_FILTER" 2>"$WORK/tcpdump.log" &
+    ip netns exec "$CAP_NS" tcpdump -i "$iface" "$@" -w "$CAP" -U -n -Z root "$CAP_FILTER" 2>"$WORK/tcpdump.log" &
     TCPDUMP_PID=$!
     for i in $(seq 1 50); do
-        grep -qs 'listening on' "$WORK/tcpdump.log" && return 0
+        grep -qs 'listening on' "$WORK/tcpdump.log" && break
         sleep 0.1
     done
-    die "tcpdump did not start: $(cat "$WORK/tcpdump.log")"
+    grep -qs 'listening on' "$WORK/tcpdump.log" || die "tcpdump did not start: $(cat "$WORK/tcpdump.log")"
+    [ "$FW2" -eq 1 ] && fw2_start "$name"
+    return 0
 }
 
-capture_stop() { # name
-    sleep 2   # let FIN/ACK exchanges and late retransmissions land in the capture
-    kill -INT "$TCPDUMP_PID"
-    local i
-    for i in $(seq 1 50); do   # tcpdump flushes and exits on SIGINT; wait for it, bounded
-        kill -0 "$TCPDUMP_PID" 2>/dev/null || break
+# dumpcap -i <leg> -i <leg> ...: one pcapng with an interface description block per leg, each
+# packet tagged with the interface it was seen on; every forwarded packet appears once per leg
+# it crossed. dumpcap reads each interface in its own thread and writes their packets as they
+# come, so the file is not in time order; it is kept as written (fw2_order records it).
+fw2_start() { # name
+    local args=(-f "$CAP_FILTER") dev i
+    [ -z "$FW2_SNAPLEN" ] || args+=(-s "$FW2_SNAPLEN")
+    for dev in "${FW2_IFACES[@]}"; do args+=(-i "$dev"); done
+    FW2_CAP=$WORK/$1.fw2.pcapng
+    ip netns exec "$NS_F" dumpcap -n "${args[@]}" -w "$FW2_CAP" 2>"$WORK/dumpcap.log" &
+    DUMPCAP_PID=$!
+    for i in $(seq 1 50); do
+        grep -qs '^Capturing on' "$WORK/dumpcap.log" && break
         sleep 0.1
     done
-    kill -0 "$TCPDUMP_PID" 2>/dev/null && die "tcpdump did not stop on SIGINT"
-    wait "$TCPDUMP_PID" || true
+    grep -qs '^Capturing on' "$WORK/dumpcap.log" || die "dumpcap did not start: $(cat "$WORK/dumpcap.log")"
+    sleep 0.5   # dumpcap's capture threads open their interfaces after the message
+}
+
+# Stop a capture process (SIGINT: it flushes and exits), bounded.
+stop_capturer() { # pid what
+    local i
+    kill -INT "$1"
+    for i in $(seq 1 50); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$1" 2>/dev/null && die "$2 did not stop on SIGINT"
+    wait "$1" || true
+}
+capture_halt() {
+    sleep 2   # let FIN/ACK exchanges and late retransmissions land in the capture
+    stop_capturer "$TCPDUMP_PID" tcpdump
     TCPDUMP_PID=
     cat "$WORK/tcpdump.log" >>"$LOG"
-    "$PY" "$HERE/check-capture.py" "$CAP" "$EXPECT" || die "$1: the capture does not match its expectations"
+    if [ -n "$DUMPCAP_PID" ]; then
+        stop_capturer "$DUMPCAP_PID" dumpcap
+        DUMPCAP_PID=
+        cat "$WORK/dumpcap.log" >>"$LOG"
+    fi
+}
+capture_stop() { # name
+    capture_halt
+    capture_finish "$1"
+}
+
+# Check a capture in $WORK against its expect lines and move it into samples/ with its files.
+capture_finish() { # name
+    "$PY" "$HERE/check-capture.py" "$WORK/$1.pcap" "$WORK/$1.expect.jsonl" \
+        || die "$1: the capture does not match its expectations"
     local files=("$1.pcap" "$1.expect.jsonl") f
     if [ -f "$WORK/$1.site.toml" ]; then
         "$PY" -c 'import sys, tomllib; tomllib.load(open(sys.argv[1], "rb"))' "$WORK/$1.site.toml" \
             || die "$1.site.toml is not valid TOML"
         report_write "$1"
         files+=("$1.site.toml" "$1.expect-report.json")
+    elif [ "$REPORT_NO_SITE" -eq 1 ]; then
+        report_write "$1"
+        files+=("$1.expect-report.json")
     fi
-    for f in "${files[@]}"; do
+    if [ -f "$WORK/$1.fw2.pcapng" ]; then
+        fw2_finish "$1"
+        files+=("$1.fw2.pcapng" "$1.fw2.site.toml" "$1.fw2.expect-report.json" "$1.fw2.expect-died-at.json")
+        [ "$ONLY_FW2" -eq 0 ] \
+            || files=("$1.fw2.pcapng" "$1.fw2.site.toml" "$1.fw2.expect-report.json" "$1.fw2.expect-died-at.json")
+    elif [ "$ONLY_FW2" -eq 1 ]; then
+        files=()
+    fi
+    for f in ${files[@]+"${files[@]}"}; do
         mv -f "$WORK/$f" "$OUT/$f"
         chmod 644 "$OUT/$f"
     done
+}
+
+# Time order of a capture as written: steps back (a packet earlier than the one before it,
+# reordercap's "out of order" count), packets behind (earlier than some packet already written)
+# and the largest step back. reordercap's own line is kept beside them as a cross-check.
+fw2_order() { # capture -> JSON
+    local n
+    n=$(reordercap -n "$1" "$WORK/sorted.pcapng" 2>&1 | tr -d '\n') || die "reordercap $1"
+    rm -f "$WORK/sorted.pcapng"
+    tshark -r "$1" -T fields -e frame.time_epoch 2>>"$LOG" | awk -v rc="$n" '
+        NR > 1 && $1 < prev { steps++ }
+        { if (NR == 1 || $1 >= top) top = $1; else { behind++; d = top - $1; if (d > max) max = d }
+          prev = $1 }
+        END { printf "{\"packets\":%d,\"steps_back\":%d,\"packets_behind\":%d,\"max_step_back_ms\":%.3f,\"reordercap\":\"%s\"}\n",
+              NR, steps, behind, max * 1000, rc }'
+}
+
+# The two-interface capture's truth: the single-interface capture's expected report (the
+# same traffic, the same verdicts; FW2_REPORT_JQ adjusts it where the view changes a verdict),
+# with "duplicates": true, its time order, and died_at on every failed expected flow, from the
+# died_at records the steps wrote (each names the rule that made it fail and where that rule is).
+FW2_REPORT_JQ=.
+fw2_finish() { # name
+    local base=$WORK/$1.expect-report.json site=$WORK/$1.site.toml order count
+    [ -f "$base" ] || base=$OUT/$1.expect-report.json     # the classic captures' hand-written ones
+    [ -f "$site" ] || site=$OUT/$1.site.toml
+    [ -f "$base" ] && [ -f "$site" ] || die "$1: no expected report or site file for the two-interface capture"
+    count=$(capinfos -c -M "$WORK/$1.fw2.pcapng" | awk -F: '/Number of packets/ {gsub(/ /, "", $2); print $2}')
+    [ "${count:-0}" -gt 0 ] || die "$1.fw2.pcapng is empty"
+    order=$(fw2_order "$WORK/$1.fw2.pcapng")
+    say "$1.fw2.pcapng: $order"
+    # Recorded either way; a file in time order would not exercise what it is kept for.
+    [ "$(jq .steps_back <<<"$order")" -gt 0 ] || say "warning: $1.fw2.pcapng happens to be in time order this run"
+    cp "$site" "$WORK/$1.fw2.site.toml"
+    jq -s '.' "$DIED" >"$WORK/$1.fw2.expect-died-at.json" || die "$1: died_at records"
+    jq --slurpfile died "$DIED" --argjson order "$order" --arg ifs "${FW2_IFACES[*]}" "$FW2_REPORT_JQ"' |
+        .duplicates = true
+        | .time_order = $order
+        | .interfaces = ($ifs | split(" "))
+        | .expected |= map(. as $e
+            | ([$died[] | select(.role == $e.role and .src == $e.src and .dst == $e.dst)] | first) as $d
+            | if $d != null then . + {died_at: $d.died_at}
+              elif .verdict == "ok" or .verdict == "not_seen" then .
+              else error("\($e.role) \($e.dst.address): verdict \($e.verdict) without a died_at record") end)' \
+        "$base" >"$WORK/$1.fw2.expect-report.json" || die "$1: could not write the two-interface report"
+    fw2_check_legs "$1"
+}
+
+# Where a failed expected flow died, for the two-interface view: "firewall" (a rule of the
+# firewall dropped or answered it: the SYN entered on one leg and never left by the other) or
+# "beyond_firewall" (it left the firewall toward the destination, whose host dropped or answered it).
+# "legs" names the firewall interface the attempts enter by and the one they would leave by
+# (default: in by the client-side leg, out by the server-side one).
+died_at() { # role src dst port where why [in-leg out-leg]
+    jq -cn --arg role "$1" --argjson src "$(side_json "$2")" --argjson dst "$(side_json "$3")" \
+        --argjson port "$4" --arg where "$5" --arg why "$6" --arg in "${7:-$IF_FC}" --arg out "${8:-$IF_FS}" \
+        '{role: $role, src: $src, dst: $dst, port: $port, died_at: $where, legs: {in: $in, out: $out},
+          why: $why}' >>"$DIED"
+}
+# The classic captures' hand-written reports name the destination by its address only.
+died_at_classic() { # role port where why
+    jq -cn --arg role "$1" --arg dst "$SERVER" --argjson port "$2" --arg where "$3" --arg why "$4" \
+        --arg in "$IF_FC" --arg out "$IF_FS" \
+        '{role: $role, src: {zone: "internet", address: null}, dst: {address: $dst}, port: $port,
+          died_at: $where, legs: {in: $in, out: $out}, why: $why}' >>"$DIED"
+}
+
+# Cross-check (not the source of the truth, which is the rule the script installed): in the
+# dumpcap file, the failed attempts' SYNs entered by the in-leg, and left by the out-leg only
+# where they died beyond the firewall. Cut connections (their SYNs passed) are not checked.
+fw2_check_legs() { # name
+    local f=$WORK/$1.fw2.pcapng port in out where dst match n_in n_out
+    while read -r port in out where dst; do
+        case $dst in *:*) match="ipv6.dst == $dst" ;; *) match="ip.dst == $dst" ;; esac
+        match="!icmp && !icmpv6 && tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == $port && $match"
+        n_in=$(tshark -r "$f" -Y "$match && frame.interface_name == \"$in\"" 2>>"$LOG" | wc -l)
+        n_out=$(tshark -r "$f" -Y "$match && frame.interface_name == \"$out\"" 2>>"$LOG" | wc -l)
+        say "$1.fw2.pcapng: port $port to $dst: $n_in SYNs in by $in, $n_out out by $out ($where)"
+        [ "$n_in" -gt 0 ] || die "$1.fw2.pcapng: no SYN to $dst:$port entered by $in"
+        case $where in
+            firewall) [ "$n_out" -eq 0 ] || die "$1.fw2.pcapng: SYNs to $dst:$port left by $out, yet the firewall's rule should have stopped them" ;;
+            beyond_firewall) [ "$n_out" -gt 0 ] || die "$1.fw2.pcapng: no SYN to $dst:$port left by $out, yet it should have died beyond the firewall" ;;
+        esac
+    done < <(jq -r --slurpfile r "$WORK/$1.fw2.expect-report.json" '.[] | . as $d
+        | ([$r[0].expected[] | select(.role == $d.role and .src == $d.src and .dst == $d.dst) | .verdict] | first) as $v
+        | select($v != "cut") | "\(.port) \(.legs.in) \(.legs.out) \(.died_at) \(.dst.address)"' \
+        "$WORK/$1.fw2.expect-died-at.json")
 }
 
 # Run a client in a namespace under `timeout`; its exit code must be WANT.
@@ -634,8 +827,10 @@ expect_many() {
 # The site file is written from SITE_PROFILE, SITE_INTERNAL, SITE_PERIMETER, SITE_HOSTS
 # ("role=address ...") and SITE_SERVICES (TOML lines); the report from the report_* calls made
 # next to the client calls that cause them.
+SITE_NAT=()   # "role=public-address ...": the [[host]]'s nat list (the NATed site)
+SITE_INTERNAL=() SITE_PERIMETER=()
 site_write() { # name comment
-    local f=$WORK/$1.site.toml h
+    local f=$WORK/$1.site.toml h nat
     {
         printf '# %s: %s\n' "$1" "$2"
         printf '# Written by make-samples.sh (Site file, version 1).\n'
@@ -644,6 +839,9 @@ site_write() { # name comment
         printf 'perimeter = [%s]\n' "$(toml_list "${SITE_PERIMETER[@]}")"
         for h in "${SITE_HOSTS[@]}"; do
             printf '\n[[host]]\nrole = "%s"\naddresses = [%s]\n' "${h%%=*}" "$(toml_list ${h#*=})"
+            for nat in "${SITE_NAT[@]}"; do
+                [ "${nat%%=*}" != "${h%%=*}" ] || printf 'nat = [%s]\n' "$(toml_list ${nat#*=})"
+            done
         done
         printf '\n[services]\n'
         for h in "${SITE_SERVICES[@]}"; do
@@ -656,7 +854,7 @@ toml_list() { local a out=; for a in "$@"; do out+="${out:+, }\"$a\""; done; pri
 # The v4 mailbox site every site scenario but the edge and IPv6 ones uses.
 site_mailbox_v4() {
     SITE_PROFILE=mailbox SITE_INTERNAL=("$INTERNAL_NET") SITE_PERIMETER=()
-    SITE_HOSTS=("mailbox=$SERVER" "dns=$RESOLVER") SITE_SERVICES=()
+    SITE_HOSTS=("mailbox=$SERVER" "dns=$RESOLVER") SITE_SERVICES=() SITE_NAT=()
 }
 
 # Zone of an address under the scenario's site: perimeter, internal or internet.
@@ -669,11 +867,16 @@ def within(nets):
 print("perimeter" if within(sys.argv[2]) else "internal" if within(sys.argv[3]) else "internet")
 ' "$1" "${SITE_PERIMETER[*]}" "${SITE_INTERNAL[*]}"
 }
-# One side of an expected flow: internet | client | ROLE=ADDRESS (a host of the site).
+# One side of an expected flow: internet | client | ROLE=ADDRESS (a host of the site) |
+# ROLE=ADDRESS@PUBLIC (a NATed host reached by, or seen as, its public address: "via").
 side_json() {
+    local a via
     case $1 in
         internet) printf '{"zone":"internet","role":null,"address":null}' ;;
         client) printf '{"zone":"internal","role":"client","address":null}' ;;
+        *=*@*) a=${1#*=} via=${1#*@}; a=${a%@*}
+               jq -cn --arg z "$(zone_of "$a")" --arg r "${1%%=*}" --arg a "$a" --arg via "$via" \
+                 '{zone: $z, role: $r, address: $a, via: $via}' ;;
         *=*) jq -cn --arg z "$(zone_of "${1#*=}")" --arg r "${1%%=*}" --arg a "${1#*=}" \
                  '{zone: $z, role: $r, address: $a}' ;;
         *) die "side_json: $1" ;;
@@ -681,8 +884,12 @@ side_json() {
 }
 report_reset() {
     REPORT_E=$WORK/report-expected.jsonl REPORT_U=$WORK/report-unexpected.jsonl REPORT_S=$WORK/report-scans.jsonl
-    : >"$REPORT_E"; : >"$REPORT_U"; : >"$REPORT_S"
+    DIED=$WORK/died-at.jsonl
+    : >"$REPORT_E"; : >"$REPORT_U"; : >"$REPORT_S"; : >"$DIED"
     REPORT_DUPLICATES=false
+    # A capture without a site file (the outage captures) still gets an expected report when
+    # this is 1; REPORT_EXTRA (a JSON object) is merged into the report.
+    REPORT_NO_SITE=0 REPORT_EXTRA='{}'
 }
 # An expected flow (catalogue role x source x destination) and the verdict the step implies.
 STEP_NOTE=   # appended to every report_expected reason while set
@@ -702,7 +909,7 @@ report_scan() { # source why
 # reasons joined. Two different verdicts for one flow is a bug in the scenario.
 report_write() { # name
     jq -n --slurpfile e "$REPORT_E" --slurpfile u "$REPORT_U" --slurpfile s "$REPORT_S" \
-        --argjson dup "$REPORT_DUPLICATES" '
+        --argjson dup "$REPORT_DUPLICATES" --argjson extra "$REPORT_EXTRA" '
         def merge(k): reduce .[] as $x ({}; ($x | k | tojson) as $key
             | if .[$key] == null then .[$key] = $x
               elif .[$key].verdict != $x.verdict then error("two verdicts for \($key)")
@@ -711,7 +918,7 @@ report_write() { # name
          unexpected: ($u | merge([.proto, .port, .dst, .reason])),
          unsupported_restrictions: [],
          scans: $s,
-         duplicates: $dup}' >"$WORK/$1.expect-report.json" || die "$1: could not write the expected report"
+         duplicates: $dup} + $extra' >"$WORK/$1.expect-report.json" || die "$1: could not write the expected report"
 }
 
 # --------------------------------------------------------------------------- derived facts
@@ -788,6 +995,7 @@ scenario_syn_dropped() {
     client 28 20 "${CURL[@]}" --connect-timeout "$ct" "smtp://$SERVER:25/"
     expect tcp "$SERVER" 25 S0 "curl --connect-timeout $ct smtp://$SERVER:25/ exit $CLIENT_RC (timeout); SYNs silently dropped by 'tcp dport 25 drop'; retransmitted SYNs keep the ISN so history stays S" \
         "{\"history\":\"S\",\"min_syn_retries\":$retries,\"client_exit\":$CLIENT_RC}"
+    died_at_classic smtp-inbound 25 firewall "the firewall's 'ip daddr $SERVER tcp dport 25 drop' drops the SYNs: they enter on $IF_FC and never leave on $IF_FS"
     client 0 20 "${CURL[@]}" -k "https://$SERVER/owa/"
     expect tcp "$SERVER" 443 SF "$HTTPS_OK_WHY"
 
@@ -809,6 +1017,7 @@ scenario_rst_refused() {
     client 7 20 "${CURL[@]}" --connect-timeout 5 "smtp://$SERVER:25/"
     expect tcp "$SERVER" 25 REJ "curl smtp://$SERVER:25/ exit $CLIENT_RC (connection refused); the firewall's 'tcp dport 25 reject with tcp reset' answers the SYN with RST+ACK claiming to be $SERVER; RST TTL $fw_ttl (made by the firewall) vs $srv_ttl on the server's real packets" \
         "{\"history\":\"Sr\",\"rst_from\":\"resp\",\"rst_ttl\":$fw_ttl,\"server_ttl\":$srv_ttl,\"client_exit\":$CLIENT_RC}"
+    died_at_classic smtp-inbound 25 firewall "the firewall's 'tcp dport 25 reject with tcp reset' answers the SYN with its own RST: the SYN enters on $IF_FC and never leaves on $IF_FS"
     client 0 20 "${CURL[@]}" -k "https://$SERVER/owa/"
     expect tcp "$SERVER" 443 SF "$HTTPS_OK_WHY"
 
@@ -827,6 +1036,7 @@ scenario_icmp_prohibited() {
     client 7 20 "${CURL[@]}" --connect-timeout 5 "smtp://$SERVER:25/"
     expect tcp "$SERVER" 25 S0 "curl smtp://$SERVER:25/ exit $CLIENT_RC (No route to host); 'tcp dport 25 reject with icmp type admin-prohibited' answers the SYN with ICMP 3/13 from the firewall ($FW_C); the client kernel aborts the connect on it, so there is a single SYN" \
         "{\"history\":\"S\",\"icmp\":{\"type\":3,\"code\":13},\"min_syn_retries\":0,\"client_exit\":$CLIENT_RC}"
+    died_at_classic smtp-inbound 25 firewall "the firewall's 'reject with icmp type admin-prohibited' answers the SYN with ICMP 3/13 from $FW_C: the SYN enters on $IF_FC and never leaves on $IF_FS"
     client 0 20 "${CURL[@]}" -k "https://$SERVER/owa/"
     expect tcp "$SERVER" 443 SF "$HTTPS_OK_WHY"
 
@@ -842,6 +1052,7 @@ scenario_cut_midstream() {
     # the client's later RSTs are dropped by the same rule), so it keeps sending; the client's
     # kernel answers those late segments with RSTs, which are captured here on the way in.
     firewall "        ip saddr $CLIENT ip daddr $SERVER tcp dport 80 ct reply bytes > $limit reject with tcp reset"
+    FW2_SNAPLEN=256   # the download's segments, twice: headers only keep the dumpcap file under 100 KB
     capture_start "$n"
     fw_ttl=$(sysctl_in "$NS_F" net.ipv4.ip_default_ttl 64)
     srv_ttl=$(( $(sysctl_in "$NS_S" net.ipv4.ip_default_ttl 64) - 1 ))
@@ -852,6 +1063,7 @@ scenario_cut_midstream() {
     client 56 20 "${CURL[@]}" "http://$SERVER/oab.bin"
     expect tcp "$SERVER" 80 RSTR "curl http://$SERVER/oab.bin ($BIG_BYTES bytes) exit $CLIENT_RC (connection reset); 'ct reply bytes > $limit reject with tcp reset' on the client's packets sends the client a RST claiming to be $SERVER once the server has sent $limit bytes; the responder side RESET first, so RSTR (the client's own RSTs to the server's late segments follow)" \
         "{\"rst_from\":\"resp\",\"rst_ttl\":$fw_ttl,\"server_ttl\":$srv_ttl,\"client_exit\":$CLIENT_RC}"
+    died_at_classic http-client 80 firewall "the firewall's 'ct reply bytes > $limit reject with tcp reset' drops the client's ACKs and sends the client a RST of its own: the connection was cut inside the firewall"
 
     capture_stop "$n"
 }
@@ -908,6 +1120,7 @@ step_smtp_inbound_dropped() { # rule text
     expect_from "$C_ADDR" tcp "$M_ADDR" 25 S0 "swaks --timeout $t --port 25 exit $CLIENT_RC (could not connect); SYNs silently dropped by '$1'; retransmitted SYNs keep the ISN so history stays S" \
         "{\"history\":\"S\",\"min_syn_retries\":$retries,\"client_exit\":$CLIENT_RC}"
     report_expected smtp-inbound internet "mailbox=$M_ADDR" blocked "nft rule '$1'; swaks --timeout $t exit $CLIENT_RC (connect timed out): SYNs unanswered, $retries retransmissions at least, nothing established"
+    died_at smtp-inbound internet "mailbox=$M_ADDR" 25 firewall "the firewall's forward rule '$1' drops the SYNs: they enter on $IF_FC and never leave on $IF_FS"
 }
 # The whole healthy mix of the mailbox site.
 healthy_traffic() {
@@ -955,6 +1168,7 @@ scenario_https_icmp_rejected() {
     expect tcp "$SERVER" 443 S0 "curl -k https://$SERVER/owa/ exit $CLIENT_RC (No route to host); '$rule' answers the SYN with ICMP 3/13 from the firewall ($FW_C); the client kernel aborts the connect on it, so there is a single SYN" \
         "{\"history\":\"S\",\"icmp\":{\"type\":3,\"code\":13},\"min_syn_retries\":0,\"client_exit\":$CLIENT_RC}"
     report_expected https-client internet "mailbox=$SERVER" rejected "nft rule '$rule': ICMP 3/13 (administratively prohibited) from $FW_C quoting the SYN; curl exit $CLIENT_RC (No route to host), nothing established"
+    died_at https-client internet "mailbox=$SERVER" 443 firewall "the firewall's rule '$rule' answers the SYN with ICMP from $FW_C: it enters on $IF_FC and never leaves on $IF_FS"
     step_smtp_inbound
     capture_stop "$n"
 }
@@ -971,6 +1185,7 @@ scenario_submission_refused() {
     expect tcp "$SERVER" 587 REJ "swaks --port 587 exit $CLIENT_RC (connection refused); '$rule' answers the SYN with RST+ACK claiming to be $SERVER; RST TTL $(fw_ttl) (made by the firewall) vs $(srv_ttl) on the server's real packets" \
         "{\"history\":\"Sr\",\"rst_from\":\"resp\",\"rst_ttl\":$(fw_ttl),\"server_ttl\":$(srv_ttl),\"client_exit\":$CLIENT_RC}"
     report_expected smtp-submission internet "mailbox=$SERVER" refused "nft rule '$rule': the SYN is answered by a RST (TTL $(fw_ttl), the firewall's, vs $(srv_ttl) on the server's own packets); swaks exit $CLIENT_RC (connection refused), nothing established"
+    died_at smtp-submission internet "mailbox=$SERVER" 587 firewall "the firewall's rule '$rule' answers the SYN with its own RST: the SYN enters on $IF_FC and never leaves on $IF_FS"
     step_https
     capture_stop "$n"
 }
@@ -1046,6 +1261,8 @@ scenario_edge_edgesync_blocked() {
     expect_from "$SERVER" tcp "$EDGE" 50636 S0 "the mailbox's openssl s_client -connect $EDGE:50636 killed by timeout $t (exit $CLIENT_RC) while connecting; SYNs silently dropped by '$rule'; history stays S" \
         "{\"history\":\"S\",\"min_syn_retries\":$retries,\"client_exit\":$CLIENT_RC}"
     report_expected edgesync "mailbox=$SERVER" "edge=$EDGE" blocked "nft rule '$rule'; openssl s_client from the mailbox to $EDGE:50636 never connected (timeout $t, exit $CLIENT_RC): SYNs unanswered"
+    died_at edgesync "mailbox=$SERVER" "edge=$EDGE" 50636 firewall "the firewall's rule '$rule' drops the SYNs: they enter on $IF_FS and never leave on $IF_FP" \
+        "$IF_FS" "$IF_FP"
     capture_stop "$n"
 }
 
@@ -1056,6 +1273,7 @@ scenario_cut_midstream_site() {
     # As in cut-midstream: the rule matches the client's ACKs once the server has sent more
     # than $limit bytes, drops them and sends the client a RST spoofed from $SERVER:80.
     firewall "        $rule" "$SITE_ALLOW"
+    FW2_SNAPLEN=256   # the download's segments, twice: headers only keep the dumpcap file under 100 KB
     capture_start "$n"
     site_mailbox_v4
     site_write "$n" "an HTTP download from the mailbox server cut by the firewall's RST; HTTPS allowed"
@@ -1065,6 +1283,7 @@ scenario_cut_midstream_site() {
     expect tcp "$SERVER" 80 RSTR "curl http://$SERVER/oab.bin ($BIG_BYTES bytes) exit $CLIENT_RC (connection reset); '$rule' sends the client a RST claiming to be $SERVER once the server has sent $limit bytes; responder side RESET first, so RSTR" \
         "{\"rst_from\":\"resp\",\"rst_ttl\":$(fw_ttl),\"server_ttl\":$(srv_ttl),\"client_exit\":$CLIENT_RC}"
     report_expected http-client internet "mailbox=$SERVER" cut "nft rule '$rule'; curl http://$SERVER/oab.bin exit $CLIENT_RC (Connection reset by peer) after the handshake and ${limit}+ bytes: the first RST claims to be the server but has TTL $(fw_ttl) vs the server's $(srv_ttl) (made by the firewall)"
+    died_at http-client internet "mailbox=$SERVER" 80 firewall "the firewall's rule '$rule' drops the client's ACKs once $limit bytes have passed and sends the client a RST of its own: the connection was cut inside the firewall"
     step_https
     capture_stop "$n"
 }
@@ -1160,6 +1379,386 @@ scenario_one_direction() {
     client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$SERVER" --port 25
     expect tcp "$SERVER" 25 SH "swaks --port 25 exit 0 (full dialogue), but only the client's packets are captured" '{"resp_pkts":0}'
     report_expected smtp-inbound internet "mailbox=$SERVER" one_sided "swaks to $SERVER:25 exit 0 (it worked), but only the client's packets are captured"
+    # dumpcap has no -Q: the two-interface capture beside it holds both directions on both
+    # legs, so there both flows are what the clients' exit codes say: ok.
+    FW2_REPORT_JQ='.expected |= map(.verdict = "ok" | .why += "; the two-interface capture (dumpcap on both legs, both directions) holds the server packets too")'
+    capture_stop "$n"
+}
+
+# --------------------------------------------------------------------------- issue 14's scenarios
+# Load a whole nftables ruleset into the firewall (the NATed site's, with nat chains and an ip6 table).
+firewall_nft() { # ruleset text
+    printf '%s\n' "$1" >"$WORK/fw.nft"
+    nsx "$NS_F" nft -f "$WORK/fw.nft" || die "nft -f fw.nft"
+    nsx "$NS_F" sysctl -qw net.netfilter.nf_conntrack_acct=1
+    printf '%s\n' "--- firewall rules:" >>"$LOG"
+    nsx "$NS_F" nft list ruleset >>"$LOG"
+}
+
+# A switch's SPAN session of both firewall ports, received and transmitted: tc (clsact) copies
+# every packet in and out of each leg to the veth IF_SPAN, where a second tcpdump captures.
+# A NATed connection appears once per leg, under that leg's addresses.
+span_both_ways_up() { # interfaces...
+    local dev dir
+    ip -n "$NS_F" link add "$IF_SPAN" type veth peer name "$IF_SPAN-peer"
+    for dev in "$IF_SPAN" "$IF_SPAN-peer"; do
+        nsx "$NS_F" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1"
+        nsx "$NS_F" ip link set "$dev" up
+    done
+    for dev in "$@"; do
+        nsx "$NS_F" tc qdisc add dev "$dev" clsact || die "tc: no clsact qdisc on $dev"
+        for dir in ingress egress; do
+            nsx "$NS_F" tc filter add dev "$dev" "$dir" protocol all u32 match u32 0 0 \
+                action mirred egress mirror dev "$IF_SPAN" || die "tc: cannot mirror $dev $dir"
+        done
+    done
+}
+
+# A NATed dual-stack mailbox. IPv4: the internet reaches the mailbox only by the firewall's
+# public address (DNAT for 25, 443, 587), and the mailbox's own traffic leaves under that address
+# (SNAT); the client namespace has no route to the internal network. IPv6: routed, no NAT, and
+# the firewall's ip6 table forgot 443 (IPv6 443 blocked while IPv4 443 works).
+scenario_nat_dual_stack() {
+    local n=nat-dual-stack t=5 retries out
+    local dnat="iifname \"$IF_FC\" ip daddr $NAT_PUBLIC tcp dport { 25, 443, 587 } dnat to $SERVER"
+    local snat="oifname \"$IF_FC\" ip saddr $SERVER snat to $NAT_PUBLIC"
+    local allow4="iifname \"$IF_FC\" ip daddr $SERVER tcp dport { 25, 443, 587 } ct status dnat ct state new accept"
+    local allow6="iifname \"$IF_FC\" ip6 daddr $SERVER6 tcp dport { 25, 587 } ct state new accept"
+    lab_up site dual
+    nsx "$NS_C" ip route del "$INTERNAL_NET"
+    nsx "$NS_F" ip addr add "$NAT_PUBLIC/24" dev "$IF_FC"
+    firewall_nft "flush ruleset
+table ip exf {
+    chain prerouting {
+        type nat hook prerouting priority dstnat; policy accept;
+        $dnat
+    }
+    chain postrouting {
+        type nat hook postrouting priority srcnat; policy accept;
+        $snat
+    }
+    chain forward {
+        type filter hook forward priority filter; policy drop;
+        ct state established,related accept
+        $allow4
+        iifname \"$IF_FS\" ip saddr $SERVER tcp dport 25 ct state new accept
+        iifname \"$IF_FS\" ip saddr $SERVER ip daddr $RESOLVER udp dport 53 accept
+    }
+}
+table ip6 exf6 {
+    chain forward {
+        type filter hook forward priority filter; policy drop;
+        ct state established,related accept
+        $allow6
+    }
+}"
+    # A second view: a SPAN of both firewall ports, both ways (nat-dual-stack-both-legs.pcap),
+    # and a third: the firewall's `tcpdump -i any` (nat-dual-stack-any.pcap, Linux cooked v2:
+    # each packet tagged with its interface index and direction). Both hold every packet once per
+    # leg, in time order; they share the expect lines.
+    local both=$n-both-legs any=$n-any i both_pid any_pid
+    span_both_ways_up "$IF_FC" "$IF_FS"
+    : >"$WORK/$both.expect.jsonl"
+    ip netns exec "$NS_F" tcpdump -i "$IF_SPAN" -w "$WORK/$both.pcap" -U -n -Z root "$CAP_FILTER" 2>"$WORK/tcpdump-both.log" &
+    SERVER_PIDS+=($!)
+    both_pid=$!
+    # -i any would also see the mirror's veth pair: the filter keeps the two legs only (libpcap's
+    # `ifindex` primitive, SLL2).
+    local legs
+    legs="ifindex $(ip -n "$NS_F" -o link show dev "$IF_FC" | cut -d: -f1) or ifindex $(ip -n "$NS_F" -o link show dev "$IF_FS" | cut -d: -f1)"
+    ip netns exec "$NS_F" tcpdump -i any -y LINUX_SLL2 -w "$WORK/$any.pcap" -U -n -Z root "($CAP_FILTER) and ($legs)" 2>"$WORK/tcpdump-any.log" &
+    SERVER_PIDS+=($!)
+    any_pid=$!
+    for i in $(seq 1 50); do
+        grep -qs 'listening on' "$WORK/tcpdump-both.log" && grep -qs 'listening on' "$WORK/tcpdump-any.log" && break
+        sleep 0.1
+    done
+    grep -qs 'listening on' "$WORK/tcpdump-both.log" || die "tcpdump on $IF_SPAN did not start"
+    grep -qs 'listening on' "$WORK/tcpdump-any.log" || die "tcpdump -i any did not start"
+    # The SPAN view: the firewall's outside leg, where IPv4 traffic carries the public address.
+    capture_start "$n"
+    SITE_PROFILE=mailbox SITE_INTERNAL=("$INTERNAL_NET" "$INTERNAL_NET6") SITE_PERIMETER=()
+    SITE_HOSTS=("mailbox=$SERVER $SERVER6" "dns=$RESOLVER") SITE_SERVICES=() SITE_NAT=("mailbox=$NAT_PUBLIC")
+    site_write "$n" "a dual-stack mailbox behind a NAT firewall (public $NAT_PUBLIC for IPv4); the IPv6 rule for 443 was forgotten"
+    local mbx="mailbox=$SERVER@$NAT_PUBLIC" mbx6="mailbox=$SERVER6"
+    STEP_NOTE="; IPv4 through NAT: seen on the outside leg as $NAT_PUBLIC"
+
+    out=$(nsx "$NS_S" timeout 10 dig +tries=1 +time=3 +short -b "$SERVER" @"$RESOLVER" mx.example.net A 2>>"$LOG") \
+        || die "dig in $NS_S failed"
+    [ "$out" = "$INET_MTA" ] || die "dig answered '$out', expected $INET_MTA"
+    expect_from "$NAT_PUBLIC" udp "$RESOLVER" 53 SF "the mailbox's dig -b $SERVER @$RESOLVER mx.example.net A exit 0, answer $INET_MTA; SNAT '$snat' makes it $NAT_PUBLIC on the outside leg"
+    both_legs "$SERVER" "$NAT_PUBLIC" udp "$RESOLVER" "$RESOLVER" 53 SF "the mailbox's dig @$RESOLVER exit 0 (SNAT)"
+    report_expected dns-udp "$mbx" "dns=$RESOLVER" ok "dig @$RESOLVER from the mailbox exit 0, answered ($INET_MTA)"
+
+    run_in "$NS_S" 0 20 "${SWAKS_OUT[@]}" --timeout 10 --server "$INET_MTA" --port 25
+    grep -q "message from $NAT_PUBLIC" "$WORK/inet-mta.log" || die "the internet MTA did not log the mailbox's message from $NAT_PUBLIC (SNAT)"
+    expect_from "$NAT_PUBLIC" tcp "$INET_MTA" 25 SF "the mailbox's swaks to $INET_MTA:25 exit 0 (full dialogue); SNAT to $NAT_PUBLIC (the MTA logged the message from $NAT_PUBLIC)"
+    both_legs "$SERVER" "$NAT_PUBLIC" tcp "$INET_MTA" "$INET_MTA" 25 SF "the mailbox's swaks to $INET_MTA:25 exit 0 (SNAT)"
+    report_expected smtp-outbound "$mbx" internet ok "swaks from the mailbox to the internet MTA $INET_MTA:25 exit 0; the MTA logged it from $NAT_PUBLIC (SNAT '$snat')"
+
+    client 0 20 "${CURL[@]}" -k "https://$NAT_PUBLIC/owa/"
+    grep -q "^$CLIENT .*GET /owa/" "$WORK/nginx-access.log" || die "nginx did not log the client's GET /owa/ from $CLIENT (DNAT)"
+    expect tcp "$NAT_PUBLIC" 443 SF "curl -k https://$NAT_PUBLIC/owa/ exit 0; DNAT '$dnat' (nginx on $SERVER logged the request from $CLIENT)"
+    both_legs "$CLIENT" "$CLIENT" tcp "$SERVER" "$NAT_PUBLIC" 443 SF "curl -k https://$NAT_PUBLIC/owa/ exit 0 (DNAT)"
+    report_expected https-client internet "$mbx" ok "curl -k https://$NAT_PUBLIC/owa/ from $CLIENT exit 0; DNAT to $SERVER, allowed by '$allow4'"
+
+    client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$NAT_PUBLIC" --port 25
+    expect tcp "$NAT_PUBLIC" 25 SF "swaks to $NAT_PUBLIC:25 exit 0 (full dialogue); DNAT to $SERVER:25"
+    both_legs "$CLIENT" "$CLIENT" tcp "$SERVER" "$NAT_PUBLIC" 25 SF "swaks to $NAT_PUBLIC:25 exit 0 (DNAT)"
+    report_expected smtp-inbound internet "$mbx" ok "swaks from $CLIENT to $NAT_PUBLIC:25 exit 0 (full dialogue); DNAT to $SERVER"
+    client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$NAT_PUBLIC" --port 587
+    expect tcp "$NAT_PUBLIC" 587 SF "swaks to $NAT_PUBLIC:587 exit 0 (full dialogue); DNAT to $SERVER:587"
+    both_legs "$CLIENT" "$CLIENT" tcp "$SERVER" "$NAT_PUBLIC" 587 SF "swaks to $NAT_PUBLIC:587 exit 0 (DNAT)"
+    report_expected smtp-submission internet "$mbx" ok "swaks from $CLIENT to $NAT_PUBLIC:587 exit 0 (full dialogue); DNAT to $SERVER"
+    grep -c "message from $CLIENT" "$WORK/smtp25.log" "$WORK/smtp587.log" >>"$LOG" \
+        || die "the mailbox did not log the client's messages"
+
+    STEP_NOTE="; IPv6, no NAT"
+    retries=$(syn_retries_within "$t" 0.5)
+    # curl exit 28: connect timed out (the ip6 table's policy drop: no rule for 443).
+    client 28 20 "${CURL[@]}" -g -k --connect-timeout "$t" "https://[$SERVER6]/owa/"
+    expect_from "$CLIENT6" tcp "$SERVER6" 443 S0 "curl -k --connect-timeout $t https://[$SERVER6]/owa/ exit $CLIENT_RC (timeout); the ip6 table allows only '$allow6': its policy drops the SYNs" \
+        "{\"history\":\"S\",\"min_syn_retries\":$retries,\"client_exit\":$CLIENT_RC}"
+    EXPECT=$WORK/$both.expect.jsonl expect_from "$CLIENT6" tcp "$SERVER6" 443 S0 "curl to [$SERVER6]:443 exit $CLIENT_RC: the SYNs are mirrored as they enter $IF_FC and never leave by $IF_FS (the retransmissions keep the ISN, so no copies count is claimed)" \
+        "{\"history\":\"S\",\"min_syn_retries\":$retries,\"client_exit\":$CLIENT_RC}"
+    report_expected https-client internet "$mbx6" blocked "curl to [$SERVER6]:443 exit $CLIENT_RC (connect timed out): the IPv6 rule for 443 is missing ('$allow6' only), the ip6 forward policy drops the SYNs; IPv4 443 works"
+    died_at https-client internet "$mbx6" 443 firewall "the firewall's ip6 forward chain has no rule for 443 ('$allow6' only; policy drop): the SYNs enter on $IF_FC and never leave on $IF_FS"
+    client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$SERVER6" --port 25
+    expect_from "$CLIENT6" tcp "$SERVER6" 25 SF "swaks to [$SERVER6]:25 exit 0 (full dialogue); allowed by '$allow6'"
+    EXPECT=$WORK/$both.expect.jsonl expect_from "$CLIENT6" tcp "$SERVER6" 25 SF "swaks to [$SERVER6]:25 exit 0; no NAT: every packet mirrored on both legs under the same addresses" \
+        '{"copies":2}'
+
+    report_expected smtp-inbound internet "$mbx6" ok "swaks from $CLIENT6 to [$SERVER6]:25 exit 0 (full dialogue); allowed by '$allow6'"
+    STEP_NOTE=
+    sleep 2   # as capture_halt: late FINs and ACKs
+    stop_capturer "$both_pid" "tcpdump on $IF_SPAN"
+    stop_capturer "$any_pid" "tcpdump -i any"
+    cat "$WORK/tcpdump-both.log" "$WORK/tcpdump-any.log" >>"$LOG"
+    capture_stop "$n"
+    # The both-legs SPAN: the same site and verdicts; every packet of the site's traffic is in
+    # it twice (once per leg), the IPv4 ones under different addresses.
+    cp "$OUT/$n.site.toml" "$WORK/$both.site.toml"
+    cp "$OUT/$n.site.toml" "$WORK/$any.site.toml"
+    cp "$WORK/$both.expect.jsonl" "$WORK/$any.expect.jsonl"
+    REPORT_DUPLICATES=true
+    capture_finish "$both"
+    capture_finish "$any"
+}
+# One connection of nat-dual-stack as the both-legs SPAN sees it: once on the inside leg, once
+# on the outside leg (IPv4: other addresses), each leg's copy of every packet once.
+both_legs() { # orig-inside orig-outside proto resp-inside resp-outside port state why
+    local f=$WORK/$n-both-legs.expect.jsonl
+    EXPECT=$f expect_from "$1" "$3" "$4" "$6" "$7" "$8; the inside leg ($IF_FS): $1 -> $4" '{"copies":1}'
+    EXPECT=$f expect_from "$2" "$3" "$5" "$6" "$7" "$8; the outside leg ($IF_FC): $2 -> $5" '{"copies":1}'
+}
+
+# Drops beyond the firewall: the mailbox's own host firewall (nftables in exf-server) drops 587
+# and resets 80 (nginx listens there), next to the firewall's drop of inbound 25. Only a capture
+# on both legs can tell them apart: the 587 and 80 SYNs leave the firewall toward the mailbox,
+# the 25 SYNs never do. (All three are roles the mailbox profile enables by default, so the
+# verdicts hold with an inferred topology too.)
+scenario_beyond_firewall() {
+    local n=beyond-firewall t=5 retries
+    local rule="iifname \"$IF_FC\" ip daddr $SERVER tcp dport 25 drop"
+    local host_drop="tcp dport 587 drop" host_reset="tcp dport 80 reject with tcp reset"
+    lab_up site
+    firewall "        $rule" "$SITE_ALLOW"
+    cat >"$WORK/host.nft" <<EOF
+flush ruleset
+table inet exfhost {
+    chain input {
+        type filter hook input priority filter; policy accept;
+        $host_drop
+        $host_reset
+    }
+}
+EOF
+    nsx "$NS_S" nft -f "$WORK/host.nft" || die "nft -f host.nft in $NS_S"
+    nsx "$NS_S" nft list ruleset >>"$LOG"
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "the mailbox's own host firewall drops 587 and resets 80; the site firewall drops inbound 25"
+    step_https
+    step_smtp_inbound_dropped "$rule"
+
+    retries=$(syn_retries_within "$t" 0.5)
+    client 2 20 "${SWAKS_IN[@]}" --timeout "$t" --server "$SERVER" --port 587
+    expect tcp "$SERVER" 587 S0 "swaks --timeout $t --port 587 exit $CLIENT_RC (could not connect); the firewall forwards the SYNs (allowed by $ALLOWED), the mailbox's host firewall '$host_drop' drops them" \
+        "{\"history\":\"S\",\"min_syn_retries\":$retries,\"client_exit\":$CLIENT_RC}"
+    report_expected smtp-submission internet "mailbox=$SERVER" blocked "the mailbox's host firewall (nftables in its namespace) '$host_drop'; swaks exit $CLIENT_RC (connect timed out): SYNs unanswered"
+    died_at smtp-submission internet "mailbox=$SERVER" 587 beyond_firewall "the site firewall allows 587 and forwards the SYNs out of $IF_FS; the mailbox's own '$host_drop' drops them"
+
+    # curl exit 7: connection refused, though nginx listens on 80.
+    client 7 20 "${CURL[@]}" --connect-timeout "$t" "http://$SERVER/"
+    expect tcp "$SERVER" 80 REJ "curl http://$SERVER/ exit $CLIENT_RC (connection refused) though nginx listens: the mailbox's host firewall '$host_reset' answers the SYN with a RST from the mailbox itself (TTL $(srv_ttl) after the firewall's hop, as the server's own packets)" \
+        "{\"history\":\"Sr\",\"rst_from\":\"resp\",\"rst_ttl\":$(srv_ttl),\"client_exit\":$CLIENT_RC}"
+    report_expected http-client internet "mailbox=$SERVER" refused "the mailbox's host firewall '$host_reset': the SYN is answered by a RST from the mailbox (TTL $(srv_ttl), the server's own); curl exit $CLIENT_RC (connection refused)"
+    died_at http-client internet "mailbox=$SERVER" 80 beyond_firewall "the site firewall allows 80 ($ALLOWED); the SYN leaves on $IF_FS and the mailbox's own '$host_reset' answers it"
+    capture_stop "$n"
+}
+
+# A remote mirror: the firewall's outside leg (both directions: tc clsact ingress and egress)
+# mirrored to a sensor namespace over a dedicated underlay (/30, MTU 9000): through a Linux VXLAN
+# device (tc mirred into it; VNI $VXLAN_VNI, UDP 4789), and in GRE three ways: ERSPAN type II,
+# ERSPAN type III and plain GRE carrying the Ethernet frame (transparent Ethernet bridging).
+# This kernel has no GRE (CONFIG_NET_IPGRE is off: `ip link add type erspan|gretap` fails), so
+# the GRE feeds come from a small exporter in the firewall namespace: it reads the leg's frames
+# (AF_PACKET, both directions) and sends each, once per feed, over a raw IP socket (protocol 47),
+# with the headers `ip link add type erspan erspan_ver 1|2` and `type gretap` would write
+# (ERSPAN sessions 100 and 101; index / HW ID as documented in it). The sensor drops
+# every feed in its input hook (no ICMP unreachables back); tcpdump there captures them as they arrive.
+VXLAN_VNI=4242 ERSPAN_SESSION=100
+cat >"$WORK/erspan-exporter.py" <<'EOF'
+import socket
+import struct
+import sys
+import time
+
+dev, src, dst, session, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+index = socket.if_nametoindex(dev)
+PACKET_OUTGOING = 4
+rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))   # ETH_P_ALL
+rx.bind((dev, 0))
+rx.settimeout(0.5)
+tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)                          # GRE
+tx.bind((src, 0))
+print(f"mirroring {dev} (ifindex {index}) to {dst}: ERSPAN II session {session}, "
+      f"ERSPAN III session {session + 1}, GRE (transparent Ethernet bridging)", flush=True)
+seq2 = seq3 = sent = 0
+end = time.monotonic() + limit
+while time.monotonic() < end:
+    try:
+        frame, (_ifname, _proto, pkttype, _hatype, _addr) = rx.recvfrom(65535)
+    except socket.timeout:
+        continue
+    # ERSPAN type II: GRE with a sequence number (S bit), protocol 0x88BE; header: version 1,
+    # VLAN 0 | COS 0, En 0, T 0, session | reserved 0, index (the mirrored port's ifindex).
+    gre = struct.pack(">HHI", 0x1000, 0x88BE, seq2)
+    erspan2 = struct.pack(">HHI", 1 << 12, session & 0x3FF, index & 0xFFFFF)
+    tx.sendto(gre + erspan2 + frame, (dst, 0))
+    seq2 = (seq2 + 1) & 0xFFFFFFFF
+    # ERSPAN type III: GRE (S bit), protocol 0x22EB; header: version 2, VLAN 0, COS 0, BSO 0,
+    # T 0, session | timestamp (100 us units, Gra 00) | SGT 0, P 0, FT 0 (Ethernet), HW ID 1,
+    # D (0 ingress, 1 egress: the frame's direction on the port), Gra 0, O 0 (no subheader).
+    gre = struct.pack(">HHI", 0x1000, 0x22EB, seq3)
+    d = 1 if pkttype == PACKET_OUTGOING else 0
+    erspan3 = struct.pack(">III", (2 << 28) | ((session + 1) & 0x3FF),
+                          int(time.time() * 10000) & 0xFFFFFFFF, (1 << 4) | (d << 3))
+    tx.sendto(gre + erspan3 + frame, (dst, 0))
+    seq3 = (seq3 + 1) & 0xFFFFFFFF
+    # Plain GRE carrying the Ethernet frame (protocol 0x6558), as a Linux gretap device sends it.
+    tx.sendto(struct.pack(">HH", 0, 0x6558) + frame, (dst, 0))
+    sent += 1
+print(f"{sent} frames mirrored", flush=True)
+EOF
+sensor_up() {
+    local dir i
+    ip netns add "$NS_M"
+    nsx "$NS_M" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    nsx "$NS_M" ip link set lo up
+    veth "$NS_F" "$IF_FU" "$NS_M" "$IF_M"
+    nsx "$NS_F" ip link set "$IF_FU" mtu 9000
+    nsx "$NS_M" ip link set "$IF_M" mtu 9000
+    nsx "$NS_F" ip addr add "$FW_U/30" dev "$IF_FU"
+    nsx "$NS_M" ip addr add "$SENSOR/30" dev "$IF_M"
+    nsx "$NS_M" nft -f - <<EOF || die "nft in $NS_M"
+table inet exfsensor {
+    chain input {
+        type filter hook input priority filter; policy accept;
+        udp dport 4789 drop
+        meta l4proto gre drop
+    }
+}
+EOF
+    nsx "$NS_F" ip link add "$IF_VX" type vxlan id "$VXLAN_VNI" local "$FW_U" remote "$SENSOR" \
+        dstport 4789 dev "$IF_FU" nolearning || die "ip link add type vxlan"
+    nsx "$NS_F" ip link set "$IF_VX" up
+    nsx "$NS_F" tc qdisc add dev "$IF_FC" clsact || die "tc: no clsact qdisc on $IF_FC"
+    for dir in ingress egress; do
+        nsx "$NS_F" tc filter add dev "$IF_FC" "$dir" protocol all u32 match u32 0 0 \
+            action mirred egress mirror dev "$IF_VX" || die "tc: cannot mirror $IF_FC $dir into $IF_VX"
+    done
+    start_in "$NS_F" erspan-exporter "$PY" -u "$WORK/erspan-exporter.py" "$IF_FC" "$FW_U" "$SENSOR" "$ERSPAN_SESSION" 300
+    for i in $(seq 1 50); do
+        grep -qs '^mirroring' "$WORK/erspan-exporter.log" && return 0
+        sleep 0.1
+    done
+    die "the ERSPAN exporter did not start: $(cat "$WORK/erspan-exporter.log")"
+}
+
+scenario_tunnel_mirror() {
+    local n=tunnel-mirror name kind filter count
+    lab_up site
+    firewall "" "$SITE_ALLOW"
+    sensor_up
+    FW2=0 CAP_NS=$NS_M CAP_FILTER="udp port 4789 or ip proto 47"
+    capture_start "$n" "$IF_M"
+    site_mailbox_v4
+    STEP_NOTE="; mirrored from the firewall's outside leg to the sensor in a tunnel: the inner packets are the plain capture's"
+    healthy_traffic
+    STEP_NOTE=
+    capture_halt
+    # One capture on the sensor's underlay, split by feed: each file holds only encapsulated
+    # packets (outer 192.0.2.249 -> 192.0.2.250), and the same inner connections.
+    # The GRE feeds are told apart by the GRE protocol type (the outer IPv4 header has no options).
+    local display
+    for kind in vxlan erspan erspan3 gre; do
+        name=mirror-$kind
+        case $kind in
+            vxlan) filter="udp port 4789" display="vxlan" ;;
+            erspan) filter="ip proto 47 and ip[22:2] = 0x88be" display="erspan && gre.proto == 0x88be" ;;
+            erspan3) filter="ip proto 47 and ip[22:2] = 0x22eb" display="erspan && gre.proto == 0x22eb" ;;
+            gre) filter="ip proto 47 and ip[22:2] = 0x6558" display="gre.proto == 0x6558" ;;
+        esac
+        tcpdump -r "$CAP" -w "$WORK/$name.pcap" "$filter" 2>>"$LOG" || die "tcpdump -r $CAP $filter"
+        count=$(tshark -r "$WORK/$name.pcap" -Y "$display && ip.src == $FW_U && ip.dst == $SENSOR" 2>>"$LOG" | wc -l)
+        [ "$count" -gt 0 ] && [ "$count" -eq "$(tshark -r "$WORK/$name.pcap" 2>>"$LOG" | wc -l)" ] \
+            || die "$name.pcap: $count packets tshark reads as '$display', not all of them"
+        say "$name.pcap: $count $kind packets"
+        cp "$EXPECT" "$WORK/$name.expect.jsonl"
+        site_write "$name" "the healthy mix, mirrored from the firewall's outside leg to a sensor in $kind"
+        capture_finish "$name"
+    done
+}
+
+# Outage captures: only the failed port (a BPF filter, as a firewall engineer would capture
+# during an outage), no site file. The truth: the destination that was tried is the mailbox,
+# with its verdict; what the filter leaves out happened but is not in the capture.
+outage_setup() { # name filter
+    FW2=0 CAP_FILTER=$2
+    capture_start "$1"
+    REPORT_NO_SITE=1 SITE_INTERNAL=("$SERVER/32") SITE_PERIMETER=()
+}
+scenario_outage_587_refused() {
+    local n=outage-587-refused i rule="iifname \"$IF_FC\" ip daddr $SERVER tcp dport 587 reject with tcp reset"
+    lab_up site
+    firewall "        $rule" "$SITE_ALLOW"
+    outage_setup "$n" "tcp port 587"
+    REPORT_EXTRA=$(jq -cn --arg f "$CAP_FILTER" --arg m "$SERVER" \
+        '{site: null, capture_filter: $f, exchange_servers: [$m], not_exchange: []}')
+    for i in 1 2 3; do
+        client 2 20 "${SWAKS_IN[@]}" --timeout 5 --server "$SERVER" --port 587
+        expect tcp "$SERVER" 587 REJ "attempt $i: swaks --port 587 exit $CLIENT_RC (connection refused); '$rule' answers the SYN with RST+ACK claiming to be $SERVER (TTL $(fw_ttl), the firewall's)" \
+            "{\"history\":\"Sr\",\"rst_from\":\"resp\",\"rst_ttl\":$(fw_ttl),\"client_exit\":$CLIENT_RC}"
+    done
+    report_expected smtp-submission internet "mailbox=$SERVER" refused "three swaks to $SERVER:587, each exit 2 (connection refused) by '$rule'; the capture holds only port 587 and no site file: the destination tried is the mailbox"
+    # Beside the outage, working traffic the capture filter leaves out.
+    client 0 20 "${CURL[@]}" -k "https://$SERVER/owa/"
+    client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$SERVER" --port 25
+    capture_stop "$n"
+}
+scenario_outage_25_dropped() {
+    local n=outage-25-dropped rule="iifname \"$IF_FC\" ip daddr $SERVER tcp dport 25 drop"
+    lab_up site
+    firewall "        $rule" "$SITE_ALLOW"
+    outage_setup "$n" "tcp port 25"
+    REPORT_EXTRA=$(jq -cn --arg f "$CAP_FILTER" --arg m "$SERVER" --arg mta "$INET_MTA" \
+        '{site: null, capture_filter: $f, exchange_servers: [$m], not_exchange: [$mta]}')
+    # The mailbox's own outbound mail works (the internet MTA receives it: it is not the
+    # mailbox); the internet's inbound mail to the mailbox is dropped.
+    step_smtp_outbound
+    step_smtp_inbound_dropped "$rule"
+    client 0 20 "${CURL[@]}" -k "https://$SERVER/owa/"   # not in the capture (filter)
     capture_stop "$n"
 }
 

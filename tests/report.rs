@@ -96,6 +96,19 @@ fn unexpected_set(v: &Value, from_report: bool) -> Vec<(String, u64, String, Str
     out
 }
 
+/// Samples whose expected reports need issue 14's features (see the test).
+const AWAITING_ISSUE_14: [&str; 9] = [
+    "mirror-erspan",            // tunnel decoding
+    "mirror-erspan3",           // tunnel decoding
+    "mirror-gre",               // tunnel decoding
+    "mirror-vxlan",             // tunnel decoding
+    "nat-dual-stack",           // NAT joining, a row per address family
+    "nat-dual-stack-any",       // NAT joining of the two legs (SLL2), a row per address family
+    "nat-dual-stack-both-legs", // NAT joining of the two legs, a row per address family
+    "outage-25-dropped",        // no site file: inference from failed attempts
+    "outage-587-refused",       // no site file: inference from failed attempts
+];
+
 #[test]
 fn every_sample_report_gives_its_expected_verdicts() {
     let dir = root().join("samples");
@@ -107,6 +120,11 @@ fn every_sample_report_gives_its_expected_verdicts() {
         .map(|n| n.trim_end_matches(".expect-report.json").to_string())
         .collect();
     names.sort();
+    // Issue 14's expected reports describe verdicts exflow does not give yet: the two-interface
+    // dumpcap captures (`X.fw2.pcapng`: time order, copy pairing, died_at) and the captures in
+    // AWAITING_ISSUE_14. Their truth files are complete; they are skipped here until the
+    // features land (remove the skip with them).
+    names.retain(|n| !n.ends_with(".fw2") && !AWAITING_ISSUE_14.contains(&n.as_str()));
     let mut problems = vec![];
     for name in &names {
         let pcap = dir.join(format!("{name}.pcap"));

@@ -86,6 +86,14 @@ fn check(e: &Value, g: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// Captures whose expectations need a feature exflow does not have yet (see the loop).
+const AWAITING_TUNNEL_DECODER: [&str; 4] = [
+    "mirror-erspan.pcap",
+    "mirror-erspan3.pcap",
+    "mirror-gre.pcap",
+    "mirror-vxlan.pcap",
+];
+
 #[test]
 fn every_sample_gives_its_expected_connections() {
     let dir = root().join("samples");
@@ -99,11 +107,17 @@ fn every_sample_gives_its_expected_connections() {
     let mut checked = 0;
     let mut failures = vec![];
     for pcap in &pcaps {
+        let name = pcap.file_name().unwrap().to_string_lossy().to_string();
+        // Mirror feeds in a tunnel (issue 14): their expect lines are the connections inside
+        // the VXLAN / ERSPAN encapsulation (check-capture.py decapsulates them). Skipped here
+        // until exflow decodes tunnels; remove this when the decoder lands.
+        if AWAITING_TUNNEL_DECODER.contains(&name.as_str()) {
+            continue;
+        }
         let expect_path = pcap.with_extension("expect.jsonl");
         let Ok(text) = fs::read_to_string(&expect_path) else {
             continue;
         };
-        let name = pcap.file_name().unwrap().to_string_lossy().to_string();
         let expected: Vec<Value> = text
             .lines()
             .filter(|l| !l.trim().is_empty())
