@@ -13,7 +13,7 @@
 //! The server listens on 443, 25 and 587; the firewall lets 443 through, drops 25 and
 //! answers 587 with a TCP reset.
 
-use crate::util::{exflow, stderr, stdout, tmp_path};
+use crate::util::{exflow, is_root, stderr, stdout, tmp_path};
 use exflow::source::live::{handoff, Batch, BatchLimits, DropCounters};
 use exflow::source::LinkType;
 use exflow::time::Timestamp;
@@ -248,17 +248,6 @@ fn live_needs_an_interface_and_valid_durations() {
     let o = exflow(&["live", "-i", "lo", "--interval", "5parsecs"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unknown unit"), "{}", stderr(&o));
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
 }
 
 fn have(cmd: &str) -> bool {
