@@ -22,12 +22,6 @@ const VARIANTS: &[(&str, &[&str])] = &[
     ("flows.jsonl", &["--flows", "-", "--site", "{site}"]),
 ];
 
-/// Samples whose inferred outputs (no site file) differ from run to run, so cannot be pinned:
-/// on the NATed site's both-legs captures (issue 14) inference names "the Exchange server
-/// 203.0.113.80" or "198.51.100.10" as the DNS server's querier at random (two Exchange servers
-/// query it, and the pick follows hash order). Remove them when inference is deterministic.
-const UNSTABLE_INFERRED: [&str; 2] = ["nat-dual-stack-any", "nat-dual-stack-both-legs"];
-
 fn samples() -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(root().join("samples"))
         .unwrap()
@@ -56,9 +50,6 @@ fn every_sample_prints_what_its_snapshots_say() {
         assert!(has_site || name.starts_with("outage-"), "{site} missing");
         for (suffix, args) in VARIANTS {
             if !has_site && args.contains(&"{site}") {
-                continue;
-            }
-            if UNSTABLE_INFERRED.contains(&name.as_str()) && !args.contains(&"{site}") {
                 continue;
             }
             let mut argv = vec!["analyze", pcap.as_str()];
