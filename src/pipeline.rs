@@ -185,7 +185,9 @@ impl<S: Sink> Tracker<S> {
         } = self;
         let Prep { reorder, dedup } = &mut prep;
         reorder.flush(&mut |ts, p| {
-            if !dedup.is_copy(ts, p) {
+            if dedup.is_copy(ts, p) {
+                table.observe_copy(ts, p);
+            } else {
                 table.observe(ts, p, &mut sink);
             }
         });
@@ -199,7 +201,9 @@ impl<S: Sink> Tracker<S> {
         let Tracker { table, prep, sink } = self;
         let Prep { reorder, dedup } = prep;
         reorder.push(ts, pkt, &mut |ts, p| {
-            if !dedup.is_copy(ts, p) {
+            if dedup.is_copy(ts, p) {
+                table.observe_copy(ts, p);
+            } else {
                 table.observe(ts, p, sink);
             }
         });

@@ -177,6 +177,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         answered_by: None,
         icmp: vec![],
         detail: detail.into(),
+        died_at: None,
         cannot_show: vec![],
     };
     let example = Example {

@@ -52,6 +52,7 @@ fn entry(role: &str, proto: &'static str, port: u16, src: Side, dst: Side) -> Fl
         answered_by: None,
         icmp: Vec::new(),
         detail: String::new(),
+        died_at: None,
         cannot_show: vec![],
     }
 }

@@ -18,7 +18,7 @@ pub mod tcp;
 pub mod zeek_ports;
 
 pub use key::{Endpoint, FlowKey};
-pub use record::{ConnRecord, DirStats, EndReason, IcmpError, Side};
+pub use record::{iface_bit, ConnRecord, DirStats, EndReason, IcmpError, Side};
 pub use tcp::ConnState;
 
 use crate::decode::proto::{self, Proto};
@@ -127,14 +127,20 @@ struct Flow {
     kind: Kind,
     history: History,
     stats: [DirStats; 2],
-    syn_retries: u32,
+    /// Saturating at 65,535.
+    syn_retries: u16,
     last_syn_ts: Option<Timestamp>,
     synack_ts: Option<Timestamp>,
     rtt_syn_synack: Option<Duration>,
     rtt_synack_ack: Option<Duration>,
     rst_by: Option<(Side, u8)>,
+    /// The first RST's interfaces (see [`ConnRecord::rst_ifaces`]), and its time in
+    /// microseconds after the connection's first packet (saturating).
+    rst_ifaces: u32,
+    rst_at_us: u32,
     icmp: [Option<IcmpError>; ICMP_KEPT],
-    icmp_count: u32,
+    /// Saturating at 65,535 (a 16-bit count keeps a tracked connection within its budget).
+    icmp_count: u16,
 }
 
 impl Flow {
@@ -164,6 +170,8 @@ impl Flow {
             rtt_syn_synack: None,
             rtt_synack_ack: None,
             rst_by: None,
+            rst_ifaces: 0,
+            rst_at_us: 0,
             icmp: [None; ICMP_KEPT],
             icmp_count: 0,
         }
@@ -271,12 +279,13 @@ impl Flow {
             history: self.history,
             orig_stats: self.stats[0],
             resp_stats: self.stats[1],
-            syn_retries: self.syn_retries,
+            syn_retries: u32::from(self.syn_retries),
             rtt_syn_synack: self.rtt_syn_synack,
             rtt_synack_ack: self.rtt_synack_ack,
             rst_by: self.rst_by.map(|(s, t)| (s, Some(t))),
+            rst_ifaces: self.rst_ifaces,
             icmp: self.icmp,
-            icmp_count: self.icmp_count,
+            icmp_count: u32::from(self.icmp_count),
             end,
         }
     }
@@ -694,6 +703,44 @@ impl FlowTable {
         );
     }
 
+    /// A copy of a packet already counted ([`crate::flow::dedup`]), seen on another
+    /// interface: adds that interface to what its connection's direction (and, for a copy of
+    /// the connection's first RST, that RST) was seen on. Counts nothing else and creates no
+    /// connection (the hot path of a multi-interface capture: one hash lookup).
+    pub fn observe_copy(&mut self, ts: Timestamp, pkt: &Packet) {
+        let (proto, src, dst, rst) = match pkt.transport {
+            Transport::Tcp(seg) => (
+                6,
+                Endpoint::new(pkt.src, seg.sport),
+                Endpoint::new(pkt.dst, seg.dport),
+                seg.flags.rst(),
+            ),
+            Transport::Udp(d) => (
+                17,
+                Endpoint::new(pkt.src, d.sport),
+                Endpoint::new(pkt.dst, d.dport),
+                false,
+            ),
+            Transport::Icmp(_) | Transport::Other { .. } => return,
+        };
+        let (key, _) = FlowKey::of(proto, src, dst);
+        let Some(f) = self.get_mut(&key) else {
+            return;
+        };
+        let is_orig = f.orig == src;
+        let bit = iface_bit(pkt.iface);
+        f.stats[usize::from(!is_orig)].ifaces |= bit;
+        if let Some((side, _)) = f.rst_by {
+            if rst
+                && (side == Side::Orig) == is_orig
+                && micros_after(f.first_ts, ts).abs_diff(f.rst_at_us)
+                    <= (dedup::WINDOW.0 / 1000) as u32
+            {
+                f.rst_ifaces |= bit;
+            }
+        }
+    }
+
     /// Ends every connection whose timeout passed by `now`.
     pub fn expire(&mut self, now: Timestamp, sink: &mut impl Sink) {
         for i in 0..self.meta.len() {
@@ -834,6 +881,8 @@ fn tcp_update(
     }
     if flags.rst() && f.rst_by.is_none() {
         f.rst_by = Some((if is_orig { Side::Orig } else { Side::Resp }, pkt.ttl));
+        f.rst_ifaces = iface_bit(pkt.iface);
+        f.rst_at_us = micros_after(f.first_ts, ts);
     }
     let d = if is_orig { 0 } else { 1 };
     count(&mut f.stats[d], pkt, seg.payload_len);
@@ -847,13 +896,20 @@ fn tcp_update(
     }
 }
 
+/// Microseconds from `start` to `t`, saturating (0 before it, `u32::MAX` past 71 minutes).
+fn micros_after(start: Timestamp, t: Timestamp) -> u32 {
+    u32::try_from(t.0.saturating_sub(start.0).max(0) / 1000).unwrap_or(u32::MAX)
+}
+
 fn count(s: &mut DirStats, pkt: &Packet, payload: u32) {
     s.pkts = s.pkts.saturating_add(1);
     s.ip_bytes = s.ip_bytes.saturating_add(pkt.ip_len as u64);
     s.payload_bytes = s.payload_bytes.saturating_add(payload as u64);
     if s.first_ttl.is_none() {
         s.first_ttl = Some(pkt.ttl);
+        s.first_iface = pkt.iface;
     }
+    s.ifaces |= iface_bit(pkt.iface);
 }
 
 /// The type that answers an informational ICMP type (echo, timestamp, ...).

@@ -383,6 +383,7 @@ mod tests {
             ip_bytes: p * 1500 + i,
             payload_bytes: p * 1460,
             first_ttl: ttl,
+            ..DirStats::default()
         };
         ConnRecord {
             ts: Timestamp(1_741_597_200_123_456_789 + i as i64 * 1_000_003),
@@ -408,6 +409,7 @@ mod tests {
                 1 => Some((Side::Orig, Some(63))),
                 _ => Some((Side::Resp, (i % 2 == 0).then_some(0))),
             },
+            rst_ifaces: 0,
             icmp: [(i % 2 == 1).then(|| IcmpError {
                 by_address: false,
                 ts: Timestamp(i as i64 * 1_000_000_001),

@@ -164,6 +164,9 @@ pub struct FlowEntry {
     /// ICMP codes seen for rejections, e.g. "3/13 admin-prohibited".
     pub icmp: Vec<String>,
     pub detail: String,
+    /// Where a failed flow died: "firewall" or "beyond_firewall" when the capture's interfaces
+    /// show it, null otherwise (one vantage point: the capture cannot tell).
+    pub died_at: Option<&'static str>,
     /// What this verdict's evidence cannot show (from connection records without TTLs:
     /// `who_refused`). Left out when empty (always, for packets).
     #[serde(skip_serializing_if = "Vec::is_empty")]
