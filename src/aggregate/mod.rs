@@ -14,7 +14,7 @@ pub mod rows;
 use crate::classify::catalogue::{Catalogue, Proto};
 use crate::classify::infer::Conversation;
 use crate::classify::rules::{
-    classify, sides_of, unrestricted_role, Class, ConvKey, Side, UnexpectedReason,
+    classify, same_place, sides_of, unrestricted_role, Class, ConvKey, Side, UnexpectedReason,
 };
 use crate::classify::site::Site;
 use crate::flow::history::History;
@@ -67,6 +67,8 @@ pub struct Group {
     pub ingress: [Option<u16>; 2],
     /// What the interfaces saw of the failed attempts.
     pub path: PathFacts,
+    /// The NAT address a translated connection was joined by (its public side).
+    pub via: Option<IpAddr>,
 }
 
 impl Group {
@@ -91,6 +93,7 @@ impl Group {
             seen: [0; 2],
             ingress: [None; 2],
             path: PathFacts::default(),
+            via: r.via,
         }
     }
 
@@ -118,6 +121,9 @@ impl Group {
             if d.ifaces.count_ones() >= 2 && self.ingress[i].is_none() {
                 self.ingress[i] = Some(d.first_iface);
             }
+        }
+        if self.via.is_none() {
+            self.via = r.via;
         }
         if o.failure.is_some() && r.orig_stats.ifaces != 0 {
             self.path.syn_ifaces |= r.orig_stats.ifaces;
@@ -425,9 +431,25 @@ impl Aggregator {
             if Self::is_scan_probe(&noise, k, g) {
                 continue;
             }
+            // A NAT address the conversation used (the public side of a translated host).
+            let via = [k.orig, k.resp]
+                .into_iter()
+                .find(|&a| site.host_of(a).is_some_and(|h| h.has_nat(a)))
+                .or(g.via);
             match classify(k, site, cat) {
                 Class::Expected(i, s, d) => {
-                    expected.entry((i, s, d)).or_default().add(k, g);
+                    let acc = expected.entry((i, s, d)).or_default();
+                    acc.add(k, g);
+                    if acc.via.is_none() {
+                        // On the side of the host the NAT address stands for.
+                        let owner = |side: &Side| {
+                            side.address.zip(via).is_some_and(|(a, v)| {
+                                site.host_of(a)
+                                    .is_some_and(|h| h.has_address(a) && h.has_nat(v))
+                            })
+                        };
+                        acc.via = via.map(|v| (v, owner(&s) || !owner(&d)));
+                    }
                     latency.entry(i).or_default().extend(&g.handshake_us);
                     if site.is_exchange(k.orig) && site.is_exchange(k.resp) && g.failures() > 0 {
                         // Exchange ↔ Exchange must never be restricted.
@@ -481,9 +503,28 @@ impl Aggregator {
                 Class::Unrelated => {}
             }
         }
-        let expected = expected
+        let expected: Vec<FlowRow> = expected
             .into_iter()
             .map(|((i, s, d), acc)| acc.row(cat, i, s, d, None, &hosts))
+            .collect();
+        // A dual-stack host's flow is a row per address family tried; the row of its first
+        // address stays only while no family was tried.
+        let tried: Vec<(usize, Side, Side)> = expected
+            .iter()
+            .filter(|r| r.verdict != verdict::Verdict::NotSeen)
+            .map(|r| (r.role, r.src, r.dst))
+            .collect();
+        let expected = expected
+            .into_iter()
+            .filter(|r| {
+                r.verdict != verdict::Verdict::NotSeen
+                    || !tried.iter().any(|(i, s, d)| {
+                        *i == r.role
+                            && (*s, *d) != (r.src, r.dst)
+                            && same_place(s, &r.src, site)
+                            && same_place(d, &r.dst, site)
+                    })
+            })
             .collect();
         let unsupported_restrictions = unsupported
             .into_iter()
@@ -562,6 +603,8 @@ struct Hosts {
 #[derive(Default)]
 struct Acc {
     path: PathFacts,
+    /// The NAT address, and whether it stands for the source's host (else the destination's).
+    via: Option<(IpAddr, bool)>,
     counts: Counts,
     handshake_us: Vec<u32>,
     /// (RST TTL, the server's usual TTL) of a refusal.
@@ -643,6 +686,7 @@ impl Acc {
             refused_without_ttl: self.refused_without_ttl,
             rejections: self.icmp,
             died_at,
+            via: self.via,
         }
     }
 }

@@ -98,6 +98,9 @@ pub struct FlowRow {
     /// Where it died, when the capture's interfaces tell (`None`: one vantage point, or
     /// they cannot tell).
     pub died_at: Option<DiedAt>,
+    /// The public (NAT) address the flow's host was reached by, or sent from, and whether
+    /// that host is the source (else the destination).
+    pub via: Option<(IpAddr, bool)>,
 }
 
 /// An example connection of an unexpected flow.

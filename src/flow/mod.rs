@@ -12,6 +12,7 @@ pub mod dedup;
 pub mod history;
 pub mod import;
 pub mod key;
+pub mod nat;
 pub mod record;
 pub mod reorder;
 pub mod tcp;
@@ -121,7 +122,9 @@ struct Flow {
     delete_at: Option<Timestamp>,
     /// Zeek's attempt timer: 5 s after the originator's first SYN, a connection whose
     /// responder was never heard is ended.
-    attempt_deadline: Option<Timestamp>,
+    /// [`NO_DEADLINE`] until set (a sentinel rather than an `Option`: 8 bytes less per
+    /// tracked connection).
+    attempt_deadline: Timestamp,
     /// The originator sent something other than a SYN (an ACK, data, FIN, RST).
     orig_beyond_syn: bool,
     kind: Kind,
@@ -141,7 +144,12 @@ struct Flow {
     icmp: [Option<IcmpError>; ICMP_KEPT],
     /// Saturating at 65,535 (a 16-bit count keeps a tracked connection within its budget).
     icmp_count: u16,
+    /// The NAT pair a packet of it was translated by ([`Packet::nat`]; 0: none).
+    via: u8,
 }
+
+/// No attempt deadline set ([`Flow::attempt_deadline`]).
+const NO_DEADLINE: Timestamp = Timestamp(i64::MAX);
 
 impl Flow {
     fn new(orig: Endpoint, resp: Endpoint, proto: u8, uid: u64, ts: Timestamp) -> Flow {
@@ -159,7 +167,7 @@ impl Flow {
             last_time: ts,
             last_seen: ts,
             delete_at: None,
-            attempt_deadline: None,
+            attempt_deadline: NO_DEADLINE,
             orig_beyond_syn: false,
             kind,
             history: History::default(),
@@ -172,6 +180,7 @@ impl Flow {
             rst_by: None,
             rst_ifaces: 0,
             rst_at_us: 0,
+            via: 0,
             icmp: [None; ICMP_KEPT],
             icmp_count: 0,
         }
@@ -219,7 +228,7 @@ impl Flow {
                 // retransmissions instead (Zeek logs each late retransmission as a new
                 // connection, zeek/zeek#394).
                 if attempt && self.orig_beyond_syn {
-                    if let Some(t) = self.attempt_deadline {
+                    if let Some(t) = Some(self.attempt_deadline).filter(|&t| t != NO_DEADLINE) {
                         return t.min(self.last_seen.plus(cfg.tcp_attempt_idle));
                     }
                 }
@@ -234,7 +243,7 @@ impl Flow {
         }
     }
 
-    fn record(&self, end: EndReason) -> ConnRecord {
+    fn record(&self, end: EndReason, nat: &nat::NatMap) -> ConnRecord {
         let (orig_bytes, resp_bytes, conn_state, missed) = match &self.kind {
             Kind::Tcp(c) => (
                 c.orig().size(c.resp().state),
@@ -284,6 +293,7 @@ impl Flow {
             rtt_synack_ack: self.rtt_synack_ack,
             rst_by: self.rst_by.map(|(s, t)| (s, Some(t))),
             rst_ifaces: self.rst_ifaces,
+            via: nat.public(self.via),
             icmp: self.icmp,
             icmp_count: u32::from(self.icmp_count),
             end,
@@ -315,6 +325,8 @@ pub struct FlowTable {
     now: Timestamp,
     next_sweep: Timestamp,
     stats: FlowStats,
+    /// The site's NAT addresses, for the `via` of joined connections.
+    nat: nat::NatMap,
 }
 
 /// What eviction compares, lowest evicted first: attempts nobody answered before
@@ -389,7 +401,14 @@ impl FlowTable {
             now: Timestamp::ZERO,
             next_sweep: Timestamp::ZERO,
             stats: FlowStats::default(),
+            nat: nat::NatMap::default(),
         }
+    }
+
+    /// The NAT pairs packets are translated by before they reach the table (the same map
+    /// the pipeline applies), to name each joined connection's public address.
+    pub fn set_nat(&mut self, nat: nat::NatMap) {
+        self.nat = nat;
     }
 
     pub fn stats(&self) -> FlowStats {
@@ -541,7 +560,7 @@ impl FlowTable {
         }
         if let Some(reason) = end {
             if let Some(old) = self.remove(&key) {
-                sink.conn(&old.record(reason));
+                sink.conn(&old.record(reason, &self.nat));
             }
         }
         if self.index.len() >= self.cfg.max_flows {
@@ -638,6 +657,7 @@ impl FlowTable {
                     f.history.check(Mark::Data, b'D', is_orig);
                 }
                 count(&mut f.stats[d], pkt, payload_len);
+                f.via = f.via.max(pkt.nat);
                 f.last_time = ts;
                 f.last_seen = ts;
             },
@@ -728,6 +748,7 @@ impl FlowTable {
             return;
         };
         let is_orig = f.orig == src;
+        f.via = f.via.max(pkt.nat);
         let bit = iface_bit(pkt.iface);
         f.stats[usize::from(!is_orig)].ifaces |= bit;
         if let Some((side, _)) = f.rst_by {
@@ -753,7 +774,7 @@ impl FlowTable {
                 } else {
                     EndReason::Idle
                 };
-                sink.conn(&f.record(reason));
+                sink.conn(&f.record(reason, &self.nat));
             }
         }
     }
@@ -789,7 +810,7 @@ impl FlowTable {
         if let Some((i, _)) = victim {
             if let Some(f) = self.take(i) {
                 self.stats.evicted += 1;
-                sink.conn(&f.record(EndReason::Evicted));
+                sink.conn(&f.record(EndReason::Evicted, &self.nat));
             }
         }
     }
@@ -797,7 +818,7 @@ impl FlowTable {
     /// Hands every open connection to `sink` as it stands, without ending it (live reports).
     pub fn snapshot(&self, sink: &mut impl Sink) {
         for f in self.slots.iter().flatten() {
-            sink.conn(&f.record(EndReason::Open));
+            sink.conn(&f.record(EndReason::Open, &self.nat));
         }
     }
 
@@ -819,7 +840,7 @@ impl FlowTable {
             } else {
                 EndReason::EndOfCapture
             };
-            sink.conn(&f.record(reason));
+            sink.conn(&f.record(reason, &self.nat));
         }
         self.index.clear();
         self.last = None;
@@ -855,11 +876,11 @@ fn tcp_update(
         f.orig_beyond_syn = true;
     }
     if is_orig
-        && f.attempt_deadline.is_none()
+        && f.attempt_deadline == NO_DEADLINE
         && was.0 == EpState::Inactive
         && conn_orig_state(f) == EpState::SynSent
     {
-        f.attempt_deadline = Some(ts.plus(ATTEMPT_DELAY));
+        f.attempt_deadline = ts.plus(ATTEMPT_DELAY);
     }
     // exflow's own handshake facts.
     if flags.pure_syn() && is_orig {
@@ -886,6 +907,7 @@ fn tcp_update(
     }
     let d = if is_orig { 0 } else { 1 };
     count(&mut f.stats[d], pkt, seg.payload_len);
+    f.via = f.via.max(pkt.nat);
     if !both_closed_before {
         f.last_time = ts;
     }
@@ -1097,6 +1119,7 @@ mod tests {
             truncated: false,
             iface: 0,
             interfaces: 1,
+            nat: 0,
         };
         let (recs, st) = run(
             FlowConfig::default(),

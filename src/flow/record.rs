@@ -130,6 +130,9 @@ pub struct ConnRecord {
     /// The interfaces the first RST (that packet and its copies) was seen on; 0 when there
     /// was none or the record came from a log.
     pub rst_ifaces: u32,
+    /// For a connection whose legs a NAT translated: the public address it used, where the
+    /// record shows the host's own.
+    pub via: Option<IpAddr>,
     pub icmp: [Option<IcmpError>; ICMP_KEPT],
     pub icmp_count: u32,
     pub end: EndReason,

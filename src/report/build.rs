@@ -118,6 +118,7 @@ fn side(s: &Side) -> model::Side {
         zone: s.zone.name(),
         role: s.role.map(|r| r.name()),
         address: s.address.map(|a| a.to_string()),
+        via: None,
     }
 }
 
@@ -155,7 +156,18 @@ fn iface_names(o: &RunStats) -> Vec<String> {
 
 fn flow_entry(row: FlowRow, cat: &Catalogue, ifaces: &[String]) -> FlowEntry {
     let role = &cat.roles()[row.role];
-    let (src, dst) = (side(&row.src), side(&row.dst));
+    let (mut src, mut dst) = (side(&row.src), side(&row.dst));
+    // The NAT address goes with the host side it translates (the destination of inbound
+    // flows, the source of outbound ones).
+    if let Some((v, on_src)) = row.via {
+        let host = if on_src { &mut src } else { &mut dst };
+        host.via = Some(v.to_string());
+    }
+    let family = row
+        .dst
+        .address
+        .or(row.src.address)
+        .map(|a| if a.is_ipv4() { "ipv4" } else { "ipv6" });
     let icmp: Vec<String> = row.rejections.iter().map(words::rejection).collect();
     let c = &row.counts;
     let detail = words::detail(
@@ -205,6 +217,8 @@ fn flow_entry(row: FlowRow, cat: &Catalogue, ifaces: &[String]) -> FlowEntry {
         answered_by: row.answered_by,
         icmp,
         detail,
+        family,
+        via: row.via.map(|(v, _)| model::Via { nat: v.to_string() }),
         died_at: row.died_at.map(|d| words::place_name(d.place)),
         cannot_show: if row.refused_without_ttl > 0 && row.refusal.is_none() {
             vec!["who_refused"]

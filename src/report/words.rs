@@ -66,12 +66,16 @@ pub fn unexpected_detail(
 }
 
 fn place(s: &Side) -> String {
-    match (&s.address, s.role) {
+    let mut p = match (&s.address, s.role) {
         (Some(a), Some(r)) => format!("{r} {a}"),
         (Some(a), None) => a.clone(),
         (None, Some(r)) => format!("{} {r}s", s.zone),
         (None, None) => format!("the {}", s.zone),
+    };
+    if let Some(v) = &s.via {
+        p.push_str(&format!(" (via NAT address {v})"));
     }
+    p
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -428,11 +432,15 @@ pub(crate) fn sorted_entries(entries: &[FlowEntry]) -> Vec<&FlowEntry> {
 
 /// One side of a flow: "internet", "mailbox 192.0.2.10", "internal 10.1.2.3". Sanitised.
 pub(crate) fn side_label(s: &Side) -> String {
-    match (s.role, s.address.as_deref()) {
+    let label = match (s.role, s.address.as_deref()) {
         (Some(role), Some(addr)) => format!("{} {}", sanitize(role), sanitize(addr)),
         (None, Some(addr)) => format!("{} {}", sanitize(s.zone), sanitize(addr)),
         (Some(role), None) => sanitize(role),
         (None, None) => sanitize(s.zone),
+    };
+    match &s.via {
+        Some(v) => format!("{label} via {}", sanitize(v)),
+        None => label,
     }
 }
 

@@ -268,6 +268,7 @@ pub(crate) fn blank(
         rtt_synack_ack: None,
         rst_by: None,
         rst_ifaces: 0,
+        via: None,
         icmp: [None; super::record::ICMP_KEPT],
         icmp_count: 0,
         end: super::EndReason::Closed,
