@@ -276,6 +276,12 @@ struct ReportArgs {
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     color: ColorArg,
 
+    /// The terminal table's width in columns (no line is wider). By default the terminal's
+    /// (COLUMNS, else the terminal's own size) when standard output is one, else 100.
+    #[arg(long, value_name = "COLUMNS",
+          value_parser = clap::value_parser!(u16).range(20..))]
+    width: Option<u16>,
+
     #[command(flatten)]
     timeouts: TimeoutArgs,
 }
@@ -312,14 +318,26 @@ impl ReportArgs {
             }
             Format::Md => markdown::render(report),
             Format::Junit => junit::render(report),
-            Format::Table | Format::Summary => table::render(
-                report,
-                &table::TableOptions {
-                    color: self.color(),
-                    ..table::TableOptions::default()
-                },
-            ),
+            Format::Table | Format::Summary => table::render(report, &self.table_options()),
         })
+    }
+
+    /// How the terminal table is drawn: colour, and the width (`--width`, else the
+    /// terminal's when standard output is one, else the default).
+    fn table_options(&self) -> table::TableOptions {
+        let terminal = if std::io::stdout().is_terminal() {
+            terminal_size().1
+        } else {
+            None
+        };
+        table::TableOptions {
+            color: self.color(),
+            width: self
+                .width
+                .map(usize::from)
+                .or(terminal)
+                .unwrap_or(table::DEFAULT_WIDTH),
+        }
     }
 
     fn color(&self) -> bool {
@@ -340,6 +358,22 @@ impl ReportArgs {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// The terminal's rows and columns: LINES and COLUMNS when set, else what the terminal on
+/// standard output says (TIOCGWINSZ), each None when unknown.
+fn terminal_size() -> (Option<usize>, Option<usize>) {
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0)
+    };
+    let asked = console::Term::stdout().size_checked();
+    (
+        env("LINES").or(asked.map(|(rows, _)| usize::from(rows))),
+        env("COLUMNS").or(asked.map(|(_, cols)| usize::from(cols))),
+    )
 }
 
 fn catalogue() -> Result<&'static Catalogue, Error> {

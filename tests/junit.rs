@@ -178,6 +178,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         icmp: vec![],
         detail: detail.into(),
         cannot_show: vec![],
+        fix: None,
     };
     let example = Example {
         orig_h: "203.0.113.9".into(),

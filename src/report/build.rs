@@ -186,6 +186,7 @@ fn flow_entry(row: FlowRow, cat: &Catalogue) -> FlowEntry {
         } else {
             vec![]
         },
+        fix: None,
     }
 }
 
@@ -286,7 +287,13 @@ pub fn report(
     fin: Finalized,
     cat: &Catalogue,
 ) -> Report {
-    let expected = flow_entries(fin.expected, cat);
+    let mut expected = flow_entries(fin.expected, cat);
+    let mut unsupported = flow_entries(fin.unsupported_restrictions, cat);
+    for (list, is_unsupported) in [(&mut expected, false), (&mut unsupported, true)] {
+        for e in list.iter_mut() {
+            e.fix = super::rules::fix(cat, site, e, is_unsupported);
+        }
+    }
     let mut warnings = vec![];
     let has_exchange = site.hosts.iter().any(|h| h.role.is_exchange());
     if !has_exchange {
@@ -367,7 +374,7 @@ pub fn report(
         topology: topology(site, reasons),
         expected,
         unexpected: unexpected_entries(fin.unexpected, cat),
-        unsupported_restrictions: flow_entries(fin.unsupported_restrictions, cat),
+        unsupported_restrictions: unsupported,
         scans: fin.scans.iter().map(scan).collect(),
         floods: fin.floods.iter().map(flood).collect(),
         latency,
