@@ -218,6 +218,23 @@ fn flow_table_of(entries: &[&FlowEntry]) -> Table {
     t
 }
 
+/// Expected flows (or unsupported restrictions) as the report's table draws them at `width`:
+/// in its order (problems first), each row with the entry it shows.
+pub(crate) fn flow_rows<'a>(
+    entries: &'a [FlowEntry],
+    p: &Painter,
+    width: usize,
+) -> (Vec<&'a FlowEntry>, Drawn) {
+    let sorted = sorted_entries(entries);
+    let drawn = flow_table_of(&sorted).draw(p, width);
+    (sorted, drawn)
+}
+
+/// The unexpected flows as the report's table draws them at `width`.
+pub(crate) fn unexpected_rows(r: &Report, p: &Painter, width: usize) -> Drawn {
+    unexpected_table_of(r).draw(p, width)
+}
+
 fn unexpected_table(r: &Report, p: &Painter, width: usize) -> Vec<String> {
     unexpected_table_of(r).render(p, width)
 }
