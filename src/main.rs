@@ -15,12 +15,14 @@ use exflow::report::port_catalogue as ports_report;
 use exflow::report::summary;
 use exflow::report::terminal::sanitize;
 use exflow::report::words;
-use exflow::report::{build, junit, markdown, rules, table};
+use exflow::report::{build, junit, live_view, markdown, rules, table};
 use exflow::source::live::{self, Live, LiveOptions};
 use exflow::time::Duration;
 use std::io::IsTerminal;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -276,6 +278,12 @@ struct ReportArgs {
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     color: ColorArg,
 
+    /// The terminal table's width in columns (no line is wider). By default the terminal's
+    /// (COLUMNS, else the terminal's own size) when standard output is one, else 100.
+    #[arg(long, value_name = "COLUMNS",
+          value_parser = clap::value_parser!(u16).range(20..))]
+    width: Option<u16>,
+
     #[command(flatten)]
     timeouts: TimeoutArgs,
 }
@@ -312,14 +320,26 @@ impl ReportArgs {
             }
             Format::Md => markdown::render(report),
             Format::Junit => junit::render(report),
-            Format::Table | Format::Summary => table::render(
-                report,
-                &table::TableOptions {
-                    color: self.color(),
-                    ..table::TableOptions::default()
-                },
-            ),
+            Format::Table | Format::Summary => table::render(report, &self.table_options()),
         })
+    }
+
+    /// How the terminal table is drawn: colour, and the width (`--width`, else the
+    /// terminal's when standard output is one, else the default).
+    fn table_options(&self) -> table::TableOptions {
+        let terminal = if std::io::stdout().is_terminal() {
+            terminal_size().1
+        } else {
+            None
+        };
+        table::TableOptions {
+            color: self.color(),
+            width: self
+                .width
+                .map(usize::from)
+                .or(terminal)
+                .unwrap_or(table::DEFAULT_WIDTH),
+        }
     }
 
     fn color(&self) -> bool {
@@ -340,6 +360,22 @@ impl ReportArgs {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// The terminal's rows and columns: LINES and COLUMNS when set, else what the terminal on
+/// standard output says (TIOCGWINSZ), each None when unknown.
+fn terminal_size() -> (Option<usize>, Option<usize>) {
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0)
+    };
+    let asked = console::Term::stdout().size_checked();
+    (
+        env("LINES").or(asked.map(|(rows, _)| usize::from(rows))),
+        env("COLUMNS").or(asked.map(|(_, cols)| usize::from(cols))),
+    )
 }
 
 fn catalogue() -> Result<&'static Catalogue, Error> {
@@ -476,7 +512,9 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
     };
     let to_stdout = r.flows.as_deref() != Some("-");
     let periodic = to_stdout && !matches!(r.format, Format::Summary | Format::Junit);
-    let tty = std::io::stdout().is_terminal();
+    // On a terminal, the interim reports are the live view, on the alternate screen.
+    let view = periodic && r.format != Format::Json && std::io::stdout().is_terminal();
+    let in_view = Arc::new(AtomicBool::new(false));
     let run = pipeline::LiveRun {
         capture: opts,
         flow: r.timeouts.config(),
@@ -484,7 +522,12 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         duration: a.duration,
         interval: periodic.then_some(a.interval),
         nat: given.as_ref().map(Site::nat_pairs).unwrap_or_default(),
+        abort: view.then(|| pipeline::AbortOutput {
+            armed: Arc::clone(&in_view),
+            text: live_view::LEAVE,
+        }),
     };
+    let started = std::time::Instant::now();
     let banner = |capture: &Live| {
         eprintln!(
             "exflow: capturing on {} (link type {}, snaplen {}, buffer {} MiB{}{}); {}",
@@ -508,15 +551,48 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
             }
         )
     };
-    let mut printed = 0u64;
     let on_tick = |stats: &RunStats, agg: &Aggregator| -> Result<(), Error> {
         let mut report = r.report(stats, agg, given.as_ref())?;
         report.interim = Some(true);
-        print_stdout(&render_live(r, &report, iface, tty)?)?;
-        printed += 1;
-        Ok(())
+        if !view {
+            return print_stdout(&render_live(r, &report, iface)?);
+        }
+        let (rows, cols) = terminal_size();
+        let opts = table::TableOptions {
+            color: r.color(),
+            width: r
+                .width
+                .map(usize::from)
+                .or(cols)
+                .unwrap_or(table::DEFAULT_WIDTH),
+        };
+        let status = live_view::Status {
+            interface: iface,
+            elapsed: started.elapsed(),
+        };
+        let lines = live_view::render(&report, &status, &opts, rows.unwrap_or(24));
+        // Under the lock the signal thread takes: it sees the alternate screen entered
+        // exactly when it is.
+        let _out = std::io::stdout().lock();
+        let mut text = String::new();
+        if !in_view.swap(true, Ordering::SeqCst) {
+            text.push_str(live_view::ENTER);
+        }
+        text.push_str(&live_view::frame(&lines));
+        print_stdout(&text)
     };
-    let end = pipeline::live(&run, banner, on_tick)?;
+    let end = pipeline::live(&run, banner, on_tick);
+    // Back to the normal screen, as it was before the view, whatever happened: warnings,
+    // errors and the final report go there.
+    let viewed = {
+        let _out = std::io::stdout().lock();
+        let viewed = in_view.swap(false, Ordering::SeqCst);
+        if viewed {
+            print_stdout(live_view::LEAVE)?;
+        }
+        viewed
+    };
+    let end = end?;
     let outcome = end.stats;
     let agg = end.agg;
     if let Some(w) = outcome
@@ -533,8 +609,12 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         let mut report = r.report(&outcome, &agg, given.as_ref())?;
         report.interim = Some(false);
         if to_stdout {
-            // On a terminal the final report replaces the last periodic one.
-            let text = render_live(r, &report, iface, tty && printed > 0)?;
+            // After the view, the final report whole, on its own.
+            let text = if viewed {
+                r.render(&report)?
+            } else {
+                render_live(r, &report, iface)?
+            };
             print_stdout(&text)?;
         }
         r.exit_code(&report)
@@ -554,14 +634,9 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
     Ok(code)
 }
 
-/// A live report as printed: JSON on one line; the table or Markdown after a clear-screen on
-/// a terminal (`refresh`), else after a header line with the time.
-fn render_live(
-    r: &ReportArgs,
-    report: &Report,
-    iface: &str,
-    refresh: bool,
-) -> Result<String, Error> {
+/// A live report as printed outside the live view: JSON on one line; the table or Markdown
+/// after a header line with the time.
+fn render_live(r: &ReportArgs, report: &Report, iface: &str) -> Result<String, Error> {
     if r.format == Format::Json {
         let mut s =
             serde_json::to_string(report).map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
@@ -573,20 +648,16 @@ fn render_live(
         // One XML document: no header line in front of it.
         return Ok(body);
     }
-    Ok(if refresh {
-        format!("\x1b[H\x1b[2J{body}")
-    } else {
-        format!(
-            "=== exflow live on {iface}: {} report at {} ({} packets) ===\n{body}",
-            if report.interim == Some(true) {
-                "interim"
-            } else {
-                "final"
-            },
-            utc_now(),
-            report.capture.packets
-        )
-    })
+    Ok(format!(
+        "=== exflow live on {iface}: {} report at {} ({} packets) ===\n{body}",
+        if report.interim == Some(true) {
+            "interim"
+        } else {
+            "final"
+        },
+        utc_now(),
+        report.capture.packets
+    ))
 }
 
 /// The wall-clock time now, as RFC 3339 UTC to the second.

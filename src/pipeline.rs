@@ -684,6 +684,17 @@ pub struct LiveRun {
     pub interval: Option<std::time::Duration>,
     /// The site's NAT addresses (public, the host's own): the legs they join.
     pub nat: Vec<(IpAddr, IpAddr)>,
+    /// Written to standard output, when armed, before a second signal ends the process.
+    pub abort: Option<AbortOutput>,
+}
+
+/// What puts the terminal back when a second Ctrl-C (or SIGTERM) ends `exflow live` at once:
+/// `text` is written to standard output first while `armed` is set (the caller sets it while
+/// its live view holds the alternate screen).
+#[derive(Clone)]
+pub struct AbortOutput {
+    pub armed: Arc<AtomicBool>,
+    pub text: &'static str,
 }
 
 /// How a live run ended: what it found (the drops in `stats.live_drops`), and what stopped it
@@ -695,6 +706,51 @@ pub struct LiveFinish {
     pub capture_error: Option<String>,
     /// `--write` could not be completed.
     pub write_error: Option<String>,
+}
+
+/// The flag the first SIGINT or SIGTERM sets (in the handler: the capture stops at once). The
+/// handlers also write a byte per signal to a socket that a thread reads, counting them: at
+/// the second it ends the process with 130 (SIGINT) or 143 (SIGTERM), after writing `abort`'s
+/// text when it is armed. The threads stay for the life of the process, so a second signal
+/// during the final report still ends it.
+fn stop_on_signals(abort: Option<AbortOutput>) -> Result<Arc<AtomicBool>, Error> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use std::io::Read as _;
+    use std::os::unix::net::UnixStream;
+    let err = |e: io::Error| Error::Usage(format!("cannot handle signals: {e}"));
+    let signalled = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
+    for (signal, code) in [(SIGINT, 130), (SIGTERM, 143)] {
+        signal_hook::flag::register(signal, Arc::clone(&signalled)).map_err(err)?;
+        let (mut rx, tx) = UnixStream::pair().map_err(err)?;
+        signal_hook::low_level::pipe::register(signal, tx).map_err(err)?;
+        let (count, abort) = (Arc::clone(&count), abort.clone());
+        std::thread::Builder::new()
+            .name("exflow-signal".into())
+            .spawn(move || {
+                let mut byte = [0u8; 1];
+                loop {
+                    match rx.read(&mut byte) {
+                        Ok(1) => {}
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        _ => break,
+                    }
+                    if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                        continue;
+                    }
+                    if let Some(a) = &abort {
+                        // The caller arms and disarms under this lock too.
+                        let mut out = io::stdout().lock();
+                        if a.armed.load(Ordering::SeqCst) {
+                            let _ = out.write_all(a.text.as_bytes()).and_then(|_| out.flush());
+                        }
+                    }
+                    std::process::exit(code);
+                }
+            })
+            .map_err(err)?;
+    }
+    Ok(signalled)
 }
 
 /// `exflow live`: opens the interface (calling `opened` with it, for a banner), captures until
@@ -709,16 +765,7 @@ pub fn live(
     let capture = Live::open(&run.capture)?;
     let mut engine = Engine::new(run.flow, run.flows.as_deref())?;
     engine.set_nat(&run.nat);
-    // The shutdown action must be registered before the flag's.
-    let signalled = Arc::new(AtomicBool::new(false));
-    for (signal, code) in [
-        (signal_hook::consts::SIGINT, 130),
-        (signal_hook::consts::SIGTERM, 143),
-    ] {
-        signal_hook::flag::register_conditional_shutdown(signal, code, Arc::clone(&signalled))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&signalled)))
-            .map_err(|e| Error::Usage(format!("cannot handle signals: {e}")))?;
-    }
+    let signalled = stop_on_signals(run.abort.clone())?;
     opened(&capture);
     let iface = run.capture.interface.as_str();
     let control = Control {

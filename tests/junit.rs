@@ -183,6 +183,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         via: None,
         died_at: None,
         cannot_show: vec![],
+        fix: None,
     };
     let example = Example {
         orig_h: "203.0.113.9".into(),

@@ -902,3 +902,286 @@ fn live_duration_ends_with_the_final_table_after_timestamped_headers() {
         "no escape codes when not a terminal"
     );
 }
+
+// ------------------------------------------------------------------ on a terminal
+
+const ALT_ON: &str = "\x1b[?1049h";
+const ALT_OFF: &str = "\x1b[?1049l";
+
+/// Text from a terminal with the escape sequences the live view and the table may write
+/// (SGR colours, erase in line / display, cursor shown / hidden) taken out, and carriage
+/// returns dropped; any other escape sequence fails the test.
+fn strip_terminal(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {}
+            '\x1b' => {
+                assert_eq!(chars.next(), Some('['), "ESC not starting a CSI in {s:?}");
+                let mut seq = String::new();
+                loop {
+                    let Some(c) = chars.next() else {
+                        panic!("unfinished escape sequence in {s:?}")
+                    };
+                    seq.push(c);
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+                assert!(
+                    seq.ends_with('m')
+                        || seq == "K"
+                        || seq == "J"
+                        || seq == "?25l"
+                        || seq == "?25h",
+                    "unexpected escape sequence ESC[{seq} in {s:?}"
+                );
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Runs `command` in a pseudo-terminal of 80×24 (util-linux `script`) in namespace `ns`,
+/// bounded by `timeout(1)`; returns the child and a buffer that fills with what the terminal
+/// shows (the bytes written to it).
+fn in_pty(ns: Option<&str>, command: &str) -> (Child, Arc<std::sync::Mutex<Vec<u8>>>) {
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "timeout"]);
+            c
+        }
+        None => Command::new("timeout"),
+    };
+    let mut child = cmd
+        .args(["60", "script", "-qfec"])
+        .arg(format!("stty rows 24 cols 80 && {command}"))
+        .arg("/dev/null")
+        .env_remove("COLUMNS")
+        .env_remove("LINES")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut out = child.stdout.take().unwrap();
+    let sink = Arc::clone(&buf);
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = out.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    (child, buf)
+}
+
+/// Waits (at most `limit`) until the terminal's output holds `needle`.
+fn wait_for_output(buf: &std::sync::Mutex<Vec<u8>>, needle: &str, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if String::from_utf8_lossy(&buf.lock().unwrap()).contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Splits a terminal's output at the alternate screen's switches: (the normal screen before,
+/// the alternate screen, the normal screen after). Exactly one switch each way.
+fn alternate_screen(out: &str) -> (&str, &str, &str) {
+    assert_eq!(
+        out.matches(ALT_ON).count(),
+        1,
+        "one switch to the alternate screen"
+    );
+    assert_eq!(out.matches(ALT_OFF).count(), 1, "one switch back");
+    let on = out.find(ALT_ON).unwrap();
+    let off = out.find(ALT_OFF).unwrap();
+    assert!(on < off, "the alternate screen is left after it is entered");
+    (
+        &out[..on],
+        &out[on + ALT_ON.len()..off],
+        &out[off + ALT_OFF.len()..],
+    )
+}
+
+#[test]
+fn live_view_on_an_80x24_terminal_fits_and_leaves_no_copy_in_the_scrollback() {
+    const T: &str = "live_view_pty";
+    if let Some(why) = Lab::unavailable() {
+        crate::util::skip(T, why);
+        return;
+    }
+    if !have("script") || !have("stty") {
+        crate::util::skip(T, "no script or stty (util-linux, coreutils)");
+        return;
+    }
+    let Some(mut lab) = Lab::up(T) else { return };
+    lab.firewall();
+    lab.servers();
+    let site = lab.site();
+    let command = format!(
+        "exec '{}' live -i fwc --interval 1s --duration 8s --site '{}'",
+        env!("CARGO_BIN_EXE_exflow"),
+        site.to_string_lossy()
+    );
+    let (child, buf) = in_pty(Some(&lab.ns('f')), &command);
+    lab.children.push(child);
+    let idx = lab.children.len() - 1;
+    assert!(
+        wait_for_output(&buf, "capturing on fwc", TIMEOUT_START),
+        "exflow live did not start: {}",
+        String::from_utf8_lossy(&buf.lock().unwrap())
+    );
+    assert_eq!(lab.clients(), "443:ok 587:refused 25:timeout");
+    let status = wait_bounded(&mut lab.children[idx], Duration::from_secs(30))
+        .expect("exflow live did not stop at the end of --duration");
+    assert_eq!(status.code(), Some(0));
+    // The reader has the rest once the pty is closed (bounded).
+    assert!(wait_for_output(&buf, "Topology", Duration::from_secs(5)));
+    let out = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
+    let (before, alt, after) = alternate_screen(&out);
+
+    // Each refresh: from the cursor's home, at most 24 lines of at most 80 columns.
+    let frames: Vec<Vec<String>> = alt
+        .split("\x1b[H")
+        .skip(1)
+        .map(|f| strip_terminal(f).split('\n').map(str::to_string).collect())
+        .collect();
+    assert!(frames.len() >= 4, "{} refreshes:\n{alt:?}", frames.len());
+    for (i, frame) in frames.iter().enumerate() {
+        assert!(
+            frame.len() <= 24,
+            "refresh {i}: {} lines:\n{}",
+            frame.len(),
+            frame.join("\n")
+        );
+        for line in frame {
+            assert!(
+                line.chars().count() <= 80,
+                "refresh {i}: a line of {} columns: {line}",
+                line.chars().count()
+            );
+        }
+        assert!(
+            frame[0].starts_with("exflow live · fwc · ") && frame[0].contains("Ctrl-C"),
+            "refresh {i} status line: {}",
+            frame[0]
+        );
+    }
+    // Once the clients ran: the failed flows, first.
+    let last = frames.last().unwrap();
+    let text = last.join("\n");
+    println!("the last refresh of {}:\n{text}", frames.len());
+    let at = |f: &dyn Fn(&String) -> bool| last.iter().position(f);
+    let failed = at(&|l| l == "Failed flows").unwrap_or_else(|| panic!("{text}"));
+    let blocked = at(&|l| l.contains("smtp-inbound") && l.contains("blocked"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let refused = at(&|l| l.contains("smtp-submission") && l.contains("refused"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(failed < blocked && failed < refused, "{text}");
+    if let Some(other) = at(&|l| l == "Other expected flows") {
+        assert!(other > blocked && other > refused, "{text}");
+    }
+
+    // The normal screen: the banner before the view, the final report whole after it, and
+    // no copy of the view anywhere.
+    let normal = strip_terminal(&format!("{before}{after}"));
+    for view_only in [
+        "exflow live · fwc",
+        "Failed flows",
+        "Other expected flows",
+        "more flow",
+    ] {
+        assert!(
+            !normal.contains(view_only),
+            "{view_only:?} in the scrollback:\n{normal}"
+        );
+    }
+    let after = strip_terminal(after);
+    assert_eq!(after.matches("Expected flows").count(), 1, "{after}");
+    assert!(after.contains("Topology"), "{after}");
+    for line in after.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "the final report at the terminal's width: {line}"
+        );
+    }
+    let rows: Vec<&str> = after
+        .lines()
+        .filter(|l| l.contains("smtp-inbound") && l.contains("blocked"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{after}");
+    assert!(
+        after.contains("fix: nft add rule inet exflow forward"),
+        "{after}"
+    );
+}
+
+#[test]
+fn live_view_second_ctrl_c_exits_at_once_and_leaves_the_alternate_screen() {
+    const T: &str = "live_view_ctrl_c";
+    if !is_root() {
+        crate::util::skip(T, "not root");
+        return;
+    }
+    if !have("script") || !have("stty") || !have("timeout") {
+        crate::util::skip(T, "no script, stty or timeout");
+        return;
+    }
+    // As in live_second_ctrl_c: the second SIGINT must land before the orderly stop ends;
+    // three tries make a lost race all but impossible. Either way the terminal is back on
+    // its normal screen.
+    let mut codes = vec![];
+    for _ in 0..3 {
+        let command = format!(
+            "echo pid=$$; exec '{}' live -i lo --interval 200ms --duration 60s",
+            env!("CARGO_BIN_EXE_exflow")
+        );
+        let (mut child, buf) = in_pty(None, &command);
+        let shown = wait_for_output(&buf, ALT_ON, TIMEOUT_START);
+        let out = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
+        assert!(shown, "no live view: {out:?}");
+        let pid: String = out
+            .split("pid=")
+            .nth(1)
+            .unwrap_or_default()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        assert!(!pid.is_empty(), "{out:?}");
+        signal("INT", &pid);
+        std::thread::sleep(Duration::from_millis(2));
+        signal("INT", &pid);
+        let code = wait_bounded(&mut child, Duration::from_secs(15)).and_then(|s| s.code());
+        assert!(matches!(code, Some(0) | Some(130)), "exit {code:?}");
+        // What the terminal got, once the pty is closed (bounded).
+        let start = Instant::now();
+        let mut out = String::new();
+        while start.elapsed() < Duration::from_secs(5) {
+            out = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
+            if out.contains(ALT_OFF) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // One switch to the alternate screen and one back, in that order, whichever way it
+        // ended.
+        let _ = alternate_screen(&out);
+        if code == Some(130) {
+            return;
+        }
+        codes.push(code);
+    }
+    panic!("a second Ctrl-C never exited with 130: {codes:?}");
+}

@@ -4,7 +4,7 @@
 //! by a `|` in the data.
 
 use exflow::report::model::*;
-use exflow::report::{markdown, table};
+use exflow::report::{live_view, markdown, table};
 use std::collections::BTreeMap;
 
 const T0: f64 = 1_714_557_600.25; // 2024-05-01 10:00:00.25 UTC
@@ -59,6 +59,7 @@ fn entry(role: &str, proto: &'static str, port: u16, src: Side, dst: Side) -> Fl
         via: None,
         died_at: None,
         cannot_show: vec![],
+        fix: None,
     }
 }
 
@@ -622,7 +623,8 @@ fn key_lines_read_as_expected() {
     has("  smtp-inbound     25/tcp   internet → mailbox 192.0.2.10         blocked        6/0  6 drop       -");
     has("      6 connection attempts from the internet to 192.0.2.10 port 25 got no answer: the SYNs are");
     has("  smtp-submission  587/tcp  internal → mailbox 192.0.2.10         refused        4/0  4 ref        -");
-    has("      (answered by middlebox)");
+    // A sentence under a row hangs: its later lines two further in.
+    has("        (answered by middlebox)");
     has("      Rejected by ICMP destination unreachable from 192.0.2.1. (ICMP 3/13 admin-prohibited)");
     has("  https-client     443/tcp  internet → mailbox 2001:db8:200::10   ok         120/120  -         12.4");
     // Both IPv6 sides do not fit with their roles: the addresses are kept, the roles dropped.
@@ -956,4 +958,155 @@ fn print_sample_report() {
     let r = site_report();
     println!("{}", plain(&r));
     println!("{}", markdown::render(&r));
+}
+
+fn view(r: &Report, width: usize, rows: usize, color: bool) -> Vec<String> {
+    let status = live_view::Status {
+        interface: "eth1",
+        elapsed: std::time::Duration::from_secs(83),
+    };
+    live_view::render(r, &status, &table::TableOptions { color, width }, rows)
+}
+
+/// The site report as a live one: drops counted, a fix under the blocked row.
+fn live_report() -> Report {
+    let mut r = site_report();
+    r.capture.kernel_drops = Some(3);
+    r.capture.interface_drops = Some(1);
+    r.capture.queue_drops = Some(0);
+    r.interim = Some(true);
+    let blocked = r
+        .expected
+        .iter_mut()
+        .find(|e| e.verdict == Verdict::Blocked)
+        .unwrap();
+    blocked.fix = Some(Fix {
+        words: "allow tcp/25 from the internet to mailbox 192.0.2.10".into(),
+        nft: vec![
+            "nft add rule inet exflow forward ip saddr != 192.0.2.0/24 ip daddr \
+                   192.0.2.10 tcp dport 25 accept"
+                .into(),
+        ],
+    });
+    r
+}
+
+#[test]
+fn live_view_fits_every_screen() {
+    let r = live_report();
+    for (width, rows) in [
+        (80, 24),
+        (100, 20),
+        (80, 12),
+        (120, 50),
+        (60, 8),
+        (20, 3),
+        (200, 1),
+    ] {
+        for color in [false, true] {
+            let lines = view(&r, width, rows, color);
+            assert!(
+                !lines.is_empty() && lines.len() <= rows,
+                "{width}x{rows}: {} lines",
+                lines.len()
+            );
+            for line in &lines {
+                let visible = strip_sgr(line);
+                assert!(
+                    visible.chars().count() <= width,
+                    "{width}x{rows}: {visible:?}"
+                );
+            }
+            if !color {
+                assert!(lines.iter().all(|l| !l.contains('\x1b')));
+            }
+        }
+    }
+}
+
+#[test]
+fn live_view_shows_failures_first_and_counts_what_did_not_fit() {
+    let r = live_report();
+    let lines = view(&r, 80, 24, false);
+    let text = lines.join("\n");
+    assert_eq!(
+        lines[0],
+        "exflow live · eth1 · 1m 23s · 182345 packets · 4 dropped · Ctrl-C: final report"
+    );
+    assert!(lines[1].starts_with("10 expected flows: "), "{text}");
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{text}"))
+    };
+    // Every failed flow, then the unsupported restriction, then the unexpected flows.
+    let failed = at("Failed flows");
+    for word in FAILED_WORDS {
+        let row = lines
+            .iter()
+            .position(|l| has_verdict(l, word))
+            .unwrap_or_else(|| panic!("no {word} row in\n{text}"));
+        assert!(
+            row > failed && row < at("Unsupported restrictions"),
+            "{text}"
+        );
+    }
+    assert!(
+        at("Unsupported restrictions") < at("Unexpected flows"),
+        "{text}"
+    );
+    assert!(at("110/tcp") > at("Unexpected flows"), "{text}");
+    // No room for all the rest: the last line counts it.
+    let last = lines.last().unwrap();
+    assert!(
+        last.starts_with("… ")
+            && last.ends_with("more flows not shown: Ctrl-C for the final report"),
+        "{text}"
+    );
+    assert!(lines.len() <= 24, "{text}");
+
+    // On a tall screen: everything, the fix and the ok and not-seen rows last.
+    let lines = view(&r, 120, 60, false);
+    let text = lines.join("\n");
+    assert!(
+        text.contains("fix: nft add rule inet exflow forward"),
+        "{text}"
+    );
+    let other = lines
+        .iter()
+        .position(|l| l == "Other expected flows")
+        .unwrap_or_else(|| panic!("{text}"));
+    for word in ["one-sided", "ok", "not seen"] {
+        assert!(
+            lines.iter().skip(other).any(|l| has_verdict(l, word)),
+            "{word}: {text}"
+        );
+    }
+    assert!(!text.contains("more flow"), "{text}");
+
+    // A short screen keeps the status line and the failures, in that order.
+    let lines = view(&r, 80, 8, false);
+    assert!(lines[0].starts_with("exflow live · eth1"));
+    let failed = lines.iter().position(|l| l == "Failed flows");
+    let row = lines
+        .iter()
+        .position(|l| FAILED_WORDS.iter().any(|w| has_verdict(l, w)));
+    assert!(failed.is_some() && row > failed, "{lines:#?}");
+}
+
+const FAILED_WORDS: [&str; 5] = ["blocked", "refused", "rejected", "flaky", "cut"];
+
+/// Whether a table row shows this verdict (a column of its own).
+fn has_verdict(line: &str, verdict: &str) -> bool {
+    line.contains(&format!("  {verdict}  ")) || line.ends_with(&format!("  {verdict}"))
+}
+
+#[test]
+fn live_view_frames_overwrite_in_place() {
+    let lines = vec!["one".to_string(), "two".to_string()];
+    assert_eq!(live_view::frame(&lines), "\x1b[H\x1b[Kone\r\n\x1b[Jtwo");
+    assert_eq!(live_view::frame(&[]), "\x1b[H\x1b[J");
+    assert_eq!(live_view::ENTER, "\x1b[?1049h\x1b[?25l");
+    assert_eq!(live_view::LEAVE, "\x1b[?25h\x1b[?1049l");
 }

@@ -24,3 +24,4 @@ mod site;
 mod snapshots;
 mod source_files;
 mod synth;
+mod terminal;

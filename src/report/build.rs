@@ -226,6 +226,7 @@ fn flow_entry(row: FlowRow, cat: &Catalogue, ifaces: &[String]) -> FlowEntry {
         } else {
             vec![]
         },
+        fix: None,
     }
 }
 
@@ -330,7 +331,13 @@ pub fn report(
     cat: &Catalogue,
 ) -> Report {
     let ifaces = iface_names(o);
-    let expected = flow_entries(fin.expected, cat, &ifaces);
+    let mut expected = flow_entries(fin.expected, cat, &ifaces);
+    let mut unsupported = flow_entries(fin.unsupported_restrictions, cat, &ifaces);
+    for (list, is_unsupported) in [(&mut expected, false), (&mut unsupported, true)] {
+        for e in list.iter_mut() {
+            e.fix = super::rules::fix(cat, site, e, is_unsupported);
+        }
+    }
     let mut warnings = vec![];
     let has_exchange = site.hosts.iter().any(|h| h.role.is_exchange());
     if !has_exchange {
@@ -411,7 +418,7 @@ pub fn report(
         topology: topology(site, reasons),
         expected,
         unexpected: unexpected_entries(fin.unexpected, cat),
-        unsupported_restrictions: flow_entries(fin.unsupported_restrictions, cat, &ifaces),
+        unsupported_restrictions: unsupported,
         scans: fin.scans.iter().map(scan).collect(),
         floods: fin.floods.iter().map(flood).collect(),
         latency,

@@ -8,7 +8,7 @@
 //! table cell and nothing in the data can add links, HTML or formatting.
 
 use super::document::{self, Section};
-use super::model::{FlowEntry, Report};
+use super::model::{Fix, FlowEntry, Report};
 use super::terminal::sanitize;
 use super::words::{
     anomalies_label, bytes_label, entry_detail, example_text, failures_words, interfaces_label,
@@ -190,6 +190,7 @@ fn flow_table(out: &mut String, entries: &[FlowEntry]) {
             "Failures",
             "Handshake p50 ms",
             "Detail",
+            "Fix",
         ],
     );
     for e in sorted_entries(entries) {
@@ -206,12 +207,34 @@ fn flow_table(out: &mut String, entries: &[FlowEntry]) {
                 e.handshake_ms
                     .map_or_else(|| "-".to_string(), |h| ms_figure(h.p50)),
                 entry_detail(e).map_or_else(|| "-".to_string(), |n| md_escape(&n)),
+                e.fix.as_ref().map_or_else(|| "-".to_string(), fix_cell),
             ],
         );
     }
     out.push('\n');
     if let Some(folded) = super::words::out_of_view_line(entries) {
         let _ = writeln!(out, "{}\n", md_escape(&folded));
+    }
+}
+
+/// A failed flow's fix in one cell: what to allow, then the commands that allow it as code.
+fn fix_cell(fix: &Fix) -> String {
+    let mut cell = md(&fix.words);
+    let commands: Vec<String> = fix.nft.iter().map(|c| code(&sanitize(c))).collect();
+    if !commands.is_empty() {
+        cell.push_str(": ");
+        cell.push_str(&commands.join("; "));
+    }
+    cell
+}
+
+/// Sanitised text as inline code, when nothing in it can end the code span or split a table
+/// cell; else escaped as plain text.
+fn code(s: &str) -> String {
+    if s.is_empty() || s.contains(['`', '|', '\\']) {
+        md_escape(s)
+    } else {
+        format!("`{s}`")
     }
 }
 

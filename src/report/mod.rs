@@ -7,6 +7,7 @@ pub mod gate;
 pub mod jsonl;
 pub mod junit;
 pub mod layout;
+pub mod live_view;
 pub mod markdown;
 pub mod model;
 pub mod port_catalogue;

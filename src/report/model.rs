@@ -190,6 +190,23 @@ pub struct FlowEntry {
     /// `who_refused`). Left out when empty (always, for packets).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cannot_show: Vec<&'static str>,
+    /// For a failed flow (blocked, refused, rejected, flaky, cut; every unsupported
+    /// restriction): the allow rule that fixes it, as `exflow rules --report` picks it. Not in
+    /// the JSON report (`exflow rules --report` computes the same from it).
+    #[serde(skip)]
+    pub fix: Option<Fix>,
+}
+
+/// The fix of a failed flow: what to allow, in words, and the nftables commands that allow it
+/// (from the rules generator, `report::rules`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fix {
+    /// "allow tcp/25 from the internet to mailbox 198.51.100.10".
+    pub words: String,
+    /// One `nft add rule inet exflow forward … accept` command per rule (one per address
+    /// family, and per direction for an allow-all); empty when the site gives the generator
+    /// no address to write a rule with.
+    pub nft: Vec<String>,
 }
 
 /// An example connection of an unexpected flow, with Zeek's field names.

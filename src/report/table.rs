@@ -140,6 +140,50 @@ fn header_lines(r: &Report, p: &Painter, width: usize) -> Vec<String> {
 
 /// The table of expected flows (and of unsupported restrictions, which have the same shape).
 fn flow_table(entries: &[FlowEntry], p: &Painter, width: usize) -> Vec<String> {
+    let sorted = sorted_entries(entries);
+    let t = flow_table_of(&sorted);
+    let any_failure = sorted.iter().any(|e| failures_compact(e) != "-");
+    let failed_shown = t.layout(width).0.get(5).copied().unwrap_or(false);
+    let mut lines = t.render(p, width);
+    if let Some(folded) = super::words::out_of_view_line(entries) {
+        for line in wrap(&folded, "  ", 2, width) {
+            lines.push(p.paint(&line, Style::Dim));
+        }
+    }
+    if any_failure && failed_shown {
+        lines.extend(failure_legend(p, width));
+    }
+    lines
+}
+
+/// The line under a flow table that says what the failure column's words mean.
+/// Broken between its entries, not inside one.
+fn failure_legend(p: &Painter, width: usize) -> Vec<String> {
+    let entries = [
+        "drop = SYNs unanswered",
+        "ref = refused by RST",
+        "rej = ICMP unreachable",
+        "rst = reset mid-stream",
+    ];
+    let mut lines: Vec<String> = vec![];
+    let mut cur = String::new();
+    for entry in entries {
+        if !cur.is_empty() && text_width(&cur) + text_width(" · ") + text_width(entry) > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        cur.push_str(if cur.is_empty() { "  " } else { " · " });
+        cur.push_str(entry);
+    }
+    lines.push(cur);
+    lines
+        .into_iter()
+        .map(|line| p.paint(&line, Style::Dim))
+        .collect()
+}
+
+/// The flow table of these entries, in this order: a row each, with its detail sentence and
+/// its fix under a failed one.
+fn flow_table_of(entries: &[&FlowEntry]) -> Table {
     let mut t = Table::new(vec![
         Col::left("role").shrink(8),
         Col::left("port").shrink(6),
@@ -149,10 +193,7 @@ fn flow_table(entries: &[FlowEntry], p: &Painter, width: usize) -> Vec<String> {
         Col::left("failed").shrink(6).hide(2),
         Col::right("p50 ms").hide(1),
     ]);
-    let mut any_failure = false;
-    for e in sorted_entries(entries) {
-        let failures = failures_compact(e);
-        any_failure |= failures != "-";
+    for e in entries {
         let mut row =
             Row::new(vec![
                 Cell::plain(sanitize(&e.role)),
@@ -164,36 +205,46 @@ fn flow_table(entries: &[FlowEntry], p: &Painter, width: usize) -> Vec<String> {
                     verdict_style(e.verdict),
                 ),
                 Cell::plain(format!("{}/{}", e.attempts, e.established)),
-                Cell::plain(failures),
+                Cell::plain(failures_compact(e)),
                 Cell::plain(
                     e.handshake_ms
                         .map_or_else(|| "-".to_string(), |h| ms_figure(h.p50)),
                 ),
             ]);
         if let Some(note) = entry_note(e) {
-            row.notes.push(note);
+            row.notes.push(Note::plain(note));
+        }
+        if let Some(fix) = &e.fix {
+            row.notes
+                .push(Note::labelled("fix:", Style::Bold, fix_line(fix)));
         }
         t.rows.push(row);
     }
-    let failed_shown = t.layout(width).0.get(5).copied().unwrap_or(false);
-    let mut lines = t.render(p, width);
-    if let Some(folded) = super::words::out_of_view_line(entries) {
-        for line in wrap(&folded, "  ", 2, width) {
-            lines.push(p.paint(&line, Style::Dim));
-        }
-    }
-    if any_failure && failed_shown {
-        let legend = "drop = SYNs unanswered · ref = refused by RST · rej = ICMP unreachable \
-                      · rst = reset mid-stream";
-        for line in wrap(legend, "  ", 2, width) {
-            lines.push(p.paint(&line, Style::Dim));
-        }
-    }
-    lines
+    t
+}
+
+/// Expected flows (or unsupported restrictions) as the report's table draws them at `width`:
+/// in its order (problems first), each row with the entry it shows.
+pub(crate) fn flow_rows<'a>(
+    entries: &'a [FlowEntry],
+    p: &Painter,
+    width: usize,
+) -> (Vec<&'a FlowEntry>, Drawn) {
+    let sorted = sorted_entries(entries);
+    let drawn = flow_table_of(&sorted).draw(p, width);
+    (sorted, drawn)
+}
+
+/// The unexpected flows as the report's table draws them at `width`.
+pub(crate) fn unexpected_rows(r: &Report, p: &Painter, width: usize) -> Drawn {
+    unexpected_table_of(r).draw(p, width)
 }
 
 fn unexpected_table(r: &Report, p: &Painter, width: usize) -> Vec<String> {
-    let mut lines = vec![];
+    unexpected_table_of(r).render(p, width)
+}
+
+fn unexpected_table_of(r: &Report) -> Table {
     let one_day = same_utc_day(r.capture.first_ts, r.capture.last_ts);
     let mut t = Table::new(vec![
         Col::left("port").shrink(6),
@@ -213,14 +264,16 @@ fn unexpected_table(r: &Report, p: &Painter, width: usize) -> Vec<String> {
                 Cell::plain(utc_short(u.first_ts, one_day)),
             ]);
         if !u.detail.is_empty() {
-            row.notes.push(sanitize(&u.detail));
+            row.notes.push(Note::plain(sanitize(&u.detail)));
         }
-        row.notes
-            .push(format!("example: {}", example_text(&u.example)));
+        row.notes.push(Note::labelled(
+            "example:",
+            Style::Plain,
+            example_text(&u.example),
+        ));
         t.rows.push(row);
     }
-    lines.extend(t.render(p, width));
-    lines
+    t
 }
 
 fn scans_table(scans: &[Scan], p: &Painter, width: usize) -> Vec<String> {
@@ -249,7 +302,8 @@ fn scans_table(scans: &[Scan], p: &Painter, width: usize) -> Vec<String> {
         ]);
         if s.targets.len() > 1 {
             let items: Vec<String> = s.targets.iter().map(|t| sanitize(t)).collect();
-            row.notes.push(format!("targets: {}", items.join(", ")));
+            row.notes
+                .push(Note::labelled("targets:", Style::Plain, items.join(", ")));
         }
         t.rows.push(row);
     }
@@ -417,6 +471,8 @@ fn title(text: &str, p: &Painter, width: usize) -> Vec<String> {
 const TABLE_INDENT: usize = 2;
 const COL_GAP: usize = 2;
 const NOTE_INDENT: usize = 6;
+/// How much further a note's second and later lines are indented.
+const NOTE_HANG: usize = 2;
 /// Columns an endpoint column ("from → to") gets before other columns are hidden for it:
 /// enough for "mailbox 192.0.2.10 → internet".
 const KEY_COMFORT: usize = 30;
@@ -514,7 +570,59 @@ impl Cell {
 struct Row {
     cells: Vec<Cell>,
     /// Sentences printed, wrapped, on indented lines under the row.
-    notes: Vec<String>,
+    notes: Vec<Note>,
+}
+
+/// A sentence under a row: wrapped at word boundaries, its lines after the first indented
+/// further (under the text after the label, or by [`NOTE_HANG`] without one).
+struct Note {
+    /// "fix:", "example:"; empty for none.
+    label: &'static str,
+    label_style: Style,
+    text: String,
+}
+
+impl Note {
+    fn plain(text: String) -> Self {
+        Note {
+            label: "",
+            label_style: Style::Plain,
+            text,
+        }
+    }
+    fn labelled(label: &'static str, label_style: Style, text: String) -> Self {
+        Note {
+            label,
+            label_style,
+            text,
+        }
+    }
+    fn lines(&self, p: &Painter, width: usize) -> Vec<String> {
+        let lead = " ".repeat(NOTE_INDENT);
+        if self.label.is_empty() {
+            wrap(&self.text, &lead, NOTE_INDENT + NOTE_HANG, width)
+        } else {
+            let first = format!("{lead}{} ", p.paint(self.label, self.label_style));
+            wrap(
+                &self.text,
+                &first,
+                NOTE_INDENT + text_width(self.label) + 1,
+                width,
+            )
+        }
+    }
+}
+
+/// A table row as drawn: its line, and the lines of each note under it.
+pub(crate) struct RowLines {
+    pub(crate) main: String,
+    pub(crate) notes: Vec<Vec<String>>,
+}
+
+/// A table as drawn: its heading line and its rows.
+pub(crate) struct Drawn {
+    pub(crate) head: String,
+    pub(crate) rows: Vec<RowLines>,
 }
 
 impl Row {
@@ -643,32 +751,38 @@ impl Table {
     }
 
     fn render(&self, p: &Painter, width: usize) -> Vec<String> {
+        let drawn = self.draw(p, width);
+        let mut lines = vec![drawn.head];
+        for row in drawn.rows {
+            lines.push(row.main);
+            lines.extend(row.notes.into_iter().flatten());
+        }
+        lines
+    }
+
+    fn draw(&self, p: &Painter, width: usize) -> Drawn {
         let (shown, widths) = self.layout(width);
-        let mut lines = Vec::new();
         let heads: Vec<Cell> = self
             .cols
             .iter()
             .map(|c| Cell::styled(c.head.to_string(), Style::Dim))
             .collect();
-        lines.push(self.line(&heads, &shown, &widths, p).0);
+        let head = self.line(&heads, &shown, &widths, p).0;
+        let mut rows = Vec::with_capacity(self.rows.len());
         for row in &self.rows {
-            let (line, cut) = self.line(&row.cells, &shown, &widths, p);
-            lines.push(line);
+            let (main, cut) = self.line(&row.cells, &shown, &widths, p);
+            let mut notes = Vec::new();
             for ((col, cell), was_cut) in self.cols.iter().zip(row.cells.iter()).zip(cut) {
                 if col.note_when_cut && was_cut {
-                    lines.extend(wrap(
-                        &cell.text,
-                        &" ".repeat(NOTE_INDENT),
-                        NOTE_INDENT,
-                        width,
-                    ));
+                    notes.push(Note::plain(cell.text.clone()).lines(p, width));
                 }
             }
             for note in &row.notes {
-                lines.extend(wrap(note, &" ".repeat(NOTE_INDENT), NOTE_INDENT, width));
+                notes.push(note.lines(p, width));
             }
+            rows.push(RowLines { main, notes });
         }
-        lines
+        Drawn { head, rows }
     }
 
     /// One row, and which of its cells were cut.

@@ -1,6 +1,7 @@
 //! What reaches a terminal: data strings made harmless (`sanitize`: control characters,
 //! bidirectional and line-breaking invisibles become visible escapes), and this module's own
-//! colour codes, the only escape sequences the output may hold.
+//! colour codes, the only escape sequences the output may hold (besides the live view's, in
+//! `live_view.rs`, that switch screens and draw it in place).
 
 use super::model::Verdict;
 use std::fmt::Write as _;

@@ -2,7 +2,7 @@
 //! a verdict's detail, why a flow is unexpected, what an ICMP error means. Every renderer
 //! (table, Markdown, JSON's `detail` fields) takes its words from here.
 
-use super::model::{Example, FlowEntry, Report, Side, Unexpected};
+use super::model::{Example, Fix, FlowEntry, Report, Side, Unexpected};
 use super::terminal::{sanitize, verdict_style, Style};
 use crate::aggregate::rows::{DiedAt, Place, Rejection, Stopped};
 use crate::aggregate::verdict::{AnsweredBy, Counts, Percentiles, Verdict};
@@ -444,7 +444,7 @@ pub(crate) fn out_of_view_line(entries: &[FlowEntry]) -> Option<String> {
         "{} not seen from {}: the capture shows no traffic from there at all (a capture point \
          that cannot see them, such as the internet edge for internal clients); no evidence \
          either way.",
-        plural(folded.len() as u64, "more flow", "more flows"),
+        plural(folded.len() as u64, "flow", "flows"),
         sanitize(&from.join(", "))
     ))
 }
@@ -581,6 +581,17 @@ pub(crate) fn entry_detail(e: &FlowEntry) -> Option<String> {
         return None;
     }
     Some(sanitize(e.detail.trim()))
+}
+
+/// A failed flow's fix on one line: the commands that add its allow rules ("nft add rule inet
+/// exflow forward … accept", several joined by "; " as a shell runs them), or the words of
+/// what to allow when the site gives no address to write a rule with. Sanitised.
+pub(crate) fn fix_line(fix: &Fix) -> String {
+    if fix.nft.is_empty() {
+        sanitize(&fix.words)
+    } else {
+        sanitize(&fix.nft.join("; "))
+    }
 }
 
 /// The indented line under a problem row: the entry's detail sentence, plus who answered and

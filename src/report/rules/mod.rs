@@ -18,6 +18,10 @@ pub mod ps1;
 
 use plan::{Family, Plan, Rule, Scope, Service};
 
+use crate::classify::catalogue::Catalogue;
+use crate::classify::site::Site;
+use crate::report::model::{Fix, FlowEntry};
+
 /// The syntaxes `exflow rules` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syntax {
@@ -189,4 +193,64 @@ pub fn header(plan: &Plan, what: &str) -> Vec<String> {
 /// Whether a rule starts a new section after `prev`.
 pub fn new_section(prev: Option<&Rule>, rule: &Rule) -> bool {
     prev.is_none_or(|p| section(p) != section(rule))
+}
+
+/// The fix of one report entry, for the report's own tables: for a failed flow (or any
+/// unsupported restriction, `unsupported`), the rules `exflow rules --report` prints for it
+/// ([`plan::plan_fixes`] of that flow alone) as `nft add rule` commands, and what they allow
+/// in words. None for a flow that did not fail, or one the catalogue or the site cannot place.
+pub fn fix(cat: &Catalogue, site: &Site, entry: &FlowEntry, unsupported: bool) -> Option<Fix> {
+    let failed = plan::FailedFlow::of_entry(entry, unsupported)?;
+    let plan = plan::plan_fixes(cat, site, "", std::slice::from_ref(&failed)).ok()?;
+    let words = match plan.rules.as_slice() {
+        [] => format!(
+            "allow {}/{} from {} to {} (the site names no address a rule could match: add its \
+             networks to the site file)",
+            entry.proto,
+            entry.port,
+            side_words(&entry.src),
+            side_words(&entry.dst)
+        ),
+        [first, rest @ ..] => {
+            let both_ways = rest.iter().any(|r| r.src.label() != first.src.label());
+            if both_ways {
+                format!(
+                    "allow {} both ways between {} and {}",
+                    service_text(&first.service),
+                    first.src.label(),
+                    first.dst.label()
+                )
+            } else {
+                format!(
+                    "allow {} from {} to {}",
+                    service_text(&first.service),
+                    first.src.label(),
+                    first.dst.label()
+                )
+            }
+        }
+    };
+    let mut nft = Vec::new();
+    for rule in &plan.rules {
+        let command = nft::add_command(rule);
+        if !nft.contains(&command) {
+            nft.push(command);
+        }
+    }
+    Some(Fix {
+        words: one_line(&words),
+        nft,
+    })
+}
+
+/// A report's side in words: "the internet", "internal clients", "mailbox 192.0.2.10".
+fn side_words(side: &crate::report::model::Side) -> String {
+    match (side.role, side.address.as_deref()) {
+        (Some(role), Some(address)) => format!("{role} {address}"),
+        (None, Some(address)) => format!("host {address}"),
+        (Some("client"), None) => "internal clients".into(),
+        (Some(role), None) => format!("every {role} host"),
+        (None, None) if side.zone == "internet" => "the internet".into(),
+        (None, None) => format!("the {} networks", side.zone),
+    }
 }

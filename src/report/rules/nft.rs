@@ -66,8 +66,8 @@ fn service_match(service: &Service) -> Option<String> {
     }
 }
 
-/// The rule as one nftables statement line.
-pub fn statement(rule: &Rule) -> String {
+/// What the rule matches: addresses, protocol and ports ("ip daddr 192.0.2.10 tcp dport 25").
+fn matches(rule: &Rule) -> String {
     let parts: Vec<String> = [
         addr_match(rule.family, "saddr", &rule.src),
         addr_match(rule.family, "daddr", &rule.dst),
@@ -76,11 +76,22 @@ pub fn statement(rule: &Rule) -> String {
     .into_iter()
     .flatten()
     .collect();
-    format!(
-        "{} accept comment {}",
-        parts.join(" "),
-        quoted(&short(rule))
-    )
+    parts.join(" ")
+}
+
+/// The rule as one nftables statement line.
+pub fn statement(rule: &Rule) -> String {
+    format!("{} accept comment {}", matches(rule), quoted(&short(rule)))
+}
+
+/// The rule as one shell command that adds it to the table this file writes: "nft add rule
+/// inet exflow forward ip daddr 192.0.2.10 tcp dport 25 accept" (without the comment, whose
+/// quotes a shell would take away).
+pub fn add_command(rule: &Rule) -> String {
+    one_line(&format!(
+        "nft add rule inet exflow forward {} accept",
+        matches(rule)
+    ))
 }
 
 /// The whole file.

@@ -17,6 +17,7 @@ use crate::classify::catalogue::{
     Catalogue, HostRole, Place, PortRange, Profile, Proto, Role, Zone,
 };
 use crate::classify::site::{Cidr, Host, Site};
+use crate::report::model::{self, FlowEntry};
 
 /// An address family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -230,7 +231,7 @@ pub fn failed_flows(json: &str) -> Result<Vec<FailedFlow>, String> {
     let mut out = Vec::new();
     for (list, unsupported) in [(doc.expected, false), (doc.unsupported_restrictions, true)] {
         for e in list {
-            if unsupported || FAILED_VERDICTS.contains(&e.verdict.as_str()) {
+            if needs_fix(&e.verdict, unsupported) {
                 out.push(FailedFlow {
                     role: e.role,
                     verdict: e.verdict,
@@ -242,6 +243,32 @@ pub fn failed_flows(json: &str) -> Result<Vec<FailedFlow>, String> {
         }
     }
     Ok(out)
+}
+
+/// Whether a flow with this verdict needs a fix: a failed verdict, or any unsupported
+/// restriction.
+fn needs_fix(verdict: &str, unsupported: bool) -> bool {
+    unsupported || FAILED_VERDICTS.contains(&verdict)
+}
+
+impl FailedFlow {
+    /// A report entry as `--report` would read it from the JSON report: Some for a failed
+    /// flow (or any entry of `unsupported_restrictions`, `unsupported`), None otherwise.
+    pub fn of_entry(e: &FlowEntry, unsupported: bool) -> Option<FailedFlow> {
+        let verdict = e.verdict.as_str();
+        let side = |s: &model::Side| SideRef {
+            zone: s.zone.to_owned(),
+            role: s.role.map(str::to_owned),
+            address: s.address.clone(),
+        };
+        needs_fix(verdict, unsupported).then(|| FailedFlow {
+            role: e.role.clone(),
+            verdict: verdict.to_owned(),
+            src: side(&e.src),
+            dst: side(&e.dst),
+            unsupported,
+        })
+    }
 }
 
 /// Every rule the site's Exchange needs: the allow-all between Exchange servers and domain
