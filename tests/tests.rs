@@ -14,6 +14,7 @@ mod flow_props;
 mod junit;
 mod layout;
 mod live;
+mod outputs;
 mod records;
 mod render;
 mod report;

@@ -56,6 +56,10 @@ pub struct FlowConfig {
     /// Packets are put back in time order within this window (a capture of several
     /// interfaces is written in bursts per interface; see [`reorder`]).
     pub reorder_window: Duration,
+    /// Mixed into every connection's uid (the run's key): a random number by default in the
+    /// command, so two runs or two sensors never share a uid; fixed (`--seed`) for
+    /// reproducible output. 0 gives the uids of the connection numbers alone.
+    pub uid_key: u64,
 }
 
 impl Default for FlowConfig {
@@ -68,6 +72,7 @@ impl Default for FlowConfig {
             icmp_idle: Duration::from_secs(60),
             max_flows: 100_000,
             reorder_window: reorder::DEFAULT_WINDOW,
+            uid_key: 0,
         }
     }
 }
@@ -226,7 +231,8 @@ impl Flow {
         }
     }
 
-    fn record(&self, end: EndReason) -> ConnRecord {
+    /// The connection's record; `uid_key` is the run's [`FlowConfig::uid_key`].
+    fn record(&self, end: EndReason, uid_key: u64) -> ConnRecord {
         let (orig_bytes, resp_bytes, conn_state, missed) = match &self.kind {
             Kind::Tcp(c) => (
                 c.orig().size(c.resp().state),
@@ -258,7 +264,7 @@ impl Flow {
         };
         ConnRecord {
             ts: self.first_ts,
-            uid: self.uid,
+            uid: self.uid ^ uid_key,
             input_uid: None,
             orig: self.orig,
             resp: self.resp,
@@ -532,7 +538,7 @@ impl FlowTable {
         }
         if let Some(reason) = end {
             if let Some(old) = self.remove(&key) {
-                sink.conn(&old.record(reason));
+                sink.conn(&old.record(reason, self.cfg.uid_key));
             }
         }
         if self.index.len() >= self.cfg.max_flows {
@@ -706,7 +712,7 @@ impl FlowTable {
                 } else {
                     EndReason::Idle
                 };
-                sink.conn(&f.record(reason));
+                sink.conn(&f.record(reason, self.cfg.uid_key));
             }
         }
     }
@@ -742,7 +748,7 @@ impl FlowTable {
         if let Some((i, _)) = victim {
             if let Some(f) = self.take(i) {
                 self.stats.evicted += 1;
-                sink.conn(&f.record(EndReason::Evicted));
+                sink.conn(&f.record(EndReason::Evicted, self.cfg.uid_key));
             }
         }
     }
@@ -750,7 +756,7 @@ impl FlowTable {
     /// Hands every open connection to `sink` as it stands, without ending it (live reports).
     pub fn snapshot(&self, sink: &mut impl Sink) {
         for f in self.slots.iter().flatten() {
-            sink.conn(&f.record(EndReason::Open));
+            sink.conn(&f.record(EndReason::Open, self.cfg.uid_key));
         }
     }
 
@@ -772,7 +778,7 @@ impl FlowTable {
             } else {
                 EndReason::EndOfCapture
             };
-            sink.conn(&f.record(reason));
+            sink.conn(&f.record(reason, self.cfg.uid_key));
         }
         self.index.clear();
         self.last = None;
