@@ -8,6 +8,7 @@ mod alloc;
 
 mod catalogue;
 mod cli;
+mod closes;
 mod conformance;
 mod decode_frames;
 mod flow_props;
