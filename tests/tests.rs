@@ -15,6 +15,7 @@ mod flow_props;
 mod junit;
 mod layout;
 mod live;
+mod messages;
 mod outputs;
 mod records;
 mod render;
