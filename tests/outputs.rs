@@ -25,7 +25,7 @@ fn s(p: &Path) -> &str {
 
 /// Exit 2, a message that says an input would be overwritten, and the file intact.
 fn assert_refused(o: &std::process::Output, file: &Path, bytes: &[u8]) {
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
     let e = stderr(o);
     assert!(e.contains("refusing to overwrite an input"), "{e}");
     assert_eq!(e.lines().count(), 1, "{e}");
