@@ -17,6 +17,7 @@ use exflow::report::terminal::sanitize;
 use exflow::report::words;
 use exflow::report::{build, junit, live_view, markdown, rules, table};
 use exflow::source::live::{self, Live, LiveOptions};
+use exflow::source::outputs;
 use exflow::time::Duration;
 use std::io::IsTerminal;
 use std::io::Write;
@@ -259,13 +260,21 @@ struct ReportArgs {
     /// Report format: the terminal table, the JSON report (schema 1), Markdown for a
     /// ticket, the short capture summary (packets, connections per conn_state, anomalies),
     /// or JUnit XML for CI (a test case per expected flow, unexpected flow, unsupported
-    /// restriction, scan and flood).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    /// restriction, scan and flood). [default: table]
+    #[arg(long, value_enum)]
+    format: Option<Format>,
 
-    /// Write one JSON line per connection (Zeek conn.log field names) to this file (`-` = stdout).
+    /// Write one JSON line per connection (Zeek conn.log field names) to this file. `-` is
+    /// standard output, which then carries those lines only: no report (so `--flows -` with
+    /// `--format` is refused). Never an input file (refused).
     #[arg(long, value_name = "OUT.jsonl")]
     flows: Option<String>,
+
+    /// Derive the connections' uids from N, for output that is the same on every run
+    /// (tests). Without it they come from a random number, so that the uids of two runs
+    /// (or two sensors) never collide.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
 
     /// Exit with 1 when any of these is found (comma-separated): failed (any of blocked,
     /// refused, rejected, flaky, cut), blocked, refused, rejected, flaky, cut, one-sided,
@@ -289,6 +298,56 @@ struct ReportArgs {
 }
 
 impl ReportArgs {
+    /// The report format (the terminal table unless --format says otherwise).
+    fn format(&self) -> Format {
+        self.format.unwrap_or(Format::Table)
+    }
+
+    /// Whether the report goes to standard output: not with `--flows -`, whose lines do.
+    fn report_to_stdout(&self) -> bool {
+        self.flows.as_deref() != Some("-")
+    }
+
+    /// Refuses, before anything is opened for writing, an output that would overwrite an
+    /// input (the captures or records, the site file) or another output, and `--flows -`
+    /// together with a `--format` (both would be standard output).
+    fn check_outputs(&self, inputs: &[&str], write: Option<&str>) -> Result<(), Error> {
+        if let (Some("-"), Some(f)) = (self.flows.as_deref(), self.format) {
+            return Err(Error::Usage(format!(
+                "--flows - and --format {} would both write to standard output: write the \
+                 connections to a file (--flows conns.jsonl), or leave out --format to get \
+                 only the connection lines",
+                f.name()
+            )));
+        }
+        let mut ins: Vec<&str> = inputs.to_vec();
+        if let Some(site) = &self.site {
+            ins.push(site);
+        }
+        let mut outs = vec![];
+        if let Some(path) = write {
+            outs.push(outputs::Output {
+                option: "--write",
+                path,
+            });
+        }
+        if let Some(path) = &self.flows {
+            outs.push(outputs::Output {
+                option: "--flows",
+                path,
+            });
+        }
+        outputs::refuse_overwrite(&ins, &outs)
+    }
+
+    /// The flow table's settings, with the uid key: `--seed`, else a random one.
+    fn flow_config(&self) -> FlowConfig {
+        FlowConfig {
+            uid_key: self.seed.unwrap_or_else(random_u64),
+            ..self.timeouts.config()
+        }
+    }
+
     /// Reads the site file, if one was given (before any capture is read: a mistake in it
     /// should not cost a long read).
     fn load_site(&self) -> Result<Option<Site>, Error> {
@@ -311,7 +370,7 @@ impl ReportArgs {
 
     /// The report in the chosen format (the summary format is the caller's).
     fn render(&self, report: &Report) -> Result<String, Error> {
-        Ok(match self.format {
+        Ok(match self.format() {
             Format::Json => {
                 let mut s = serde_json::to_string_pretty(report)
                     .map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
@@ -392,6 +451,29 @@ enum Format {
     Junit,
 }
 
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Md => "md",
+            Format::Summary => "summary",
+            Format::Junit => "junit",
+        }
+    }
+}
+
+/// 64 random bits from the OS (std's hasher keys are seeded by it), mixed with the time and
+/// the process id: a different uid key on every run.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    RandomState::new().hash_one((now, std::process::id()))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ColorArg {
     Auto,
@@ -455,19 +537,22 @@ impl TimeoutArgs {
             icmp_idle: Duration::from_secs(self.icmp_idle as i64),
             max_flows: self.max_flows.max(1),
             reorder_window: Duration((self.reorder_window * 1e9) as i64),
+            uid_key: 0,
         }
     }
 }
 
 fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
     let r = &a.report;
+    let inputs: Vec<&str> = a.files.iter().map(String::as_str).collect();
+    r.check_outputs(&inputs, None)?;
     let given = r.load_site()?;
     let opts = Options {
         files: a.files.clone(),
         input: a.input.map(InputArg::kind),
         filter: a.filter.clone(),
         flows: r.flows.clone(),
-        flow: r.timeouts.config(),
+        flow: r.flow_config(),
         progress: !a.quiet && std::io::stderr().is_terminal(),
         nat: given.as_ref().map(Site::nat_pairs).unwrap_or_default(),
     };
@@ -475,8 +560,8 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
     for w in &outcome.source.warnings {
         eprintln!("exflow: warning: {}", sanitize(&w.to_string()));
     }
-    let to_stdout = r.flows.as_deref() != Some("-");
-    if r.format == Format::Summary {
+    let to_stdout = r.report_to_stdout();
+    if r.format() == Format::Summary {
         if to_stdout {
             print_stdout(&summary::render(&outcome))?;
         }
@@ -500,6 +585,7 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         return Err(Error::Usage("live: -i IFACE is required".into()));
     };
     let r = &a.report;
+    r.check_outputs(&[], a.write.as_deref())?;
     let given = r.load_site()?;
     let opts = LiveOptions {
         interface: iface.to_string(),
@@ -510,14 +596,14 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         write: a.write.clone(),
         immediate: a.immediate,
     };
-    let to_stdout = r.flows.as_deref() != Some("-");
-    let periodic = to_stdout && !matches!(r.format, Format::Summary | Format::Junit);
+    let to_stdout = r.report_to_stdout();
+    let periodic = to_stdout && !matches!(r.format(), Format::Summary | Format::Junit);
     // On a terminal, the interim reports are the live view, on the alternate screen.
-    let view = periodic && r.format != Format::Json && std::io::stdout().is_terminal();
+    let view = periodic && r.format() != Format::Json && std::io::stdout().is_terminal();
     let in_view = Arc::new(AtomicBool::new(false));
     let run = pipeline::LiveRun {
         capture: opts,
-        flow: r.timeouts.config(),
+        flow: r.flow_config(),
         flows: r.flows.clone(),
         duration: a.duration,
         interval: periodic.then_some(a.interval),
@@ -602,7 +688,7 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
     {
         eprintln!("exflow: warning: {}", sanitize(&w));
     }
-    let code = if to_stdout && r.format == Format::Summary {
+    let code = if to_stdout && r.format() == Format::Summary {
         print_stdout(&summary::render(&outcome))?;
         ExitCode::SUCCESS
     } else {
@@ -637,14 +723,14 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
 /// A live report as printed outside the live view: JSON on one line; the table or Markdown
 /// after a header line with the time.
 fn render_live(r: &ReportArgs, report: &Report, iface: &str) -> Result<String, Error> {
-    if r.format == Format::Json {
+    if r.format() == Format::Json {
         let mut s =
             serde_json::to_string(report).map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
         s.push('\n');
         return Ok(s);
     }
     let body = r.render(report)?;
-    if r.format == Format::Junit {
+    if r.format() == Format::Junit {
         // One XML document: no header line in front of it.
         return Ok(body);
     }

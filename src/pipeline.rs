@@ -593,7 +593,8 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
                 continue;
             };
             tracker.sink.sensor = u16::try_from(i + 1).unwrap_or(u16::MAX);
-            let (stats, error) = read_records(file, *kind, &mut tracker.sink, &mut uid)?;
+            let (stats, error) =
+                read_records(file, *kind, &mut tracker.sink, &mut uid, opts.flow.uid_key)?;
             files.warnings.extend(words::import_warnings(
                 file,
                 &stats,
@@ -662,12 +663,13 @@ fn read_records(
     kind: import::Kind,
     sink: &mut Collector,
     uid: &mut u64,
+    uid_key: u64,
 ) -> Result<(import::ImportStats, Option<io::Error>), Error> {
     let (_, stream) = open_decompressed(file)?;
     let reader = io::BufReader::with_capacity(1 << 18, stream);
     Ok(import::read(kind, reader, &mut |mut rec| {
         *uid += 1;
-        rec.uid = *uid;
+        rec.uid = *uid ^ uid_key;
         sink.conn(&rec);
     }))
 }

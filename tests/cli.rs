@@ -212,14 +212,7 @@ fn ppp_link_types_decode() {
         b.extend_from_slice(&frame);
         let p = tmp_path("ppp.pcap");
         fs::write(&p, b).unwrap();
-        let o = exflow(&[
-            "analyze",
-            p.to_str().unwrap(),
-            "--flows",
-            "-",
-            "--format",
-            "summary",
-        ]);
+        let o = exflow(&["analyze", p.to_str().unwrap(), "--flows", "-"]);
         assert_eq!(
             o.status.code(),
             Some(0),

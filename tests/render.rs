@@ -309,6 +309,8 @@ fn site_report() -> Report {
             max_step_back_ms: 0.0,
             interface_drops: None,
             queue_drops: None,
+            filter: None,
+            vlan_tagged: 0,
         },
         topology: Topology {
             inferred: true,

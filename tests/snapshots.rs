@@ -19,7 +19,11 @@ const VARIANTS: &[(&str, &[&str])] = &[
     ("inferred.json", &["--format", "json"]),
     ("inferred.table", &["--format", "table", "--color", "never"]),
     ("inferred.md", &["--format", "md"]),
-    ("flows.jsonl", &["--flows", "-", "--site", "{site}"]),
+    // uids are random per run unless seeded; seed 0 gives the uids of the connection numbers.
+    (
+        "flows.jsonl",
+        &["--flows", "-", "--site", "{site}", "--seed", "0"],
+    ),
 ];
 
 fn samples() -> Vec<String> {

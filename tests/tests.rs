@@ -8,12 +8,15 @@ mod alloc;
 
 mod catalogue;
 mod cli;
+mod closes;
 mod conformance;
 mod decode_frames;
 mod flow_props;
 mod junit;
 mod layout;
 mod live;
+mod messages;
+mod outputs;
 mod records;
 mod render;
 mod report;

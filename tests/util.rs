@@ -98,3 +98,90 @@ pub fn sample_sites() -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// TCP flags for [`TinyPcap::tcp`].
+pub const FIN: u8 = 0x01;
+pub const SYN: u8 = 0x02;
+pub const RST: u8 = 0x04;
+pub const PSH: u8 = 0x08;
+pub const ACK: u8 = 0x10;
+
+/// A small Ethernet capture (legacy pcap, microseconds) built segment by segment: IPv4 TCP,
+/// each frame with an 802.1Q tag when `vlan` is set.
+pub struct TinyPcap {
+    out: Vec<u8>,
+    vlan: Option<u16>,
+}
+
+/// One side of a TCP segment: address, port, TTL.
+#[derive(Clone, Copy, Debug)]
+pub struct Host {
+    pub ip: [u8; 4],
+    pub port: u16,
+    pub ttl: u8,
+}
+
+impl TinyPcap {
+    pub fn new(vlan: Option<u16>) -> TinyPcap {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes()); // version 2.4
+        out.extend_from_slice(&4u16.to_le_bytes());
+        out.extend_from_slice(&[0; 8]); // thiszone, sigfigs
+        out.extend_from_slice(&65_535u32.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes()); // EN10MB
+        TinyPcap { out, vlan }
+    }
+
+    /// A segment from `src` to `dst` at `t_us` microseconds since the epoch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tcp(
+        &mut self,
+        t_us: u64,
+        src: Host,
+        dst: Host,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        payload: &[u8],
+    ) -> &mut Self {
+        let mut f = vec![0x02, 0, 0, 0, 0, dst.ip[3], 0x02, 0, 0, 0, 0, src.ip[3]];
+        if let Some(id) = self.vlan {
+            f.extend_from_slice(&0x8100u16.to_be_bytes());
+            f.extend_from_slice(&id.to_be_bytes());
+        }
+        f.extend_from_slice(&0x0800u16.to_be_bytes());
+        let ip_at = f.len();
+        let total = 20 + 20 + payload.len();
+        f.extend_from_slice(&[0x45, 0]);
+        f.extend_from_slice(&(total as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 1, 0x40, 0, src.ttl, 6, 0, 0]);
+        f.extend_from_slice(&src.ip);
+        f.extend_from_slice(&dst.ip);
+        let mut sum = 0u32;
+        for c in f[ip_at..ip_at + 20].chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        let ck = !(sum as u16);
+        f[ip_at + 10..ip_at + 12].copy_from_slice(&ck.to_be_bytes());
+        f.extend_from_slice(&src.port.to_be_bytes());
+        f.extend_from_slice(&dst.port.to_be_bytes());
+        f.extend_from_slice(&seq.to_be_bytes());
+        f.extend_from_slice(&ack.to_be_bytes());
+        f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        f.extend_from_slice(payload);
+        let (secs, us) = ((t_us / 1_000_000) as u32, (t_us % 1_000_000) as u32);
+        for v in [secs, us, f.len() as u32, f.len() as u32] {
+            self.out.extend_from_slice(&v.to_le_bytes());
+        }
+        self.out.extend_from_slice(&f);
+        self
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.out
+    }
+}

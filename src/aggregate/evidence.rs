@@ -87,6 +87,19 @@ fn has(h: &str, c: char) -> bool {
     h.contains(c)
 }
 
+/// The first RST came after a FIN from either side: an abortive close (an MTA that resets
+/// once the session is over, a browser closing a kept-alive connection), not a reset
+/// mid-stream. Zeek's history records each side's first FIN and first RST in the order they
+/// came, so the order of the letters is the order of the packets. `conn_state` stays Zeek's
+/// (RSTO or RSTR when the peer had not closed too); only the verdict's evidence reads it as
+/// a close.
+fn reset_after_fin(h: &str) -> bool {
+    match (h.find(['F', 'f']), h.find(['R', 'r'])) {
+        (Some(fin), Some(rst)) => fin < rst,
+        _ => false,
+    }
+}
+
 impl Evidence {
     /// Reads a connection record.
     pub fn of(r: &ConnRecord) -> Evidence {
@@ -147,6 +160,7 @@ impl Evidence {
             None
         };
         let reset = match (established, r.conn_state, r.rst_by) {
+            _ if reset_after_fin(h) => None,
             (true, ConnState::RSTR | ConnState::RSTO, Some((side, ttl))) => {
                 let stats = match side {
                     Side::Orig => &r.orig_stats,

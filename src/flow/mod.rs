@@ -57,6 +57,10 @@ pub struct FlowConfig {
     /// Packets are put back in time order within this window (a capture of several
     /// interfaces is written in bursts per interface; see [`reorder`]).
     pub reorder_window: Duration,
+    /// Mixed into every connection's uid (the run's key): a random number by default in the
+    /// command, so two runs or two sensors never share a uid; fixed (`--seed`) for
+    /// reproducible output. 0 gives the uids of the connection numbers alone.
+    pub uid_key: u64,
 }
 
 impl Default for FlowConfig {
@@ -69,6 +73,7 @@ impl Default for FlowConfig {
             icmp_idle: Duration::from_secs(60),
             max_flows: 100_000,
             reorder_window: reorder::DEFAULT_WINDOW,
+            uid_key: 0,
         }
     }
 }
@@ -243,7 +248,8 @@ impl Flow {
         }
     }
 
-    fn record(&self, end: EndReason, nat: &nat::NatMap) -> ConnRecord {
+    /// The connection's record; `uid_key` is the run's [`FlowConfig::uid_key`].
+    fn record(&self, end: EndReason, nat: &nat::NatMap, uid_key: u64) -> ConnRecord {
         let (orig_bytes, resp_bytes, conn_state, missed) = match &self.kind {
             Kind::Tcp(c) => (
                 c.orig().size(c.resp().state),
@@ -275,7 +281,7 @@ impl Flow {
         };
         ConnRecord {
             ts: self.first_ts,
-            uid: self.uid,
+            uid: self.uid ^ uid_key,
             input_uid: None,
             orig: self.orig,
             resp: self.resp,
@@ -560,7 +566,7 @@ impl FlowTable {
         }
         if let Some(reason) = end {
             if let Some(old) = self.remove(&key) {
-                sink.conn(&old.record(reason, &self.nat));
+                sink.conn(&old.record(reason, &self.nat, self.cfg.uid_key));
             }
         }
         if self.index.len() >= self.cfg.max_flows {
@@ -774,7 +780,7 @@ impl FlowTable {
                 } else {
                     EndReason::Idle
                 };
-                sink.conn(&f.record(reason, &self.nat));
+                sink.conn(&f.record(reason, &self.nat, self.cfg.uid_key));
             }
         }
     }
@@ -810,7 +816,7 @@ impl FlowTable {
         if let Some((i, _)) = victim {
             if let Some(f) = self.take(i) {
                 self.stats.evicted += 1;
-                sink.conn(&f.record(EndReason::Evicted, &self.nat));
+                sink.conn(&f.record(EndReason::Evicted, &self.nat, self.cfg.uid_key));
             }
         }
     }
@@ -818,7 +824,7 @@ impl FlowTable {
     /// Hands every open connection to `sink` as it stands, without ending it (live reports).
     pub fn snapshot(&self, sink: &mut impl Sink) {
         for f in self.slots.iter().flatten() {
-            sink.conn(&f.record(EndReason::Open, &self.nat));
+            sink.conn(&f.record(EndReason::Open, &self.nat, self.cfg.uid_key));
         }
     }
 
@@ -840,7 +846,7 @@ impl FlowTable {
             } else {
                 EndReason::EndOfCapture
             };
-            sink.conn(&f.record(reason, &self.nat));
+            sink.conn(&f.record(reason, &self.nat, self.cfg.uid_key));
         }
         self.index.clear();
         self.last = None;

@@ -101,7 +101,9 @@ pub fn iface_bit(iface: u16) -> u32 {
 pub struct ConnRecord {
     /// First packet's time.
     pub ts: Timestamp,
-    /// Sequence number of the connection in this run (formatted as a Zeek-style uid).
+    /// The connection's number in this run XORed with the run's key
+    /// ([`crate::flow::FlowConfig::uid_key`]), formatted as a Zeek-style uid: unique within
+    /// the run, and across runs whose keys differ.
     pub uid: u64,
     /// The uid the connection had in the log it was read from (Zeek's uid, EVE's flow_id,
     /// exflow's own), kept as it was; `None` for connections tracked from packets.
@@ -143,8 +145,8 @@ impl ConnRecord {
         self.proto.zeek_name()
     }
 
-    /// Zeek-style uid: "C" and 17 base-62 characters, derived deterministically from the
-    /// connection's sequence number.
+    /// Zeek-style uid: "C" and 17 base-62 characters, derived deterministically from
+    /// [`ConnRecord::uid`].
     pub fn uid_string(&self) -> String {
         String::from_utf8_lossy(&self.uid_bytes()).into_owned()
     }

@@ -3,8 +3,8 @@
 //! into the report model, words included.
 
 use super::model::{
-    self, CaptureFacts, Example, FlowEntry, Input, InterfaceFact, Report, RoleLatency, Scan, Tool,
-    Topology, TopologyHost, Unexpected, SCHEMA_VERSION,
+    self, CaptureFacts, Example, FilterFact, FlowEntry, Input, InterfaceFact, Report, RoleLatency,
+    Scan, Tool, Topology, TopologyHost, Unexpected, SCHEMA_VERSION,
 };
 use super::words;
 use crate::aggregate::rows::{self, Finalized, FlowRow, UnexpectedRow};
@@ -84,6 +84,12 @@ pub fn capture_facts(o: &RunStats) -> CaptureFacts {
         max_step_back_ms: o.reorder.max_step_back.as_millis_f64(),
         interface_drops: o.live_drops.map(|d| d.interface),
         queue_drops: o.live_drops.map(|d| d.queue),
+        filter: f.filter.as_ref().map(|expr| FilterFact {
+            expression: expr.clone(),
+            matched: f.frames.saturating_sub(f.filtered_out),
+            of: f.frames,
+        }),
+        vlan_tagged: f.vlan_tagged,
     }
 }
 
@@ -338,12 +344,19 @@ pub fn report(
             e.fix = super::rules::fix(cat, site, e, is_unsupported);
         }
     }
+    let capture = capture_facts(o);
     let mut warnings = vec![];
     let has_exchange = site.hosts.iter().any(|h| h.role.is_exchange());
     if !has_exchange {
-        warnings.push(
-            super::document::no_exchange_server(site.source != SiteSource::Inferred).to_string(),
-        );
+        warnings.push(words::no_exchange_server(
+            &capture,
+            site.source != SiteSource::Inferred,
+        ));
+    }
+    if let Some(w) = words::filter_matched_nothing(&capture) {
+        if !warnings.contains(&w) {
+            warnings.push(w);
+        }
     }
     let one_sided = expected
         .iter()
@@ -414,7 +427,7 @@ pub fn report(
             name: "exflow",
             version: env!("CARGO_PKG_VERSION"),
         },
-        capture: capture_facts(o),
+        capture,
         topology: topology(site, reasons),
         expected,
         unexpected: unexpected_entries(fin.unexpected, cat),

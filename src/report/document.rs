@@ -65,7 +65,7 @@ impl Section {
                         sanitize(r.topology.profile)
                     )
                 } else {
-                    no_exchange_server(r.topology.site_file.is_some()).to_string()
+                    super::words::no_exchange_server(&r.capture, r.topology.site_file.is_some())
                 }
             }
             Section::Unexpected => {
@@ -89,15 +89,4 @@ pub fn has_exchange_server(r: &Report) -> bool {
         .hosts
         .iter()
         .any(|h| matches!(h.role, "mailbox" | "edge"))
-}
-
-/// Why there are no expected flows when no Exchange server is known: the capture shows none,
-/// or the site file names none.
-pub fn no_exchange_server(site_file: bool) -> &'static str {
-    if site_file {
-        "The site file names no mailbox or edge host: there are no expected flows to judge."
-    } else {
-        "No Exchange server found in this capture: no host accepted connections on Exchange's \
-         client or mail ports, so there are no expected flows to judge."
-    }
 }

@@ -11,9 +11,9 @@ use super::document::{self, Section};
 use super::model::{Fix, FlowEntry, Report};
 use super::terminal::sanitize;
 use super::words::{
-    anomalies_label, bytes_label, entry_detail, example_text, failures_words, interfaces_label,
-    ms_figure, open_ports, port_label, proto_port, reason_label, reordered_label, side_label,
-    sorted_entries, summary_text, time_span, topology_source, tunnels_label, utc,
+    anomalies_label, bytes_label, entry_detail, example_text, failures_words, filter_label,
+    interfaces_label, ms_figure, open_ports, port_label, proto_port, reason_label, reordered_label,
+    side_label, sorted_entries, summary_text, time_span, topology_source, tunnels_label, utc,
 };
 use std::fmt::Write as _;
 
@@ -246,6 +246,9 @@ fn capture(out: &mut String, r: &Report) {
         dash_if_empty(list_limited(&c.files, LIST_MAX))
     );
     let _ = writeln!(out, "- **Packets:** {}", c.packets);
+    if let Some(f) = &c.filter {
+        let _ = writeln!(out, "- **Filter:** {}", md_escape(&filter_label(f)));
+    }
     let _ = writeln!(out, "- **Bytes:** {}", md_escape(&bytes_label(c.bytes)));
     let _ = writeln!(
         out,

@@ -98,6 +98,26 @@ pub struct CaptureFacts {
     /// Live capture only: packets dropped because the analyzer's queue was full.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_drops: Option<u64>,
+    /// `--filter` on files: the expression and how many of the packets read it let through
+    /// (left out without a filter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<FilterFact>,
+    /// Ethernet frames with an 802.1Q / 802.1ad VLAN tag, counted before the filter (left out
+    /// when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub vlan_tagged: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What `--filter` did: `matched` of the `of` packets read passed it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FilterFact {
+    pub expression: String,
+    pub matched: u64,
+    pub of: u64,
 }
 
 /// A capture interface.

@@ -368,6 +368,9 @@ fn capture_lines(r: &Report, width: usize) -> Vec<String> {
         lines.extend(kv_items("files", &files, 3, width));
     }
     lines.extend(kv("packets", &c.packets.to_string(), width));
+    if let Some(f) = &c.filter {
+        lines.extend(kv("filter", &filter_label(f), width));
+    }
     lines.extend(kv("bytes", &bytes_label(c.bytes), width));
     lines.extend(kv("time span", &time_span(c.first_ts, c.last_ts), width));
     lines.extend(kv("connections", &c.connections.to_string(), width));

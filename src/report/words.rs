@@ -2,7 +2,7 @@
 //! a verdict's detail, why a flow is unexpected, what an ICMP error means. Every renderer
 //! (table, Markdown, JSON's `detail` fields) takes its words from here.
 
-use super::model::{Example, Fix, FlowEntry, Report, Side, Unexpected};
+use super::model::{CaptureFacts, Example, FilterFact, Fix, FlowEntry, Report, Side, Unexpected};
 use super::terminal::{sanitize, verdict_style, Style};
 use crate::aggregate::rows::{DiedAt, Place, Rejection, Stopped};
 use crate::aggregate::verdict::{AnsweredBy, Counts, Percentiles, Verdict};
@@ -892,6 +892,67 @@ pub(crate) fn tunnels_label(r: &Report) -> String {
         .map(|(k, n)| format!("{} {n}", sanitize(k)))
         .collect();
     parts.join(", ")
+}
+
+/// Why there are no expected flows when no Exchange server is known: the site file names
+/// none, the `--filter` let no packet through (with the VLAN hint), or the capture shows none.
+pub fn no_exchange_server(c: &CaptureFacts, site_file: bool) -> String {
+    if site_file {
+        "The site file names no Exchange server (no host with role mailbox or edge): there are \
+         no expected flows to judge."
+            .to_string()
+    } else if let Some(s) = filter_matched_nothing(c) {
+        s
+    } else {
+        "No Exchange server found in this capture: no host accepted connections on Exchange's \
+         client or mail ports, so there are no expected flows to judge."
+            .to_string()
+    }
+}
+
+/// When `--filter` let none of the packets read through: the sentence that says so, with the
+/// hint to write `vlan and (…)` when the capture's frames carry VLAN tags the filter does not
+/// look past. Sanitised.
+pub fn filter_matched_nothing(c: &CaptureFacts) -> Option<String> {
+    let f = c.filter.as_ref()?;
+    if f.matched > 0 || f.of == 0 {
+        return None;
+    }
+    let expr = sanitize(&f.expression);
+    let mut s = format!(
+        "The filter '{expr}' matched 0 of {} packets: there was nothing to analyse.",
+        f.of
+    );
+    if c.vlan_tagged > 0 && !mentions_vlan(&f.expression) {
+        let _ = write!(
+            s,
+            " {} of them carry an 802.1Q VLAN tag, which a filter does not look past unless it \
+             says so: write 'vlan and ({expr})'.",
+            if c.vlan_tagged >= f.of {
+                "All".to_string()
+            } else {
+                c.vlan_tagged.to_string()
+            }
+        );
+    }
+    Some(s)
+}
+
+/// Whether a BPF expression uses the `vlan` primitive.
+fn mentions_vlan(expr: &str) -> bool {
+    expr.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| w == "vlan")
+}
+
+/// "'tcp port 25' matched 12 of 1200 packets": the filter's fact for the capture section.
+/// Sanitised.
+pub fn filter_label(f: &FilterFact) -> String {
+    format!(
+        "'{}' matched {} of {} packets",
+        sanitize(&f.expression),
+        f.matched,
+        f.of
+    )
 }
 
 /// A warning when packets could not all be put back in time order.

@@ -55,6 +55,11 @@ pub struct SourceStats {
     pub frames: u64,
     /// Frames the BPF filter rejected.
     pub filtered_out: u64,
+    /// The `--filter` expression the frames went through, if any.
+    pub filter: Option<String>,
+    /// Ethernet frames carrying an 802.1Q / 802.1ad VLAN tag (before the filter): a filter
+    /// without `vlan` in it never looks past the tag.
+    pub vlan_tagged: u64,
     /// Captured bytes of the frames handed on.
     pub bytes: u64,
     /// Earliest timestamp of the frames read (before the filter).
@@ -116,6 +121,13 @@ impl SourceStats {
             i.packets += 1;
         }
         self.note_link(frame.link);
+        if frame.link == LinkType::ETHERNET {
+            if let Some(&[a, b]) = frame.bytes.get(12..14) {
+                if matches!(u16::from_be_bytes([a, b]), 0x8100 | 0x88a8 | 0x9100) {
+                    self.vlan_tagged += 1;
+                }
+            }
+        }
         self.first_ts = Some(self.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
         self.last_ts = Some(self.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
     }
@@ -136,6 +148,7 @@ pub fn read_files<F: FnMut(&Frame<'_>)>(
     let mut sink = Feed {
         summary: SourceStats {
             files: paths.to_vec(),
+            filter: filter.as_ref().map(|f| f.expr().to_string()),
             ..SourceStats::default()
         },
         filter,

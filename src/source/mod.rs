@@ -7,6 +7,7 @@
 pub mod file;
 pub mod filter;
 pub mod live;
+pub mod outputs;
 
 pub use file::SourceStats;
 

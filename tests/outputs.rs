@@ -1,0 +1,226 @@
+//! What the binary writes: an output never overwrites an input (the same file by any name:
+//! itself, a symlink, a hard link, standard input redirected from it), `--flows -` and a
+//! report format do not share standard output, and uids differ from run to run unless
+//! `--seed` fixes them.
+
+use crate::util::{exflow, root, stderr, stdout, tmp_path};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const SAMPLE: &str = "samples/exchange-healthy.pcap";
+
+/// A copy of the sample in the temp dir, and its bytes.
+fn capture_copy() -> (PathBuf, Vec<u8>) {
+    let bytes = fs::read(root().join(SAMPLE)).unwrap();
+    let p = tmp_path("c.pcap");
+    fs::write(&p, &bytes).unwrap();
+    (p, bytes)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Exit 2, a message that says an input would be overwritten, and the file intact.
+fn assert_refused(o: &std::process::Output, file: &Path, bytes: &[u8]) {
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+    let e = stderr(o);
+    assert!(e.contains("refusing to overwrite an input"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(o.stdout.is_empty(), "a report was printed: {}", stdout(o));
+    assert_eq!(fs::read(file).unwrap(), bytes, "{} changed", file.display());
+}
+
+#[test]
+fn flows_onto_the_capture_is_refused_and_the_capture_kept() {
+    let (cap, bytes) = capture_copy();
+    let o = exflow(&["analyze", s(&cap), "--flows", s(&cap)]);
+    assert_refused(&o, &cap, &bytes);
+    assert!(stderr(&o).contains(&format!("--flows {}", s(&cap))));
+    // The same file under a name of its own: a relative path, a symlink, a hard link.
+    let rel = Command::new(env!("CARGO_BIN_EXE_exflow"))
+        .current_dir(cap.parent().unwrap())
+        .args([
+            "analyze",
+            s(&cap),
+            "--flows",
+            &format!("./{}", cap.file_name().unwrap().to_str().unwrap()),
+        ])
+        .output()
+        .unwrap();
+    assert_refused(&rel, &cap, &bytes);
+    let link = tmp_path("link.jsonl");
+    std::os::unix::fs::symlink(&cap, &link).unwrap();
+    assert_refused(
+        &exflow(&["analyze", s(&cap), "--flows", s(&link)]),
+        &cap,
+        &bytes,
+    );
+    let hard = tmp_path("hard.pcap");
+    fs::hard_link(&cap, &hard).unwrap();
+    let o = exflow(&["analyze", s(&hard), "--flows", s(&cap), "--format", "json"]);
+    assert_refused(&o, &cap, &bytes);
+    assert!(stderr(&o).contains("the same file by another name"));
+    // The second of several inputs.
+    let other = root().join("samples/syn-dropped.pcap");
+    let o = exflow(&["analyze", s(&other), s(&cap), "--flows", s(&cap)]);
+    assert_refused(&o, &cap, &bytes);
+}
+
+#[test]
+fn flows_onto_redirected_standard_input_or_the_site_file_is_refused() {
+    let (cap, bytes) = capture_copy();
+    let o = Command::new(env!("CARGO_BIN_EXE_exflow"))
+        .args(["analyze", "-", "--flows", s(&cap)])
+        .stdin(fs::File::open(&cap).unwrap())
+        .output()
+        .unwrap();
+    assert_refused(&o, &cap, &bytes);
+    assert!(stderr(&o).contains("standard input"), "{}", stderr(&o));
+    let site = tmp_path("site.toml");
+    let text = fs::read(root().join("samples/exchange-healthy.site.toml")).unwrap();
+    fs::write(&site, &text).unwrap();
+    let o = exflow(&["analyze", s(&cap), "--site", s(&site), "--flows", s(&site)]);
+    assert_refused(&o, &site, &text);
+}
+
+#[test]
+fn live_refuses_before_opening_anything() {
+    let site = tmp_path("live.site.toml");
+    let text = fs::read(root().join("samples/exchange-healthy.site.toml")).unwrap();
+    fs::write(&site, &text).unwrap();
+    // No such interface: the check comes before the capture is opened (no root needed).
+    let o = exflow(&[
+        "live",
+        "-i",
+        "exflow-none0",
+        "--site",
+        s(&site),
+        "--write",
+        s(&site),
+    ]);
+    assert_refused(&o, &site, &text);
+    assert!(stderr(&o).contains("--write"), "{}", stderr(&o));
+    let out = tmp_path("both.out");
+    let o = exflow(&[
+        "live",
+        "-i",
+        "exflow-none0",
+        "--write",
+        s(&out),
+        "--flows",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("are the same file"), "{}", stderr(&o));
+    assert!(!out.exists(), "{} was created", out.display());
+}
+
+#[test]
+fn flows_to_standard_output_with_a_report_format_is_refused() {
+    let sample = root().join(SAMPLE);
+    for format in ["json", "table", "md", "junit", "summary"] {
+        let o = exflow(&["analyze", s(&sample), "--flows", "-", "--format", format]);
+        assert_eq!(o.status.code(), Some(2), "{format}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains("--flows -") && e.contains(&format!("--format {format}")),
+            "{e}"
+        );
+        assert!(o.stdout.is_empty());
+    }
+    // Without --format, standard output carries the connection lines alone.
+    let o = exflow(&["analyze", s(&sample), "--flows", "-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(!text.is_empty());
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        assert!(v["uid"].is_string(), "{line}");
+    }
+    // /dev/null and a new file are fine outputs.
+    let o = exflow(&[
+        "analyze",
+        s(&sample),
+        "--flows",
+        "/dev/null",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// The `--flows` lines of one run on the sample, with `extra` arguments.
+fn flows(extra: &[&str]) -> String {
+    let sample = root().join(SAMPLE);
+    let mut args = vec!["analyze", s(&sample), "--flows", "-"];
+    args.extend(extra);
+    let o = exflow(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
+fn first_uid(lines: &str) -> String {
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    first["uid"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn uids_differ_between_runs_unless_seeded() {
+    let (a, b) = (flows(&[]), flows(&[]));
+    assert_ne!(first_uid(&a), first_uid(&b));
+    // Only the uids differ.
+    let strip = |t: &str| -> Vec<serde_json::Value> {
+        t.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["uid"] = serde_json::Value::Null;
+                v
+            })
+            .collect()
+    };
+    assert_eq!(strip(&a), strip(&b));
+    let uids: std::collections::BTreeSet<String> = a
+        .lines()
+        .chain(b.lines())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["uid"].to_string())
+        .collect();
+    assert_eq!(uids.len(), a.lines().count() * 2, "a uid repeated");
+    // The same seed, the same output; another seed, other uids.
+    let (x, y) = (flows(&["--seed", "7"]), flows(&["--seed", "7"]));
+    assert_eq!(x, y);
+    assert_ne!(first_uid(&x), first_uid(&flows(&["--seed", "8"])));
+}
+
+#[test]
+fn records_read_from_a_log_get_run_keyed_uids_too() {
+    // A conn.log line without a uid of its own: its uid comes from the run's key.
+    let log = "#separator \\x09\n#fields\tts\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\t\
+               conn_state\thistory\n1700000000.0\t203.0.113.5\t40000\t192.0.2.10\t25\ttcp\tS0\tS\n";
+    let run = |seed: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_exflow"));
+        cmd.args(["analyze", "-", "--flows", "-"]);
+        if let Some(n) = seed {
+            cmd.args(["--seed", n]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(log.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        first_uid(&stdout(&o))
+    };
+    assert_ne!(run(None), run(None));
+    assert_eq!(run(Some("3")), run(Some("3")));
+}
