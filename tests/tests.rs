@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod decode_frames;
 mod flow_props;
+mod html;
 mod junit;
 mod layout;
 mod live;
