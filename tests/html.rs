@@ -6,7 +6,7 @@
 //! screenshot per sample is left in `target/html-shots/` for people to look at. And a
 //! hand-built report whose strings try to break out of the HTML.
 
-use crate::util::{exflow, root, skip, sample_sites, stderr, stdout, tmp_path};
+use crate::util::{exflow, root, sample_sites, skip, stderr, stdout, tmp_path};
 use exflow::classify::catalogue::{Catalogue, HostRole};
 use exflow::classify::site::Site;
 use exflow::report::html;
@@ -114,7 +114,15 @@ fn assert_self_contained(name: &str, doc: &str) {
     assert!(doc.starts_with("<!DOCTYPE html>"), "{name}");
     assert!(doc.trim_end().ends_with("</html>"), "{name}");
     let lower = doc.to_ascii_lowercase();
-    for bad in ["<script", "javascript:", "@import", "url(", "<link", "<iframe", "<object"] {
+    for bad in [
+        "<script",
+        "javascript:",
+        "@import",
+        "url(",
+        "<link",
+        "<iframe",
+        "<object",
+    ] {
         assert!(!lower.contains(bad), "{name}: has {bad}");
     }
     for r in references(doc) {
@@ -367,9 +375,21 @@ fn chromium_renders_every_sample_with_its_arrows_and_leaves_a_screenshot() {
         std::fs::write(&page, &doc).unwrap();
         let url = format!("file://{}", page.display());
 
-        let dom = run_chromium(&browser, &profile, &["--dump-dom".into(), url.clone()]);
-        assert!(dom.status.success(), "{name}: {}", stderr(&dom));
-        let dom = stdout(&dom);
+        // One run: the DOM on standard output, the screenshot to its file.
+        let png = shots.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&png);
+        let run = run_chromium(
+            &browser,
+            &profile,
+            &[
+                "--dump-dom".into(),
+                format!("--screenshot={}", png.display()),
+                "--window-size=1280,1600".into(),
+                url,
+            ],
+        );
+        assert!(run.status.success(), "{name}: {}", stderr(&run));
+        let dom = stdout(&run);
         assert!(dom.contains("<svg"), "{name}: no drawing in the DOM");
         assert_eq!(
             count(&dom, "<g class=\"flow verdict-"),
@@ -385,19 +405,6 @@ fn chromium_renders_every_sample_with_its_arrows_and_leaves_a_screenshot() {
             !dom.to_ascii_lowercase().contains("<script"),
             "{name}: a script in the DOM"
         );
-
-        let png = shots.join(format!("{name}.png"));
-        let _ = std::fs::remove_file(&png);
-        let shot = run_chromium(
-            &browser,
-            &profile,
-            &[
-                format!("--screenshot={}", png.display()),
-                "--window-size=1280,1600".into(),
-                url,
-            ],
-        );
-        assert!(shot.status.success(), "{name}: {}", stderr(&shot));
         let bytes = std::fs::read(&png).unwrap_or_default();
         assert!(
             bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,

@@ -208,7 +208,9 @@ impl Nodes<'_> {
         }
         let (title, line) = match (band, role) {
             (Band::Internet, None) => ("Internet".to_string(), "any outside address"),
-            (Band::Internal, Some("client")) => ("internal clients".to_string(), "the internal networks"),
+            (Band::Internal, Some("client")) => {
+                ("internal clients".to_string(), "the internal networks")
+            }
             (Band::Internal, None) => ("internal network".to_string(), "the internal networks"),
             (Band::Perimeter, None) => ("perimeter network".to_string(), "the perimeter networks"),
             (_, Some(r)) => (format!("{} hosts", sanitize(r)), "in this zone"),
@@ -315,7 +317,12 @@ pub(super) fn draw(r: &Report, site: &Site, arrows: &[Arrow<'_>]) -> String {
     }
     let ends: Vec<(usize, usize)> = arrows
         .iter()
-        .map(|a| (nodes.side(a.src, a.unexpected), nodes.side(a.dst, a.unexpected)))
+        .map(|a| {
+            (
+                nodes.side(a.src, a.unexpected),
+                nodes.side(a.dst, a.unexpected),
+            )
+        })
         .collect();
     let mut list = nodes.list;
     for n in &mut list {
@@ -346,11 +353,7 @@ pub(super) fn draw(r: &Report, site: &Site, arrows: &[Arrow<'_>]) -> String {
     }
 
     let lefts: Vec<String> = arrows.iter().map(|a| clip(&a.left, LABEL_MAX)).collect();
-    let left_w = lefts
-        .iter()
-        .map(|s| width(s))
-        .fold(width("flow"), f64::max)
-        + 16.0;
+    let left_w = lefts.iter().map(|s| width(s)).fold(width("flow"), f64::max) + 16.0;
     let right_w = arrows
         .iter()
         .map(|a| width(&a.right))
@@ -679,7 +682,10 @@ fn legend_items() -> Vec<(String, String)> {
         .collect();
     items.push(("unexpected (dashed)".into(), "unexpected".into()));
     items.push(("firewall".into(), "fw".into()));
-    items.push(("from the side that connects to the side that accepts".into(), "origin".into()));
+    items.push((
+        "from the side that connects to the side that accepts".into(),
+        "origin".into(),
+    ));
     items
 }
 

@@ -103,12 +103,7 @@ fn side_ref(s: &Side) -> SideRef {
 }
 
 /// The rules that fix one failed flow, as `exflow rules --report` computes them for it.
-fn fix_rules(
-    e: &FlowEntry,
-    kind: Kind,
-    site: &Site,
-    cat: &Catalogue,
-) -> Result<Vec<Rule>, String> {
+fn fix_rules(e: &FlowEntry, kind: Kind, site: &Site, cat: &Catalogue) -> Result<Vec<Rule>, String> {
     let flow = FailedFlow {
         role: e.role.clone(),
         verdict: e.verdict.as_str().to_string(),
@@ -238,7 +233,7 @@ th, td { border: 1px solid #d0d7de; padding: 3px 7px; text-align: left; vertical
 th { background: #f6f8fa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.keep { white-space: nowrap; }
-td.detail { min-width: 22em; }
+td.detail { min-width: 16em; }
 td.verdict { font-weight: bold; white-space: nowrap; }
 tr.fix td { border-top: none; background: #fbfbfb; }
 tr.fix code { white-space: nowrap; }
@@ -389,7 +384,7 @@ fn site_section(
                     .as_deref()
                     .map_or_else(|| sanitize(u.reason), sanitize)
             ),
-            right: "unexpected".to_string(),
+            right: sanitize(u.reason),
             tip: format!(
                 "{id} unexpected {}: {} → {}, {}/{} attempts established. {}",
                 what,
@@ -418,7 +413,7 @@ fn flow_table(out: &mut String, rows: &[Numbered<'_>]) {
     out.push_str(
         "<table class=\"flows\">\n<thead><tr><th>#</th><th>Role</th><th>Port</th><th>From</th>\
          <th>To</th><th>Verdict</th><th title=\"attempts/established\">Att./est.</th>\
-         <th>Failures</th><th>Handshake p50 ms</th><th>Detail</th></tr></thead>\n<tbody>\n",
+         <th>Failures</th><th title=\"handshake SYN → SYN-ACK, median\">p50 ms</th><th>Detail</th></tr></thead>\n<tbody>\n",
     );
     for n in rows {
         let e = n.entry;
@@ -427,7 +422,7 @@ fn flow_table(out: &mut String, rows: &[Numbered<'_>]) {
         let _ = writeln!(
             out,
             "<tr id=\"{}\"><td class=\"num\">{}</td><td class=\"keep\">{}</td>\
-             <td class=\"keep\">{}</td><td class=\"keep\">{}</td><td class=\"keep\">{}</td>\
+             <td class=\"keep\">{}</td><td>{}</td><td>{}</td>\
              <td class=\"verdict {vc}\">{}</td><td class=\"num\">{}/{}</td>\
              <td>{}</td><td class=\"num\">{}</td><td class=\"detail\">{}</td></tr>",
             n.anchor(),
@@ -579,7 +574,11 @@ fn evidence(out: &mut String, r: &Report, site: &Site, rows: &[Numbered<'_>]) {
             }),
             (None, false) => None,
             (None, true) if e.dropped > 0 && e.refused == 0 && e.rejected == 0 => {
-                Some("nobody: the SYNs went unanswered".to_string())
+                Some(if e.established > 0 {
+                    "nobody, for the failed attempts: their SYNs went unanswered".to_string()
+                } else {
+                    "nobody: the SYNs went unanswered".to_string()
+                })
             }
             (None, true) => None,
         };
@@ -770,7 +769,11 @@ fn fact(out: &mut String, name: &str, value: &str) {
 fn capture(out: &mut String, r: &Report) {
     let c = &r.capture;
     out.push_str("<dl>\n");
-    fact(out, "Files", &dash_if_empty(list_limited(&c.files, LIST_MAX)));
+    fact(
+        out,
+        "Files",
+        &dash_if_empty(list_limited(&c.files, LIST_MAX)),
+    );
     fact(out, "Packets", &c.packets.to_string());
     fact(out, "Bytes", &esc(&bytes_label(c.bytes)));
     fact(out, "Time span", &esc(&time_span(c.first_ts, c.last_ts)));
