@@ -413,3 +413,34 @@ fn chromium_renders_every_sample_with_its_arrows_and_leaves_a_screenshot() {
     }
     let _ = std::fs::remove_dir_all(&profile);
 }
+
+/// `live --format html` prints one document, the final report, however often the interval
+/// would have refreshed a table.
+#[test]
+fn live_html_is_one_document_with_the_final_report() {
+    if !crate::util::is_root() {
+        skip(
+            "live_html_is_one_document_with_the_final_report",
+            "not root",
+        );
+        return;
+    }
+    let o = exflow(&[
+        "live",
+        "-i",
+        "lo",
+        "--duration",
+        "2s",
+        "--interval",
+        "300ms",
+        "--format",
+        "html",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc = stdout(&o);
+    assert!(doc.starts_with("<!DOCTYPE html>"), "{doc}");
+    assert_eq!(count(&doc, "<!DOCTYPE html>"), 1, "one document");
+    assert!(doc.contains("final report (live)"), "{doc}");
+    assert!(!doc.contains("interim"), "no interim report");
+    assert_self_contained("live", &doc);
+}
