@@ -460,7 +460,7 @@ pub(super) fn draw(r: &Report, site: &Site, arrows: &[Arrow<'_>]) -> String {
         );
     }
     // Row stripes, under everything else.
-    for i in (0..rows).step_by(2) {
+    for i in (0..arrows.len()).step_by(2) {
         let _ = writeln!(
             s,
             "<rect class=\"stripe\" x=\"{MARGIN:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{ROW_H:.1}\"/>",
@@ -516,7 +516,15 @@ pub(super) fn draw(r: &Report, site: &Site, arrows: &[Arrow<'_>]) -> String {
         s.push_str("</g>\n");
     }
     // Column heads of the rows.
-    let _ = writeln!(
+    if arrows.is_empty() {
+        let _ = writeln!(
+            s,
+            "<text class=\"empty\" x=\"{:.1}\" y=\"{:.1}\">No flows to draw.</text>",
+            bands.first().map_or(MARGIN, |b| b.x + BAND_PAD),
+            rows_top + ROW_H / 2.0 + 4.0
+        );
+    } else {
+        let _ = writeln!(
         s,
         "<text class=\"gutter-head\" x=\"{:.1}\" y=\"{:.1}\">flow</text><text class=\"gutter-head\" \
          x=\"{right_x:.1}\" y=\"{:.1}\">verdict</text>",
@@ -524,13 +532,6 @@ pub(super) fn draw(r: &Report, site: &Site, arrows: &[Arrow<'_>]) -> String {
         rows_top - 8.0,
         rows_top - 8.0
     );
-    if arrows.is_empty() {
-        let _ = writeln!(
-            s,
-            "<text class=\"empty\" x=\"{:.1}\" y=\"{:.1}\">No flows to draw.</text>",
-            MARGIN + left_w,
-            rows_top + ROW_H / 2.0 + 4.0
-        );
     }
     // One row per flow.
     for (i, (a, &(si, di))) in arrows.iter().zip(&ends).enumerate() {
