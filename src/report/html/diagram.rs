@@ -303,10 +303,18 @@ pub(super) fn draw(r: &Report, site: &Site, arrows: &[Arrow<'_>]) -> String {
         let ip = th.address.parse::<IpAddr>().ok();
         let host = ip.and_then(|ip| site.host_of(ip));
         let nat = matches!((ip, host), (Some(ip), Some(h)) if h.has_nat(ip));
-        let band = match (ip, host) {
-            (_, Some(h)) => Band::of_zone(site.host_zone(h)),
-            (Some(ip), None) => Band::of_zone(site.zone_of(ip)),
-            (None, None) => Band::Internal,
+        // The site's zone for its hosts; else the zone a flow gives the address; else the
+        // site's zone for the address.
+        let flow_zone = arrows
+            .iter()
+            .flat_map(|a| [a.src, a.dst])
+            .find(|s| s.address.as_deref() == Some(th.address.as_str()))
+            .map(|s| Band::of(s.zone));
+        let band = match (ip, host, flow_zone) {
+            (_, Some(h), _) => Band::of_zone(site.host_zone(h)),
+            (_, None, Some(b)) => b,
+            (Some(ip), None, None) => Band::of_zone(site.zone_of(ip)),
+            (None, None, None) => Band::Internal,
         };
         let line = if nat {
             format!("NAT {}", sanitize(&th.address))
