@@ -17,6 +17,12 @@
 # 4. Counts allocations per packet per stage (`cargo bench --bench pipeline`).
 # 5. Writes BENCHMARKS.md (machine facts, the table, the commands).
 #
+# BASELINE=<commit> also builds that commit (in a temporary git worktree) and times its exflow
+# as one more tool, "exflow@<commit>", in the same interleaved rounds: on a machine other than
+# the one BENCHMARKS.md was written on, the ratios of the two builds to the same tools tell
+# whether a change kept them (absolute times and even ratios move with the host's memory copy
+# speed, the `cat` row).
+#
 # Environment: RUNS (5), PACKETS (1000000), FLOOD (2000000), SEED (1), FLOOD_TIMEOUT (180 s),
 # TOOL_TIMEOUT (120 s, any single timed run), SETTLE (1 s between warming the page cache and a
 # timed run),
@@ -83,6 +89,20 @@ say "building exflow and the synthesizer (release)"
 cargo build --release --quiet --bin exflow --example synth
 EXFLOW=$ROOT/target/release/exflow
 SYNTH=$ROOT/target/release/examples/synth
+BASELINE=${BASELINE:-}
+BASE_NAME=
+if [ -n "$BASELINE" ]; then
+  BASE_REV=$(git rev-parse --short "$BASELINE")
+  BASE_NAME="exflow@$BASE_REV"
+  say "building $BASE_NAME (release, in a temporary worktree)"
+  git worktree add --detach --force "$WORK/baseline" "$BASELINE" >/dev/null 2>&1
+  (cd "$WORK/baseline" && CARGO_TARGET_DIR="$WORK/baseline-target" cargo build --release --quiet --bin exflow)
+  BASE_EXFLOW=$WORK/baseline-target/release/exflow
+  cleanup() {
+    git -C "$ROOT" worktree remove --force "$WORK/baseline" >/dev/null 2>&1 || true
+    if [ "$KEEP" != 1 ]; then rm -rf "$WORK"; fi
+  }
+fi
 
 CAP=$WORK/site.pcap
 SITE=$WORK/site.toml
@@ -117,6 +137,10 @@ mkdir -p "$NFDIR"
 TOOLS=(exflow cat tcpdump)
 declare -A CMD
 CMD[exflow]="$EXFLOW analyze $CAP --site $SITE --format json --flows /dev/null"
+if [ -n "$BASE_NAME" ]; then
+  TOOLS+=("$BASE_NAME")
+  CMD[$BASE_NAME]="$BASE_EXFLOW analyze $CAP --site $SITE --format json --flows /dev/null"
+fi
 # The floor: reading the file once, doing nothing with it.
 CMD[cat]="cat $CAP"
 CMD[tcpdump]="tcpdump -r $CAP -w /dev/null"
@@ -209,6 +233,10 @@ TARGET_TEXT[tcpdump]="≤ 0.6"
 TARGET_TEXT[softflowd]="≤ 1/3"
 TARGET_TEXT[nfpcapd]="(none)"
 TARGET_TEXT[tshark]="≤ 1/60"
+if [ -n "$BASE_NAME" ]; then
+  TARGET[$BASE_NAME]="-"
+  TARGET_TEXT[$BASE_NAME]="(baseline)"
+fi
 
 ratio() { awk -v a="${MED[exflow]}" -v b="${MED[$1]}" 'BEGIN { printf "%.3f", a / b }'; }
 met() {
@@ -325,6 +353,18 @@ ver() { "$@" 2>/dev/null | head -1 || true; }
   done
   echo
   echo "Packets per second, exflow (median): $(awk -v p="$PACKETS" -v s="${MED[exflow]}" 'BEGIN { printf "%.0f", p / s }')."
+  if [ -n "$BASE_NAME" ]; then
+    echo
+    echo "Against the baseline build ($BASE_NAME, same rounds), the ratios of each build:"
+    echo
+    echo "| tool | exflow ÷ tool | $BASE_NAME ÷ tool | change |"
+    echo "|---|---:|---:|---:|"
+    for name in tcpdump softflowd nfpcapd tshark; do
+      [ -n "${MED[$name]:-}" ] || continue
+      awk -v a="${MED[exflow]}" -v b="${MED[$BASE_NAME]}" -v t="${MED[$name]}" -v n="$name" \
+        'BEGIN { printf "| %s | %.3f | %.3f | %+.1f %% |\n", n, a / t, b / t, (a / b - 1) * 100 }'
+    done
+  fi
   echo
   echo "The tools ran in $RUNS interleaved rounds, each round starting one tool further on (no"
   echo "tool always right after the same other one)."

@@ -150,7 +150,9 @@ fn main() {
             let s = shift(round, rep);
             for (ts, p) in &packets {
                 let ts = Timestamp(ts.0 + s);
-                if !dedup.is_copy(ts, p) {
+                if dedup.is_copy(ts, p) {
+                    table.observe_copy(ts, p);
+                } else {
                     table.observe(ts, p, &mut sink);
                 }
             }

@@ -446,6 +446,7 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
         flows: r.flows.clone(),
         flow: r.timeouts.config(),
         progress: !a.quiet && std::io::stderr().is_terminal(),
+        nat: given.as_ref().map(Site::nat_pairs).unwrap_or_default(),
     };
     let (outcome, agg) = pipeline::analyze(&opts)?;
     for w in &outcome.source.warnings {
@@ -495,6 +496,7 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         flows: r.flows.clone(),
         duration: a.duration,
         interval: periodic.then_some(a.interval),
+        nat: given.as_ref().map(Site::nat_pairs).unwrap_or_default(),
     };
     let banner = |capture: &Live| {
         eprintln!(

@@ -8,6 +8,7 @@ use crate::decode::{self, Layers, Packet};
 use crate::error::Error;
 use crate::flow::dedup::Dedup;
 use crate::flow::import::{self, merge::SensorMerge};
+use crate::flow::nat::NatMap;
 use crate::flow::reorder::{self, Reorder};
 use crate::flow::{ConnRecord, FlowConfig, FlowTable, Sink};
 use crate::report::jsonl;
@@ -19,6 +20,7 @@ use crate::source::live::{Control, Drops, Live, LiveOptions};
 use crate::source::{Frame, FrameSink};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -36,6 +38,8 @@ pub struct Options {
     pub flow: FlowConfig,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// The site's NAT addresses (public, the host's own): the legs they join.
+    pub nat: Vec<(IpAddr, IpAddr)>,
 }
 
 /// A kind of input file, as `--input` forces it.
@@ -169,8 +173,10 @@ struct Tracker<S: Sink = Collector> {
     sink: S,
 }
 
-/// What comes between decoding and the flow table: time order, then copies dropped.
+/// What comes between decoding and the flow table: NAT addresses put back to the hosts' own,
+/// time order, then copies dropped.
 struct Prep {
+    nat: NatMap,
     reorder: Reorder,
     dedup: Dedup,
 }
@@ -183,9 +189,11 @@ impl<S: Sink> Tracker<S> {
             mut prep,
             mut sink,
         } = self;
-        let Prep { reorder, dedup } = &mut prep;
+        let Prep { reorder, dedup, .. } = &mut prep;
         reorder.flush(&mut |ts, p| {
-            if !dedup.is_copy(ts, p) {
+            if dedup.is_copy(ts, p) {
+                table.observe_copy(ts, p);
+            } else {
                 table.observe(ts, p, &mut sink);
             }
         });
@@ -197,9 +205,24 @@ impl<S: Sink> Tracker<S> {
     #[inline]
     fn packet(&mut self, ts: crate::time::Timestamp, pkt: &Packet) {
         let Tracker { table, prep, sink } = self;
-        let Prep { reorder, dedup } = prep;
+        let Prep {
+            nat,
+            reorder,
+            dedup,
+        } = prep;
+        let translated;
+        let pkt = if nat.is_empty() {
+            pkt
+        } else {
+            let mut p = *pkt;
+            nat.apply(&mut p);
+            translated = p;
+            &translated
+        };
         reorder.push(ts, pkt, &mut |ts, p| {
-            if !dedup.is_copy(ts, p) {
+            if dedup.is_copy(ts, p) {
+                table.observe_copy(ts, p);
+            } else {
                 table.observe(ts, p, sink);
             }
         });
@@ -228,6 +251,7 @@ impl Engine {
             tracker: Tracker {
                 table: FlowTable::new(flow),
                 prep: Prep {
+                    nat: NatMap::default(),
                     reorder: Reorder::new(flow.reorder_window, reorder::DEFAULT_MAX_HELD),
                     dedup: Dedup::default(),
                 },
@@ -241,6 +265,14 @@ impl Engine {
                 },
             },
         })
+    }
+
+    /// Joins the two legs of connections a NAT translated, by the site's NAT addresses
+    /// (public, the host's own).
+    pub fn set_nat(&mut self, pairs: &[(IpAddr, IpAddr)]) {
+        let nat = NatMap::new(pairs.iter().copied());
+        self.tracker.table.set_nat(nat.clone());
+        self.tracker.prep.nat = nat;
     }
 
     /// One frame through decode and the flow table (the hot path: no allocation).
@@ -421,7 +453,9 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
         .map(|(f, _, _)| f.clone())
         .collect();
     let records = kinds.iter().any(|(_, k, _)| k.is_some());
-    let Engine { mut front, tracker } = Engine::new(opts.flow, opts.flows.as_deref())?;
+    let mut engine = Engine::new(opts.flow, opts.flows.as_deref())?;
+    engine.set_nat(&opts.nat);
+    let Engine { mut front, tracker } = engine;
     let Tracker {
         table,
         prep,
@@ -648,6 +682,8 @@ pub struct LiveRun {
     pub duration: Option<std::time::Duration>,
     /// Report this often (None: only at the end).
     pub interval: Option<std::time::Duration>,
+    /// The site's NAT addresses (public, the host's own): the legs they join.
+    pub nat: Vec<(IpAddr, IpAddr)>,
 }
 
 /// How a live run ended: what it found (the drops in `stats.live_drops`), and what stopped it
@@ -672,6 +708,7 @@ pub fn live(
 ) -> Result<LiveFinish, Error> {
     let capture = Live::open(&run.capture)?;
     let mut engine = Engine::new(run.flow, run.flows.as_deref())?;
+    engine.set_nat(&run.nat);
     // The shutdown action must be registered before the flag's.
     let signalled = Arc::new(AtomicBool::new(false));
     for (signal, code) in [

@@ -280,6 +280,7 @@ fn tcp_packets(
                 truncated: s.truncated,
                 iface: 0,
                 interfaces: 1,
+                nat: 0,
             };
             (s.dt, p)
         })
@@ -417,6 +418,7 @@ proptest! {
                             truncated: false,
                             iface: 0,
                             interfaces: 1,
+                            nat: 0,
                         }
                     }
                     Other::Icmp { from_a, icmp_type, code, quote, len } => {
@@ -449,6 +451,7 @@ proptest! {
                             truncated: false,
                             iface: 0,
                             interfaces: 1,
+                            nat: 0,
                         }
                     }
                 };

@@ -155,6 +155,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         zone,
         role,
         address: address.map(str::to_owned),
+        via: None,
     };
     let entry = |role: &str, verdict, detail: &str| FlowEntry {
         role: role.into(),
@@ -177,6 +178,9 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         answered_by: None,
         icmp: vec![],
         detail: detail.into(),
+        family: None,
+        via: None,
+        died_at: None,
         cannot_show: vec![],
     };
     let example = Example {

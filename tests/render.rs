@@ -14,6 +14,7 @@ fn zone(zone: &'static str) -> Side {
         zone,
         role: None,
         address: None,
+        via: None,
     }
 }
 
@@ -22,6 +23,7 @@ fn host(zone: &'static str, role: &'static str, address: &str) -> Side {
         zone,
         role: Some(role),
         address: Some(address.to_string()),
+        via: None,
     }
 }
 
@@ -52,6 +54,9 @@ fn entry(role: &str, proto: &'static str, port: u16, src: Side, dst: Side) -> Fl
         answered_by: None,
         icmp: Vec::new(),
         detail: String::new(),
+        family: None,
+        via: None,
+        died_at: None,
         cannot_show: vec![],
     }
 }
@@ -236,6 +241,7 @@ fn site_report() -> Report {
                 zone: "internet",
                 role: None,
                 address: Some("2001:db8:ffff:1234:5678:9abc:def0:1".into()),
+                via: None,
             },
             dst: host("internal", "mailbox", MBX6),
             attempts: 1,

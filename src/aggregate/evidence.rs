@@ -2,7 +2,7 @@
 //! dropped, refused, rejected, reset mid-stream (by whom), one-sided, a scan probe.
 
 use crate::decode::Proto;
-use crate::flow::{ConnRecord, ConnState, Side};
+use crate::flow::{iface_bit, ConnRecord, ConnState, Side};
 
 /// Why an attempt failed, if it did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,16 +32,34 @@ pub struct MidstreamReset {
     pub rst_ttl: Option<u8>,
     /// The TTL that side's other packets showed.
     pub usual_ttl: Option<u8>,
+    /// The interfaces the RST was seen on (0: not known).
+    pub rst_ifaces: u32,
+    /// The interfaces the claimed sender's packets were seen on, and where they showed up
+    /// first (its side of the firewall, in a firewall's own capture).
+    pub side_ifaces: u32,
+    pub side_first: u16,
 }
 
 impl MidstreamReset {
-    /// A RST whose TTL differs from its claimed sender's usual TTL was made by a device in
-    /// between (a firewall forging the sender's address).
-    pub fn by_middlebox(&self) -> Option<bool> {
-        match (self.usual_ttl, self.rst_ttl) {
-            (Some(usual), Some(rst)) => Some(usual != rst),
-            _ => None,
+    /// From a capture on several interfaces: the claimed sender's packets crossed the
+    /// firewall, entering on its side; a RST that was never seen on that side did not come
+    /// from there — the firewall made it. `None` when the interfaces cannot tell.
+    pub fn by_interfaces(&self) -> Option<bool> {
+        if self.rst_ifaces == 0 || self.side_ifaces.count_ones() < 2 {
+            return None;
         }
+        Some(self.rst_ifaces & iface_bit(self.side_first) == 0)
+    }
+
+    /// A RST made by a device in between (a firewall forging the sender's address): by the
+    /// interfaces it was seen on where the capture can tell, else by a TTL that differs from
+    /// its claimed sender's usual TTL.
+    pub fn by_middlebox(&self) -> Option<bool> {
+        self.by_interfaces()
+            .or(match (self.usual_ttl, self.rst_ttl) {
+                (Some(usual), Some(rst)) => Some(usual != rst),
+                _ => None,
+            })
     }
 }
 
@@ -129,14 +147,20 @@ impl Evidence {
             None
         };
         let reset = match (established, r.conn_state, r.rst_by) {
-            (true, ConnState::RSTR | ConnState::RSTO, Some((side, ttl))) => Some(MidstreamReset {
-                side,
-                rst_ttl: ttl,
-                usual_ttl: match side {
-                    Side::Orig => r.orig_stats.first_ttl,
-                    Side::Resp => r.resp_stats.first_ttl,
-                },
-            }),
+            (true, ConnState::RSTR | ConnState::RSTO, Some((side, ttl))) => {
+                let stats = match side {
+                    Side::Orig => &r.orig_stats,
+                    Side::Resp => &r.resp_stats,
+                };
+                Some(MidstreamReset {
+                    side,
+                    rst_ttl: ttl,
+                    usual_ttl: stats.first_ttl,
+                    rst_ifaces: r.rst_ifaces,
+                    side_ifaces: stats.ifaces,
+                    side_first: stats.first_iface,
+                })
+            }
             _ => None,
         };
         let probe = !has(h, 'D')

@@ -14,14 +14,16 @@ pub mod rows;
 use crate::classify::catalogue::{Catalogue, Proto};
 use crate::classify::infer::Conversation;
 use crate::classify::rules::{
-    classify, sides_of, unrestricted_role, Class, ConvKey, Side, UnexpectedReason,
+    classify, same_place, sides_of, unrestricted_role, Class, ConvKey, Side, UnexpectedReason,
 };
 use crate::classify::site::Site;
 use crate::flow::history::History;
 use crate::flow::{ConnRecord, ConnState, Sink};
 use crate::time::Timestamp;
 use evidence::{Evidence, Failure};
-use rows::{Example, Finalized, Flood, FlowRow, Rejection, RoleLatency, Scan, UnexpectedRow};
+use rows::{
+    Example, Finalized, Flood, FlowRow, PathFacts, Rejection, RoleLatency, Scan, UnexpectedRow,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use verdict::Counts;
@@ -58,6 +60,15 @@ pub struct Group {
     pub handshake_us: Vec<u32>,
     /// The responder's usual TTL, from an answered handshake.
     pub resp_ttl: Option<u8>,
+    /// Interfaces the originator's and the responder's packets were seen on.
+    pub seen: [u32; 2],
+    /// Where the originator's and the responder's packets showed up first, from a connection
+    /// whose packets crossed interfaces (the host's side of the firewall).
+    pub ingress: [Option<u16>; 2],
+    /// What the interfaces saw of the failed attempts.
+    pub path: PathFacts,
+    /// The NAT address a translated connection was joined by (its public side).
+    pub via: Option<IpAddr>,
 }
 
 impl Group {
@@ -79,6 +90,10 @@ impl Group {
             icmp: vec![],
             handshake_us: vec![],
             resp_ttl: None,
+            seen: [0; 2],
+            ingress: [None; 2],
+            path: PathFacts::default(),
+            via: r.via,
         }
     }
 
@@ -100,6 +115,27 @@ impl Group {
         self.probes += o.probe as u64;
         if self.resp_ttl.is_none() {
             self.resp_ttl = o.resp_ttl;
+        }
+        for (i, d) in [&r.orig_stats, &r.resp_stats].into_iter().enumerate() {
+            self.seen[i] |= d.ifaces;
+            if d.ifaces.count_ones() >= 2 && self.ingress[i].is_none() {
+                self.ingress[i] = Some(d.first_iface);
+            }
+        }
+        if self.via.is_none() {
+            self.via = r.via;
+        }
+        if o.failure.is_some() && r.orig_stats.ifaces != 0 {
+            self.path.syn_ifaces |= r.orig_stats.ifaces;
+            self.path.syn_first.get_or_insert(r.orig_stats.first_iface);
+        }
+        if matches!(o.failure, Some(Failure::Refused { .. })) {
+            self.path.refused_rst |= r.rst_ifaces;
+        }
+        if let Some(reset) = o.reset {
+            if reset.by_interfaces() == Some(true) {
+                self.path.cut_rst |= reset.rst_ifaces;
+            }
         }
         match o.failure {
             Some(Failure::Dropped) => self.counts.dropped += 1,
@@ -367,11 +403,21 @@ impl Aggregator {
                 }
             }
         }
-        // Usual TTL of every host that answered a handshake.
-        let mut host_ttl: HashMap<IpAddr, u8> = HashMap::new();
+        // Usual TTL of every host that answered a handshake; where each host's packets were
+        // seen, and on which side of the firewall it is.
+        let mut hosts = Hosts::default();
         for (k, g) in &self.groups {
             if let Some(t) = g.resp_ttl {
-                host_ttl.entry(k.resp).or_insert(t);
+                hosts.ttl.entry(k.resp).or_insert(t);
+            }
+            let both = g.seen[0] | g.seen[1];
+            for (i, addr) in [k.orig, k.resp].into_iter().enumerate() {
+                if both != 0 {
+                    *hosts.seen.entry(addr).or_default() |= both;
+                }
+                if let Some(at) = g.ingress[i] {
+                    hosts.ingress.entry(addr).or_insert(at);
+                }
             }
         }
         let mut unexpected: BTreeMap<(Proto, u16, Side, Side, UnexpectedReason), UnexpAcc> =
@@ -385,9 +431,25 @@ impl Aggregator {
             if Self::is_scan_probe(&noise, k, g) {
                 continue;
             }
+            // A NAT address the conversation used (the public side of a translated host).
+            let via = [k.orig, k.resp]
+                .into_iter()
+                .find(|&a| site.host_of(a).is_some_and(|h| h.has_nat(a)))
+                .or(g.via);
             match classify(k, site, cat) {
                 Class::Expected(i, s, d) => {
-                    expected.entry((i, s, d)).or_default().add(k, g);
+                    let acc = expected.entry((i, s, d)).or_default();
+                    acc.add(k, g);
+                    if acc.via.is_none() {
+                        // On the side of the host the NAT address stands for.
+                        let owner = |side: &Side| {
+                            side.address.zip(via).is_some_and(|(a, v)| {
+                                site.host_of(a)
+                                    .is_some_and(|h| h.has_address(a) && h.has_nat(v))
+                            })
+                        };
+                        acc.via = via.map(|v| (v, owner(&s) || !owner(&d)));
+                    }
                     latency.entry(i).or_default().extend(&g.handshake_us);
                     if site.is_exchange(k.orig) && site.is_exchange(k.resp) && g.failures() > 0 {
                         // Exchange ↔ Exchange must never be restricted.
@@ -441,13 +503,32 @@ impl Aggregator {
                 Class::Unrelated => {}
             }
         }
+        let expected: Vec<FlowRow> = expected
+            .into_iter()
+            .map(|((i, s, d), acc)| acc.row(cat, i, s, d, None, &hosts))
+            .collect();
+        // A dual-stack host's flow is a row per address family tried; the row of its first
+        // address stays only while no family was tried.
+        let tried: Vec<(usize, Side, Side)> = expected
+            .iter()
+            .filter(|r| r.verdict != verdict::Verdict::NotSeen)
+            .map(|r| (r.role, r.src, r.dst))
+            .collect();
         let expected = expected
             .into_iter()
-            .map(|((i, s, d), acc)| acc.row(cat, i, s, d, None, &host_ttl))
+            .filter(|r| {
+                r.verdict != verdict::Verdict::NotSeen
+                    || !tried.iter().any(|(i, s, d)| {
+                        *i == r.role
+                            && (*s, *d) != (r.src, r.dst)
+                            && same_place(s, &r.src, site)
+                            && same_place(d, &r.dst, site)
+                    })
+            })
             .collect();
         let unsupported_restrictions = unsupported
             .into_iter()
-            .map(|((i, s, d, port), acc)| acc.row(cat, i, s, d, Some(port), &host_ttl))
+            .map(|((i, s, d, port), acc)| acc.row(cat, i, s, d, Some(port), &hosts))
             .collect();
         let unexpected = unexpected
             .into_iter()
@@ -509,9 +590,21 @@ fn fold_source(like: IpAddr, flood_like: bool) -> IpAddr {
     }
 }
 
+/// What the whole capture says about each host: its usual TTL, the interfaces its traffic
+/// was seen on, and where its packets show up first.
+#[derive(Default)]
+struct Hosts {
+    ttl: HashMap<IpAddr, u8>,
+    seen: HashMap<IpAddr, u32>,
+    ingress: HashMap<IpAddr, u16>,
+}
+
 /// Counts summed over the conversations of one expected flow.
 #[derive(Default)]
 struct Acc {
+    path: PathFacts,
+    /// The NAT address, and whether it stands for the source's host (else the destination's).
+    via: Option<(IpAddr, bool)>,
     counts: Counts,
     handshake_us: Vec<u32>,
     /// (RST TTL, the server's usual TTL) of a refusal.
@@ -526,6 +619,7 @@ impl Acc {
         self.counts.merge(&g.counts);
         self.handshake_us.extend(&g.handshake_us);
         self.refused_without_ttl += g.refused_no_ttl;
+        self.path.merge(&g.path);
         if self.refusal_ttls.is_none() {
             if let Some(t) = g.refused_ttl {
                 self.refusal_ttls = Some((t, g.resp_ttl));
@@ -546,14 +640,23 @@ impl Acc {
         src: Side,
         dst: Side,
         port: Option<u16>,
-        host_ttl: &HashMap<IpAddr, u8>,
+        hosts: &Hosts,
     ) -> FlowRow {
         // The server's usual TTL: from this flow, else from any answered handshake.
         let refusal = self.refusal_ttls.map(|(rst, usual)| {
             let usual =
-                usual.or_else(|| self.servers.iter().find_map(|s| host_ttl.get(s).copied()));
+                usual.or_else(|| self.servers.iter().find_map(|s| hosts.ttl.get(s).copied()));
             (rst, usual)
         });
+        let server_seen = self
+            .servers
+            .iter()
+            .filter_map(|s| hosts.seen.get(s))
+            .fold(0, |a, b| a | b);
+        let server_ingress = self
+            .servers
+            .iter()
+            .find_map(|s| hosts.ingress.get(s).copied());
         let counts = self.counts;
         let handshake = if self.handshake_us.is_empty() {
             None
@@ -561,7 +664,8 @@ impl Acc {
             Some(verdict::percentiles(&self.handshake_us))
         };
         let v = verdict::decide(&counts);
-        let answered_by = verdict::answered_by(v, &counts, refusal);
+        let died_at = verdict::died_at(v, &counts, &self.path, server_ingress, server_seen);
+        let answered_by = verdict::answered_by(v, &counts, refusal, died_at);
         let port = port.unwrap_or_else(|| {
             cat.roles()[role]
                 .ports
@@ -581,6 +685,8 @@ impl Acc {
             refusal,
             refused_without_ttl: self.refused_without_ttl,
             rejections: self.icmp,
+            died_at,
+            via: self.via,
         }
     }
 }

@@ -21,6 +21,60 @@ pub struct Rejection {
     pub by_address: bool,
 }
 
+/// Where a failed flow's packets stopped, as a capture on several interfaces shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// They entered the firewall and never left toward the destination, or the firewall
+    /// answered for the destination.
+    Firewall,
+    /// They left the firewall toward the destination and got no answer, or the destination's
+    /// side answered (its own host firewall, the service down).
+    BeyondFirewall,
+}
+
+/// What stopped them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    Dropped,
+    Refused,
+    Rejected,
+    Cut,
+}
+
+/// Where a failed flow died, with the two interfaces that show it: `entered` is where the
+/// attempts (for a refusal or a cut: the RST) showed up, `toward` the destination's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiedAt {
+    pub place: Place,
+    pub how: Stopped,
+    pub entered: u16,
+    pub toward: u16,
+}
+
+/// What the capture's interfaces saw of a flow's failed attempts (all zero with one
+/// interface, or from logs), summed over its connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathFacts {
+    /// Interfaces the failed attempts' SYNs were seen on, and where the first showed up.
+    pub syn_ifaces: u32,
+    pub syn_first: Option<u16>,
+    /// Interfaces the RSTs that refused attempts were seen on.
+    pub refused_rst: u32,
+    /// Interfaces of mid-stream RSTs that the interfaces show were made in between.
+    pub cut_rst: u32,
+}
+
+impl PathFacts {
+    pub fn merge(&mut self, o: &PathFacts) {
+        self.syn_ifaces |= o.syn_ifaces;
+        if self.syn_first.is_none() {
+            self.syn_first = o.syn_first;
+        }
+        self.refused_rst |= o.refused_rst;
+        self.cut_rst |= o.cut_rst;
+    }
+}
+
 /// An expected flow (or an unsupported restriction) with the counts behind its verdict.
 #[derive(Clone, Debug)]
 pub struct FlowRow {
@@ -41,6 +95,12 @@ pub struct FlowRow {
     pub refused_without_ttl: u64,
     /// The first few distinct ICMP rejections.
     pub rejections: Vec<Rejection>,
+    /// Where it died, when the capture's interfaces tell (`None`: one vantage point, or
+    /// they cannot tell).
+    pub died_at: Option<DiedAt>,
+    /// The public (NAT) address the flow's host was reached by, or sent from, and whether
+    /// that host is the source (else the destination).
+    pub via: Option<(IpAddr, bool)>,
 }
 
 /// An example connection of an unexpected flow.

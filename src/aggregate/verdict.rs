@@ -1,6 +1,8 @@
 //! The verdict of a flow from its counts (PRODUCT.md, "Verdicts") and who answered. Pure
 //! functions, tested on their own; the report words them.
 
+use super::rows::{DiedAt, PathFacts, Place, Stopped};
+use crate::flow::iface_bit;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -165,7 +167,16 @@ pub fn answered_by(
     v: Verdict,
     c: &Counts,
     refusal: Option<(u8, Option<u8>)>,
+    died_at: Option<DiedAt>,
 ) -> Option<AnsweredBy> {
+    // Where the capture's interfaces show who sent the RST, they win over the TTLs (which
+    // differ from one interface to the next).
+    if let Some(d) = died_at.filter(|d| d.how == Stopped::Refused) {
+        return Some(match d.place {
+            Place::Firewall => AnsweredBy::Middlebox,
+            Place::BeyondFirewall => AnsweredBy::Server,
+        });
+    }
     match v {
         Verdict::Refused | Verdict::Flaky if c.refused > 0 => Some(match refusal {
             Some((rst, Some(usual))) if rst == usual => AnsweredBy::Server,
@@ -174,6 +185,93 @@ pub fn answered_by(
         }),
         Verdict::Cut => Some(AnsweredBy::Middlebox),
         _ => None,
+    }
+}
+
+/// Where a failed flow died, from what the capture's interfaces saw (see [`PathFacts`]):
+///
+/// - dropped or rejected attempts whose SYNs were seen on two interfaces or more crossed the
+///   firewall: beyond it; seen on one interface only while the destination's traffic shows
+///   up on another: the firewall stopped them;
+/// - a refusing RST seen where the destination's packets enter (its side of the firewall)
+///   came from beyond; seen only elsewhere: the firewall answered;
+/// - a mid-stream RST that never crossed from its claimed sender's side: the firewall.
+///
+/// `None` where the interfaces cannot tell (one vantage point, or the destination's side was
+/// never seen).
+pub fn died_at(
+    v: Verdict,
+    c: &Counts,
+    path: &PathFacts,
+    server_ingress: Option<u16>,
+    server_seen: u32,
+) -> Option<DiedAt> {
+    let how = match v {
+        Verdict::Blocked => Stopped::Dropped,
+        Verdict::Refused => Stopped::Refused,
+        Verdict::Rejected => Stopped::Rejected,
+        Verdict::Cut => Stopped::Cut,
+        Verdict::Flaky if c.dropped > 0 => Stopped::Dropped,
+        Verdict::Flaky if c.refused > 0 => Stopped::Refused,
+        Verdict::Flaky if c.rejected > 0 => Stopped::Rejected,
+        _ => return None,
+    };
+    let lowest = |set: u32| u16::try_from(set.trailing_zeros()).ok().filter(|&i| i < 32);
+    let syn_first = path.syn_first.or_else(|| lowest(path.syn_ifaces));
+    // The destination's side: where its packets enter, else any interface it was seen on
+    // other than the given one.
+    let toward = |not: u32| server_ingress.or_else(|| lowest(server_seen & !not));
+    match how {
+        Stopped::Cut => {
+            let entered = lowest(path.cut_rst)?;
+            Some(DiedAt {
+                place: Place::Firewall,
+                how,
+                entered,
+                toward: server_ingress.unwrap_or(entered),
+            })
+        }
+        Stopped::Refused if path.refused_rst != 0 && server_ingress.is_some() => {
+            let ingress = server_ingress?;
+            let from_server = path.refused_rst & iface_bit(ingress) != 0;
+            Some(DiedAt {
+                place: if from_server {
+                    Place::BeyondFirewall
+                } else {
+                    Place::Firewall
+                },
+                how,
+                entered: if from_server {
+                    syn_first.unwrap_or(ingress)
+                } else {
+                    lowest(path.refused_rst)?
+                },
+                toward: ingress,
+            })
+        }
+        _ => {
+            let entered = syn_first?;
+            if path.syn_ifaces.count_ones() >= 2 {
+                let other = path.syn_ifaces & !iface_bit(entered);
+                Some(DiedAt {
+                    place: Place::BeyondFirewall,
+                    how,
+                    entered,
+                    toward: server_ingress
+                        .filter(|&i| i != entered)
+                        .or_else(|| lowest(other))?,
+                })
+            } else if server_seen & !path.syn_ifaces != 0 {
+                Some(DiedAt {
+                    place: Place::Firewall,
+                    how,
+                    entered,
+                    toward: toward(path.syn_ifaces)?,
+                })
+            } else {
+                None
+            }
+        }
     }
 }
 
@@ -286,16 +384,78 @@ mod tests {
             ..c(1, 0)
         };
         assert_eq!(
-            answered_by(Verdict::Refused, &r, Some((64, Some(64)))),
+            answered_by(Verdict::Refused, &r, Some((64, Some(64))), None),
             Some(AnsweredBy::Server)
         );
         assert_eq!(
-            answered_by(Verdict::Refused, &r, Some((64, Some(63)))),
+            answered_by(Verdict::Refused, &r, Some((64, Some(63))), None),
             Some(AnsweredBy::Middlebox)
         );
         assert_eq!(
-            answered_by(Verdict::Refused, &r, Some((64, None))),
+            answered_by(Verdict::Refused, &r, Some((64, None)), None),
             Some(AnsweredBy::Unknown)
+        );
+    }
+
+    #[test]
+    fn interfaces_tell_who_refused_over_the_ttls() {
+        let r = Counts {
+            refused: 1,
+            ..c(1, 0)
+        };
+        // The firewall's own capture: the RST never crossed from the server's side (interface
+        // 1), though its TTL matches what the server shows on that side.
+        let path = PathFacts {
+            syn_ifaces: 0b01,
+            syn_first: Some(0),
+            refused_rst: 0b01,
+            cut_rst: 0,
+        };
+        let d = died_at(Verdict::Refused, &r, &path, Some(1), 0b11);
+        assert_eq!(
+            d.map(|d| (d.place, d.entered, d.toward)),
+            Some((Place::Firewall, 0, 1))
+        );
+        assert_eq!(
+            answered_by(Verdict::Refused, &r, Some((64, Some(64))), d),
+            Some(AnsweredBy::Middlebox)
+        );
+        // The RST came from the server's side and crossed.
+        let path = PathFacts {
+            syn_ifaces: 0b11,
+            refused_rst: 0b11,
+            ..path
+        };
+        let d = died_at(Verdict::Refused, &r, &path, Some(1), 0b11);
+        assert_eq!(d.map(|d| d.place), Some(Place::BeyondFirewall));
+    }
+
+    #[test]
+    fn dropped_syns_died_where_the_interfaces_stop_seeing_them() {
+        let b = Counts {
+            dropped: 1,
+            ..c(1, 0)
+        };
+        let path = |syn: u32| PathFacts {
+            syn_ifaces: syn,
+            syn_first: Some(0),
+            ..PathFacts::default()
+        };
+        // Seen entering only, the server's side seen elsewhere: the firewall.
+        let d = died_at(Verdict::Blocked, &b, &path(0b01), None, 0b11);
+        assert_eq!(d.map(|d| (d.place, d.toward)), Some((Place::Firewall, 1)));
+        // Seen on both sides: beyond.
+        let d = died_at(Verdict::Blocked, &b, &path(0b11), None, 0b11);
+        assert_eq!(
+            d.map(|d| (d.place, d.toward)),
+            Some((Place::BeyondFirewall, 1))
+        );
+        // One vantage point: cannot tell.
+        assert_eq!(died_at(Verdict::Blocked, &b, &path(0b01), None, 0b01), None);
+        // An ok flow died nowhere.
+        assert_eq!(
+            died_at(Verdict::Ok, &c(1, 1), &path(0b01), None, 0b11),
+            None
         );
     }
 

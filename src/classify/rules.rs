@@ -183,19 +183,46 @@ fn client_side() -> Side {
     }
 }
 
-/// A concrete host: its zone, role and primary address (NAT addresses map to it).
+/// A concrete host: its zone, role and the address the traffic used — one of its own (so a
+/// dual-stack host's IPv4 and IPv6 traffic are rows of their own), or for a NAT address the
+/// host's own address of the same family (the row shows it `via` the public one).
 fn host_side(ip: IpAddr, site: &Site) -> Side {
     match site.host_of(ip) {
         Some(h) => Side {
             zone: site.zone_of(ip),
             role: Some(h.role),
-            address: Some(h.addresses.first().copied().unwrap_or(ip)),
+            address: Some(if h.has_address(ip) {
+                ip.to_canonical()
+            } else {
+                h.addresses
+                    .iter()
+                    .find(|a| a.is_ipv4() == ip.to_canonical().is_ipv4())
+                    .or(h.addresses.first())
+                    .copied()
+                    .unwrap_or(ip)
+            }),
         },
         None => Side {
             zone: site.zone_of(ip),
             role: None,
             address: Some(ip),
         },
+    }
+}
+
+/// Whether two sides are the same place, perhaps by another address of the same host (the
+/// other address family of a dual-stack host).
+pub fn same_place(a: &Side, b: &Side, site: &Site) -> bool {
+    if a.zone != b.zone || a.role != b.role {
+        return false;
+    }
+    match (a.address, b.address) {
+        (None, None) => true,
+        (Some(x), Some(y)) => match (site.host_of(x), site.host_of(y)) {
+            (Some(h), Some(g)) => std::ptr::eq(h, g),
+            _ => x == y,
+        },
+        _ => false,
     }
 }
 

@@ -419,6 +419,25 @@ impl Site {
         }
     }
 
+    /// Every NAT address with the host's own address of the same family it stands for
+    /// (public, own): the legs of a translated connection that the flow table joins.
+    pub fn nat_pairs(&self) -> Vec<(IpAddr, IpAddr)> {
+        let mut out = vec![];
+        for h in &self.hosts {
+            for &public in &h.nat {
+                let own = h
+                    .addresses
+                    .iter()
+                    .find(|a| a.is_ipv4() == public.is_ipv4())
+                    .or(h.addresses.first());
+                if let Some(&own) = own {
+                    out.push((public, own));
+                }
+            }
+        }
+        out
+    }
+
     /// The host an address belongs to, by its own addresses or its NAT addresses.
     pub fn host_of(&self, ip: IpAddr) -> Option<&Host> {
         self.hosts.iter().find(|h| h.owns(ip))

@@ -183,6 +183,9 @@ pub struct Packet {
     pub iface: u16,
     /// How many interfaces the capture had described by then ([`Frame::interfaces`]).
     pub interfaces: u16,
+    /// Set after decoding, by the site's NAT addresses (`flow::nat`): the number of the NAT
+    /// pair whose public address this packet's was replaced by the host's own (0: none).
+    pub nat: u8,
 }
 
 impl Packet {
@@ -197,6 +200,7 @@ impl Packet {
         truncated: false,
         iface: 0,
         interfaces: 1,
+        nat: 0,
     };
 
     /// A TCP packet built from its fields rather than decoded (tests, synthetic input): IP
@@ -230,6 +234,7 @@ impl Packet {
             truncated: false,
             iface: 0,
             interfaces: 1,
+            nat: 0,
         }
     }
 }

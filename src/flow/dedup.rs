@@ -1,24 +1,33 @@
-//! Copies of one packet from a capture taken on several interfaces at once (`tcpdump -i any`
-//! on a firewall, or a mirror of both of its ports): the same IP packet appears once per
-//! interface within microseconds, with the TTL lowered by the forwarding hop. Such copies are
-//! recognised by their headers (addresses, IP ID, ports, sequence and acknowledgment numbers,
-//! flags, window, lengths — everything but the TTL) within a short window AND a lower TTL than
-//! the first copy, and dropped before the flow table, so that counts and verdicts are those of
-//! one interface.
+//! Copies of one packet from a capture taken on several interfaces at once (dumpcap with
+//! several `-i`, `tcpdump -i any` on a firewall, or a mirror of both of its ports): the same
+//! IP packet appears once per interface within microseconds, with the TTL lowered by the
+//! forwarding hop. Such copies are recognised by their headers (addresses, IP ID, ports,
+//! sequence and acknowledgment numbers, flags, window, lengths — everything but the TTL)
+//! within a short window, and counted once:
 //!
-//! Requiring the lower TTL keeps distinct packets with identical headers apart: a firewall's
-//! burst of identical forged RSTs, duplicate ACKs, or an IPv6 retransmission all keep their
-//! TTL. Known limit: copies with the same TTL (a bridging firewall, a mirror of two ports of
-//! one switch) are not recognised and count twice; NAT'd copies neither.
+//! - on another interface than the copies seen so far (the capture names each packet's
+//!   interface: pcapng, SLL/SLL2), whatever the TTLs and whichever copy comes first;
+//! - on the same interface (a capture that cannot tell interfaces apart: a mirror of two
+//!   ports, `-i any` in a pcap without interface indexes) only with a lower TTL than the
+//!   first copy.
+//!
+//! A packet seen again on an interface that already had it is a new packet (a firewall's
+//! burst of identical forged RSTs, duplicate ACKs, an IPv6 retransmission), as is one on the
+//! same interface with the same TTL. Known limit: NAT'd copies (other addresses) are not
+//! recognised and count twice.
+//!
+//! The copy is handed on as such (`FlowTable::observe_copy`), so what each interface saw is
+//! kept per connection.
 //!
 //! A fixed table of recent fingerprints: no allocation per packet; a collision only makes a
 //! copy slip through (counted twice), never drops a distinct packet.
 
+use super::record::iface_bit;
 use crate::decode::{Packet, Transport};
 use crate::time::{Duration, Timestamp};
 use std::net::IpAddr;
 
-/// 4,096 slots of 16 bytes: 64 KiB, small enough to stay in the core's cache (a larger table
+/// 4,096 slots of 24 bytes: 96 KiB, small enough to stay in the core's cache (a larger table
 /// missed the cache on most packets once the capture's bytes streamed through it). At
 /// 1,000,000 packets/s a fingerprint lasts about 4 ms, well past the microseconds between
 /// copies.
@@ -27,16 +36,29 @@ const SLOTS: usize = 1 << 12;
 /// Copies arrive within this time of the original.
 pub const WINDOW: Duration = Duration::from_millis(10);
 
+/// A recent packet: its fingerprint (the TTL of its first copy in the low byte), time, and
+/// the interfaces it was seen on.
+#[derive(Clone, Copy)]
+struct Slot {
+    fp: u64,
+    ts: i64,
+    seen: u32,
+}
+
 pub struct Dedup {
-    /// Recent packets: (fingerprint with the TTL in its low byte, time).
-    slots: Box<[(u64, i64)]>,
+    slots: Box<[Slot]>,
     pub duplicates: u64,
 }
 
 impl Default for Dedup {
     fn default() -> Self {
+        let empty = Slot {
+            fp: 0,
+            ts: i64::MIN,
+            seen: 0,
+        };
         Dedup {
-            slots: vec![(0, i64::MIN); SLOTS].into_boxed_slice(),
+            slots: vec![empty; SLOTS].into_boxed_slice(),
             duplicates: 0,
         }
     }
@@ -106,15 +128,26 @@ impl Dedup {
     pub fn is_copy(&mut self, ts: Timestamp, p: &Packet) -> bool {
         let fp = fingerprint(p) & !0xff;
         let slot = &mut self.slots[(fp >> 8) as usize & (SLOTS - 1)];
-        if slot.0 & !0xff == fp
-            && ts.0 >= slot.1
-            && ts.0.saturating_sub(slot.1) <= WINDOW.0
-            && p.ttl < (slot.0 & 0xff) as u8
-        {
-            self.duplicates += 1;
-            return true;
+        let bit = iface_bit(p.iface);
+        if slot.fp & !0xff == fp && ts.0.abs_diff(slot.ts) <= WINDOW.0.unsigned_abs() {
+            if slot.seen & bit == 0 {
+                // Another interface's copy, before or after the others.
+                slot.seen |= bit;
+                self.duplicates += 1;
+                return true;
+            }
+            if ts.0 >= slot.ts && p.ttl < (slot.fp & 0xff) as u8 {
+                // The same interface: the forwarded copy, later and with a lower TTL, in a
+                // capture that does not name interfaces.
+                self.duplicates += 1;
+                return true;
+            }
         }
-        *slot = (fp | u64::from(p.ttl), ts.0);
+        *slot = Slot {
+            fp: fp | u64::from(p.ttl),
+            ts: ts.0,
+            seen: bit,
+        };
         false
     }
 }
@@ -158,6 +191,36 @@ mod tests {
         assert!(!d.is_copy(Timestamp(0), &pkt(64, 0)));
         assert!(!d.is_copy(Timestamp(1_000), &pkt(64, 0)));
         assert_eq!(d.duplicates, 0);
+    }
+
+    fn on(mut p: Packet, iface: u16) -> Packet {
+        p.iface = iface;
+        p.interfaces = 2;
+        p
+    }
+
+    #[test]
+    fn copies_on_other_interfaces_pair_whichever_comes_first() {
+        let mut d = Dedup::default();
+        // The lower-TTL copy first (dumpcap wrote that interface's burst first), then the
+        // original: still one packet.
+        assert!(!d.is_copy(Timestamp(1_000_000), &on(pkt(63, 7), 1)));
+        assert!(d.is_copy(Timestamp(990_000), &on(pkt(64, 7), 0)));
+        // A bridge keeps the TTL: paired by interface all the same.
+        assert!(!d.is_copy(Timestamp(2_000_000), &on(pkt(64, 9), 0)));
+        assert!(d.is_copy(Timestamp(2_000_100), &on(pkt(64, 9), 1)));
+        assert_eq!(d.duplicates, 2);
+    }
+
+    #[test]
+    fn the_same_packet_again_on_an_interface_that_had_it_is_a_new_packet() {
+        // Duplicate ACKs (same headers): each one once per interface.
+        let mut d = Dedup::default();
+        assert!(!d.is_copy(Timestamp(0), &on(pkt(64, 3), 0)));
+        assert!(d.is_copy(Timestamp(100), &on(pkt(63, 3), 1)));
+        assert!(!d.is_copy(Timestamp(200), &on(pkt(64, 3), 0)));
+        assert!(d.is_copy(Timestamp(300), &on(pkt(63, 3), 1)));
+        assert_eq!(d.duplicates, 2);
     }
 
     #[test]

@@ -12,13 +12,14 @@ pub mod dedup;
 pub mod history;
 pub mod import;
 pub mod key;
+pub mod nat;
 pub mod record;
 pub mod reorder;
 pub mod tcp;
 pub mod zeek_ports;
 
 pub use key::{Endpoint, FlowKey};
-pub use record::{ConnRecord, DirStats, EndReason, IcmpError, Side};
+pub use record::{iface_bit, ConnRecord, DirStats, EndReason, IcmpError, Side};
 pub use tcp::ConnState;
 
 use crate::decode::proto::{self, Proto};
@@ -121,21 +122,34 @@ struct Flow {
     delete_at: Option<Timestamp>,
     /// Zeek's attempt timer: 5 s after the originator's first SYN, a connection whose
     /// responder was never heard is ended.
-    attempt_deadline: Option<Timestamp>,
+    /// [`NO_DEADLINE`] until set (a sentinel rather than an `Option`: 8 bytes less per
+    /// tracked connection).
+    attempt_deadline: Timestamp,
     /// The originator sent something other than a SYN (an ACK, data, FIN, RST).
     orig_beyond_syn: bool,
     kind: Kind,
     history: History,
     stats: [DirStats; 2],
-    syn_retries: u32,
+    /// Saturating at 65,535.
+    syn_retries: u16,
     last_syn_ts: Option<Timestamp>,
     synack_ts: Option<Timestamp>,
     rtt_syn_synack: Option<Duration>,
     rtt_synack_ack: Option<Duration>,
     rst_by: Option<(Side, u8)>,
+    /// The first RST's interfaces (see [`ConnRecord::rst_ifaces`]), and its time in
+    /// microseconds after the connection's first packet (saturating).
+    rst_ifaces: u32,
+    rst_at_us: u32,
     icmp: [Option<IcmpError>; ICMP_KEPT],
-    icmp_count: u32,
+    /// Saturating at 65,535 (a 16-bit count keeps a tracked connection within its budget).
+    icmp_count: u16,
+    /// The NAT pair a packet of it was translated by ([`Packet::nat`]; 0: none).
+    via: u8,
 }
+
+/// No attempt deadline set ([`Flow::attempt_deadline`]).
+const NO_DEADLINE: Timestamp = Timestamp(i64::MAX);
 
 impl Flow {
     fn new(orig: Endpoint, resp: Endpoint, proto: u8, uid: u64, ts: Timestamp) -> Flow {
@@ -153,7 +167,7 @@ impl Flow {
             last_time: ts,
             last_seen: ts,
             delete_at: None,
-            attempt_deadline: None,
+            attempt_deadline: NO_DEADLINE,
             orig_beyond_syn: false,
             kind,
             history: History::default(),
@@ -164,6 +178,9 @@ impl Flow {
             rtt_syn_synack: None,
             rtt_synack_ack: None,
             rst_by: None,
+            rst_ifaces: 0,
+            rst_at_us: 0,
+            via: 0,
             icmp: [None; ICMP_KEPT],
             icmp_count: 0,
         }
@@ -211,7 +228,7 @@ impl Flow {
                 // retransmissions instead (Zeek logs each late retransmission as a new
                 // connection, zeek/zeek#394).
                 if attempt && self.orig_beyond_syn {
-                    if let Some(t) = self.attempt_deadline {
+                    if let Some(t) = Some(self.attempt_deadline).filter(|&t| t != NO_DEADLINE) {
                         return t.min(self.last_seen.plus(cfg.tcp_attempt_idle));
                     }
                 }
@@ -226,7 +243,7 @@ impl Flow {
         }
     }
 
-    fn record(&self, end: EndReason) -> ConnRecord {
+    fn record(&self, end: EndReason, nat: &nat::NatMap) -> ConnRecord {
         let (orig_bytes, resp_bytes, conn_state, missed) = match &self.kind {
             Kind::Tcp(c) => (
                 c.orig().size(c.resp().state),
@@ -271,12 +288,14 @@ impl Flow {
             history: self.history,
             orig_stats: self.stats[0],
             resp_stats: self.stats[1],
-            syn_retries: self.syn_retries,
+            syn_retries: u32::from(self.syn_retries),
             rtt_syn_synack: self.rtt_syn_synack,
             rtt_synack_ack: self.rtt_synack_ack,
             rst_by: self.rst_by.map(|(s, t)| (s, Some(t))),
+            rst_ifaces: self.rst_ifaces,
+            via: nat.public(self.via),
             icmp: self.icmp,
-            icmp_count: self.icmp_count,
+            icmp_count: u32::from(self.icmp_count),
             end,
         }
     }
@@ -306,6 +325,8 @@ pub struct FlowTable {
     now: Timestamp,
     next_sweep: Timestamp,
     stats: FlowStats,
+    /// The site's NAT addresses, for the `via` of joined connections.
+    nat: nat::NatMap,
 }
 
 /// What eviction compares, lowest evicted first: attempts nobody answered before
@@ -380,7 +401,14 @@ impl FlowTable {
             now: Timestamp::ZERO,
             next_sweep: Timestamp::ZERO,
             stats: FlowStats::default(),
+            nat: nat::NatMap::default(),
         }
+    }
+
+    /// The NAT pairs packets are translated by before they reach the table (the same map
+    /// the pipeline applies), to name each joined connection's public address.
+    pub fn set_nat(&mut self, nat: nat::NatMap) {
+        self.nat = nat;
     }
 
     pub fn stats(&self) -> FlowStats {
@@ -532,7 +560,7 @@ impl FlowTable {
         }
         if let Some(reason) = end {
             if let Some(old) = self.remove(&key) {
-                sink.conn(&old.record(reason));
+                sink.conn(&old.record(reason, &self.nat));
             }
         }
         if self.index.len() >= self.cfg.max_flows {
@@ -629,6 +657,7 @@ impl FlowTable {
                     f.history.check(Mark::Data, b'D', is_orig);
                 }
                 count(&mut f.stats[d], pkt, payload_len);
+                f.via = f.via.max(pkt.nat);
                 f.last_time = ts;
                 f.last_seen = ts;
             },
@@ -694,6 +723,45 @@ impl FlowTable {
         );
     }
 
+    /// A copy of a packet already counted ([`crate::flow::dedup`]), seen on another
+    /// interface: adds that interface to what its connection's direction (and, for a copy of
+    /// the connection's first RST, that RST) was seen on. Counts nothing else and creates no
+    /// connection (the hot path of a multi-interface capture: one hash lookup).
+    pub fn observe_copy(&mut self, ts: Timestamp, pkt: &Packet) {
+        let (proto, src, dst, rst) = match pkt.transport {
+            Transport::Tcp(seg) => (
+                6,
+                Endpoint::new(pkt.src, seg.sport),
+                Endpoint::new(pkt.dst, seg.dport),
+                seg.flags.rst(),
+            ),
+            Transport::Udp(d) => (
+                17,
+                Endpoint::new(pkt.src, d.sport),
+                Endpoint::new(pkt.dst, d.dport),
+                false,
+            ),
+            Transport::Icmp(_) | Transport::Other { .. } => return,
+        };
+        let (key, _) = FlowKey::of(proto, src, dst);
+        let Some(f) = self.get_mut(&key) else {
+            return;
+        };
+        let is_orig = f.orig == src;
+        f.via = f.via.max(pkt.nat);
+        let bit = iface_bit(pkt.iface);
+        f.stats[usize::from(!is_orig)].ifaces |= bit;
+        if let Some((side, _)) = f.rst_by {
+            if rst
+                && (side == Side::Orig) == is_orig
+                && micros_after(f.first_ts, ts).abs_diff(f.rst_at_us)
+                    <= (dedup::WINDOW.0 / 1000) as u32
+            {
+                f.rst_ifaces |= bit;
+            }
+        }
+    }
+
     /// Ends every connection whose timeout passed by `now`.
     pub fn expire(&mut self, now: Timestamp, sink: &mut impl Sink) {
         for i in 0..self.meta.len() {
@@ -706,7 +774,7 @@ impl FlowTable {
                 } else {
                     EndReason::Idle
                 };
-                sink.conn(&f.record(reason));
+                sink.conn(&f.record(reason, &self.nat));
             }
         }
     }
@@ -742,7 +810,7 @@ impl FlowTable {
         if let Some((i, _)) = victim {
             if let Some(f) = self.take(i) {
                 self.stats.evicted += 1;
-                sink.conn(&f.record(EndReason::Evicted));
+                sink.conn(&f.record(EndReason::Evicted, &self.nat));
             }
         }
     }
@@ -750,7 +818,7 @@ impl FlowTable {
     /// Hands every open connection to `sink` as it stands, without ending it (live reports).
     pub fn snapshot(&self, sink: &mut impl Sink) {
         for f in self.slots.iter().flatten() {
-            sink.conn(&f.record(EndReason::Open));
+            sink.conn(&f.record(EndReason::Open, &self.nat));
         }
     }
 
@@ -772,7 +840,7 @@ impl FlowTable {
             } else {
                 EndReason::EndOfCapture
             };
-            sink.conn(&f.record(reason));
+            sink.conn(&f.record(reason, &self.nat));
         }
         self.index.clear();
         self.last = None;
@@ -808,11 +876,11 @@ fn tcp_update(
         f.orig_beyond_syn = true;
     }
     if is_orig
-        && f.attempt_deadline.is_none()
+        && f.attempt_deadline == NO_DEADLINE
         && was.0 == EpState::Inactive
         && conn_orig_state(f) == EpState::SynSent
     {
-        f.attempt_deadline = Some(ts.plus(ATTEMPT_DELAY));
+        f.attempt_deadline = ts.plus(ATTEMPT_DELAY);
     }
     // exflow's own handshake facts.
     if flags.pure_syn() && is_orig {
@@ -834,9 +902,12 @@ fn tcp_update(
     }
     if flags.rst() && f.rst_by.is_none() {
         f.rst_by = Some((if is_orig { Side::Orig } else { Side::Resp }, pkt.ttl));
+        f.rst_ifaces = iface_bit(pkt.iface);
+        f.rst_at_us = micros_after(f.first_ts, ts);
     }
     let d = if is_orig { 0 } else { 1 };
     count(&mut f.stats[d], pkt, seg.payload_len);
+    f.via = f.via.max(pkt.nat);
     if !both_closed_before {
         f.last_time = ts;
     }
@@ -847,13 +918,20 @@ fn tcp_update(
     }
 }
 
+/// Microseconds from `start` to `t`, saturating (0 before it, `u32::MAX` past 71 minutes).
+fn micros_after(start: Timestamp, t: Timestamp) -> u32 {
+    u32::try_from(t.0.saturating_sub(start.0).max(0) / 1000).unwrap_or(u32::MAX)
+}
+
 fn count(s: &mut DirStats, pkt: &Packet, payload: u32) {
     s.pkts = s.pkts.saturating_add(1);
     s.ip_bytes = s.ip_bytes.saturating_add(pkt.ip_len as u64);
     s.payload_bytes = s.payload_bytes.saturating_add(payload as u64);
     if s.first_ttl.is_none() {
         s.first_ttl = Some(pkt.ttl);
+        s.first_iface = pkt.iface;
     }
+    s.ifaces |= iface_bit(pkt.iface);
 }
 
 /// The type that answers an informational ICMP type (echo, timestamp, ...).
@@ -1041,6 +1119,7 @@ mod tests {
             truncated: false,
             iface: 0,
             interfaces: 1,
+            nat: 0,
         };
         let (recs, st) = run(
             FlowConfig::default(),

@@ -81,6 +81,19 @@ pub struct DirStats {
     pub payload_bytes: u64,
     /// TTL / hop limit of the first packet of this direction.
     pub first_ttl: Option<u8>,
+    /// The capture interfaces this direction's packets were seen on, copies included (bit i:
+    /// interface i modulo 32, see [`iface_bit`]); 0 for a record read from a log.
+    pub ifaces: u32,
+    /// The interface of this direction's first packet: where, of the capture's vantage
+    /// points, its packets showed up first (the firewall's ingress, in a firewall's capture).
+    pub first_iface: u16,
+}
+
+/// The bit of interface `iface` in an interface set (interfaces past 31 share bits: a
+/// firewall's capture has a handful; 32 bits keep a tracked connection within its budget).
+#[inline]
+pub fn iface_bit(iface: u16) -> u32 {
+    1u32 << (iface & 31)
 }
 
 /// One connection as written to `--flows` (Zeek conn.log names plus exflow's own fields).
@@ -114,6 +127,12 @@ pub struct ConnRecord {
     /// Which side sent the first RST, and that packet's TTL (`None` when the record came
     /// from a log that carries no TTL, such as Zeek's conn.log or Suricata's EVE).
     pub rst_by: Option<(Side, Option<u8>)>,
+    /// The interfaces the first RST (that packet and its copies) was seen on; 0 when there
+    /// was none or the record came from a log.
+    pub rst_ifaces: u32,
+    /// For a connection whose legs a NAT translated: the public address it used, where the
+    /// record shows the host's own.
+    pub via: Option<IpAddr>,
     pub icmp: [Option<IcmpError>; ICMP_KEPT],
     pub icmp_count: u32,
     pub end: EndReason,

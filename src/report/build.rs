@@ -132,6 +132,7 @@ fn side(s: &Side) -> model::Side {
         zone: s.zone.name(),
         role: s.role.map(|r| r.name()),
         address: s.address.map(|a| a.to_string()),
+        via: None,
     }
 }
 
@@ -157,9 +158,30 @@ fn ports_text(role: &Role) -> String {
         .join(",")
 }
 
-fn flow_entry(row: FlowRow, cat: &Catalogue) -> FlowEntry {
+/// The names of the capture's interfaces (its id where it has none), for sentences.
+fn iface_names(o: &RunStats) -> Vec<String> {
+    o.source
+        .interfaces
+        .iter()
+        .enumerate()
+        .map(|(id, i)| i.name.clone().unwrap_or_else(|| format!("interface {id}")))
+        .collect()
+}
+
+fn flow_entry(row: FlowRow, cat: &Catalogue, ifaces: &[String]) -> FlowEntry {
     let role = &cat.roles()[row.role];
-    let (src, dst) = (side(&row.src), side(&row.dst));
+    let (mut src, mut dst) = (side(&row.src), side(&row.dst));
+    // The NAT address goes with the host side it translates (the destination of inbound
+    // flows, the source of outbound ones).
+    if let Some((v, on_src)) = row.via {
+        let host = if on_src { &mut src } else { &mut dst };
+        host.via = Some(v.to_string());
+    }
+    let family = row
+        .dst
+        .address
+        .or(row.src.address)
+        .map(|a| if a.is_ipv4() { "ipv4" } else { "ipv6" });
     let icmp: Vec<String> = row.rejections.iter().map(words::rejection).collect();
     let c = &row.counts;
     let detail = words::detail(
@@ -173,6 +195,20 @@ fn flow_entry(row: FlowRow, cat: &Catalogue) -> FlowEntry {
         row.refused_without_ttl,
         &icmp,
         row.handshake,
+        row.died_at,
+    );
+    let name = |i: u16| {
+        ifaces
+            .get(usize::from(i))
+            .cloned()
+            .unwrap_or_else(|| format!("interface {i}"))
+    };
+    let detail = words::with_place(
+        detail,
+        row.verdict,
+        row.died_at.map(|d| (d, name(d.entered), name(d.toward))),
+        ifaces.len(),
+        &dst,
     );
     FlowEntry {
         role: role.id.clone(),
@@ -195,6 +231,9 @@ fn flow_entry(row: FlowRow, cat: &Catalogue) -> FlowEntry {
         answered_by: row.answered_by,
         icmp,
         detail,
+        family,
+        via: row.via.map(|(v, _)| model::Via { nat: v.to_string() }),
+        died_at: row.died_at.map(|d| words::place_name(d.place)),
         cannot_show: if row.refused_without_ttl > 0 && row.refusal.is_none() {
             vec!["who_refused"]
         } else {
@@ -204,13 +243,16 @@ fn flow_entry(row: FlowRow, cat: &Catalogue) -> FlowEntry {
 }
 
 /// Flow rows in the report's order: catalogue role, then source and destination as written.
-fn flow_entries(rows: Vec<FlowRow>, cat: &Catalogue) -> Vec<FlowEntry> {
+fn flow_entries(rows: Vec<FlowRow>, cat: &Catalogue, ifaces: &[String]) -> Vec<FlowEntry> {
     let mut keyed: Vec<_> = rows
         .into_iter()
         .map(|r| ((r.role, side(&r.src), side(&r.dst), r.port), r))
         .collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    keyed.into_iter().map(|(_, r)| flow_entry(r, cat)).collect()
+    keyed
+        .into_iter()
+        .map(|(_, r)| flow_entry(r, cat, ifaces))
+        .collect()
 }
 
 fn unexpected_entries(rows: Vec<UnexpectedRow>, cat: &Catalogue) -> Vec<Unexpected> {
@@ -300,7 +342,8 @@ pub fn report(
     fin: Finalized,
     cat: &Catalogue,
 ) -> Report {
-    let expected = flow_entries(fin.expected, cat);
+    let ifaces = iface_names(o);
+    let expected = flow_entries(fin.expected, cat, &ifaces);
     let mut warnings = vec![];
     let has_exchange = site.hosts.iter().any(|h| h.role.is_exchange());
     if !has_exchange {
@@ -381,7 +424,7 @@ pub fn report(
         topology: topology(site, reasons),
         expected,
         unexpected: unexpected_entries(fin.unexpected, cat),
-        unsupported_restrictions: flow_entries(fin.unsupported_restrictions, cat),
+        unsupported_restrictions: flow_entries(fin.unsupported_restrictions, cat, &ifaces),
         scans: fin.scans.iter().map(scan).collect(),
         floods: fin.floods.iter().map(flood).collect(),
         latency,

@@ -22,7 +22,10 @@ use std::net::IpAddr;
 // milliseconds), `rst_by` (who sent the first RST and that packet's TTL), `ttls` (the TTL
 // or hop limit each side normally shows: its first packet), `icmp` (the ICMP errors that
 // quoted this connection's packets, the first few), `icmp_count` (how many quoted it),
-// `end` (why the record was written: closed, idle, reused, evicted, end_of_capture).
+// `via` (left out unless a NAT translated it: the public address its other leg used, the
+// record showing the host's own), `interfaces` (the capture interfaces that saw it, left out
+// when only interface 0 did, as in every one-interface capture), `end` (why the record was
+// written: closed, idle, reused, evicted, end_of_capture).
 
 /// A JSON number as serde_json writes an `f64` (non-finite: `null`).
 fn f64_value(w: &mut impl Write, v: f64) -> io::Result<()> {
@@ -226,6 +229,23 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
     }
     w.write_all(b"],\"icmp_count\":")?;
     CompactFormatter.write_u32(w, r.icmp_count)?;
+    if let Some(v) = r.via {
+        w.write_all(b",\"via\":")?;
+        addr(w, v)?;
+    }
+    let seen = r.orig_stats.ifaces | r.resp_stats.ifaces;
+    if seen > 1 {
+        w.write_all(b",\"interfaces\":[")?;
+        let mut first = true;
+        for id in (0..32u16).filter(|&i| seen & crate::flow::iface_bit(i) != 0) {
+            if !first {
+                w.write_all(b",")?;
+            }
+            first = false;
+            CompactFormatter.write_u16(w, id)?;
+        }
+        w.write_all(b"]")?;
+    }
     w.write_all(b",\"end\":")?;
     name(w, r.end.as_str())?;
     w.write_all(b"}\n")
@@ -271,6 +291,10 @@ mod tests {
         ttls: Ttls,
         icmp: IcmpList<'a>,
         icmp_count: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        interfaces: Option<Vec<u16>>,
         end: &'static str,
     }
 
@@ -358,6 +382,11 @@ mod tests {
             },
             icmp: IcmpList(&r.icmp),
             icmp_count: r.icmp_count,
+            via: r.via.map(|v| v.to_string()),
+            interfaces: {
+                let seen = r.orig_stats.ifaces | r.resp_stats.ifaces;
+                (seen > 1).then(|| (0..32).filter(|i| seen & (1 << i) != 0).collect())
+            },
             end: r.end.as_str(),
         };
         let mut v = serde_json::to_vec(&line).unwrap();
@@ -383,6 +412,8 @@ mod tests {
             ip_bytes: p * 1500 + i,
             payload_bytes: p * 1460,
             first_ttl: ttl,
+            ifaces: [0, 1, 3, 0x8000_0001][(i % 4) as usize],
+            first_iface: 0,
         };
         ConnRecord {
             ts: Timestamp(1_741_597_200_123_456_789 + i as i64 * 1_000_003),
@@ -408,6 +439,8 @@ mod tests {
                 1 => Some((Side::Orig, Some(63))),
                 _ => Some((Side::Resp, (i % 2 == 0).then_some(0))),
             },
+            rst_ifaces: 0,
+            via: (i % 3 == 1).then(|| v4(203, 0, 113, 80)),
             icmp: [(i % 2 == 1).then(|| IcmpError {
                 by_address: false,
                 ts: Timestamp(i as i64 * 1_000_000_001),

@@ -135,6 +135,15 @@ pub struct Side {
     pub zone: &'static str,
     pub role: Option<&'static str>,
     pub address: Option<String>,
+    /// The public (NAT) address the host was reached by or sent from; left out when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+}
+
+/// How a flow's host was reached other than by its own address.
+#[derive(Clone, Debug, Serialize)]
+pub struct Via {
+    pub nat: String,
 }
 
 /// An expected flow (or an unsupported restriction) with the counts behind its verdict.
@@ -164,6 +173,14 @@ pub struct FlowEntry {
     /// ICMP codes seen for rejections, e.g. "3/13 admin-prohibited".
     pub icmp: Vec<String>,
     pub detail: String,
+    /// The address family the flow's host address is of ("ipv4", "ipv6"; null between
+    /// zones).
+    pub family: Option<&'static str>,
+    /// The NAT address the flow went through, if any.
+    pub via: Option<Via>,
+    /// Where a failed flow died: "firewall" or "beyond_firewall" when the capture's interfaces
+    /// show it, null otherwise (one vantage point: the capture cannot tell).
+    pub died_at: Option<&'static str>,
     /// What this verdict's evidence cannot show (from connection records without TTLs:
     /// `who_refused`). Left out when empty (always, for packets).
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -4,7 +4,7 @@
 
 use super::model::{Example, FlowEntry, Report, Side, Unexpected};
 use super::terminal::{sanitize, verdict_style, Style};
-use crate::aggregate::rows::Rejection;
+use crate::aggregate::rows::{DiedAt, Place, Rejection, Stopped};
 use crate::aggregate::verdict::{AnsweredBy, Counts, Percentiles, Verdict};
 use crate::classify::infer::{EdgeEvidence, MailboxEvidence, Reason};
 use crate::classify::rules::UnexpectedReason;
@@ -66,12 +66,16 @@ pub fn unexpected_detail(
 }
 
 fn place(s: &Side) -> String {
-    match (&s.address, s.role) {
+    let mut p = match (&s.address, s.role) {
         (Some(a), Some(r)) => format!("{r} {a}"),
         (Some(a), None) => a.clone(),
         (None, Some(r)) => format!("{} {r}s", s.zone),
         (None, None) => format!("the {}", s.zone),
+    };
+    if let Some(v) = &s.via {
+        p.push_str(&format!(" (via NAT address {v})"));
     }
+    p
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -91,7 +95,11 @@ pub fn detail(
     refused_without_ttl: u64,
     icmp: &[String],
     handshake: Option<Percentiles>,
+    died: Option<DiedAt>,
 ) -> String {
+    // Where the capture's interfaces showed who sent a RST, the sentence says so rather than
+    // reading TTLs (they differ from one interface to the next).
+    let by_interfaces = |how: Stopped| died.filter(|d| d.how == how).map(|d| d.place);
     let route = format!("from {} to {} port {port}", place(src), place(dst));
     let attempts = plural(c.attempts, "attempt", "attempts");
     match v {
@@ -107,19 +115,12 @@ pub fn detail(
             plural(c.syn_retries, "retransmission", "retransmissions")
         ),
         Verdict::Refused => {
-            let who = match (answered_by, refusal) {
-                (Some(AnsweredBy::Server), Some((ttl, _))) => {
-                    format!("by the server itself (the RST's TTL {ttl} is the server's usual)")
+            let who = match (by_interfaces(Stopped::Refused), answered_by, refusal) {
+                (Some(Place::Firewall), _, _) => "by the firewall itself".to_string(),
+                (Some(Place::BeyondFirewall), _, _) => {
+                    "from the server's side of the firewall".to_string()
                 }
-                (Some(AnsweredBy::Middlebox), Some((ttl, Some(usual)))) => format!(
-                    "by a device in between (the RST's TTL {ttl} differs from the server's \
-                     usual {usual})"
-                ),
-                (_, None) if refused_without_ttl > 0 => "(the connection records carry no TTL, \
-                     so they do not say whether the server or a device in between sent it)"
-                    .to_string(),
-                _ => "by the server's address (no answered handshake to compare its TTL with)"
-                    .to_string(),
+                (None, a, r) => refused_by(a, r, refused_without_ttl),
             };
             format!("{attempts} {route} refused with a TCP reset {who}.")
         }
@@ -144,10 +145,14 @@ pub fn detail(
             )
         }
         Verdict::Cut => format!(
-            "{} of {} established {route} reset mid-stream by a device in between (the \
-             RST's TTL differs from the TTL its claimed sender shows).",
+            "{} of {} established {route} reset mid-stream by a device in between{}.",
             c.reset_by_middlebox,
             plural(c.established, "connection", "connections"),
+            if by_interfaces(Stopped::Cut).is_some() {
+                ""
+            } else {
+                " (the RST's TTL differs from the TTL its claimed sender shows)"
+            },
         ),
         Verdict::Ok => {
             let mut s = format!(
@@ -167,6 +172,93 @@ pub fn detail(
             s
         }
     }
+}
+
+/// Who refused, by the RST's TTL against the server's usual.
+fn refused_by(
+    answered_by: Option<AnsweredBy>,
+    refusal: Option<(u8, Option<u8>)>,
+    refused_without_ttl: u64,
+) -> String {
+    match (answered_by, refusal) {
+        (Some(AnsweredBy::Server), Some((ttl, _))) => {
+            format!("by the server itself (the RST's TTL {ttl} is the server's usual)")
+        }
+        (Some(AnsweredBy::Middlebox), Some((ttl, Some(usual)))) => format!(
+            "by a device in between (the RST's TTL {ttl} differs from the server's usual \
+             {usual})"
+        ),
+        (_, None) if refused_without_ttl > 0 => "(the connection records carry no TTL, so they \
+             do not say whether the server or a device in between sent it)"
+            .to_string(),
+        _ => "by the server's address (no answered handshake to compare its TTL with)".to_string(),
+    }
+}
+
+/// The JSON name of where a flow died.
+pub fn place_name(p: Place) -> &'static str {
+    match p {
+        Place::Firewall => "firewall",
+        Place::BeyondFirewall => "beyond_firewall",
+    }
+}
+
+/// A failed flow's detail with where it died: the interfaces that show it, or why the capture
+/// cannot tell. `died` carries the names of the interfaces it names.
+pub fn with_place(
+    mut detail: String,
+    v: Verdict,
+    died: Option<(DiedAt, String, String)>,
+    interfaces: usize,
+    dst: &Side,
+) -> String {
+    if !v.is_failure() {
+        return detail;
+    }
+    let toward = match &dst.address {
+        Some(a) => format!(" toward {a}"),
+        None => String::new(),
+    };
+    let sentence = match died {
+        Some((d, entered, out)) => match (d.place, d.how) {
+            (Place::Firewall, Stopped::Dropped) => format!(
+                "SYNs entered on {entered} and never left on {out}: the firewall dropped them."
+            ),
+            (Place::Firewall, Stopped::Rejected) => format!(
+                "SYNs entered on {entered} and never left on {out}: the firewall rejected them."
+            ),
+            (Place::Firewall, Stopped::Refused) => format!(
+                "The RST appeared on {entered} and never crossed from {out}, where the server's \
+                 packets come from: the firewall answered for the server."
+            ),
+            (Place::Firewall, Stopped::Cut) => format!(
+                "The RSTs appeared on {entered} and never crossed from {out}, where the claimed \
+                 sender's packets come from: the firewall cut the connections."
+            ),
+            (Place::BeyondFirewall, Stopped::Refused) => format!(
+                "SYNs entered on {entered} and left on {out}{toward}; the RST came back from the \
+                 server's side ({out}) and crossed the firewall: beyond the firewall — the \
+                 server's own firewall, or nothing listens on the port."
+            ),
+            (Place::BeyondFirewall, Stopped::Rejected) => {
+                format!("SYNs entered on {entered}, left on {out}{toward} and were rejected beyond the \
+                 firewall.")
+            }
+            (Place::BeyondFirewall, _) => format!(
+                "SYNs entered on {entered}, left on {out}{toward} and got no answer: beyond the \
+                 firewall — the server's own firewall, or the service is down."
+            ),
+        },
+        None if interfaces >= 2 => "Where it died: the capture's interfaces cannot tell (the \
+                 destination's side of the firewall was not seen)."
+            .to_string(),
+        None => "One vantage point: the capture cannot tell whether the firewall or something \
+                 beyond it stopped them."
+            .to_string(),
+    };
+    detail.push(' ');
+    detail.push_str(&sentence);
+    detail
 }
 
 /// A latency in a sentence: three significant digits and the unit, never "0.0".
@@ -340,11 +432,15 @@ pub(crate) fn sorted_entries(entries: &[FlowEntry]) -> Vec<&FlowEntry> {
 
 /// One side of a flow: "internet", "mailbox 192.0.2.10", "internal 10.1.2.3". Sanitised.
 pub(crate) fn side_label(s: &Side) -> String {
-    match (s.role, s.address.as_deref()) {
+    let label = match (s.role, s.address.as_deref()) {
         (Some(role), Some(addr)) => format!("{} {}", sanitize(role), sanitize(addr)),
         (None, Some(addr)) => format!("{} {}", sanitize(s.zone), sanitize(addr)),
         (Some(role), None) => sanitize(role),
         (None, None) => sanitize(s.zone),
+    };
+    match &s.via {
+        Some(v) => format!("{label} via {}", sanitize(v)),
+        None => label,
     }
 }
 

@@ -267,6 +267,8 @@ pub(crate) fn blank(
         rtt_syn_synack: None,
         rtt_synack_ack: None,
         rst_by: None,
+        rst_ifaces: 0,
+        via: None,
         icmp: [None; super::record::ICMP_KEPT],
         icmp_count: 0,
         end: super::EndReason::Closed,
