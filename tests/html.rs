@@ -142,6 +142,7 @@ fn arrows(doc: &str, class: &str) -> usize {
 fn html_of_every_sample_is_self_contained_with_an_arrow_per_flow_and_a_fix_per_failure() {
     let mut failed_seen = 0;
     let mut unexpected_seen = 0;
+    let mut died_seen = 0;
     for (name, capture, site) in samples() {
         let json = analyze(&capture, &site, "json");
         let report: Value = serde_json::from_str(&json).unwrap();
@@ -165,6 +166,13 @@ fn html_of_every_sample_is_self_contained_with_an_arrow_per_flow_and_a_fix_per_f
         }
         let unexpected = report["unexpected"].as_array().unwrap().len();
         assert_eq!(arrows(&doc, "flow unexpected"), unexpected, "{name}");
+        // Where a failed flow died, marked on its arrow when the report knows it.
+        for place in ["firewall", "beyond_firewall"] {
+            let n = expected.iter().filter(|e| e["died_at"] == place).count();
+            let mark = format!("<g class=\"died died-{}\"", place.replace('_', "-"));
+            assert_eq!(count(&doc, &mark), n, "{name}: died at {place}");
+            died_seen += n;
+        }
         unexpected_seen += unexpected;
         let restrictions = report["unsupported_restrictions"].as_array().unwrap();
         assert_eq!(
@@ -214,6 +222,10 @@ fn html_of_every_sample_is_self_contained_with_an_arrow_per_flow_and_a_fix_per_f
     }
     assert!(failed_seen >= 10, "the samples have failed flows");
     assert!(unexpected_seen >= 1, "the samples have unexpected flows");
+    assert!(
+        died_seen >= 10,
+        "the firewall's captures say where flows died"
+    );
 }
 
 /// A report whose every string tries to end an attribute, open a tag or load something.
@@ -224,6 +236,7 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
         zone,
         role,
         address: address.map(str::to_string),
+        via: address.map(str::to_string),
     };
     let entry = FlowEntry {
         role: "smtp-inbound".into(),
@@ -246,6 +259,9 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
         answered_by: None,
         icmp: vec![evil.into()],
         detail: evil.into(),
+        family: Some("ipv4"),
+        via: Some(Via { nat: evil.into() }),
+        died_at: Some("firewall"),
         cannot_show: vec![],
     };
     let report = Report {
@@ -404,6 +420,12 @@ fn chromium_renders_every_sample_with_its_arrows_and_leaves_a_screenshot() {
         assert!(
             !dom.to_ascii_lowercase().contains("<script"),
             "{name}: a script in the DOM"
+        );
+        let died = expected.iter().filter(|e| !e["died_at"].is_null()).count();
+        assert_eq!(
+            count(&dom, "<g class=\"died died-"),
+            died,
+            "{name}: died marks"
         );
         let bytes = std::fs::read(&png).unwrap_or_default();
         assert!(

@@ -61,6 +61,8 @@ pub(super) struct Arrow<'a> {
     pub href: String,
     /// Dashed, and its unknown addresses drawn as their zone rather than as boxes.
     pub unexpected: bool,
+    /// Where the flow died, when the report knows it: "firewall" or "beyond_firewall".
+    pub died: Option<&'static str>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -416,7 +418,7 @@ pub(super) fn draw(r: &Report, site: &Site, arrows: &[Arrow<'_>]) -> String {
     let rows_bottom = rows_top + rows as f64 * ROW_H;
     let bands_bottom = rows_bottom + 12.0;
 
-    let legend = legend_items();
+    let legend = legend_items(arrows.iter().any(|a| a.died.is_some()));
     let mut legend_rows = 1usize;
     {
         let mut lx = MARGIN;
@@ -582,19 +584,48 @@ pub(super) fn draw(r: &Report, site: &Site, arrows: &[Arrow<'_>]) -> String {
             );
         } else {
             let dir = if dx > sx { 1.0 } else { -1.0 };
+            let died = a.died.map(|place| died_x(sx, dx, place, &firewalls));
             let tip = dx - dir * 1.5;
             let base = tip - dir * 10.0;
+            // Past the mark of where it died, the arrow is faded: the packets never got there.
+            let (stop, after) = match died {
+                Some(mx) => (mx, " after"),
+                None => (base, ""),
+            };
+            let _ = write!(s, "<circle class=\"origin\" cx=\"{sx:.1}\" cy=\"{y:.1}\" r=\"3.5\"/>\
+                 <line class=\"shaft\" x1=\"{sx:.1}\" y1=\"{y:.1}\" x2=\"{stop:.1}\" y2=\"{y:.1}\"/>");
+            if died.is_some() {
+                let _ = write!(
+                    s,
+                    "<line class=\"shaft after\" x1=\"{stop:.1}\" y1=\"{y:.1}\" x2=\"{base:.1}\" \
+                     y2=\"{y:.1}\"/>"
+                );
+            }
             let _ = write!(
                 s,
-                "<circle class=\"origin\" cx=\"{sx:.1}\" cy=\"{y:.1}\" r=\"3.5\"/>\
-                 <line class=\"shaft\" x1=\"{sx:.1}\" y1=\"{y:.1}\" x2=\"{base:.1}\" y2=\"{y:.1}\"/>\
-                 <polygon class=\"head\" points=\"{tip:.1},{y:.1} {base:.1},{:.1} {base:.1},{:.1}\"/>\
+                "<polygon class=\"head{after}\" points=\"{tip:.1},{y:.1} {base:.1},{:.1} {base:.1},{:.1}\"/>\
                  <text class=\"port\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{port}</text>",
                 y - 5.0,
                 y + 5.0,
-                label_x(sx, dx, &firewalls),
+                label_x(sx, dx, &firewalls, died),
                 y - 5.0,
             );
+            if let (Some(place), Some(mx)) = (a.died, died) {
+                let _ = write!(
+                    s,
+                    "<g class=\"died died-{}\"><circle cx=\"{mx:.1}\" cy=\"{y:.1}\" r=\"8\"/>\
+                     <path d=\"M{:.1},{:.1} L{:.1},{:.1} M{:.1},{:.1} L{:.1},{:.1}\"/></g>",
+                    esc(&place.replace('_', "-")),
+                    mx - 4.5,
+                    y - 4.5,
+                    mx + 4.5,
+                    y + 4.5,
+                    mx - 4.5,
+                    y + 4.5,
+                    mx + 4.5,
+                    y - 4.5,
+                );
+            }
         }
         let _ = writeln!(
             s,
@@ -620,6 +651,21 @@ pub(super) fn draw(r: &Report, site: &Site, arrows: &[Arrow<'_>]) -> String {
                  height=\"10\" rx=\"2\"/>",
                 lx,
                 ly - 5.0
+            );
+        } else if *class == "died" {
+            let (cx, d) = (lx + 15.0, 4.5);
+            let _ = write!(
+                s,
+                "<g class=\"item died-item\"><circle cx=\"{cx:.1}\" cy=\"{ly:.1}\" r=\"8\"/>\
+                 <path d=\"M{:.1},{:.1} L{:.1},{:.1} M{:.1},{:.1} L{:.1},{:.1}\"/>",
+                cx - d,
+                ly - d,
+                cx + d,
+                ly + d,
+                cx - d,
+                ly + d,
+                cx + d,
+                ly - d,
             );
         } else if *class == "origin" {
             let _ = write!(
@@ -659,13 +705,15 @@ pub(super) fn draw(r: &Report, site: &Site, arrows: &[Arrow<'_>]) -> String {
 }
 
 /// Where a port label is centred on an arrow from `a` to `b`: the middle of the longest
-/// stretch of it that no firewall bar covers, so the label never sits on a bar.
-fn label_x(a: f64, b: f64, firewalls: &[f64]) -> f64 {
+/// stretch of it that no firewall bar (and no mark of where it died, at `died`) covers, so
+/// the label never sits on either.
+fn label_x(a: f64, b: f64, firewalls: &[f64], died: Option<f64>) -> f64 {
     let (lo, hi) = (a.min(b), a.max(b));
     let mut cuts: Vec<(f64, f64)> = firewalls
         .iter()
         .filter(|&&f| f + FW_W > lo && f < hi)
         .map(|&f| (f - 3.0, f + FW_W + 3.0))
+        .chain(died.map(|m| (m - 11.0, m + 11.0)))
         .collect();
     cuts.sort_by(|x, y| x.0.total_cmp(&y.0));
     let mut best = (lo, hi);
@@ -677,20 +725,48 @@ fn label_x(a: f64, b: f64, firewalls: &[f64]) -> f64 {
             best = (start, from);
             best_len = len;
         }
-        start = to;
+        start = start.max(to);
     }
     (best.0 + best.1) / 2.0
 }
 
+/// Where the mark of a flow that died goes on its arrow from `a` to `b`: on the first
+/// firewall bar it crosses ("firewall"), or between the last bar and the destination
+/// ("beyond_firewall"); the middle of the arrow when it crosses no bar.
+fn died_x(a: f64, b: f64, place: &str, firewalls: &[f64]) -> f64 {
+    let dir = if b > a { 1.0 } else { -1.0 };
+    let mut crossed: Vec<f64> = firewalls
+        .iter()
+        .map(|f| f + FW_W / 2.0)
+        .filter(|c| (c - a) * dir > 0.0 && (b - c) * dir > 0.0)
+        .collect();
+    crossed.sort_by(|x, y| ((x - a) * dir).total_cmp(&((y - a) * dir)));
+    match (place, crossed.first(), crossed.last()) {
+        ("firewall", Some(first), _) => *first,
+        (_, _, Some(last)) => {
+            let after = last + dir * (FW_W / 2.0 + 3.0);
+            // Halfway between the bar and the arrow head.
+            (after + (b - dir * 12.0)) / 2.0
+        }
+        _ => (a + b) / 2.0,
+    }
+}
+
 /// The legend: every verdict's colour, the dashes of unexpected flows, the firewall and
 /// which end opens the connection. (label, class)
-fn legend_items() -> Vec<(String, String)> {
+fn legend_items(died: bool) -> Vec<(String, String)> {
     let mut items: Vec<(String, String)> = Verdict::ALL
         .iter()
         .map(|&v| (verdict_label(v).to_string(), super::verdict_class(v)))
         .collect();
     items.push(("unexpected (dashed)".into(), "unexpected".into()));
     items.push(("firewall".into(), "fw".into()));
+    if died {
+        items.push((
+            "where it died (the firewall's interfaces show it)".into(),
+            "died".into(),
+        ));
+    }
     items.push((
         "from the side that connects to the side that accepts".into(),
         "origin".into(),
@@ -711,13 +787,36 @@ mod tests {
     #[test]
     fn a_port_label_avoids_the_firewall_bars() {
         // One bar at 100..122 on an arrow from 40 to 300: the label goes right of it.
-        assert_eq!(label_x(40.0, 300.0, &[100.0]), (125.0 + 300.0) / 2.0);
+        assert_eq!(label_x(40.0, 300.0, &[100.0], None), (125.0 + 300.0) / 2.0);
         // The same arrow drawn right to left.
-        assert_eq!(label_x(300.0, 40.0, &[100.0]), (125.0 + 300.0) / 2.0);
+        assert_eq!(label_x(300.0, 40.0, &[100.0], None), (125.0 + 300.0) / 2.0);
         // No bar in between: the middle.
-        assert_eq!(label_x(40.0, 90.0, &[100.0]), 65.0);
+        assert_eq!(label_x(40.0, 90.0, &[100.0], None), 65.0);
         // Two bars: the longest free stretch.
-        assert_eq!(label_x(0.0, 400.0, &[50.0, 300.0]), (75.0 + 297.0) / 2.0);
+        assert_eq!(
+            label_x(0.0, 400.0, &[50.0, 300.0], None),
+            (75.0 + 297.0) / 2.0
+        );
+        // A mark of where it died is kept clear too.
+        assert_eq!(
+            label_x(40.0, 300.0, &[100.0], Some(200.0)),
+            (211.0 + 300.0) / 2.0
+        );
+    }
+
+    #[test]
+    fn where_it_died_is_marked_on_the_bar_or_beyond_it() {
+        // Bars at 100..122 and 300..322; an arrow from 40 to 500 crosses both.
+        let bars = [100.0, 300.0];
+        assert_eq!(died_x(40.0, 500.0, "firewall", &bars), 111.0);
+        let beyond = died_x(40.0, 500.0, "beyond_firewall", &bars);
+        assert!(beyond > 322.0 && beyond < 500.0, "{beyond}");
+        // Right to left: the first bar crossed is the one nearer the source.
+        assert_eq!(died_x(500.0, 40.0, "firewall", &bars), 311.0);
+        let beyond = died_x(500.0, 40.0, "beyond_firewall", &bars);
+        assert!(beyond > 40.0 && beyond < 100.0, "{beyond}");
+        // No bar crossed: the middle.
+        assert_eq!(died_x(130.0, 290.0, "firewall", &bars), 210.0);
     }
 
     #[test]

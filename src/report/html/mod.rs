@@ -292,7 +292,11 @@ svg .flow .port { font-weight: bold; fill: currentColor; paint-order: stroke; st
                   stroke-width: 4px; stroke-linejoin: round; }
 svg .flow .label { fill: #1f2328; }
 svg .flow .verdict { fill: currentColor; font-weight: bold; }
-svg .flow .died { stroke: currentColor; stroke-width: 3; }
+svg .flow .after { opacity: 0.3; }
+svg .died circle { fill: #fff; stroke: currentColor; stroke-width: 1.5; }
+svg .died path { stroke: currentColor; stroke-width: 2.6; stroke-linecap: round; }
+svg .legend .died-item circle { fill: #fff; stroke: #1f2328; stroke-width: 1.5; }
+svg .legend .died-item path { stroke: #1f2328; stroke-width: 2.6; stroke-linecap: round; }
 svg .legend .shaft { stroke: currentColor; stroke-width: 2.2; }
 svg .legend .unexpected .shaft { stroke-dasharray: 7 4; }
 svg .legend rect.fw { fill: #3d444d; }
@@ -364,6 +368,7 @@ fn site_section(
             tip,
             href: n.anchor(),
             unexpected: false,
+            died: e.died_at,
         });
     }
     for (i, u) in r.unexpected.iter().enumerate() {
@@ -396,6 +401,7 @@ fn site_section(
             ),
             href: format!("flow-{id}"),
             unexpected: true,
+            died: None,
         });
     }
     out.push_str(&diagram::draw(r, site, &arrows));
@@ -403,7 +409,8 @@ fn site_section(
         "<figcaption>One row per flow, numbered as in the tables below: the arrow goes from \
          the side that opens the connection (●) to the one that accepts it, labelled with its \
          port and coloured by its verdict; unexpected flows are dashed. The dark bars are the \
-         firewall between the zones.</figcaption>\n</figure>\n</section>\n",
+         firewall between the zones; ✕ marks where a failed flow died, when the capture \
+         shows it.</figcaption>\n</figure>\n</section>\n",
     );
 }
 
@@ -584,6 +591,20 @@ fn evidence(out: &mut String, r: &Report, site: &Site, rows: &[Numbered<'_>]) {
         };
         if let Some(a) = answered {
             let _ = writeln!(out, "<dt>Who answered</dt><dd>{}</dd>", esc(&a));
+        }
+        if let Some(place) = e.died_at {
+            let _ = writeln!(
+                out,
+                "<dt>Where it died</dt><dd>{}</dd>",
+                match place {
+                    "firewall" =>
+                        "at the firewall (its interfaces show it going in, not out)".to_string(),
+                    "beyond_firewall" => "beyond the firewall (it left the firewall toward \
+                                          the server)"
+                        .to_string(),
+                    other => h(other),
+                }
+            );
         }
         if !e.icmp.is_empty() {
             let codes: Vec<String> = e.icmp.iter().map(|c| h(c)).collect();
