@@ -179,6 +179,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         icmp: vec![],
         detail: detail.into(),
         family: None,
+        out_of_view: false,
         via: None,
         died_at: None,
         cannot_show: vec![],

@@ -55,6 +55,7 @@ fn entry(role: &str, proto: &'static str, port: u16, src: Side, dst: Side) -> Fl
         icmp: Vec::new(),
         detail: String::new(),
         family: None,
+        out_of_view: false,
         via: None,
         died_at: None,
         cannot_show: vec![],

@@ -143,6 +143,29 @@ fn check_died_at(name: &str, dir: &Path, rep: &Value, problems: &mut Vec<String>
     }
 }
 
+/// An expected report that names `exchange_servers` / `not_exchange` (the outage captures):
+/// the inferred topology has each of the first as an Exchange host and none of the second.
+fn check_inferred_hosts(name: &str, exp: &Value, rep: &Value, problems: &mut Vec<String>) {
+    let hosts = rep["topology"]["hosts"].as_array().cloned().unwrap_or_default();
+    let exchange = |a: &str| {
+        hosts
+            .iter()
+            .any(|h| h["address"] == a && matches!(h["role"].as_str(), Some("mailbox" | "edge")))
+    };
+    for a in exp["exchange_servers"].as_array().into_iter().flatten() {
+        let a = a.as_str().unwrap_or("");
+        if !exchange(a) {
+            problems.push(format!("{name}: {a} not inferred as an Exchange server"));
+        }
+    }
+    for a in exp["not_exchange"].as_array().into_iter().flatten() {
+        let a = a.as_str().unwrap_or("");
+        if exchange(a) {
+            problems.push(format!("{name}: {a} taken for an Exchange server"));
+        }
+    }
+}
+
 fn is_failed(e: &Value) -> bool {
     matches!(
         e["verdict"].as_str(),
@@ -174,11 +197,7 @@ fn unexpected_set(v: &Value, from_report: bool) -> Vec<(String, u64, String, Str
     out
 }
 
-/// Samples whose expected reports need issue 14's features (see the test).
-const AWAITING_ISSUE_14: [&str; 2] = [
-    "outage-25-dropped",  // no site file: inference from failed attempts
-    "outage-587-refused", // no site file: inference from failed attempts
-];
+
 
 #[test]
 fn every_sample_report_gives_its_expected_verdicts() {
@@ -191,15 +210,9 @@ fn every_sample_report_gives_its_expected_verdicts() {
         .map(|n| n.trim_end_matches(".expect-report.json").to_string())
         .collect();
     names.sort();
-    // Issue 14's expected reports that describe verdicts exflow does not give yet (the
-    // captures in AWAITING_ISSUE_14; their truth files are complete) are skipped until the
-    // features land (remove the skip with them). The two-interface dumpcap captures
-    // (`X.fw2.pcapng`, as dumpcap wrote them: not in time order) are checked like the rest,
-    // and where each failed flow died.
-    names.retain(|n| {
-        let base = n.trim_end_matches(".fw2");
-        !AWAITING_ISSUE_14.contains(&n.as_str()) && !AWAITING_ISSUE_14.contains(&base)
-    });
+    // The two-interface dumpcap captures (`X.fw2.pcapng`, as dumpcap wrote them: not in time
+    // order) are checked like the rest, and where each failed flow died.
+
     let mut problems = vec![];
     for name in &names {
         let pcap = ["pcap", "pcapng"]
@@ -212,8 +225,12 @@ fn every_sample_report_gives_its_expected_verdicts() {
             &fs::read_to_string(dir.join(format!("{name}.expect-report.json"))).unwrap(),
         )
         .unwrap();
-        let rep = report(&pcap, Some(&site));
+        // A capture shipped without a site file (an outage capture) is judged by inference
+        // alone, as strictly as the others with theirs.
+        let site = site.exists().then_some(site);
+        let rep = report(&pcap, site.as_deref());
         check_expected(name, &exp, &rep, &mut problems, true);
+        check_inferred_hosts(name, &exp, &rep, &mut problems);
         check_died_at(name, &dir, &rep, &mut problems);
         let (want, got) = (unexpected_set(&exp, false), unexpected_set(&rep, true));
         if want != got {
@@ -240,6 +257,9 @@ fn every_sample_report_gives_its_expected_verdicts() {
                 "{name}: duplicate packets {}",
                 rep["capture"]["duplicate_packets"]
             ));
+        }
+        if site.is_none() {
+            continue;
         }
         // Without the site file: the same verdicts, and the report says it inferred them.
         let inferred = report(&pcap, None);

@@ -420,6 +420,12 @@ impl Aggregator {
                 }
             }
         }
+        // Where traffic came from, as the site places it: what the capture point can see.
+        let mut sources = Sources::default();
+        for k in self.groups.keys() {
+            sources.saw(k.orig, site);
+            sources.host(k.resp, site);
+        }
         let mut unexpected: BTreeMap<(Proto, u16, Side, Side, UnexpectedReason), UnexpAcc> =
             BTreeMap::new();
         let mut unsupported: BTreeMap<(usize, Side, Side, u16), Acc> = BTreeMap::new();
@@ -525,6 +531,10 @@ impl Aggregator {
                             && same_place(d, &r.dst, site)
                     })
             })
+            .map(|mut r| {
+                r.out_of_view = r.verdict == verdict::Verdict::NotSeen && !sources.covers(&r.src);
+                r
+            })
             .collect();
         let unsupported_restrictions = unsupported
             .into_iter()
@@ -587,6 +597,49 @@ fn fold_source(like: IpAddr, flood_like: bool) -> IpAddr {
         (IpAddr::V4(_), false) => IpAddr::V4(std::net::Ipv4Addr::new(0, 0, 0, 1)),
         (IpAddr::V6(_), true) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
         (IpAddr::V6(_), false) => IpAddr::V6(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 2)),
+    }
+}
+
+/// The places conversations came from (the site's zones, host roles and addresses): a flow
+/// from a place that sent nothing at all is one the capture point cannot see (internal
+/// clients, on a capture at the internet edge), not one that was tried and failed.
+#[derive(Default)]
+struct Sources {
+    zones: BTreeSet<crate::classify::catalogue::Zone>,
+    /// Internal hosts the site does not name (what the "client" place stands for) or names
+    /// as clients.
+    clients: bool,
+    addresses: BTreeSet<IpAddr>,
+}
+
+impl Sources {
+    /// A conversation's originator: its zone, whether it is a client, the host.
+    fn saw(&mut self, ip: IpAddr, site: &Site) {
+        let zone = site.zone_of(ip);
+        self.zones.insert(zone);
+        match site.role_of(ip) {
+            Some(crate::classify::catalogue::HostRole::Client) => self.clients = true,
+            None if zone != crate::classify::catalogue::Zone::Internet => self.clients = true,
+            _ => {}
+        }
+        self.host(ip, site);
+    }
+
+    /// A host seen at all (originating or answering): the capture point sees its traffic.
+    fn host(&mut self, ip: IpAddr, site: &Site) {
+        if let Some(h) = site.host_of(ip) {
+            self.addresses.extend(h.addresses.iter().copied());
+        }
+        self.addresses.insert(ip);
+    }
+
+    /// Whether the capture shows anything at all from this side.
+    fn covers(&self, s: &Side) -> bool {
+        match (s.address, s.role) {
+            (Some(a), _) => self.addresses.contains(&a),
+            (None, Some(crate::classify::catalogue::HostRole::Client)) => self.clients,
+            _ => self.zones.contains(&s.zone),
+        }
     }
 }
 
@@ -687,6 +740,7 @@ impl Acc {
             rejections: self.icmp,
             died_at,
             via: self.via,
+            out_of_view: false,
         }
     }
 }

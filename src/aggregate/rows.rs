@@ -101,6 +101,9 @@ pub struct FlowRow {
     /// The public (NAT) address the flow's host was reached by, or sent from, and whether
     /// that host is the source (else the destination).
     pub via: Option<(IpAddr, bool)>,
+    /// Not seen, from a place the capture shows no traffic from at all: a flow this capture
+    /// point cannot see (folded in the report; `--fail-on not-seen` ignores it).
+    pub out_of_view: bool,
 }
 
 /// An example connection of an unexpected flow.

@@ -12,6 +12,9 @@ use super::site::{Cidr, Site};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+/// A source that reached this many servers on one client port is browsing.
+pub const BROWSING_SERVERS: usize = 3;
+
 /// What inference reads of one conversation (scanners' probes and floods already left out).
 #[derive(Clone, Copy, Debug)]
 pub struct Conversation {
@@ -93,6 +96,21 @@ pub enum MailboxEvidence {
     ReceivesMailFromEdge(u16, IpAddr),
     /// It receives mail (on the port) from this host.
     ReceivesMail(u16, IpAddr),
+    /// Nothing in the capture shows an Exchange server answering, but connections to it on
+    /// these Exchange ports were tried (this many attempts, from this many sources): the
+    /// destination an outage capture was taken for. The weakest evidence: "likely".
+    Tried(BTreeSet<u16>, u64, usize),
+}
+
+/// Why a host that looked like a server was not taken for an Exchange server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotExchange {
+    /// This host, itself reached on the mail port from elsewhere, sends mail to it: a
+    /// destination the site's mail goes to (a partner or internet MTA).
+    MailDestination(IpAddr),
+    /// This host reached it and this many other servers on the port: a client browsing,
+    /// not clients of one Exchange server.
+    Browsed(IpAddr, u16, usize),
 }
 
 /// Why a host was taken for an Edge Transport server.
@@ -115,6 +133,8 @@ pub enum Reason {
     Dns(IpAddr, IpAddr),
     /// A domain controller, the Exchange server that reaches it and the port.
     Dc(IpAddr, IpAddr, u16),
+    /// A host that looked like a server, and why it is not taken for an Exchange server.
+    NotExchange(IpAddr, NotExchange),
     /// The profile, and whether an Edge was seen.
     Profile(Profile, bool),
 }
@@ -132,14 +152,44 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
     let ports = InferencePorts::of(cat);
     let mut reasons = vec![];
 
+    // Browsing: one source that reached many servers on the same client port is a user's
+    // browser (or a crawler), and the servers it reached are the web's, not Exchange
+    // servers — unless other sources reached them too.
+    let mut reached: BTreeMap<(IpAddr, u16), BTreeSet<IpAddr>> = BTreeMap::new();
+    let mut clients_of: BTreeMap<IpAddr, BTreeSet<IpAddr>> = BTreeMap::new();
+    for (k, g) in &groups {
+        if k.proto == Proto::Tcp && ports.client.contains(&k.port) && g.established > 0 {
+            reached.entry((k.orig, k.port)).or_default().insert(k.resp);
+            clients_of.entry(k.resp).or_default().insert(k.orig);
+        }
+    }
+    let mut browsed: BTreeMap<IpAddr, NotExchange> = BTreeMap::new();
+    for ((client, port), servers) in &reached {
+        if servers.len() >= BROWSING_SERVERS {
+            for s in servers {
+                if clients_of.get(s).is_none_or(|c| c.len() < 2) {
+                    browsed.entry(*s).or_insert(NotExchange::Browsed(
+                        *client,
+                        *port,
+                        servers.len() - 1,
+                    ));
+                }
+            }
+        }
+    }
     // Hosts that accepted client-port connections: Mailbox servers.
     let mut accepted: BTreeMap<IpAddr, BTreeSet<u16>> = BTreeMap::new();
     let mut smtp_from: BTreeMap<IpAddr, BTreeSet<(IpAddr, u16)>> = BTreeMap::new();
+    // Who tried to reach whom on the mail port, answered or not.
+    let mut smtp_tried: BTreeMap<IpAddr, BTreeSet<IpAddr>> = BTreeMap::new();
     for (k, g) in &groups {
+        if k.proto == Proto::Tcp && ports.mail.contains(&k.port) && g.attempts > 0 {
+            smtp_tried.entry(k.resp).or_default().insert(k.orig);
+        }
         // A handshake answered, or a one-sided view of a connection that went on (the
         // client ACKing and sending data means the server accepted it).
         if k.proto == Proto::Tcp && (g.established > 0 || g.one_sided > 0) {
-            if ports.client.contains(&k.port) {
+            if ports.client.contains(&k.port) && !browsed.contains_key(&k.resp) {
                 accepted.entry(k.resp).or_default().insert(k.port);
             }
             if ports.mail.contains(&k.port) {
@@ -169,11 +219,33 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
     for h in edge.keys() {
         mailbox.remove(h);
     }
+    // A host that sends mail and is itself reached on the mail port by others is the site's
+    // mail server; where it sends its mail is a destination, not an Exchange server (a
+    // partner or internet MTA), unless that destination also takes mail from elsewhere.
+    let mut not_exchange: BTreeMap<IpAddr, NotExchange> = browsed;
+    for (host, sources) in &smtp_tried {
+        let senders_here: Vec<&IpAddr> = sources
+            .iter()
+            .filter(|s| {
+                smtp_tried
+                    .get(s)
+                    .is_some_and(|theirs| theirs.iter().any(|t| t != host))
+            })
+            .collect();
+        if let Some(s) = senders_here.first() {
+            if senders_here.len() == sources.len() && !mailbox.contains_key(host) {
+                not_exchange
+                    .entry(*host)
+                    .or_insert(NotExchange::MailDestination(**s));
+            }
+        }
+    }
     // Hosts that only took SMTP: an Exchange server if mail reached it from outside the
     // Exchange servers (an inbound mail host), or from an Edge (the Edge's relay target);
     // a host that only ever took mail from Exchange servers is an external mail server.
     for (host, sources) in &smtp_from {
-        if mailbox.contains_key(host) || edge.contains_key(host) {
+        if mailbox.contains_key(host) || edge.contains_key(host) || not_exchange.contains_key(host)
+        {
             continue;
         }
         let from_edge = sources.iter().find(|(s, _)| edge.contains_key(s));
@@ -203,6 +275,28 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
         if takes_outside_mail && !serves_clients {
             mailbox.remove(&from);
             edge.insert(from, EdgeEvidence::RelaysInternetMail(to));
+        }
+    }
+    // Nothing answered as an Exchange server: a capture of failed attempts (an outage, often
+    // filtered to the failing port). The destinations tried on Exchange's ports are the
+    // servers the capture was taken for.
+    if mailbox.is_empty() && edge.is_empty() {
+        let mut tried: BTreeMap<IpAddr, (BTreeSet<u16>, u64, BTreeSet<IpAddr>)> = BTreeMap::new();
+        for (k, g) in &groups {
+            let exchange_port = ports.client.contains(&k.port) || ports.mail.contains(&k.port);
+            if k.proto == Proto::Tcp
+                && exchange_port
+                && g.attempts > 0
+                && !not_exchange.contains_key(&k.resp)
+            {
+                let t = tried.entry(k.resp).or_default();
+                t.0.insert(k.port);
+                t.1 += g.attempts;
+                t.2.insert(k.orig);
+            }
+        }
+        for (h, (ports, attempts, sources)) in tried {
+            mailbox.insert(h, MailboxEvidence::Tried(ports, attempts, sources.len()));
         }
     }
     let exchange: BTreeSet<IpAddr> = mailbox.keys().chain(edge.keys()).copied().collect();
@@ -245,6 +339,11 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
     for (h, (from, port)) in dc {
         site.add_host(HostRole::Dc, h);
         reasons.push(Reason::Dc(h, from, port));
+    }
+    for (h, why) in not_exchange {
+        if !exchange.contains(&h) {
+            reasons.push(Reason::NotExchange(h, why));
+        }
     }
     reasons.push(Reason::Profile(profile, profile == Profile::Edge));
     Inferred { site, reasons }

@@ -232,6 +232,7 @@ fn flow_entry(row: FlowRow, cat: &Catalogue, ifaces: &[String]) -> FlowEntry {
         icmp,
         detail,
         family,
+        out_of_view: row.out_of_view,
         via: row.via.map(|(v, _)| model::Via { nat: v.to_string() }),
         died_at: row.died_at.map(|d| words::place_name(d.place)),
         cannot_show: if row.refused_without_ttl > 0 && row.refusal.is_none() {

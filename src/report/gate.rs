@@ -41,7 +41,8 @@ impl Condition {
     pub fn met(self, r: &Report) -> bool {
         match self {
             Condition::Failed => r.expected.iter().any(|e| e.verdict.is_failure()),
-            Condition::Verdict(v) => r.expected.iter().any(|e| e.verdict == v),
+            // Flows the capture point cannot see are no evidence of anything.
+            Condition::Verdict(v) => r.expected.iter().any(|e| e.verdict == v && !e.out_of_view),
             Condition::Unexpected => !r.unexpected.is_empty(),
             Condition::Unsupported => !r.unsupported_restrictions.is_empty(),
             Condition::Scan => !r.scans.is_empty(),

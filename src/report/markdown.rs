@@ -210,6 +210,9 @@ fn flow_table(out: &mut String, entries: &[FlowEntry]) {
         );
     }
     out.push('\n');
+    if let Some(folded) = super::words::out_of_view_line(entries) {
+        let _ = writeln!(out, "{}\n", md_escape(&folded));
+    }
 }
 
 fn capture(out: &mut String, r: &Report) {

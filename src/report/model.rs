@@ -178,6 +178,11 @@ pub struct FlowEntry {
     pub family: Option<&'static str>,
     /// The NAT address the flow went through, if any.
     pub via: Option<Via>,
+    /// Not seen, from a place the capture shows no traffic from at all (internal clients, on
+    /// a capture at the internet edge): folded into one line in the table and Markdown, and
+    /// ignored by `--fail-on not-seen`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_view: bool,
     /// Where a failed flow died: "firewall" or "beyond_firewall" when the capture's interfaces
     /// show it, null otherwise (one vantage point: the capture cannot tell).
     pub died_at: Option<&'static str>,

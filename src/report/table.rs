@@ -177,6 +177,11 @@ fn flow_table(entries: &[FlowEntry], p: &Painter, width: usize) -> Vec<String> {
     }
     let failed_shown = t.layout(width).0.get(5).copied().unwrap_or(false);
     let mut lines = t.render(p, width);
+    if let Some(folded) = super::words::out_of_view_line(entries) {
+        for line in wrap(&folded, "  ", 2, width) {
+            lines.push(p.paint(&line, Style::Dim));
+        }
+    }
     if any_failure && failed_shown {
         let legend = "drop = SYNs unanswered · ref = refused by RST · rej = ICMP unreachable \
                       · rst = reset mid-stream";

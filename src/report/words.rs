@@ -6,7 +6,7 @@ use super::model::{Example, FlowEntry, Report, Side, Unexpected};
 use super::terminal::{sanitize, verdict_style, Style};
 use crate::aggregate::rows::{DiedAt, Place, Rejection, Stopped};
 use crate::aggregate::verdict::{AnsweredBy, Counts, Percentiles, Verdict};
-use crate::classify::infer::{EdgeEvidence, MailboxEvidence, Reason};
+use crate::classify::infer::{EdgeEvidence, MailboxEvidence, NotExchange, Reason};
 use crate::classify::rules::UnexpectedReason;
 use crate::flow::reorder::ReorderStats;
 use crate::source::live::Drops;
@@ -297,9 +297,30 @@ pub fn inference_reason(r: &Reason) -> String {
                 MailboxEvidence::ReceivesMail(port, from) => {
                     format!("receives mail (SMTP {port}) from {from}")
                 }
+                MailboxEvidence::Tried(ports, attempts, sources) => {
+                    let ports: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+                    return format!(
+                        "{h} is likely the Exchange server this capture was taken for: no host \
+                         answered as one, and {} from {} tried it on Exchange port(s) {} \
+                         (a capture of failed attempts; a site file makes it certain)",
+                        plural(*attempts, "connection", "connections"),
+                        plural(*sources as u64, "source", "sources"),
+                        ports.join(", ")
+                    );
+                }
             };
             format!("{h} is a Mailbox server: it {why}")
         }
+        Reason::NotExchange(h, why) => match why {
+            NotExchange::MailDestination(sender) => format!(
+                "{h} is not an Exchange server: {sender}, itself reached on the mail port from \
+                 elsewhere, sends mail to it (a destination of the site's mail)"
+            ),
+            NotExchange::Browsed(client, port, others) => format!(
+                "{h} is not an Exchange server: {client} reached it and {others} other servers \
+                 on port {port} (a client browsing, not clients of one server)"
+            ),
+        },
         Reason::Edge(h, why) => {
             let why = match why {
                 EdgeEvidence::ReachedOnEdgeSync(port, by) => {
@@ -409,11 +430,32 @@ pub(crate) fn addr_key(side: &Side) -> AddrKey {
     }
 }
 
+/// The one line that stands for the flows this capture point cannot see (folded out of the
+/// tables), if there are any.
+pub(crate) fn out_of_view_line(entries: &[FlowEntry]) -> Option<String> {
+    let folded: Vec<&FlowEntry> = entries.iter().filter(|e| e.out_of_view).collect();
+    if folded.is_empty() {
+        return None;
+    }
+    let mut from: Vec<String> = folded.iter().map(|e| place(&e.src)).collect();
+    from.sort();
+    from.dedup();
+    Some(format!(
+        "{} not seen from {}: the capture shows no traffic from there at all (a capture point \
+         that cannot see them, such as the internet edge for internal clients); no evidence \
+         either way.",
+        plural(folded.len() as u64, "more flow", "more flows"),
+        sanitize(&from.join(", "))
+    ))
+}
+
 /// Problems first, then ok, then not seen; within a group by role, then destination and
-/// source address (numerically for IP addresses); otherwise in the order given.
+/// source address (numerically for IP addresses); otherwise in the order given. Flows the
+/// capture point cannot see are left out ([`out_of_view_line`] stands for them).
 pub(crate) fn sorted_entries(entries: &[FlowEntry]) -> Vec<&FlowEntry> {
     let mut keyed: Vec<_> = entries
         .iter()
+        .filter(|e| !e.out_of_view)
         .map(|e| {
             (
                 (
