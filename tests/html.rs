@@ -262,6 +262,7 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
         family: Some("ipv4"),
         via: Some(Via { nat: evil.into() }),
         died_at: Some("firewall"),
+        out_of_view: false,
         cannot_show: vec![],
     };
     let report = Report {

@@ -146,7 +146,10 @@ fn check_died_at(name: &str, dir: &Path, rep: &Value, problems: &mut Vec<String>
 /// An expected report that names `exchange_servers` / `not_exchange` (the outage captures):
 /// the inferred topology has each of the first as an Exchange host and none of the second.
 fn check_inferred_hosts(name: &str, exp: &Value, rep: &Value, problems: &mut Vec<String>) {
-    let hosts = rep["topology"]["hosts"].as_array().cloned().unwrap_or_default();
+    let hosts = rep["topology"]["hosts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let exchange = |a: &str| {
         hosts
             .iter()
@@ -196,8 +199,6 @@ fn unexpected_set(v: &Value, from_report: bool) -> Vec<(String, u64, String, Str
     out.sort();
     out
 }
-
-
 
 #[test]
 fn every_sample_report_gives_its_expected_verdicts() {

@@ -61,6 +61,8 @@ pub(super) struct Arrow<'a> {
     pub href: String,
     /// Dashed, and its unknown addresses drawn as their zone rather than as boxes.
     pub unexpected: bool,
+    /// Faded: a flow the capture point cannot see (its `<a>` has `class="out-of-view"`).
+    pub faded: bool,
     /// Where the flow died, when the report knows it: "firewall" or "beyond_firewall".
     pub died: Option<&'static str>,
 }
@@ -548,8 +550,13 @@ pub(super) fn draw(r: &Report, site: &Site, arrows: &[Arrow<'_>]) -> String {
         let y = rows_top + i as f64 * ROW_H + ROW_H / 2.0;
         let _ = write!(
             s,
-            "<a href=\"#{}\"><g class=\"{}\" id=\"arrow-{}\"><title>{}</title>",
+            "<a href=\"#{}\"{}><g class=\"{}\" id=\"arrow-{}\"><title>{}</title>",
             esc(&a.href),
+            if a.faded {
+                " class=\"out-of-view\""
+            } else {
+                ""
+            },
             esc(&a.class),
             esc(&a.id),
             esc(&a.tip)

@@ -120,8 +120,11 @@ fn numbered<'a>(
     site: &Site,
     cat: &Catalogue,
 ) -> Vec<Numbered<'a>> {
-    sorted_entries(entries)
-        .into_iter()
+    // Every flow gets its row and arrow, those the capture point cannot see too (the table
+    // and Markdown fold them into one line; here they come last, faded).
+    let mut list = sorted_entries(entries);
+    list.extend(entries.iter().filter(|e| e.out_of_view));
+    list.into_iter()
         .enumerate()
         .map(|(i, e)| {
             let id = match kind {
@@ -293,6 +296,7 @@ svg .flow .port { font-weight: bold; fill: currentColor; paint-order: stroke; st
 svg .flow .label { fill: #1f2328; }
 svg .flow .verdict { fill: currentColor; font-weight: bold; }
 svg .flow .after { opacity: 0.3; }
+svg a.out-of-view { opacity: 0.45; }
 svg .died circle { fill: #fff; stroke: currentColor; stroke-width: 1.5; }
 svg .died path { stroke: currentColor; stroke-width: 2.6; stroke-linecap: round; }
 svg .legend .died-item circle { fill: #fff; stroke: #1f2328; stroke-width: 1.5; }
@@ -342,6 +346,9 @@ fn site_section(
             Kind::Restriction => format!("flow restriction {}", verdict_class(e.verdict)),
         };
         let right = match n.kind {
+            Kind::Expected if e.out_of_view => {
+                format!("{} (out of view)", verdict_label(e.verdict))
+            }
             Kind::Expected => verdict_label(e.verdict).to_string(),
             Kind::Restriction => format!("{} (restricted)", verdict_label(e.verdict)),
         };
@@ -357,6 +364,9 @@ fn site_section(
         if let Some(note) = entry_note(e) {
             let _ = write!(tip, ". {note}");
         }
+        if e.out_of_view {
+            let _ = write!(tip, ". {}", out_of_view_note(e));
+        }
         arrows.push(diagram::Arrow {
             id: n.id.clone(),
             class,
@@ -368,6 +378,7 @@ fn site_section(
             tip,
             href: n.anchor(),
             unexpected: false,
+            faded: e.out_of_view,
             died: e.died_at,
         });
     }
@@ -401,6 +412,7 @@ fn site_section(
             ),
             href: format!("flow-{id}"),
             unexpected: true,
+            faded: false,
             died: None,
         });
     }
@@ -425,7 +437,11 @@ fn flow_table(out: &mut String, rows: &[Numbered<'_>]) {
     for n in rows {
         let e = n.entry;
         let vc = verdict_class(e.verdict);
-        let detail = entry_note(e).map_or_else(|| "-".to_string(), |d| esc(&d));
+        let detail = match entry_note(e) {
+            Some(d) => esc(&d),
+            None if e.out_of_view => esc(&out_of_view_note(e)),
+            None => "-".to_string(),
+        };
         let _ = writeln!(
             out,
             "<tr id=\"{}\"><td class=\"num\">{}</td><td class=\"keep\">{}</td>\
@@ -455,6 +471,15 @@ fn flow_table(out: &mut String, rows: &[Numbered<'_>]) {
         }
     }
     out.push_str("</tbody>\n</table>\n");
+}
+
+/// Why a flow is not seen when the capture point cannot see where it comes from.
+fn out_of_view_note(e: &FlowEntry) -> String {
+    format!(
+        "Out of view: the capture shows no traffic from {} at all (a capture point that cannot \
+         see it, such as the internet edge for internal clients); no evidence either way.",
+        side_label(&e.src)
+    )
 }
 
 /// The one line that names a failed flow's fix: the first rule as nftables writes it (the
