@@ -15,7 +15,7 @@ use exflow::report::port_catalogue as ports_report;
 use exflow::report::summary;
 use exflow::report::terminal::sanitize;
 use exflow::report::words;
-use exflow::report::{build, junit, live_view, markdown, rules, table};
+use exflow::report::{build, html, junit, live_view, markdown, rules, table};
 use exflow::source::live::{self, Live, LiveOptions};
 use exflow::source::outputs;
 use exflow::time::Duration;
@@ -178,7 +178,7 @@ struct LiveArgs {
     /// Print the report this often (e.g. 5s, 500ms, 1m; 0 = only the final report): in place
     /// when standard output is a terminal, appended under a timestamped header line when it is
     /// not, one compact JSON report per line with --format json (the final one last, with
-    /// "interim": false). Not printed with --format summary, nor with --flows -.
+    /// "interim": false). Not printed with --format summary, junit or html, nor with --flows -.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     interval: std::time::Duration,
 
@@ -260,7 +260,8 @@ struct ReportArgs {
     /// Report format: the terminal table, the JSON report (schema 1), Markdown for a
     /// ticket, the short capture summary (packets, connections per conn_state, anomalies),
     /// or JUnit XML for CI (a test case per expected flow, unexpected flow, unsupported
-    /// restriction, scan and flood). [default: table]
+    /// restriction, scan and flood), or one self-contained HTML file with the site drawn
+    /// (live: the final report only). [default: table]
     #[arg(long, value_enum)]
     format: Option<Format>,
 
@@ -357,19 +358,27 @@ impl ReportArgs {
         }
     }
 
-    /// The report of what the pipeline found, against the given site or one inferred.
+    /// The report of what the pipeline found, against the given site or one inferred, and
+    /// that site.
     fn report(
         &self,
         stats: &RunStats,
         agg: &Aggregator,
         given: Option<&Site>,
-    ) -> Result<Report, Error> {
+    ) -> Result<(Report, Site), Error> {
         let profile = self.profile.map(ProfileArg::profile);
-        Ok(build::conclude(stats, agg, given, profile, catalogue()?))
+        Ok(build::conclude_with_site(
+            stats,
+            agg,
+            given,
+            profile,
+            catalogue()?,
+        ))
     }
 
-    /// The report in the chosen format (the summary format is the caller's).
-    fn render(&self, report: &Report) -> Result<String, Error> {
+    /// The report in the chosen format (the summary format is the caller's); `site` is the
+    /// one it was judged against.
+    fn render(&self, report: &Report, site: &Site) -> Result<String, Error> {
         Ok(match self.format() {
             Format::Json => {
                 let mut s = serde_json::to_string_pretty(report)
@@ -379,6 +388,7 @@ impl ReportArgs {
             }
             Format::Md => markdown::render(report),
             Format::Junit => junit::render(report),
+            Format::Html => html::render(report, site, catalogue()?),
             Format::Table | Format::Summary => table::render(report, &self.table_options()),
         })
     }
@@ -449,6 +459,9 @@ enum Format {
     Summary,
     /// JUnit XML for CI (live: the final report only).
     Junit,
+    /// One self-contained HTML file: the site drawn, the tables, the evidence and fix of
+    /// each failed flow (live: the final report only).
+    Html,
 }
 
 impl Format {
@@ -459,6 +472,7 @@ impl Format {
             Format::Md => "md",
             Format::Summary => "summary",
             Format::Junit => "junit",
+            Format::Html => "html",
         }
     }
 }
@@ -567,9 +581,9 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = r.report(&outcome, &agg, given.as_ref())?;
+    let (report, site) = r.report(&outcome, &agg, given.as_ref())?;
     if to_stdout {
-        print_stdout(&r.render(&report)?)?;
+        print_stdout(&r.render(&report, &site)?)?;
     }
     Ok(r.exit_code(&report))
 }
@@ -597,7 +611,8 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         immediate: a.immediate,
     };
     let to_stdout = r.report_to_stdout();
-    let periodic = to_stdout && !matches!(r.format(), Format::Summary | Format::Junit);
+    let periodic =
+        to_stdout && !matches!(r.format(), Format::Summary | Format::Junit | Format::Html);
     // On a terminal, the interim reports are the live view, on the alternate screen.
     let view = periodic && r.format() != Format::Json && std::io::stdout().is_terminal();
     let in_view = Arc::new(AtomicBool::new(false));
@@ -638,10 +653,10 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         )
     };
     let on_tick = |stats: &RunStats, agg: &Aggregator| -> Result<(), Error> {
-        let mut report = r.report(stats, agg, given.as_ref())?;
+        let (mut report, site) = r.report(stats, agg, given.as_ref())?;
         report.interim = Some(true);
         if !view {
-            return print_stdout(&render_live(r, &report, iface)?);
+            return print_stdout(&render_live(r, &report, &site, iface)?);
         }
         let (rows, cols) = terminal_size();
         let opts = table::TableOptions {
@@ -692,14 +707,14 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         print_stdout(&summary::render(&outcome))?;
         ExitCode::SUCCESS
     } else {
-        let mut report = r.report(&outcome, &agg, given.as_ref())?;
+        let (mut report, site) = r.report(&outcome, &agg, given.as_ref())?;
         report.interim = Some(false);
         if to_stdout {
             // After the view, the final report whole, on its own.
             let text = if viewed {
-                r.render(&report)?
+                r.render(&report, &site)?
             } else {
-                render_live(r, &report, iface)?
+                render_live(r, &report, &site, iface)?
             };
             print_stdout(&text)?;
         }
@@ -722,16 +737,16 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
 
 /// A live report as printed outside the live view: JSON on one line; the table or Markdown
 /// after a header line with the time.
-fn render_live(r: &ReportArgs, report: &Report, iface: &str) -> Result<String, Error> {
+fn render_live(r: &ReportArgs, report: &Report, site: &Site, iface: &str) -> Result<String, Error> {
     if r.format() == Format::Json {
         let mut s =
             serde_json::to_string(report).map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
         s.push('\n');
         return Ok(s);
     }
-    let body = r.render(report)?;
-    if r.format() == Format::Junit {
-        // One XML document: no header line in front of it.
+    let body = r.render(report, site)?;
+    if matches!(r.format(), Format::Junit | Format::Html) {
+        // One XML or HTML document: no header line in front of it.
         return Ok(body);
     }
     Ok(format!(

@@ -26,6 +26,19 @@ pub fn conclude(
     profile: Option<Profile>,
     cat: &Catalogue,
 ) -> Report {
+    conclude_with_site(stats, agg, given, profile, cat).0
+}
+
+/// [`conclude`], also returning the site the report was judged against (the one given or
+/// inferred, with the profile applied): the HTML report draws its hosts and writes each
+/// failed flow's fix from it.
+pub fn conclude_with_site(
+    stats: &RunStats,
+    agg: &Aggregator,
+    given: Option<&Site>,
+    profile: Option<Profile>,
+    cat: &Catalogue,
+) -> (Report, Site) {
     let (mut site, reasons) = match given {
         Some(site) => (site.clone(), vec![]),
         None => {
@@ -38,7 +51,8 @@ pub fn conclude(
         site.profile = p;
     }
     let fin = agg.finalize(&site, cat);
-    report(stats, &site, &reasons, fin, cat)
+    let report = report(stats, &site, &reasons, fin, cat);
+    (report, site)
 }
 
 /// The capture facts of a run.

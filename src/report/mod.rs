@@ -4,6 +4,7 @@
 pub mod build;
 pub mod document;
 pub mod gate;
+pub mod html;
 pub mod jsonl;
 pub mod junit;
 pub mod layout;
