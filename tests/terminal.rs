@@ -365,6 +365,11 @@ fn every_failed_row_names_the_rules_exflow_rules_prints_for_it() {
             let spans = code_spans(fix);
             if FAILED.contains(&verdict.as_str()) || !spans.is_empty() {
                 md_failed += 1;
+                // A flow that died beyond the firewall gets words and no rule.
+                if fix.starts_with("nothing to allow on the firewall") {
+                    assert!(spans.is_empty(), "{capture}: {fix}");
+                    continue;
+                }
                 assert!(
                     fix.starts_with("allow ") && !spans.is_empty(),
                     "{capture}: {verdict} without a fix: {fix}"

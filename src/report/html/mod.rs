@@ -131,8 +131,10 @@ fn numbered<'a>(
                 Kind::Expected => (i + 1).to_string(),
                 Kind::Restriction => format!("R{}", i + 1),
             };
-            let fix = (kind == Kind::Restriction || failed(e.verdict))
-                .then(|| fix_rules(e, kind, site, cat));
+            // A flow that died beyond the firewall has no firewall rule to fix it.
+            let fix = (kind == Kind::Restriction
+                || (failed(e.verdict) && e.died_at != Some(crate::report::rules::plan::BEYOND)))
+            .then(|| fix_rules(e, kind, site, cat));
             Numbered {
                 id,
                 kind,

@@ -200,6 +200,18 @@ pub fn new_section(prev: Option<&Rule>, rule: &Rule) -> bool {
 /// ([`plan::plan_fixes`] of that flow alone) as `nft add rule` commands, and what they allow
 /// in words. None for a flow that did not fail, or one the catalogue or the site cannot place.
 pub fn fix(cat: &Catalogue, site: &Site, entry: &FlowEntry, unsupported: bool) -> Option<Fix> {
+    if !unsupported && entry.died_at == Some(plan::BEYOND) {
+        return Some(Fix {
+            words: format!(
+                "nothing to allow on the firewall: it let the attempts through; open {}/{} on \
+                 {} itself (its own host firewall) or start the service",
+                entry.proto,
+                entry.port,
+                side_words(&entry.dst)
+            ),
+            nft: vec![],
+        });
+    }
     let failed = plan::FailedFlow::of_entry(entry, unsupported)?;
     let plan = plan::plan_fixes(cat, site, "", std::slice::from_ref(&failed)).ok()?;
     let words = match plan.rules.as_slice() {

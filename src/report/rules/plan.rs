@@ -221,6 +221,8 @@ struct EntryDoc {
     verdict: String,
     src: SideRef,
     dst: SideRef,
+    #[serde(default)]
+    died_at: Option<String>,
 }
 
 /// The failed flows of an exflow JSON report (schema 1): expected flows whose verdict is
@@ -231,7 +233,7 @@ pub fn failed_flows(json: &str) -> Result<Vec<FailedFlow>, String> {
     let mut out = Vec::new();
     for (list, unsupported) in [(doc.expected, false), (doc.unsupported_restrictions, true)] {
         for e in list {
-            if needs_fix(&e.verdict, unsupported) {
+            if needs_fix(&e.verdict, unsupported, e.died_at.as_deref()) {
                 out.push(FailedFlow {
                     role: e.role,
                     verdict: e.verdict,
@@ -245,11 +247,15 @@ pub fn failed_flows(json: &str) -> Result<Vec<FailedFlow>, String> {
     Ok(out)
 }
 
-/// Whether a flow with this verdict needs a fix: a failed verdict, or any unsupported
-/// restriction.
-fn needs_fix(verdict: &str, unsupported: bool) -> bool {
-    unsupported || FAILED_VERDICTS.contains(&verdict)
+/// Whether a flow with this verdict needs a firewall rule: a failed verdict, or any
+/// unsupported restriction — not a flow the capture shows died beyond the firewall (the
+/// firewall let it through; no rule of its would change anything).
+fn needs_fix(verdict: &str, unsupported: bool, died_at: Option<&str>) -> bool {
+    unsupported || (FAILED_VERDICTS.contains(&verdict) && died_at != Some(BEYOND))
 }
+
+/// `died_at` of a flow that died beyond the firewall.
+pub const BEYOND: &str = "beyond_firewall";
 
 impl FailedFlow {
     /// A report entry as `--report` would read it from the JSON report: Some for a failed
@@ -261,7 +267,7 @@ impl FailedFlow {
             role: s.role.map(str::to_owned),
             address: s.address.clone(),
         };
-        needs_fix(verdict, unsupported).then(|| FailedFlow {
+        needs_fix(verdict, unsupported, e.died_at).then(|| FailedFlow {
             role: e.role.clone(),
             verdict: verdict.to_owned(),
             src: side(&e.src),
