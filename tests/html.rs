@@ -300,6 +300,7 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
             attempts: 1,
             established: 1,
             reason: "disabled-service",
+            verdict: Verdict::Ok,
             role: Some(evil.into()),
             first_ts: 0.0,
             example: Example {

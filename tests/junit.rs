@@ -227,6 +227,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
             attempts: 3,
             established: 3,
             reason: "disabled-service",
+            verdict: Verdict::Ok,
             role: Some("pop3".into()),
             first_ts: 0.0,
             example,

@@ -222,6 +222,7 @@ fn site_report() -> Report {
             attempts: 3,
             established: 3,
             reason: "disabled-service",
+            verdict: Verdict::Ok,
             role: Some("pop3".into()),
             first_ts: T0 + 61.0,
             example: Example {
@@ -249,6 +250,7 @@ fn site_report() -> Report {
             attempts: 1,
             established: 0,
             reason: "internal-only-exposed",
+            verdict: Verdict::Ok,
             role: Some("ldap".into()),
             first_ts: T0 + 300.5,
             example: Example {

@@ -484,6 +484,7 @@ impl Aggregator {
                             role,
                             attempts: 0,
                             established: 0,
+                            flow: Acc::default(),
                             first_ts: g.first_ts,
                             example: (
                                 *k,
@@ -495,6 +496,7 @@ impl Aggregator {
                         });
                     acc.attempts += g.counts.attempts.max(g.conns);
                     acc.established += g.counts.established;
+                    acc.flow.add(k, g);
                     if g.first_ts < acc.first_ts {
                         acc.first_ts = g.first_ts;
                         acc.example = (
@@ -542,7 +544,9 @@ impl Aggregator {
             .collect();
         let unexpected = unexpected
             .into_iter()
-            .map(|((proto, port, src, dst, reason), a)| a.row(proto, port, src, dst, reason))
+            .map(|((proto, port, src, dst, reason), a)| {
+                a.row(proto, port, src, dst, reason, &hosts)
+            })
             .collect();
         let latency = latency
             .into_iter()
@@ -686,6 +690,11 @@ impl Acc {
         self.servers.insert(k.resp);
     }
 
+    /// The verdict and its evidence, as a row of role 0 (the caller keeps what it needs).
+    fn row_verdict(self, port: u16, src: Side, dst: Side, hosts: &Hosts) -> FlowRow {
+        self.finish(0, port, src, dst, hosts)
+    }
+
     fn row(
         self,
         cat: &Catalogue,
@@ -695,6 +704,17 @@ impl Acc {
         port: Option<u16>,
         hosts: &Hosts,
     ) -> FlowRow {
+        let port = port.unwrap_or_else(|| {
+            cat.roles()[role]
+                .ports
+                .first()
+                .map(|p| p.first())
+                .unwrap_or(0)
+        });
+        self.finish(role, port, src, dst, hosts)
+    }
+
+    fn finish(self, role: usize, port: u16, src: Side, dst: Side, hosts: &Hosts) -> FlowRow {
         // The server's usual TTL: from this flow, else from any answered handshake.
         let refusal = self.refusal_ttls.map(|(rst, usual)| {
             let usual =
@@ -719,13 +739,6 @@ impl Acc {
         let v = verdict::decide(&counts);
         let died_at = verdict::died_at(v, &counts, &self.path, server_ingress, server_seen);
         let answered_by = verdict::answered_by(v, &counts, refusal, died_at);
-        let port = port.unwrap_or_else(|| {
-            cat.roles()[role]
-                .ports
-                .first()
-                .map(|p| p.first())
-                .unwrap_or(0)
-        });
         FlowRow {
             role,
             port,
@@ -749,6 +762,8 @@ struct UnexpAcc {
     role: Option<usize>,
     attempts: u64,
     established: u64,
+    /// The same sums as an expected flow's, for its verdict.
+    flow: Acc,
     first_ts: Timestamp,
     example: (GroupKey, IpAddr, u16, ConnState, History),
 }
@@ -761,8 +776,11 @@ impl UnexpAcc {
         src: Side,
         dst: Side,
         reason: UnexpectedReason,
+        hosts: &Hosts,
     ) -> UnexpectedRow {
         let (k, orig_h, orig_p, conn_state, history) = self.example;
+        // Its outcome in the verdicts' words: what happened to it, as for an expected flow.
+        let outcome = self.flow.row_verdict(port, src, dst, hosts);
         UnexpectedRow {
             proto,
             port,
@@ -772,6 +790,7 @@ impl UnexpAcc {
             established: self.established,
             reason,
             role: self.role,
+            outcome,
             first_ts: self.first_ts,
             example: Example {
                 orig_h,

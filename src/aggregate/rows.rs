@@ -129,6 +129,8 @@ pub struct UnexpectedRow {
     pub reason: UnexpectedReason,
     /// The catalogue role's index that names this port, if any.
     pub role: Option<usize>,
+    /// What happened to it, as an expected flow's row says (verdict, counts, who answered).
+    pub outcome: FlowRow,
     pub first_ts: Timestamp,
     pub example: Example,
 }

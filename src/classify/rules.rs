@@ -46,6 +46,12 @@ pub enum UnexpectedReason {
     NotInProfile,
     /// A port no Exchange role uses, to or from an Exchange host.
     UnknownPort,
+    /// An Exchange port, from a source none of its roles expects there (SMTP from an
+    /// internal client to a mailbox that takes internet mail only).
+    UnexpectedSource,
+    /// An Exchange port, to a destination the site file does not name for it (DNS to a
+    /// resolver the site file does not list).
+    UndeclaredDestination,
 }
 
 impl UnexpectedReason {
@@ -56,6 +62,8 @@ impl UnexpectedReason {
             UnexpectedReason::InternalOnlyExposed => "internal-only-exposed",
             UnexpectedReason::NotInProfile => "not-in-profile",
             UnexpectedReason::UnknownPort => "unknown-port",
+            UnexpectedReason::UnexpectedSource => "unexpected-source",
+            UnexpectedReason::UndeclaredDestination => "undeclared-destination",
         }
     }
 }
@@ -126,9 +134,30 @@ pub fn classify(k: &ConvKey, site: &Site, cat: &Catalogue) -> Class {
         return Class::Unrestricted(i, s, d);
     }
     if exchange_involved {
+        // A port Exchange's roles use, between places none of them joins: say which end is
+        // unexpected rather than "no Exchange role uses this port".
+        let port_roles: Vec<usize> = roles
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.unrestricted && r.matches(k.proto, k.port))
+            .map(|(i, _)| i)
+            .collect();
+        let reason = match port_roles.first() {
+            None => UnexpectedReason::UnknownPort,
+            Some(_) => {
+                let source_fits = port_roles
+                    .iter()
+                    .any(|&j| find_place(&roles[j].src, k.orig, site).is_some());
+                if source_fits {
+                    UnexpectedReason::UndeclaredDestination
+                } else {
+                    UnexpectedReason::UnexpectedSource
+                }
+            }
+        };
         return Class::Unexpected {
-            reason: UnexpectedReason::UnknownPort,
-            role: None,
+            reason,
+            role: port_roles.first().copied(),
             src: plain_side(k.orig, site),
             dst: plain_side(k.resp, site),
         };
@@ -239,9 +268,12 @@ fn plain_side(ip: IpAddr, site: &Site) -> Side {
 fn place_matches(place: Place, ip: IpAddr, site: &Site) -> bool {
     match place {
         Place::Zone(z) => site.zone_of(ip) == z,
-        // A client is a host the site says is one, or any internal host it does not name.
+        // A client is a host the site says is one, any internal host it does not name, or a
+        // named host of a role that is no Exchange server: a host's role never restricts the
+        // flows it originates (a DNS server's admin opening OWA is an HTTPS client).
         Place::Host(HostRole::Client) => match site.role_of(ip) {
-            Some(r) => r == HostRole::Client,
+            // (Domain controllers aside: their traffic with Exchange must never be restricted.)
+            Some(r) => r == HostRole::Client || !(r.is_exchange() || r == HostRole::Dc),
             None => site.zone_of(ip) != Zone::Internet,
         },
         Place::Host(r) => site.role_of(ip).is_some_and(|a| r.covers(a)),

@@ -284,7 +284,24 @@ fn unexpected_entries(rows: Vec<UnexpectedRow>, cat: &Catalogue) -> Vec<Unexpect
         .into_iter()
         .map(|(_, u)| {
             let role = u.role.map(|i| cat.roles()[i].id.clone());
+            // What happened to it, in the verdicts' words.
+            let o = &u.outcome;
+            let icmp: Vec<String> = o.rejections.iter().map(words::rejection).collect();
+            let outcome = words::detail(
+                o.verdict,
+                &o.counts,
+                &side(&u.src),
+                &side(&u.dst),
+                u.port,
+                o.answered_by,
+                o.refusal,
+                o.refused_without_ttl,
+                &icmp,
+                o.handshake,
+                o.died_at,
+            );
             Unexpected {
+                verdict: o.verdict,
                 proto: u.proto.zeek_name(),
                 port: u.port,
                 src: side(&u.src),
@@ -292,11 +309,9 @@ fn unexpected_entries(rows: Vec<UnexpectedRow>, cat: &Catalogue) -> Vec<Unexpect
                 attempts: u.attempts,
                 established: u.established,
                 reason: u.reason.as_str(),
-                detail: words::unexpected_detail(
-                    u.attempts,
-                    u.established,
-                    u.reason,
-                    role.as_deref(),
+                detail: format!(
+                    "{} {outcome}",
+                    words::unexpected_detail(u.attempts, u.established, u.reason, role.as_deref(),)
                 ),
                 role,
                 first_ts: u.first_ts.as_secs_f64(),

@@ -252,8 +252,11 @@ pub struct Unexpected {
     pub dst: Side,
     pub attempts: u64,
     pub established: u64,
-    /// disabled-service | internal-only-exposed | not-in-profile | unknown-port
+    /// disabled-service | internal-only-exposed | not-in-profile | unknown-port |
+    /// unexpected-source | undeclared-destination
     pub reason: &'static str,
+    /// What happened to it, as an expected flow's verdict (refused, blocked, …).
+    pub verdict: Verdict,
     /// The catalogue role that names this port, if any.
     pub role: Option<String>,
     pub first_ts: f64,

@@ -48,6 +48,14 @@ pub fn unexpected_why(reason: UnexpectedReason) -> &'static str {
         }
         UnexpectedReason::NotInProfile => "a flow of the other site profile",
         UnexpectedReason::UnknownPort => "no Exchange role uses this port",
+        UnexpectedReason::UnexpectedSource => {
+            "an Exchange port, from a source none of its roles expects (such as SMTP from an \
+             internal client)"
+        }
+        UnexpectedReason::UndeclaredDestination => {
+            "an Exchange port, to a host the site file does not name for it (such as DNS to a \
+             resolver it does not list)"
+        }
     }
 }
 
@@ -59,7 +67,7 @@ pub fn unexpected_detail(
     role: Option<&str>,
 ) -> String {
     format!(
-        "{attempts} connection(s), {established} established: {}{}",
+        "{attempts} connection(s), {established} established: {}{}.",
         unexpected_why(reason),
         role.map(|r| format!(" (role {r})")).unwrap_or_default()
     )
