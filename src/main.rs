@@ -45,11 +45,22 @@ enum Command {
     Live(LiveArgs),
     /// Print the Exchange port catalogue, every port of every source with its source.
     Ports(PortsArgs),
-    /// Print a commented site file to start from.
-    Init,
+    /// Print a commented site file to start from; with --from, the site inferred from a
+    /// capture (or connection records), each fact with its evidence, for you to correct.
+    Init(InitArgs),
     /// Print the allow rules the site's Exchange needs (nftables, iptables, Windows
     /// Firewall, Cisco ASA); with --report, only those that fix the report's failed flows.
     Rules(RulesArgs),
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// Infer the site from these captures or connection records (as `analyze` reads them).
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    from: Vec<String>,
+    /// A BPF filter applied to the captures first (as `analyze --filter`).
+    #[arg(long, value_name = "EXPR", requires = "from")]
+    filter: Option<String>,
 }
 
 #[derive(Args)]
@@ -447,6 +458,24 @@ fn terminal_size() -> (Option<usize>, Option<usize>) {
     )
 }
 
+/// `exflow init`: the commented template, or with --from the site inferred from the files.
+fn init(a: InitArgs) -> Result<ExitCode, Error> {
+    if a.from.is_empty() {
+        return print_stdout(&site::template()).map(|_| ExitCode::SUCCESS);
+    }
+    let opts = Options {
+        files: a.from.clone(),
+        filter: a.filter,
+        ..Options::default()
+    };
+    let (outcome, agg) = pipeline::analyze(&opts)?;
+    for w in &outcome.source.warnings {
+        eprintln!("exflow: warning: {}", sanitize(&w.to_string()));
+    }
+    let text = exflow::report::site_file::inferred(&agg, catalogue()?, &a.from);
+    print_stdout(&text).map(|_| ExitCode::SUCCESS)
+}
+
 fn catalogue() -> Result<&'static Catalogue, Error> {
     Catalogue::embedded().map_err(|e| Error::Usage(format!("port catalogue: {e}")))
 }
@@ -826,7 +855,7 @@ fn main() -> ExitCode {
         Command::Analyze(a) => analyze(a),
         Command::Live(a) => live(a),
         Command::Ports(a) => ports(a),
-        Command::Init => print_stdout(&site::template()).map(|_| ExitCode::SUCCESS),
+        Command::Init(a) => init(a),
         Command::Rules(a) => rules(a),
     };
     match result {

@@ -379,3 +379,61 @@ fn a_capture_without_exchange_says_so() {
     let w = rep["warnings"].to_string();
     assert!(w.contains("No Exchange server"), "{w}");
 }
+
+/// `exflow init --from CAPTURE` writes the inferred site as a site file that parses, names
+/// what it inferred and why, and gives, read back with `--site`, the verdicts the inferred
+/// topology gave.
+#[test]
+fn init_from_a_capture_writes_the_inferred_site() {
+    let dir = root().join("samples");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".pcap"))
+        .collect();
+    names.sort();
+    let verdicts = |rep: &Value| {
+        let mut v: Vec<(String, String, String, String)> = rep["expected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let s = |x: &Value| x.as_str().unwrap_or("").to_string();
+                (
+                    s(&e["role"]),
+                    s(&e["src"]["address"]),
+                    s(&e["dst"]["address"]),
+                    s(&e["verdict"]),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let mut problems = vec![];
+    for name in &names {
+        let pcap = dir.join(name);
+        let o = exflow(&["init", "--from", pcap.to_str().unwrap()]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert!(
+            text.contains("What exflow inferred, and why:"),
+            "{name}:\n{text}"
+        );
+        let site = crate::util::tmp_path("init-site.toml");
+        fs::write(&site, &text).unwrap();
+        let with_file = report(&pcap, Some(&site));
+        let _ = fs::remove_file(&site);
+        let inferred = report(&pcap, None);
+        if verdicts(&with_file) != verdicts(&inferred) {
+            problems.push(format!(
+                "{name}: with the init site file {:?}\n  inferred {:?}",
+                verdicts(&with_file),
+                verdicts(&inferred)
+            ));
+        }
+    }
+    assert!(names.len() >= 20, "{} samples", names.len());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

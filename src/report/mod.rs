@@ -14,6 +14,7 @@ pub mod model;
 pub mod port_catalogue;
 pub mod progress;
 pub mod rules;
+pub mod site_file;
 pub mod summary;
 pub mod table;
 pub mod terminal;
