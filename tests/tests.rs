@@ -24,6 +24,7 @@ mod report;
 mod robustness;
 mod rules;
 mod samples;
+mod scans;
 mod site;
 mod snapshots;
 mod source_files;

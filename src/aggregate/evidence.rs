@@ -177,11 +177,15 @@ impl Evidence {
             }
             _ => None,
         };
+        // What a scanner's SYN leaves: unanswered, refused, or answered with a SYN-ACK that
+        // the scanner reset (its kernel) or never answered at all (a scanner whose kernel
+        // does not see its raw SYNs, or whose firewall drops the SYN-ACKs): no ACK, no data.
         let probe = !has(h, 'D')
             && (matches!(
                 r.conn_state,
                 ConnState::S0 | ConnState::REJ | ConnState::RSTOS0
-            ) || (synack && has(h, 'R') && !has(h, 'd')));
+            ) || (synack && has(h, 'R') && !has(h, 'd'))
+                || (synack && !has(h, 'A') && !has(h, 'd')));
         Evidence {
             attempt,
             established,
