@@ -250,7 +250,7 @@ fn live_needs_an_interface_and_valid_durations() {
     assert!(stderr(&o).contains("unknown unit"), "{}", stderr(&o));
 }
 
-fn have(cmd: &str) -> bool {
+pub(crate) fn have(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])
         .stdout(Stdio::null())
@@ -346,19 +346,19 @@ fn live_second_ctrl_c_exits_at_once_with_130() {
 
 // ------------------------------------------------------------------ the lab
 
-const TIMEOUT_START: Duration = Duration::from_secs(15);
-const SERVER: &str = "198.51.100.10";
+pub(crate) const TIMEOUT_START: Duration = Duration::from_secs(15);
+pub(crate) const SERVER: &str = "198.51.100.10";
 const CLIENT: &str = "203.0.113.10";
 
 /// Sends a signal with the shell's `kill` builtin (no procps needed).
-fn signal(sig: &str, pid: &str) {
+pub(crate) fn signal(sig: &str, pid: &str) {
     let _ = Command::new("sh")
         .args(["-c", &format!("kill -{sig} \"$1\""), "sh", pid])
         .status();
 }
 
 /// Waits for the child to exit, at most `limit`; kills it if it does not.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+pub(crate) fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if let Ok(Some(s)) = child.try_wait() {
@@ -373,7 +373,7 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::Exit
 
 /// Reads lines from `r` on a thread until one contains `needle` (bounded by `limit`); the
 /// rest is drained in the background. Returns the line.
-fn wait_for_line<R: std::io::Read + Send + 'static>(
+pub(crate) fn wait_for_line<R: std::io::Read + Send + 'static>(
     r: R,
     needle: &str,
     limit: Duration,
@@ -408,7 +408,7 @@ fn line_reader<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String
 }
 
 /// Runs a command bounded by `timeout(1)`.
-fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     Command::new("timeout")
         .arg("20")
         .args(args)
@@ -416,7 +416,7 @@ fn run(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
-fn ok(args: &[&str]) {
+pub(crate) fn ok(args: &[&str]) {
     let o = run(args);
     assert!(o.status.success(), "{args:?}: {}", stderr(&o));
 }
@@ -432,19 +432,19 @@ fn ok_line(line: &str) {
 }
 
 /// Network namespaces for one test, torn down on drop (panics included).
-struct Lab {
+pub(crate) struct Lab {
     prefix: String,
-    children: Vec<Child>,
-    files: Vec<PathBuf>,
+    pub(crate) children: Vec<Child>,
+    pub(crate) files: Vec<PathBuf>,
 }
 
 impl Lab {
-    fn ns(&self, which: char) -> String {
+    pub(crate) fn ns(&self, which: char) -> String {
         format!("{}{which}", self.prefix)
     }
 
     /// Why the lab cannot run here, or None.
-    fn unavailable() -> Option<&'static str> {
+    pub(crate) fn unavailable() -> Option<&'static str> {
         if !is_root() {
             return Some("not root");
         }
@@ -465,7 +465,7 @@ impl Lab {
 
     /// Builds client, firewall and server namespaces joined by veth pairs; None (with a
     /// printed reason) when network namespaces do not work here.
-    fn up(test: &str) -> Option<Lab> {
+    pub(crate) fn up(test: &str) -> Option<Lab> {
         static N: AtomicU32 = AtomicU32::new(0);
         let prefix = format!(
             "exlv-{}-{}",
@@ -574,7 +574,7 @@ table ip exlv {{
     }
 
     /// A TCP server on 443, 25 and 587: sends a greeting, reads until the client closes.
-    fn servers(&mut self) {
+    pub(crate) fn servers(&mut self) {
         let script = format!(
             r#"
 import socket, threading
@@ -623,7 +623,7 @@ threading.Event().wait(120)
 
     /// The client: 443 (must work), 587 (must be refused), 25 (must time out), each
     /// bounded by a 3-second timeout. Returns what the client saw, one word per port.
-    fn clients(&self) -> String {
+    pub(crate) fn clients(&self) -> String {
         let script = format!(
             r#"
 import socket
@@ -717,7 +717,7 @@ impl Drop for Lab {
 }
 
 /// The verdict of the expected flow from the internet to the server on `port`.
-fn verdict(report: &Value, port: u64) -> String {
+pub(crate) fn verdict(report: &Value, port: u64) -> String {
     let hits: Vec<&Value> = report["expected"]
         .as_array()
         .unwrap()

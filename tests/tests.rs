@@ -22,6 +22,7 @@ mod records;
 mod render;
 mod report;
 mod robustness;
+mod roundtrip;
 mod rules;
 mod samples;
 mod scans;
