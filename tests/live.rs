@@ -1123,7 +1123,7 @@ fn live_view_on_an_80x24_terminal_fits_and_leaves_no_copy_in_the_scrollback() {
         .collect();
     assert_eq!(rows.len(), 1, "{after}");
     assert!(
-        after.contains("fix: nft add rule inet exflow forward"),
+        after.contains("fix: nft insert rule inet filter forward"),
         "{after}"
     );
 }

@@ -987,7 +987,7 @@ fn live_report() -> Report {
     blocked.fix = Some(Fix {
         words: "allow tcp/25 from the internet to mailbox 192.0.2.10".into(),
         nft: vec![
-            "nft add rule inet exflow forward ip saddr != 192.0.2.0/24 ip daddr \
+            "nft insert rule inet filter forward ip saddr != 192.0.2.0/24 ip daddr \
                    192.0.2.10 tcp dport 25 accept"
                 .into(),
         ],
@@ -1074,7 +1074,7 @@ fn live_view_shows_failures_first_and_counts_what_did_not_fit() {
     let lines = view(&r, 120, 60, false);
     let text = lines.join("\n");
     assert!(
-        text.contains("fix: nft add rule inet exflow forward"),
+        text.contains("fix: nft insert rule inet filter forward"),
         "{text}"
     );
     let other = lines

@@ -224,7 +224,7 @@ fn notes_wrap_at_words_with_a_hanging_indent() {
         .collect();
     assert_eq!(
         fix.join(" "),
-        "fix: nft add rule inet exflow forward ip saddr != 198.51.100.0/24 \
+        "fix: nft insert rule inet filter forward ip saddr != 198.51.100.0/24 \
          ip daddr 198.51.100.10 tcp dport 25 accept"
     );
 }
@@ -258,7 +258,7 @@ fn columns_are_read_only_on_a_terminal() {
 }
 
 /// The nft statements `exflow rules --site S --report R` prints, as the commands that add
-/// them: "nft add rule inet exflow forward <statement without its comment>".
+/// them: "nft insert rule inet filter forward <statement without its comment>".
 fn rules_commands(site: &str, report: &Value) -> BTreeSet<String> {
     let path = tmp_path("report.json");
     std::fs::write(&path, report.to_string()).unwrap();
@@ -279,7 +279,7 @@ fn rules_commands(site: &str, report: &Value) -> BTreeSet<String> {
         .filter(|l| l.contains(" accept comment ") && !l.starts_with("ct state"))
         .map(|l| {
             let statement = &l[..l.find(" comment ").unwrap()];
-            format!("nft add rule inet exflow forward {statement}")
+            format!("nft insert rule inet filter forward {statement}")
         })
         .collect()
 }
@@ -376,7 +376,7 @@ fn every_failed_row_names_the_rules_exflow_rules_prints_for_it() {
                 );
                 assert!(spans
                     .iter()
-                    .all(|s| s.starts_with("nft add rule inet exflow forward ")
+                    .all(|s| s.starts_with("nft insert rule inet filter forward ")
                         && s.ends_with(" accept")));
                 from_md.extend(spans);
             } else {
@@ -407,7 +407,7 @@ fn every_failed_row_names_the_rules_exflow_rules_prints_for_it() {
     assert_eq!(
         fixes_of("inbound-25-dropped"),
         BTreeSet::from([
-            "nft add rule inet exflow forward ip saddr != 198.51.100.0/24 \
+            "nft insert rule inet filter forward ip saddr != 198.51.100.0/24 \
                          ip daddr 198.51.100.10 tcp dport 25 accept"
                 .to_string()
         ])
@@ -486,7 +486,7 @@ fn a_fix_says_what_to_allow_when_no_rule_can_be_written() {
     assert_eq!(
         fix.nft,
         vec![
-            "nft add rule inet exflow forward ip saddr 198.51.100.0/24 ip daddr 198.51.100.10 \
+            "nft insert rule inet filter forward ip saddr 198.51.100.0/24 ip daddr 198.51.100.10 \
               tcp dport 587 accept"
                 .to_string()
         ]

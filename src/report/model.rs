@@ -223,7 +223,7 @@ pub struct FlowEntry {
 pub struct Fix {
     /// "allow tcp/25 from the internet to mailbox 198.51.100.10".
     pub words: String,
-    /// One `nft add rule inet exflow forward … accept` command per rule (one per address
+    /// One `nft insert rule inet filter forward … accept` command per rule (one per address
     /// family, and per direction for an allow-all); empty when the site gives the generator
     /// no address to write a rule with.
     pub nft: Vec<String>,

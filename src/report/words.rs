@@ -591,8 +591,8 @@ pub(crate) fn entry_detail(e: &FlowEntry) -> Option<String> {
     Some(sanitize(e.detail.trim()))
 }
 
-/// A failed flow's fix on one line: the commands that add its allow rules ("nft add rule inet
-/// exflow forward … accept", several joined by "; " as a shell runs them), or the words of
+/// A failed flow's fix on one line: the commands that add its allow rules ("nft insert rule
+/// inet filter forward … accept", several joined by "; " as a shell runs them), or the words of
 /// what to allow when the site gives no address to write a rule with. Sanitised.
 pub(crate) fn fix_line(fix: &Fix) -> String {
     if fix.nft.is_empty() {

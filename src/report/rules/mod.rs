@@ -197,7 +197,7 @@ pub fn new_section(prev: Option<&Rule>, rule: &Rule) -> bool {
 
 /// The fix of one report entry, for the report's own tables: for a failed flow (or any
 /// unsupported restriction, `unsupported`), the rules `exflow rules --report` prints for it
-/// ([`plan::plan_fixes`] of that flow alone) as `nft add rule` commands, and what they allow
+/// ([`plan::plan_fixes`] of that flow alone) as `nft insert rule` commands, and what they allow
 /// in words. None for a flow that did not fail, or one the catalogue or the site cannot place.
 pub fn fix(cat: &Catalogue, site: &Site, entry: &FlowEntry, unsupported: bool) -> Option<Fix> {
     if !unsupported && entry.died_at == Some(plan::BEYOND) {

@@ -84,12 +84,15 @@ pub fn statement(rule: &Rule) -> String {
     format!("{} accept comment {}", matches(rule), quoted(&short(rule)))
 }
 
-/// The rule as one shell command that adds it to the table this file writes: "nft add rule
-/// inet exflow forward ip daddr 192.0.2.10 tcp dport 25 accept" (without the comment, whose
-/// quotes a shell would take away).
+/// The rule as one shell command that puts it at the head of the firewall's own forward
+/// chain, before any drop there: "nft insert rule inet filter forward ip daddr 192.0.2.10 tcp
+/// dport 25 accept" (without the comment, whose quotes a shell would take away). `inet filter`
+/// is the table of Debian's and Fedora's default nftables.conf; another firewall names its
+/// own. Not this file's `exflow` table: an accept there does not undo a drop in another table
+/// (tests/roundtrip.rs shows both on a real firewall).
 pub fn add_command(rule: &Rule) -> String {
     one_line(&format!(
-        "nft add rule inet exflow forward {} accept",
+        "nft insert rule inet filter forward {} accept",
         matches(rule)
     ))
 }
@@ -102,8 +105,10 @@ pub fn render(plan: &Plan) -> String {
     }
     out.push_str(
         "# Accept rules only. nftables runs every base chain of a hook, and an accept in one\n\
-         # table does not undo a drop in another: put these rules in your own forward chain\n\
-         # (before its drop), or load this table where it is the only one filtering forward.\n\
+         # table does not undo a drop in another: loaded beside a forward chain that drops, this\n\
+         # table changes nothing. Put the statements in your own forward chain, before its drop\n\
+         # (nft insert rule FAMILY TABLE CHAIN STATEMENT). Never load it as the only filter: its\n\
+         # policy is accept.\n\
          # Rules match what the forward chain sees: after DNAT, a server's internal address.\n\
          # Check with: nft -c -f FILE\n\
          table inet exflow {\n\
