@@ -433,6 +433,8 @@ ver() { "$@" 2>/dev/null | head -1 || true; }
   echo "| exflow | $("$EXFLOW" --version 2>/dev/null | head -1), commit $GIT |"
   echo "| tcpdump | $(ver tcpdump --version) |"
   echo "| tshark | $(ver tshark -v) |"
+  echo "| awk | $(awk -W version 2>&1 </dev/null | head -1 || true) |"
+  echo "| jq | $(ver jq --version) |"
   if command -v softflowd >/dev/null 2>&1; then
     echo "| softflowd | $(softflowd -h 2>&1 | grep -m1 -o 'softflowd version [0-9][0-9.]*[0-9]' || echo softflowd) |"
   fi

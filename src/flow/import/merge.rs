@@ -276,6 +276,8 @@ fn state_from_history(h: &str, resp_pkts: u64) -> ConnState {
 
 /// Folds `other`, another sensor's record of the same connection, into `kept`:
 ///
+/// - who is the originator: as `kept` has it, unless only `other` saw the originator's SYN
+///   (a sensor that saw only the responder may have taken it for the originator);
 /// - the time: the earliest start, to the latest end;
 /// - per direction, the counters (packets, bytes, first TTL, interfaces) of the sensor that
 ///   saw more of its packets (two sensors on one path saw the same packets, so they are not
@@ -291,6 +293,12 @@ fn state_from_history(h: &str, resp_pkts: u64) -> ConnState {
 ///   SYN and the SYN-ACK: two sensors' clocks differ by more than a handshake takes.
 pub fn combine(kept: &mut ConnRecord, other: &ConnRecord) {
     let o = if other.orig == kept.orig && other.resp == kept.resp {
+        other.clone()
+    } else if other.history.contains(b'S') && !kept.history.contains(b'S') {
+        // The other sensor saw the originator's SYN: its orientation is the one to trust.
+        let uid = (kept.uid, kept.input_uid.take());
+        *kept = flipped(kept);
+        (kept.uid, kept.input_uid) = uid;
         other.clone()
     } else {
         flipped(other)
@@ -402,6 +410,50 @@ mod tests {
             merge_history(&h("ShAD"), &h("ShADadfF"), false).as_str(),
             "ShADadfF"
         );
+    }
+
+    fn rec(orig: &str, resp: &str, history: &str, pkts: (u64, u64)) -> ConnRecord {
+        let ep = |s: &str| {
+            let (ip, port) = s.rsplit_once(':').unwrap_or((s, "0"));
+            Endpoint::new(
+                ip.parse().unwrap_or([0, 0, 0, 0].into()),
+                port.parse().unwrap_or(0),
+            )
+        };
+        let mut r = super::super::blank(ep(orig), ep(resp), Proto::Tcp);
+        r.history = h(history);
+        r.orig_stats.pkts = pkts.0;
+        r.resp_stats.pkts = pkts.1;
+        r.rst_by = super::super::rst_from_history(history);
+        r
+    }
+
+    #[test]
+    fn two_one_sided_records_combine_into_the_connection() {
+        let (c, s) = ("203.0.113.10:40000", "198.51.100.10:443");
+        // The responder's sensor first, its record oriented right (exflow's '^').
+        let mut kept = rec(c, s, "^hadf", (0, 7));
+        kept.conn_state = ConnState::SHR;
+        combine(&mut kept, &rec(c, s, "SADF", (8, 0)));
+        assert_eq!(kept.history.as_str(), "ShAaDdFf");
+        assert_eq!(kept.conn_state, ConnState::SF);
+        assert_eq!((kept.orig_stats.pkts, kept.resp_stats.pkts), (8, 7));
+        // A log that took the responder for the originator: the SYN's sensor says who is who.
+        let mut kept = rec(s, c, "DF", (7, 0));
+        kept.uid = 42;
+        combine(&mut kept, &rec(c, s, "SADF", (8, 0)));
+        assert_eq!((kept.orig, kept.uid), (rec(c, s, "", (0, 0)).orig, 42));
+        assert_eq!(kept.history.as_str(), "SADdFf");
+        assert_eq!((kept.orig_stats.pkts, kept.resp_stats.pkts), (8, 7));
+        // A refusal: the SYN on one sensor, the RST on the other.
+        let mut kept = rec(c, s, "S", (1, 0));
+        kept.conn_state = ConnState::S0;
+        combine(&mut kept, &rec(c, s, "^r", (0, 1)));
+        assert_eq!(
+            (kept.history.as_str(), kept.conn_state),
+            ("Sr", ConnState::REJ)
+        );
+        assert_eq!(kept.rst_by.map(|(s, _)| s), Some(Side::Resp));
     }
 
     #[test]
