@@ -14,6 +14,12 @@
 #      tshark -q -z conv,tcp -r F
 # 3. Analyses the flood capture with default settings (no site file, default flow table),
 #    bounded by a timeout, and checks that the report names the flood's target.
+# 3b. Connection records: writes a Zeek conn.log (TSV) and a Suricata eve.json of RECORDS
+#    connections (awk, deterministic; eve.json with a DNS event every tenth line, which
+#    readers skip), and times in interleaved rounds what users would otherwise run over them:
+#      exflow analyze conn.log --format json       awk over conn.log (connections per state)
+#      exflow analyze eve.json --format json       jq -c 'select(.event_type=="flow")' eve.json
+#    and cat of each (the floor).
 # 4. Counts allocations per packet per stage (`cargo bench --bench pipeline`).
 # 5. Writes BENCHMARKS.md (machine facts, the table, the commands).
 #
@@ -23,7 +29,8 @@
 # whether a change kept them (absolute times and even ratios move with the host's memory copy
 # speed, the `cat` row).
 #
-# Environment: RUNS (5), PACKETS (1000000), FLOOD (2000000), SEED (1), FLOOD_TIMEOUT (180 s),
+# Environment: RUNS (5), PACKETS (1000000), FLOOD (2000000), RECORDS (1000000), SEED (1),
+# FLOOD_TIMEOUT (180 s),
 # TOOL_TIMEOUT (120 s, any single timed run), SETTLE (1 s between warming the page cache and a
 # timed run),
 # WORK (a temporary directory, removed at exit unless KEEP=1), OUT (BENCHMARKS.md).
@@ -34,6 +41,7 @@ ROOT=$(pwd)
 RUNS=${RUNS:-5}
 PACKETS=${PACKETS:-1000000}
 FLOOD=${FLOOD:-2000000}
+RECORDS=${RECORDS:-1000000}
 SEED=${SEED:-1}
 FLOOD_TIMEOUT=${FLOOD_TIMEOUT:-180}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-120}
@@ -67,6 +75,7 @@ need() { # command package
 }
 need tcpdump tcpdump
 need tshark tshark
+need jq jq
 if [ ! -x /usr/bin/time ]; then
   install_pkg time || { echo "compare.sh: /usr/bin/time missing (apt-get install time)" >&2; exit 2; }
 fi
@@ -276,6 +285,108 @@ else
 fi
 FLOOD_MET=$(awk -v m="${FLOOD_RSS%% *}" -v d="$FLOOD_DONE" 'BEGIN { print (d == "yes" && m < 256) ? "yes" : "**no**" }')
 
+# --- connection records -----------------------------------------------------------------------
+# A conn.log and an eve.json of $RECORDS connections to a Mailbox (the states a site's log
+# holds: SF, S0, REJ, RSTR, in the mix of benches/pipeline.rs), and the tools a user would
+# otherwise point at them. The awk and jq programs sit in files: the commands are split on
+# spaces like the others.
+CONNLOG=$WORK/conn.log
+EVEJSON=$WORK/eve.json
+say "writing a $RECORDS-connection conn.log and eve.json"
+awk -v n="$RECORDS" -v conn="$CONNLOG" -v eve="$EVEJSON" 'BEGIN {
+  split("SF S0 REJ RSTR", st, " "); split("ShADadFf S Sr ShADadr", hi, " ")
+  split("10 3 1 6", op, " "); split("8 0 1 5", rp, " ")
+  split("1b 02 02 1a", fts, " "); split("1b 00 14 1e", ftc, " ")
+  split("25 443 80 587 993", ports, " ")
+  printf "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n" > conn
+  printf "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\n" > conn
+  printf "#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]\n" > conn
+  for (i = 0; i < n; i++) {
+    k = (i % 37) % 4 + 1; a = int(i / 256) % 256; b = i % 256; p = ports[i % 5 + 1]
+    # From 2023-11-14 00:00:00 UTC, a connection every 0.5 ms (the day lasts 172 million).
+    sp = 1024 + i % 60000; x = i * 0.0005; t = 1699920000 + x
+    printf "%.6f\tC%017d\t203.0.%d.%d\t%d\t192.0.2.10\t%d\ttcp\t-\t1.5\t100\t2000\t%s\tF\tT\t0\t%s\t%d\t%d\t%d\t%d\t-\n", \
+      t, i, a, b, sp, p, st[k], hi[k], op[k], op[k] * 60, rp[k], rp[k] * 60 > conn
+    s = int(x); us = int((x - s) * 1000000 + 0.5)
+    ts = sprintf("2023-11-14T%02d:%02d:%02d", int(s / 3600), int(s / 60) % 60, s % 60)
+    e = s + 1  # the end, 1.5 s later: the duration in conn.log
+    us2 = us + 500000; if (us2 >= 1000000) { e++; us2 -= 1000000 }
+    te = sprintf("2023-11-14T%02d:%02d:%02d", int(e / 3600), int(e / 60) % 60, e % 60)
+    printf "{\"timestamp\":\"%s.%06d+0000\",\"flow_id\":%d,\"event_type\":\"flow\",\"src_ip\":\"203.0.%d.%d\",\"src_port\":%d,\"dest_ip\":\"192.0.2.10\",\"dest_port\":%d,\"proto\":\"TCP\",\"flow\":{\"pkts_toserver\":%d,\"pkts_toclient\":%d,\"bytes_toserver\":%d,\"bytes_toclient\":%d,\"start\":\"%s.%06d+0000\",\"end\":\"%s.%06d+0000\",\"age\":1,\"state\":\"closed\",\"reason\":\"timeout\",\"alerted\":false},\"tcp\":{\"tcp_flags\":\"1f\",\"tcp_flags_ts\":\"%s\",\"tcp_flags_tc\":\"%s\"}}\n", \
+      ts, us, i + 1, a, b, sp, p, op[k], rp[k], op[k] * 60, rp[k] * 60, ts, us, te, us2, fts[k], ftc[k] > eve
+    if (i % 10 == 9)
+      printf "{\"timestamp\":\"%s.%06d+0000\",\"flow_id\":%d,\"event_type\":\"dns\",\"src_ip\":\"198.51.100.10\",\"src_port\":%d,\"dest_ip\":\"203.0.113.53\",\"dest_port\":53,\"proto\":\"UDP\",\"dns\":{\"type\":\"query\",\"id\":%d,\"rrname\":\"mail.example.com\",\"rrtype\":\"MX\"}}\n", \
+        ts, us, n + i + 1, sp, i % 65536 > eve
+  }
+}'
+RECORD_LINES=$(( $(wc -l <"$CONNLOG") ))
+EVE_LINES=$(( $(wc -l <"$EVEJSON") ))
+CONNLOG_BYTES=$(stat -c %s "$CONNLOG")
+EVE_BYTES=$(stat -c %s "$EVEJSON")
+# What a user would write: connections per conn_state (the column found by name, as
+# zeek-cut does), and the flow events out of eve.json.
+cat >"$WORK/states.awk" <<'AWK'
+BEGIN { FS = "\t" }
+/^#fields/ { for (i = 2; i <= NF; i++) if ($i == "conn_state") c = i - 1; next }
+/^#/ { next }
+{ n[$c]++ }
+END { for (s in n) print s, n[s] }
+AWK
+printf '%s\n' 'select(.event_type == "flow")' >"$WORK/flows.jq"
+RTOOLS=("exflow conn.log" "awk conn.log" "cat conn.log" "exflow eve.json" "jq eve.json" "cat eve.json")
+declare -A RCMD RFILE
+RCMD["exflow conn.log"]="$EXFLOW analyze $CONNLOG --format json"
+RCMD["awk conn.log"]="awk -f $WORK/states.awk $CONNLOG"
+RCMD["cat conn.log"]="cat $CONNLOG"
+RCMD["exflow eve.json"]="$EXFLOW analyze $EVEJSON --format json"
+RCMD["jq eve.json"]="jq -c -f $WORK/flows.jq $EVEJSON"
+RCMD["cat eve.json"]="cat $EVEJSON"
+for name in "${RTOOLS[@]}"; do
+  case $name in *conn.log) RFILE[$name]=$CONNLOG ;; *) RFILE[$name]=$EVEJSON ;; esac
+done
+# The answers agree: as many flow events as connections, the states' counts the same.
+if [ "$(jq -c -f "$WORK/flows.jq" "$EVEJSON" | wc -l)" != "$RECORDS" ]; then
+  echo "compare.sh: jq did not find $RECORDS flow events in $EVEJSON" >&2
+  exit 1
+fi
+# One run, as run_one but with the log as the file put back into the page cache. Files are
+# named after the tool with its spaces and dots replaced.
+run_rec() {
+  local name=$1 f
+  local t0 t1
+  f=$WORK/rec-${name//[ .]/-}
+  dd if="${RFILE[$name]}" iflag=nocache count=0 status=none
+  cat "${RFILE[$name]}" >/dev/null
+  sleep "$SETTLE"
+  t0=$EPOCHREALTIME
+  # shellcheck disable=SC2086 # the command line is split on purpose
+  if ! /usr/bin/time -f '%M' -o "$f.rss1" timeout "$TOOL_TIMEOUT" ${RCMD[$name]} \
+    >/dev/null 2>>"$f.err"; then
+    echo "compare.sh: $name failed: ${RCMD[$name]} (see $f.err)" >&2
+    tail -5 "$f.err" >&2
+    exit 1
+  fi
+  t1=$EPOCHREALTIME
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }' >>"$f.wall"
+  tail -1 "$f.rss1" >>"$f.rss"
+}
+for name in "${RTOOLS[@]}"; do f=$WORK/rec-${name//[ .]/-}; : >"$f.wall"; : >"$f.rss"; done
+NRTOOLS=${#RTOOLS[@]}
+for round in $(seq 1 "$RUNS"); do
+  for k in $(seq 0 $((NRTOOLS - 1))); do
+    name=${RTOOLS[$(((round - 1 + k) % NRTOOLS))]}
+    say "records round $round/$RUNS: $name"
+    run_rec "$name"
+  done
+done
+declare -A RMED
+for name in "${RTOOLS[@]}"; do RMED[$name]=$(median "$WORK/rec-${name//[ .]/-}.wall"); done
+# exflow's time for the same file as a share of the tool's.
+rratio() {
+  local ex="exflow ${1#* }"
+  awk -v a="${RMED[$ex]}" -v b="${RMED[$1]}" 'BEGIN { printf "%.3f", a / b }'
+}
+
 # --- allocations ------------------------------------------------------------------------------
 # Counted, not timed: benches/pipeline.rs runs each stage over the samples under a counting
 # global allocator (a warm-up round, then 7 counted ones). After the timings, so that the
@@ -322,6 +433,8 @@ ver() { "$@" 2>/dev/null | head -1 || true; }
   echo "| exflow | $("$EXFLOW" --version 2>/dev/null | head -1), commit $GIT |"
   echo "| tcpdump | $(ver tcpdump --version) |"
   echo "| tshark | $(ver tshark -v) |"
+  echo "| awk | $(awk -W version 2>&1 </dev/null | head -1 || true) |"
+  echo "| jq | $(ver jq --version) |"
   if command -v softflowd >/dev/null 2>&1; then
     echo "| softflowd | $(softflowd -h 2>&1 | grep -m1 -o 'softflowd version [0-9][0-9.]*[0-9]' || echo softflowd) |"
   fi
@@ -389,6 +502,24 @@ ver() { "$@" 2>/dev/null | head -1 || true; }
   echo "| wall (s) | peak RSS (MiB) | finished | report names the target | target: peak < 256 MiB | met |"
   echo "|---:|---:|---|---|---|---|"
   echo "| $FLOOD_S | ${FLOOD_RSS:-?} | $FLOOD_DONE | $FLOOD_NAMED | < 256 | $FLOOD_MET |"
+  echo
+  echo "## Connection records ($RECORDS connections, $RUNS runs each, seconds of wall time)"
+  echo
+  echo "A generated Zeek conn.log (TSV, $RECORD_LINES lines, $CONNLOG_BYTES bytes) and Suricata"
+  echo "eve.json ($EVE_LINES lines, $EVE_BYTES bytes: a flow event per connection and a DNS"
+  echo "event every tenth line) of connections to a Mailbox (SF, S0, REJ and RSTR, as in"
+  echo "benches/pipeline.rs), each tool over the file just read back into the page cache,"
+  echo "in interleaved rounds. exflow gives the whole report (records mapped onto flows,"
+  echo "verdicts); awk counts connections per conn_state (the column found by name from"
+  echo "\`#fields\`, as \`zeek-cut\` does); jq picks the flow events (\`select(.event_type == \"flow\")\`)."
+  echo
+  echo "| tool | median | min | max | peak RSS (MiB) | exflow ÷ tool | records/s (median) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for name in "${RTOOLS[@]}"; do
+    f=$WORK/rec-${name//[ .]/-}
+    case $name in exflow*) r="1" ;; *) r=$(rratio "$name") ;; esac
+    echo "| $name | ${RMED[$name]} | $(minimum "$f.wall") | $(maximum "$f.wall") | $(peak_mib "$f.rss") | $r | $(awk -v n="$RECORDS" -v s="${RMED[$name]}" 'BEGIN { printf "%.0f", n / s }') |"
+  done
   echo
   echo "## Allocations per packet (counted, not timed)"
   echo
@@ -480,7 +611,7 @@ ver() { "$@" 2>/dev/null | head -1 || true; }
   echo "## Commands"
   echo
   echo '```sh'
-  echo "benches/compare.sh   # RUNS=$RUNS PACKETS=$PACKETS FLOOD=$FLOOD SEED=$SEED FLOOD_TIMEOUT=$FLOOD_TIMEOUT SETTLE=$SETTLE"
+  echo "benches/compare.sh   # RUNS=$RUNS PACKETS=$PACKETS FLOOD=$FLOOD RECORDS=$RECORDS SEED=$SEED FLOOD_TIMEOUT=$FLOOD_TIMEOUT SETTLE=$SETTLE"
   echo "cargo run --release --example synth -- --packets $PACKETS --seed $SEED --out F --truth F.truth.json --site S"
   echo "cargo run --release --example synth -- --flood $FLOOD --seed $SEED --out FLOOD"
   for name in "${TOOLS[@]}"; do
@@ -488,6 +619,12 @@ ver() { "$@" 2>/dev/null | head -1 || true; }
       -e "s#$WORK/nfpcapd#DIR#g" -e "s#$WORK/#/tmp/#g" -e "s#$ROOT/target/release/##g"
   done
   echo "timeout $FLOOD_TIMEOUT exflow analyze FLOOD --format json"
+  for name in "${RTOOLS[@]}"; do
+    echo "${RCMD[$name]}" | sed -e "s#$WORK/#/tmp/#g" -e "s#$ROOT/target/release/##g"
+  done
+  echo "# /tmp/states.awk:"
+  sed 's/^/#   /' "$WORK/states.awk"
+  echo "# /tmp/flows.jq: $(cat "$WORK/flows.jq")"
   echo '```'
   echo
   echo "Each timed command runs under \`/usr/bin/time -f %M timeout $TOOL_TIMEOUT\` (peak RSS) with"

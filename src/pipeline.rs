@@ -66,10 +66,29 @@ struct Collector {
 impl Sink for Collector {
     fn conn(&mut self, rec: &ConnRecord) {
         if let Some(m) = &mut self.merge {
-            if m.is_copy(rec, self.sensor) {
-                return;
+            // Held for another sensor's copy; what leaves the window goes on.
+            if let Some(done) = m.add(rec, self.sensor) {
+                self.emit(&done);
             }
+            return;
         }
+        self.emit(rec);
+    }
+}
+
+impl Collector {
+    /// Ends the merge: the connections it still holds go on, in the order they came.
+    fn end_merge(&mut self) -> Option<SensorMerge> {
+        let mut m = self.merge.take()?;
+        for rec in m.drain() {
+            self.emit(&rec);
+        }
+        Some(m)
+    }
+
+    /// A connection, merged if there were several sensors, to `--flows`, the counters and
+    /// the aggregator.
+    fn emit(&mut self, rec: &ConnRecord) {
         self.counts.add(rec);
         self.agg.conn(rec);
         if self.write_error.is_some() {
@@ -462,7 +481,7 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
         sink: mut collector,
     } = tracker;
     // Several sensors (each file of records is one, the captures together one): merge
-    // the connections they share. One alone has nothing to merge with.
+    // the connections they share, combining what each saw of them. One alone has nothing to merge with.
     let sensors =
         kinds.iter().filter(|(_, k, _)| k.is_some()).count() + usize::from(!captures.is_empty());
     if sensors > 1 {
@@ -613,7 +632,7 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
         }
         files.files = opts.files.clone();
     }
-    let merge = tracker.sink.merge.take();
+    let merge = tracker.sink.end_merge();
     let (mut stats, agg) = Engine { front, tracker }.finish(files)?;
     stats.inputs = inputs;
     if let Some(m) = merge {

@@ -293,6 +293,244 @@ fn two_sensors_with_overlapping_halves_count_each_connection_once() {
     }
 }
 
+/// A pcap file (nanosecond magic, little-endian) of these frames, all of one link type.
+fn write_pcap(path: &Path, link: u32, frames: &[PcapFrame]) {
+    let mut out = vec![];
+    out.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&262_144u32.to_le_bytes());
+    out.extend_from_slice(&link.to_le_bytes());
+    for (ts, bytes, wire_len) in frames {
+        let secs = u32::try_from(ts.div_euclid(1_000_000_000)).unwrap();
+        let nanos = u32::try_from(ts.rem_euclid(1_000_000_000)).unwrap();
+        out.extend_from_slice(&secs.to_le_bytes());
+        out.extend_from_slice(&nanos.to_le_bytes());
+        out.extend_from_slice(&u32::try_from(bytes.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(&wire_len.to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// A frame as read: time, bytes, length on the wire, link type, interface.
+type OwnedFrame = (i64, Vec<u8>, u32, u32, u16);
+/// A frame to write: time, bytes, length on the wire.
+type PcapFrame = (i64, Vec<u8>, u32);
+/// One sensor's capture: its link type and frames.
+type SensorCapture = (u32, Vec<PcapFrame>);
+
+fn frames_of(capture: &Path) -> Vec<OwnedFrame> {
+    let mut frames = vec![];
+    exflow::source::file::read_files(
+        &[capture.to_string_lossy().to_string()],
+        None,
+        &mut |f: &exflow::source::Frame<'_>| {
+            frames.push((f.ts.0, f.bytes.to_vec(), f.wire_len, f.link.0, f.iface))
+        },
+    )
+    .unwrap();
+    frames
+}
+
+/// The site file's `internal` networks.
+fn internal_nets(site: &Path) -> Vec<(std::net::IpAddr, u32)> {
+    let t: toml::Table = std::fs::read_to_string(site).unwrap().parse().unwrap();
+    t.get("internal")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|n| n.as_str()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| {
+            let (a, len) = n.split_once('/').unwrap_or((n, ""));
+            let a: std::net::IpAddr = a.parse().unwrap();
+            let len = len.parse().unwrap_or(if a.is_ipv4() { 32 } else { 128 });
+            (a, len)
+        })
+        .collect()
+}
+
+fn in_net(ip: std::net::IpAddr, (net, len): (std::net::IpAddr, u32)) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    let bits = |a: u128, b: u128, width: u32| len == 0 || (a ^ b) >> (width - len.min(width)) == 0;
+    match (ip, net) {
+        (V4(a), V4(b)) => bits(u32::from(a).into(), u32::from(b).into(), 32),
+        (V6(a), V6(b)) => bits(u128::from(a), u128::from(b), 128),
+        _ => false,
+    }
+}
+
+/// Each capture written as a pcap, `--flows` of each (with the site, for its NAT addresses;
+/// `--seed 1` for both: the same uids, as two sensors' own numbering may give), the files
+/// of those that saw anything.
+fn sensors_flows(name: &str, site: &Path, halves: &[SensorCapture]) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for (i, (link, frames)) in halves.iter().enumerate() {
+        if frames.is_empty() {
+            continue;
+        }
+        let pcap = tmp_path(&format!("{name}-sensor{i}.pcap"));
+        write_pcap(&pcap, *link, frames);
+        let flows = tmp_path(&format!("{name}-sensor{i}.jsonl"));
+        let o = exflow(&[
+            "analyze",
+            pcap.to_str().unwrap(),
+            "--flows",
+            flows.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--site",
+            site.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{name} sensor {i}: {}", stderr(&o));
+        let _ = std::fs::remove_file(pcap);
+        if std::fs::metadata(&flows).map_or(0, |m| m.len()) > 0 {
+            out.push(flows);
+        }
+    }
+    out
+}
+
+/// A merged report against the whole capture's: the same verdicts, the same connections
+/// (each one two sensors saw counted once), the same connection states.
+fn assert_merged_like_whole(name: &str, flows: &[std::path::PathBuf], capture: &str, site: &str) {
+    let mut args: Vec<&str> = flows.iter().map(|f| f.to_str().unwrap()).collect();
+    args.extend_from_slice(&["--site", site]);
+    let merged = report(&args);
+    let whole = report(&[capture, "--site", site]);
+    assert_eq!(verdicts(&merged), verdicts(&whole), "{name}: verdicts");
+    assert_eq!(
+        merged["capture"]["connections"], whole["capture"]["connections"],
+        "{name}: a connection both sensors saw counts once"
+    );
+    // The connections themselves: 5-tuple and conn_state (the histories' letters may come
+    // in another order across the sensors, and each side's packets are its sensor's).
+    let conns = |files: &[&str]| -> Vec<String> {
+        let (o, lines) = flows_of(
+            &files.iter().map(Path::new).collect::<Vec<_>>(),
+            &["--seed", "1", "--site", site],
+        );
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let mut v: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                let mut h: Vec<char> = l["history"].as_str().unwrap().chars().collect();
+                h.sort_unstable();
+                format!(
+                    "{} {}:{} → {}:{} {} {} {}/{}",
+                    l["proto"].as_str().unwrap(),
+                    l["id.orig_h"].as_str().unwrap(),
+                    l["id.orig_p"],
+                    l["id.resp_h"].as_str().unwrap(),
+                    l["id.resp_p"],
+                    l["conn_state"].as_str().unwrap(),
+                    h.into_iter().collect::<String>(),
+                    l["orig_pkts"],
+                    l["resp_pkts"],
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let files: Vec<&str> = flows.iter().map(|f| f.to_str().unwrap()).collect();
+    assert_eq!(conns(&files), conns(&[capture]), "{name}: connections");
+}
+
+#[test]
+fn two_sensors_split_by_direction_give_the_whole_captures_verdicts() {
+    let mut merged_somewhere = false;
+    for site in sample_sites_with_pcap() {
+        let pcap = site.to_string_lossy().replace(".site.toml", ".pcap");
+        let name = Path::new(&pcap)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let nets = internal_nets(&site);
+        // Sensor 0: the packets from the site's internal networks; sensor 1: the rest
+        // (tunnelled packets by their inner source, undecodable frames with the rest).
+        let mut halves = [(1, vec![]), (1, vec![])];
+        for (ts, bytes, wire_len, link, iface) in frames_of(Path::new(&pcap)) {
+            let frame = exflow::source::Frame {
+                ts: exflow::time::Timestamp(ts),
+                link: exflow::source::LinkType(link),
+                caplen: u32::try_from(bytes.len()).unwrap(),
+                wire_len,
+                iface,
+                interfaces: iface + 1,
+                bytes: &bytes,
+            };
+            let inside = exflow::decode::decode(&frame)
+                .is_ok_and(|p| nets.iter().any(|&n| in_net(p.src, n)));
+            let half = &mut halves[usize::from(!inside)];
+            half.0 = link;
+            half.1.push((ts, bytes, wire_len));
+        }
+        let flows = sensors_flows(&name, &site, &halves);
+        let one_sided = |f: &std::path::PathBuf| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .any(|l| l.contains("\"orig_pkts\":0") || l.contains("\"resp_pkts\":0"))
+        };
+        merged_somewhere |= flows.len() == 2 && flows.iter().all(one_sided);
+        assert_merged_like_whole(&name, &flows, &pcap, site.to_str().unwrap());
+        for f in flows {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+    assert!(merged_somewhere, "no sample gave two one-sided sensors");
+}
+
+#[test]
+fn two_sensors_split_by_interface_count_each_connection_once() {
+    let mut checked = 0;
+    for site in sample_sites() {
+        let capture = site.to_string_lossy().replace(".site.toml", ".pcapng");
+        if !Path::new(&capture).is_file() {
+            continue;
+        }
+        let name = Path::new(&capture)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        // Each interface of the firewall's capture is a sensor that saw both directions
+        // (of the connections that crossed it).
+        let mut sensors: BTreeMap<u16, SensorCapture> = BTreeMap::new();
+        for (ts, bytes, wire_len, link, iface) in frames_of(Path::new(&capture)) {
+            let s = sensors.entry(iface).or_insert((link, vec![]));
+            s.1.push((ts, bytes, wire_len));
+        }
+        let halves: Vec<_> = sensors.into_values().collect();
+        assert!(halves.len() >= 2, "{name}: one interface");
+        let flows = sensors_flows(&name, &site, &halves);
+        let mut args: Vec<&str> = flows.iter().map(|f| f.to_str().unwrap()).collect();
+        let s = site.to_str().unwrap();
+        args.extend_from_slice(&["--site", s]);
+        let merged = report(&args);
+        let whole = report(&[&capture, "--site", s]);
+        assert!(
+            merged["warnings"].to_string().contains("counted once"),
+            "{name}: no connection merged: {}",
+            merged["warnings"]
+        );
+        assert_eq!(
+            merged["capture"]["connections"], whole["capture"]["connections"],
+            "{name}: a connection two interfaces saw counts once"
+        );
+        assert_eq!(verdicts(&merged), verdicts(&whole), "{name}: verdicts");
+        for f in flows {
+            let _ = std::fs::remove_file(f);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} firewall captures");
+}
+
 /// An EVE `flow` event for one of exflow's connections, in the shape Suricata's docs give
 /// ("EVE JSON Format", flow event: `flow.pkts_toserver`/`toclient`, `bytes_*`, `start`/`end`,
 /// `state`, `reason`; `tcp.tcp_flags_ts`/`tcp_flags_tc`, hex, OR'ed per direction).
