@@ -160,7 +160,7 @@ def pcapng(link, recs, big_endian):
 
 
 def main():
-    added = {"frame": 0, "capture": 0, "site": 0}
+    added = {"frame": 0, "capture": 0, "site": 0, "records": 0}
     pcaps = sorted(f for f in os.listdir(SAMPLES) if f.endswith(".pcap"))
     turn = 0
     for name in pcaps:
@@ -190,6 +190,24 @@ def main():
             tunnelled = [(t, c, w, wrap(1, tunnel(kind, ip))) for t, c, w, ip in ips if ip is not None]
             if tunnelled:
                 added["frame"] += put("frame", frame_input(1, tunnelled))
+    # The firewall's two-interface captures as dumpcap wrote them (out of time order, every
+    # forwarded packet once per interface, NAT legs): the reorder buffer and copy pairing.
+    for f in sorted(os.listdir(SAMPLES)):
+        if f.endswith(".fw2.pcapng"):
+            with open(os.path.join(SAMPLES, f), "rb") as fh:
+                added["capture"] += put("capture", fh.read())
+    # records: Zeek's conn.logs (TSV), the samples' --flows lines (exflow's own), a few of
+    # each cut short.
+    logs = os.path.join(ROOT, "..", "shared", "captures", "zeek-logs")
+    if os.path.isdir(logs):
+        for f in sorted(os.listdir(logs)):
+            with open(os.path.join(logs, f), "rb") as fh:
+                added["records"] += put("records", fh.read())
+    for f in sorted(os.listdir(SAMPLES)):
+        if f.endswith(".expect.jsonl"):
+            with open(os.path.join(SAMPLES, f), "rb") as fh:
+                lines = fh.read().splitlines(keepends=True)
+            added["records"] += put("records", b"".join(lines[:4]))
     for sub in ("pcapng-generator", "tunnels"):
         shared = os.path.join(ROOT, "..", "shared", "captures", sub)
         if os.path.isdir(shared):

@@ -12,16 +12,16 @@
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
-    echo "usage: $0 TARGET SECONDS [libFuzzer flags...]   (TARGET: frame, capture, site)" >&2
+    echo "usage: $0 TARGET SECONDS [libFuzzer flags...]   (TARGET: frame, capture, site, records)" >&2
     exit 2
 fi
 target=$1
 seconds=$2
 shift 2
 case "$target" in
-    frame | capture | site) ;;
+    frame | capture | site | records) ;;
     *)
-        echo "$0: unknown target '$target' (frame, capture, site)" >&2
+        echo "$0: unknown target '$target' (frame, capture, site, records)" >&2
         exit 2
         ;;
 esac
