@@ -282,7 +282,7 @@ fn state_from_history(h: &str, resp_pkts: u64) -> ConnState {
 /// - per direction, the counters (packets, bytes, first TTL, interfaces) of the sensor that
 ///   saw more of its packets (two sensors on one path saw the same packets, so they are not
 ///   added; a sensor that saw none of a direction adds nothing);
-/// - the histories merged ([`merge_history`]) and, for TCP, `conn_state` recomputed from
+/// - the histories merged (`merge_history`) and, for TCP, `conn_state` recomputed from
 ///   them where the merged history shows the handshake (`S` and `h`) or the refusal (`S`
 ///   and `r`) that neither sensor saw whole; the first RST's side from the merged history,
 ///   its TTL from the sensor that saw it; for UDP and ICMP, `SF` once there are packets
