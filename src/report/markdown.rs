@@ -15,6 +15,7 @@ use super::words::{
     interfaces_label, ms_figure, open_ports, port_label, proto_port, reason_label, reordered_label,
     side_label, sorted_entries, summary_text, time_span, topology_source, tunnels_label, utc,
 };
+use super::words::{dash_if_empty, files_inline, list_limited};
 use std::fmt::Write as _;
 
 /// How many files, targets or open ports are listed before "and N more".
@@ -30,7 +31,7 @@ pub fn render(report: &Report) -> String {
         "{} {} · {}\n",
         md(r.tool.name),
         md(r.tool.version),
-        files_inline(&r.capture.files)
+        files_inline(&r.capture.files, md)
     );
     let _ = writeln!(out, "**{}**\n", md_escape(&summary_text(r)));
 
@@ -111,7 +112,7 @@ fn scans(out: &mut String, r: &Report) {
             out,
             &[
                 md(&s.source),
-                dash_if_empty(list_limited(&s.targets, LIST_MAX)),
+                dash_if_empty(list_limited(&s.targets, LIST_MAX, md)),
                 s.ports_probed.to_string(),
                 md_escape(&open_ports(&s.open, LIST_MAX)),
                 s.closed.to_string(),
@@ -243,7 +244,7 @@ fn capture(out: &mut String, r: &Report) {
     let _ = writeln!(
         out,
         "- **Files:** {}",
-        dash_if_empty(list_limited(&c.files, LIST_MAX))
+        dash_if_empty(list_limited(&c.files, LIST_MAX, md))
     );
     let _ = writeln!(out, "- **Packets:** {}", c.packets);
     if let Some(f) = &c.filter {
@@ -259,7 +260,7 @@ fn capture(out: &mut String, r: &Report) {
     let _ = writeln!(
         out,
         "- **Link types:** {}",
-        dash_if_empty(list_limited(&c.link_types, LIST_MAX))
+        dash_if_empty(list_limited(&c.link_types, LIST_MAX, md))
     );
     let _ = writeln!(out, "- **Anomalies:** {}", md_escape(&anomalies_label(r)));
     let _ = writeln!(out, "- **Evicted flows:** {}", c.evicted_flows);
@@ -293,12 +294,12 @@ fn topology(out: &mut String, r: &Report) {
     let _ = writeln!(
         out,
         "- **Internal:** {}",
-        dash_if_empty(list_limited(&t.internal, LIST_MAX))
+        dash_if_empty(list_limited(&t.internal, LIST_MAX, md))
     );
     let _ = writeln!(
         out,
         "- **Perimeter:** {}",
-        dash_if_empty(list_limited(&t.perimeter, LIST_MAX))
+        dash_if_empty(list_limited(&t.perimeter, LIST_MAX, md))
     );
     if t.inferred && !t.reasons.is_empty() {
         let _ = writeln!(out, "- **Why:**");
@@ -327,33 +328,6 @@ fn table_head(out: &mut String, heads: &[&str]) {
 /// One table row; cells are already escaped.
 fn table_row(out: &mut String, cells: &[String]) {
     let _ = writeln!(out, "| {} |", cells.join(" | "));
-}
-
-fn dash_if_empty(s: String) -> String {
-    if s.is_empty() {
-        "-".to_string()
-    } else {
-        s
-    }
-}
-
-/// The first `max` items, escaped and comma-separated, then "and N more".
-fn list_limited(items: &[String], max: usize) -> String {
-    let shown: Vec<String> = items.iter().take(max).map(|i| md(i)).collect();
-    let mut s = shown.join(", ");
-    if items.len() > max {
-        let _ = write!(s, " and {} more", items.len() - max);
-    }
-    s
-}
-
-/// The files for the line under the title.
-fn files_inline(files: &[String]) -> String {
-    match files.len() {
-        0 => "no files".to_string(),
-        1 => list_limited(files, 1),
-        n => format!("{n} files: {}", list_limited(files, 3)),
-    }
 }
 
 /// Data text, sanitised and Markdown-escaped.

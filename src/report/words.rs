@@ -1067,3 +1067,36 @@ pub fn import_warnings(
     }
     out
 }
+
+/// "-" for an empty value in a table or list line.
+pub(crate) fn dash_if_empty(s: String) -> String {
+    if s.is_empty() {
+        "-".to_string()
+    } else {
+        s
+    }
+}
+
+/// The first `max` items, each escaped for the format (`escape`), comma-separated, then
+/// "and N more".
+pub(crate) fn list_limited(
+    items: &[String],
+    max: usize,
+    escape: impl Fn(&str) -> String,
+) -> String {
+    let shown: Vec<String> = items.iter().take(max).map(|i| escape(i)).collect();
+    let mut s = shown.join(", ");
+    if items.len() > max {
+        let _ = write!(s, " and {} more", items.len() - max);
+    }
+    s
+}
+
+/// The files for the line under a report's title, escaped for the format.
+pub(crate) fn files_inline(files: &[String], escape: impl Fn(&str) -> String) -> String {
+    match files.len() {
+        0 => "no files".to_string(),
+        1 => list_limited(files, 1, escape),
+        n => format!("{n} files: {}", list_limited(files, 3, escape)),
+    }
+}

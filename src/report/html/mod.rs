@@ -25,6 +25,7 @@ use super::words::{
     ms_figure, open_ports, port_label, proto_port, reason_label, reordered_label, side_label,
     sorted_entries, summary_text, time_span, topology_source, tunnels_label, utc, verdict_label,
 };
+use super::words::{dash_if_empty, files_inline, list_limited};
 use crate::classify::catalogue::Catalogue;
 use crate::classify::site::Site;
 use std::fmt::Write as _;
@@ -160,7 +161,7 @@ pub fn render(report: &Report, site: &Site, cat: &Catalogue) -> String {
         "<p class=\"meta\">{} {} · {}{}</p>",
         h(r.tool.name),
         h(r.tool.version),
-        files_inline(&r.capture.files),
+        files_inline(&r.capture.files, h),
         match r.interim {
             Some(true) => " · interim report (live)",
             Some(false) => " · final report (live)",
@@ -327,7 +328,7 @@ fn head(out: &mut String, r: &Report) {
     let _ = writeln!(
         out,
         "<title>exflow report · {}</title>",
-        files_inline(&r.capture.files)
+        files_inline(&r.capture.files, h)
     );
     let _ = writeln!(out, "<style>{CSS}</style>\n</head>");
 }
@@ -746,7 +747,7 @@ fn scans(out: &mut String, r: &Report) {
             "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td>{}</td></tr>",
             h(&s.source),
-            dash_if_empty(list_limited(&s.targets, LIST_MAX)),
+            dash_if_empty(list_limited(&s.targets, LIST_MAX, h)),
             s.ports_probed,
             esc(&open_ports(&s.open, LIST_MAX)),
             s.closed,
@@ -820,7 +821,7 @@ fn capture(out: &mut String, r: &Report) {
     fact(
         out,
         "Files",
-        &dash_if_empty(list_limited(&c.files, LIST_MAX)),
+        &dash_if_empty(list_limited(&c.files, LIST_MAX, h)),
     );
     fact(out, "Packets", &c.packets.to_string());
     fact(out, "Bytes", &esc(&bytes_label(c.bytes)));
@@ -829,7 +830,7 @@ fn capture(out: &mut String, r: &Report) {
     fact(
         out,
         "Link types",
-        &dash_if_empty(list_limited(&c.link_types, LIST_MAX)),
+        &dash_if_empty(list_limited(&c.link_types, LIST_MAX, h)),
     );
     fact(out, "Anomalies", &esc(&anomalies_label(r)));
     fact(out, "Evicted flows", &c.evicted_flows.to_string());
@@ -880,12 +881,12 @@ fn topology(out: &mut String, r: &Report) {
     fact(
         out,
         "Internal",
-        &dash_if_empty(list_limited(&t.internal, LIST_MAX)),
+        &dash_if_empty(list_limited(&t.internal, LIST_MAX, h)),
     );
     fact(
         out,
         "Perimeter",
-        &dash_if_empty(list_limited(&t.perimeter, LIST_MAX)),
+        &dash_if_empty(list_limited(&t.perimeter, LIST_MAX, h)),
     );
     out.push_str("</dl>\n");
     if t.inferred && !t.reasons.is_empty() {
@@ -908,32 +909,5 @@ fn topology(out: &mut String, r: &Report) {
             );
         }
         out.push_str("</tbody>\n</table>\n");
-    }
-}
-
-fn dash_if_empty(s: String) -> String {
-    if s.is_empty() {
-        "-".to_string()
-    } else {
-        s
-    }
-}
-
-/// The first `max` items, escaped and comma-separated, then "and N more".
-fn list_limited(items: &[String], max: usize) -> String {
-    let shown: Vec<String> = items.iter().take(max).map(|i| h(i)).collect();
-    let mut s = shown.join(", ");
-    if items.len() > max {
-        let _ = write!(s, " and {} more", items.len() - max);
-    }
-    s
-}
-
-/// The files for the line under the title.
-fn files_inline(files: &[String]) -> String {
-    match files.len() {
-        0 => "no files".to_string(),
-        1 => list_limited(files, 1),
-        n => format!("{n} files: {}", list_limited(files, 3)),
     }
 }
