@@ -601,6 +601,7 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
     let mut inputs = vec![];
     if records {
         let mut uid = tracker.table.stats().connections;
+        let mut read = read_all_records(&kinds, &mut tracker.sink, &mut uid, opts.flow.uid_key)?;
         for (i, (file, kind, name)) in kinds.iter().enumerate() {
             let Some(kind) = kind else {
                 inputs.push(InputFacts {
@@ -611,9 +612,9 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
                 });
                 continue;
             };
-            tracker.sink.sensor = u16::try_from(i + 1).unwrap_or(u16::MAX);
-            let (stats, error) =
-                read_records(file, *kind, &mut tracker.sink, &mut uid, opts.flow.uid_key)?;
+            let Some((stats, error)) = read[i].take() else {
+                continue;
+            };
             files.warnings.extend(words::import_warnings(
                 file,
                 &stats,
@@ -677,20 +678,94 @@ fn input_kinds(opts: &Options) -> Result<Vec<FileKind>, Error> {
 }
 
 /// Streams one file of connection records into the collector, one record at a time.
-fn read_records(
-    file: &str,
-    kind: import::Kind,
+/// What reading one file of records gave: its counts and the read error that ended it early.
+type RecordsRead = (import::ImportStats, Option<io::Error>);
+
+/// Records waiting between a file's reading thread and the merge, per file.
+const RECORDS_QUEUED: usize = 4096;
+
+/// Reads every file of records (the `Some` kinds of `kinds`; one sensor each) into `sink`.
+/// One file is read straight through. Several are read side by side, one thread each, and
+/// handed on in the order their connections ended (a k-way merge by end time, ties by file):
+/// the sensors' copies of one connection then reach the cross-sensor merge close together
+/// however long the logs are, where reading one file after the other would hold the whole of
+/// the first to meet the second. Memory: [`RECORDS_QUEUED`] records per file. The order, and
+/// so the uids, do not depend on the threads' timing.
+fn read_all_records(
+    kinds: &[FileKind],
     sink: &mut Collector,
     uid: &mut u64,
     uid_key: u64,
-) -> Result<(import::ImportStats, Option<io::Error>), Error> {
-    let (_, stream) = open_decompressed(file)?;
-    let reader = io::BufReader::with_capacity(1 << 18, stream);
-    Ok(import::read(kind, reader, &mut |mut rec| {
+) -> Result<Vec<Option<RecordsRead>>, Error> {
+    let mut out: Vec<Option<RecordsRead>> = kinds.iter().map(|_| None).collect();
+    let files: Vec<(usize, &str, import::Kind)> = kinds
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (f, k, _))| k.map(|k| (i, f.as_str(), k)))
+        .collect();
+    let mut hand_on = |sink: &mut Collector, i: usize, mut rec: ConnRecord| {
+        sink.sensor = u16::try_from(i + 1).unwrap_or(u16::MAX);
         *uid += 1;
         rec.uid = *uid ^ uid_key;
         sink.conn(&rec);
-    }))
+    };
+    if let [(i, file, kind)] = files[..] {
+        let (_, stream) = open_decompressed(file)?;
+        let reader = io::BufReader::with_capacity(1 << 18, stream);
+        out[i] = Some(import::read(kind, reader, &mut |rec| hand_on(sink, i, rec)));
+        return Ok(out);
+    }
+    std::thread::scope(|scope| -> Result<(), Error> {
+        let mut heads: Vec<(usize, mpsc::Receiver<ConnRecord>, Option<ConnRecord>)> = vec![];
+        let mut readers = vec![];
+        for &(i, file, kind) in &files {
+            let (tx, rx) = mpsc::sync_channel::<ConnRecord>(RECORDS_QUEUED);
+            readers.push((
+                i,
+                scope.spawn(move || -> Result<RecordsRead, Error> {
+                    // Opened here (a decompressing stream stays on its thread); a file that
+                    // cannot be opened ends the run once the others are read.
+                    let (_, stream) = open_decompressed(file)?;
+                    let reader = io::BufReader::with_capacity(1 << 18, stream);
+                    // The merge stops listening only by ending: a failed send ends nothing.
+                    Ok(import::read(kind, reader, &mut |rec| {
+                        let _ = tx.send(rec);
+                    }))
+                }),
+            ));
+            heads.push((i, rx, None));
+        }
+        loop {
+            // Each file's next record (blocking: the order must not depend on timing). A file
+            // whose records ran out stays empty: its channel is closed and answers at once.
+            for (_, rx, head) in heads.iter_mut() {
+                if head.is_none() {
+                    *head = rx.recv().ok();
+                }
+            }
+            let next = heads
+                .iter()
+                .enumerate()
+                .filter_map(|(n, (i, _, h))| h.as_ref().map(|r| ((r.ts.plus(r.duration), *i), n)))
+                .min()
+                .map(|(_, n)| n);
+            let Some(n) = next else {
+                break;
+            };
+            let (i, _, head) = &mut heads[n];
+            if let Some(rec) = head.take() {
+                hand_on(sink, *i, rec);
+            }
+        }
+        for (i, reader) in readers {
+            let read = reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            out[i] = Some(read);
+        }
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// What a live run needs besides the capture's own options.

@@ -978,3 +978,55 @@ fn a_conn_log_refusal_cannot_say_by_whom() {
     assert!(e.get("cannot_show").is_none());
     let _ = std::fs::remove_file(p);
 }
+
+/// Two sensors' logs longer than the cross-sensor merge's window (131,072 records), both of
+/// the same connections: the logs are read side by side, in the order their connections
+/// ended, so every connection meets its copy and counts once (read one after the other, the
+/// first log had left the window before the second began: every connection counted twice).
+#[test]
+fn two_long_logs_of_the_same_connections_count_each_once() {
+    const N: usize = 140_000;
+    let mut log = String::with_capacity(N * 120);
+    log.push_str(
+        "#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\t\
+         duration\tconn_state\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\n\
+         #types\ttime\tstring\taddr\tport\taddr\tport\tenum\tinterval\tstring\tstring\tcount\t\
+         count\tcount\tcount\n",
+    );
+    for i in 0..N {
+        let t = 1_699_920_000.0 + i as f64 * 0.0005;
+        let _ = std::fmt::Write::write_fmt(
+            &mut log,
+            format_args!(
+                "{t:.6}\tC{i:017}\t203.0.{}.{}\t{}\t192.0.2.10\t443\ttcp\t1.5\tSF\tShADadFf\t\
+                 10\t600\t8\t480\n",
+                (i / 256) % 256,
+                i % 256,
+                1024 + i % 60_000
+            ),
+        );
+    }
+    let (a, b) = (tmp_path("sensor-a.log"), tmp_path("sensor-b.log"));
+    std::fs::write(&a, &log).unwrap();
+    std::fs::write(&b, &log).unwrap();
+    let o = exflow(&[
+        "analyze",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let _ = (std::fs::remove_file(&a), std::fs::remove_file(&b));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rep: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        rep["capture"]["connections"], N as u64,
+        "{:#}",
+        rep["capture"]
+    );
+    let said = rep["warnings"].to_string();
+    assert!(
+        said.contains(&format!("{N} connections seen by more than one input")),
+        "{said}"
+    );
+}
