@@ -190,6 +190,14 @@ fn html_of_every_sample_is_self_contained_with_an_arrow_per_flow_and_a_fix_per_f
             .count()
             + restrictions.len();
         assert_eq!(count(&doc, "<tr class=\"fix\">"), failed, "{name}");
+        // A flow that died beyond the firewall says so instead: nothing to allow on it.
+        let beyond = expected
+            .iter()
+            .filter(|e| FAILED.contains(&e["verdict"].as_str().unwrap()))
+            .filter(|e| e["died_at"] == "beyond_firewall")
+            .count();
+        assert_eq!(count(&doc, "<tr class=\"fix-words\">"), beyond, "{name}");
+        assert_eq!(count(&doc, "Fix: nothing to allow on the firewall"), 2 * beyond, "{name}");
         if failed == 0 {
             continue;
         }

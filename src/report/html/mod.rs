@@ -61,6 +61,15 @@ pub fn verdict_class(v: Verdict) -> String {
 
 /// Whether a verdict means the flow failed (a rule may fix it): blocked, refused, rejected,
 /// flaky, cut — the verdicts `exflow rules --report` fixes.
+/// The fix of a failed flow that no firewall rule fixes (it died beyond the firewall), in the
+/// words the table and Markdown give it.
+fn words_only_fix(e: &FlowEntry) -> Option<String> {
+    e.fix
+        .as_ref()
+        .filter(|f| f.nft.is_empty() && failed(e.verdict))
+        .map(|f| f.words.clone())
+}
+
 fn failed(v: Verdict) -> bool {
     plan::FAILED_VERDICTS.contains(&v.as_str())
 }
@@ -471,6 +480,13 @@ fn flow_table(out: &mut String, rows: &[Numbered<'_>]) {
                 "<tr class=\"fix\"><td></td><td colspan=\"9\">{}</td></tr>",
                 fix_line(fix, &n.evidence_anchor())
             );
+        } else if let Some(words) = words_only_fix(e) {
+            // No firewall rule (it died beyond the firewall): the report's own words.
+            let _ = writeln!(
+                out,
+                "<tr class=\"fix-words\"><td></td><td colspan=\"9\">Fix: {}</td></tr>",
+                esc(&words)
+            );
         }
     }
     out.push_str("</tbody>\n</table>\n");
@@ -522,7 +538,9 @@ fn fix_line(fix: &Result<Vec<Rule>, String>, evidence: &str) -> String {
 fn evidence(out: &mut String, r: &Report, site: &Site, rows: &[Numbered<'_>]) {
     let shown: Vec<&Numbered<'_>> = rows
         .iter()
-        .filter(|n| n.fix.is_some() || n.entry.verdict == Verdict::OneSided)
+        .filter(|n| {
+            n.fix.is_some() || failed(n.entry.verdict) || n.entry.verdict == Verdict::OneSided
+        })
         .collect();
     if shown.is_empty() {
         return;
@@ -682,13 +700,16 @@ fn evidence(out: &mut String, r: &Report, site: &Site, rows: &[Numbered<'_>]) {
             Some(fix) => {
                 let _ = writeln!(out, "<p>{}</p>", fix_line(fix, &n.evidence_anchor()));
             }
-            None => {
-                out.push_str(
+            None => match words_only_fix(e) {
+                Some(words) => {
+                    let _ = writeln!(out, "<p>Fix: {}</p>", esc(&words));
+                }
+                None => out.push_str(
                     "<p>No rule fixes this: only one direction of its traffic reached the \
                      capture point, so the capture, not the firewall, has to change (capture \
                      both directions, e.g. on the firewall itself).</p>\n",
-                );
-            }
+                ),
+            },
         }
         out.push_str("</article>\n");
     }
