@@ -197,7 +197,11 @@ fn html_of_every_sample_is_self_contained_with_an_arrow_per_flow_and_a_fix_per_f
             .filter(|e| e["died_at"] == "beyond_firewall")
             .count();
         assert_eq!(count(&doc, "<tr class=\"fix-words\">"), beyond, "{name}");
-        assert_eq!(count(&doc, "Fix: nothing to allow on the firewall"), 2 * beyond, "{name}");
+        assert_eq!(
+            count(&doc, "Fix: nothing to allow on the firewall"),
+            2 * beyond,
+            "{name}"
+        );
         if failed == 0 {
             continue;
         }
