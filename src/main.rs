@@ -18,6 +18,7 @@ use exflow::report::words;
 use exflow::report::{build, html, junit, live_view, markdown, rules, table};
 use exflow::source::live::{self, Live, LiveOptions};
 use exflow::source::outputs;
+use exflow::source::privileges::{self, Dropped};
 use exflow::time::Duration;
 use std::io::IsTerminal;
 use std::io::Write;
@@ -222,6 +223,17 @@ struct LiveArgs {
           value_parser = clap::value_parser!(u32).range(1..=2047))]
     buffer_size: u32,
 
+    /// As root: the user to run as once the interface and the output files are open, like
+    /// tcpdump's -Z (its groups, no capabilities). Not root, the user stays and only drops any
+    /// capabilities it was given.
+    #[arg(long, short = 'Z', value_name = "USER", default_value = privileges::DEFAULT_USER)]
+    user: String,
+
+    /// Keep root (uid 0 and every capability) for the whole capture instead of dropping to
+    /// --user once the interface is open.
+    #[arg(long, conflicts_with = "user")]
+    no_drop_privileges: bool,
+
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -392,7 +404,7 @@ impl ReportArgs {
     fn render(&self, report: &Report, site: &Site) -> Result<String, Error> {
         Ok(match self.format() {
             Format::Json => {
-                let mut s = serde_json::to_string_pretty(report)
+                let mut s = exflow::report::jsonl::to_json(report, true)
                     .map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
                 s.push('\n');
                 s
@@ -468,7 +480,7 @@ fn init(a: InitArgs) -> Result<ExitCode, Error> {
         filter: a.filter,
         ..Options::default()
     };
-    let (outcome, agg) = pipeline::analyze(&opts)?;
+    let (outcome, agg, _) = pipeline::analyze(&opts)?;
     for w in &outcome.source.warnings {
         eprintln!("exflow: warning: {}", sanitize(&w.to_string()));
     }
@@ -599,29 +611,33 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
         progress: !a.quiet && std::io::stderr().is_terminal(),
         nat: given.as_ref().map(Site::nat_pairs).unwrap_or_default(),
     };
-    let (outcome, agg) = pipeline::analyze(&opts)?;
+    let (outcome, agg, failure) = pipeline::analyze(&opts)?;
     for w in &outcome.source.warnings {
         eprintln!("exflow: warning: {}", sanitize(&w.to_string()));
     }
     let to_stdout = r.report_to_stdout();
-    if r.format() == Format::Summary {
+    let code = if r.format() == Format::Summary {
         if to_stdout {
             print_stdout(&summary::render(&outcome))?;
         }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let (report, site) = r.report(&outcome, &agg, given.as_ref())?;
-    if to_stdout {
-        print_stdout(&r.render(&report, &site)?)?;
-    }
-    Ok(r.exit_code(&report))
+        ExitCode::SUCCESS
+    } else {
+        let (report, site) = r.report(&outcome, &agg, given.as_ref())?;
+        if to_stdout {
+            print_stdout(&r.render(&report, &site)?)?;
+        }
+        r.exit_code(&report)
+    };
+    Ok(after_write_failures(code, failure.as_slice()))
 }
 
 /// `exflow live`: capture until Ctrl-C, SIGTERM or --duration; periodic reports from the
 /// engine's snapshot of open flows; the final report from every packet captured.
 fn live(a: LiveArgs) -> Result<ExitCode, Error> {
     if a.list_interfaces {
-        print_stdout(&live::list_interfaces()?)?;
+        print_stdout(&exflow::report::terminal::interface_table(
+            &live::list_interfaces()?,
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     let Some(iface) = a.interface.as_deref() else {
@@ -629,6 +645,12 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
     };
     let r = &a.report;
     r.check_outputs(&[], a.write.as_deref())?;
+    // The user is looked up before anything is opened: a name that does not exist stops here.
+    let run_as = if a.no_drop_privileges || !privileges::is_root() {
+        None
+    } else {
+        Some(privileges::lookup(&a.user)?)
+    };
     let given = r.load_site()?;
     let opts = LiveOptions {
         interface: iface.to_string(),
@@ -656,11 +678,12 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
             armed: Arc::clone(&in_view),
             text: live_view::LEAVE,
         }),
+        run_as,
     };
     let started = std::time::Instant::now();
-    let banner = |capture: &Live| {
+    let banner = |capture: &Live, dropped: &Dropped| {
         eprintln!(
-            "exflow: capturing on {} (link type {}, snaplen {}, buffer {} MiB{}{}); {}",
+            "exflow: capturing on {} (link type {}, snaplen {}, buffer {} MiB{}{}); {}; {}",
             sanitize(iface),
             capture.link(),
             a.snaplen,
@@ -675,6 +698,7 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
                 Some(f) => format!(", filter '{}'", sanitize(f)),
                 None => String::new(),
             },
+            privileges_text(dropped),
             match a.duration {
                 Some(d) => format!("stopping after {d:?} or at Ctrl-C"),
                 None => "Ctrl-C for the final report".to_string(),
@@ -749,27 +773,69 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         }
         r.exit_code(&report)
     };
-    if let Some(e) = end.write_error {
-        return Err(Error::Output {
-            file: a.write.unwrap_or_default(),
-            problem: e,
-        });
-    }
     if let Some(e) = end.capture_error {
+        for f in &end.write_failures {
+            eprintln!(
+                "exflow: warning: {}",
+                sanitize(&words::write_failure_warning(f))
+            );
+        }
         return Err(Error::input(
             format!("live:{iface}"),
             format!("capture stopped: {e}"),
         ));
     }
-    Ok(code)
+    Ok(after_write_failures(code, &end.write_failures))
+}
+
+/// What the banner says of the user the capture runs as.
+fn privileges_text(dropped: &Dropped) -> String {
+    match dropped {
+        Dropped::KeptRoot => "running as root (--no-drop-privileges)".to_string(),
+        Dropped::User { target, bounding } => format!(
+            "running as {} (uid {}, gid {}) without capabilities{}",
+            sanitize(&target.name),
+            target.uid,
+            target.gid,
+            if *bounding {
+                ""
+            } else {
+                " (the bounding set could not be emptied)"
+            }
+        ),
+        Dropped::NotRoot { uid, capabilities } => format!(
+            "not root (uid {uid}): user unchanged{}",
+            if *capabilities > 0 {
+                format!(", {capabilities} capabilities dropped")
+            } else {
+                String::new()
+            }
+        ),
+    }
+}
+
+/// Exit code 3 when an output (`--write`, `--flows`) could not be written whole, each with a
+/// warning on stderr giving what was and was not written; else `code`.
+fn after_write_failures(code: ExitCode, failures: &[pipeline::WriteFailure]) -> ExitCode {
+    for f in failures {
+        eprintln!(
+            "exflow: warning: {}",
+            sanitize(&words::write_failure_warning(f))
+        );
+    }
+    if failures.is_empty() {
+        code
+    } else {
+        ExitCode::from(3)
+    }
 }
 
 /// A live report as printed outside the live view: JSON on one line; the table or Markdown
 /// after a header line with the time.
 fn render_live(r: &ReportArgs, report: &Report, site: &Site, iface: &str) -> Result<String, Error> {
     if r.format() == Format::Json {
-        let mut s =
-            serde_json::to_string(report).map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
+        let mut s = exflow::report::jsonl::to_json(report, false)
+            .map_err(|e| Error::Usage(format!("JSON report: {e}")))?;
         s.push('\n');
         return Ok(s);
     }
@@ -779,7 +845,8 @@ fn render_live(r: &ReportArgs, report: &Report, site: &Site, iface: &str) -> Res
         return Ok(body);
     }
     Ok(format!(
-        "=== exflow live on {iface}: {} report at {} ({} packets) ===\n{body}",
+        "=== exflow live on {}: {} report at {} ({} packets) ===\n{body}",
+        sanitize(iface),
         if report.interim == Some(true) {
             "interim"
         } else {

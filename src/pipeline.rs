@@ -17,9 +17,11 @@ use crate::report::words;
 use crate::source::file::{open_decompressed, read_files, sniff, Sniffed, SourceStats};
 use crate::source::filter::Filter;
 use crate::source::live::{Control, Drops, Live, LiveOptions};
+pub use crate::source::outputs::WriteFailure;
+use crate::source::outputs::{self, RecordWriter};
+use crate::source::privileges::{self, Dropped, Target};
 use crate::source::{Frame, FrameSink};
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -54,8 +56,8 @@ pub enum InputKind {
 struct Collector {
     counts: ConnCounts,
     agg: Aggregator,
-    out: Option<(String, BufWriter<Box<dyn Write + Send>>)>,
-    write_error: Option<(String, io::Error)>,
+    /// `--flows`: its path and writer.
+    out: Option<(String, RecordWriter<Box<dyn Write + Send>>)>,
     /// With connection records among the inputs: drops a connection another sensor gave
     /// already. `None` for packets alone.
     merge: Option<SensorMerge>,
@@ -91,13 +93,10 @@ impl Collector {
     fn emit(&mut self, rec: &ConnRecord) {
         self.counts.add(rec);
         self.agg.conn(rec);
-        if self.write_error.is_some() {
-            return;
-        }
-        if let Some((name, w)) = &mut self.out {
-            if let Err(e) = jsonl::write_record(w, rec) {
-                self.write_error = Some((name.clone(), e));
-            }
+        if let Some((_, w)) = &mut self.out {
+            // Writing into the writer's buffer cannot fail; a failed write to the file is
+            // counted by the writer.
+            let _ = w.record(|buf| jsonl::write_record(buf, rec));
         }
     }
 }
@@ -106,13 +105,11 @@ fn open_output(path: &str) -> Result<Box<dyn Write + Send>, Error> {
     if path == "-" {
         return Ok(Box::new(io::stdout()));
     }
-    File::create(path)
-        .map(|f| Box::new(f) as Box<dyn Write + Send>)
-        .map_err(|e| Error::Output {
-            file: path.to_string(),
-            problem: format!("cannot create: {e}"),
-        })
+    outputs::create("--flows", path).map(|f| Box::new(f) as Box<dyn Write + Send>)
 }
+
+/// Bytes of `--flows` lines gathered before they are written.
+const FLOWS_BUFFER: usize = 1 << 16;
 
 /// The first half of the pipeline: counts every frame and decodes it. Runs where the frames
 /// are read.
@@ -261,7 +258,7 @@ impl Engine {
         let out = match flows {
             Some(p) => Some((
                 p.to_string(),
-                BufWriter::with_capacity(1 << 16, open_output(p)?),
+                RecordWriter::new(open_output(p)?, FLOWS_BUFFER),
             )),
             None => None,
         };
@@ -278,7 +275,6 @@ impl Engine {
                     counts: ConnCounts::default(),
                     agg: Aggregator::default(),
                     out,
-                    write_error: None,
                     merge: None,
                     sensor: 0,
                 },
@@ -328,8 +324,14 @@ impl Engine {
         (o, agg)
     }
 
-    /// Ends every open connection, flushes `--flows`, and returns what was found.
-    pub fn finish(self, files: SourceStats) -> Result<(RunStats, Aggregator), Error> {
+    /// Ends every open connection, flushes `--flows`, and returns what was found, with how
+    /// `--flows` failed if a write to it did (a full disk: the run goes on, the lines not
+    /// written counted). A closed standard output (`--flows -` into `head`) is
+    /// [`Error::BrokenPipe`].
+    pub fn finish(
+        self,
+        files: SourceStats,
+    ) -> Result<(RunStats, Aggregator, Option<WriteFailure>), Error> {
         let Engine { front, tracker } = self;
         let (table, prep, mut sink) = tracker.end();
         let mut stats = front.stats;
@@ -337,23 +339,26 @@ impl Engine {
         stats.reorder = prep.reorder.stats;
         stats.source = files;
         stats.flow = table.stats();
-        if let Some((name, w)) = &mut sink.out {
-            if let Err(e) = w.flush() {
-                sink.write_error.get_or_insert((name.clone(), e));
+        let mut failure = None;
+        if let Some((file, w)) = sink.out.take() {
+            let counts = w.finish();
+            if let Some(e) = counts.error {
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    return Err(Error::BrokenPipe);
+                }
+                failure = Some(WriteFailure {
+                    option: "--flows",
+                    file,
+                    unit: "connections",
+                    written: counts.written,
+                    not_written: counts.not_written,
+                    error: e.to_string(),
+                });
             }
-        }
-        if let Some((file, e)) = sink.write_error {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                return Err(Error::BrokenPipe);
-            }
-            return Err(Error::Output {
-                file,
-                problem: format!("write failed: {e}"),
-            });
         }
         stats.conns = sink.counts;
         stats.folded = sink.agg.folded;
-        Ok((stats, sink.agg))
+        Ok((stats, sink.agg, failure))
     }
 }
 
@@ -460,7 +465,7 @@ fn check_link_types(files: &SourceStats) -> Result<(), Error> {
 /// same packets in the same order, the sinks the same connections in the same order. The
 /// writing thread is light (a connection's record, for dozens of packets) and runs in the
 /// gaps the other two leave.
-pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
+pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator, Option<WriteFailure>), Error> {
     let mut filter = match &opts.filter {
         Some(expr) => Some(Filter::new(expr)?),
         None => None,
@@ -634,13 +639,13 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator), Error> {
         files.files = opts.files.clone();
     }
     let merge = tracker.sink.end_merge();
-    let (mut stats, agg) = Engine { front, tracker }.finish(files)?;
+    let (mut stats, agg, failure) = Engine { front, tracker }.finish(files)?;
     stats.inputs = inputs;
     if let Some(m) = merge {
         stats.sensor_copies = m.duplicates;
         stats.sensor_forgotten = m.forgotten;
     }
-    Ok((stats, agg))
+    Ok((stats, agg, failure))
 }
 
 /// Each file with its kind of records, `None` for a capture: `--input` for all, else by
@@ -782,6 +787,9 @@ pub struct LiveRun {
     pub nat: Vec<(IpAddr, IpAddr)>,
     /// Written to standard output, when armed, before a second signal ends the process.
     pub abort: Option<AbortOutput>,
+    /// As root, the user to run as once the capture and the outputs are open (`None`: keep
+    /// root, `--no-drop-privileges`). Not root, the user stays, without capabilities.
+    pub run_as: Option<Target>,
 }
 
 /// What puts the terminal back when a second Ctrl-C (or SIGTERM) ends `exflow live` at once:
@@ -800,8 +808,8 @@ pub struct LiveFinish {
     pub agg: Aggregator,
     /// The capture stopped on its own because of this error (e.g. the interface went away).
     pub capture_error: Option<String>,
-    /// `--write` could not be completed.
-    pub write_error: Option<String>,
+    /// `--write` and `--flows` if they could not be written whole (a full disk).
+    pub write_failures: Vec<WriteFailure>,
 }
 
 /// The flag the first SIGINT or SIGTERM sets (in the handler: the capture stops at once). The
@@ -855,14 +863,16 @@ fn stop_on_signals(abort: Option<AbortOutput>) -> Result<Arc<AtomicBool>, Error>
 /// SIGTERM) stops the capture; a second one exits the process at once (130, 143).
 pub fn live(
     run: &LiveRun,
-    opened: impl FnOnce(&Live),
+    opened: impl FnOnce(&Live, &Dropped),
     mut on_tick: impl FnMut(&RunStats, &Aggregator) -> Result<(), Error>,
 ) -> Result<LiveFinish, Error> {
     let capture = Live::open(&run.capture)?;
     let mut engine = Engine::new(run.flow, run.flows.as_deref())?;
     engine.set_nat(&run.nat);
+    // Everything that needs root is open; no other thread has been started yet.
+    let dropped = privileges::drop_privileges(run.run_as.as_ref())?;
     let signalled = stop_on_signals(run.abort.clone())?;
-    opened(&capture);
+    opened(&capture, &dropped);
     let iface = run.capture.interface.as_str();
     let control = Control {
         stop: &signalled,
@@ -880,12 +890,12 @@ pub fn live(
     };
     let end = capture.run(&mut sink, &control)?;
     let files = engine.live_stats(iface, end.drops);
-    let (mut stats, agg) = engine.finish(files)?;
+    let (mut stats, agg, flows_failure) = engine.finish(files)?;
     stats.live_drops = Some(end.drops);
     Ok(LiveFinish {
         stats,
         agg,
         capture_error: end.capture_error,
-        write_error: end.write_error,
+        write_failures: end.write_failure.into_iter().chain(flows_failure).collect(),
     })
 }

@@ -27,6 +27,89 @@ use std::net::IpAddr;
 // when only interface 0 did, as in every one-interface capture), `end` (why the record was
 // written: closed, idle, reused, evicted, end_of_capture).
 
+/// serde_json's output with one more rule: the characters the terminal's `sanitize` escapes
+/// that JSON allows raw (C1 controls U+0080–U+009F, the bidi marks, embeddings, overrides and
+/// isolates U+200E/F, U+202A–U+202E, U+2066–U+2069, U+061C, the other invisibles that reorder
+/// or break lines) are written as `\uXXXX`, so a wire string cannot reorder or hide what a
+/// viewer of the JSON shows. The value read back is the same.
+struct Escaping<F>(F);
+
+impl<F: Formatter> Formatter for Escaping<F> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if !super::terminal::needs_escape(c) {
+                continue;
+            }
+            w.write_all(fragment.get(start..i).unwrap_or("").as_bytes())?;
+            // Every such character is in the Basic Multilingual Plane: one \u escape.
+            write!(w, "\\u{:04x}", u32::from(c))?;
+            start = i + c.len_utf8();
+        }
+        w.write_all(fragment.get(start..).unwrap_or("").as_bytes())
+    }
+
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn end_object_key<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_key(w)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+/// A value as JSON (indented when `pretty`), with the invisible and C1 characters escaped
+/// ([`Escaping`]): how every JSON report is written.
+pub fn to_json<T: serde::Serialize + ?Sized>(
+    value: &T,
+    pretty: bool,
+) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(4096);
+    if pretty {
+        let f = Escaping(serde_json::ser::PrettyFormatter::new());
+        value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, f))?;
+    } else {
+        let f = Escaping(CompactFormatter);
+        value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, f))?;
+    }
+    // serde_json writes valid UTF-8 only.
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A string from the data as a JSON string, escaped like [`to_json`].
+fn text(w: &mut impl Write, s: &str) -> io::Result<()> {
+    let f = Escaping(CompactFormatter);
+    serde::Serialize::serialize(s, &mut serde_json::Serializer::with_formatter(&mut *w, f))
+        .map_err(io::Error::from)
+}
+
 /// A JSON number as serde_json writes an `f64` (non-finite: `null`).
 fn f64_value(w: &mut impl Write, v: f64) -> io::Result<()> {
     if v.is_finite() {
@@ -146,7 +229,7 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
     w.write_all(b",\"uid\":")?;
     match &r.input_uid {
         // A log's own uid, as it was: any text, so escaped.
-        Some(uid) => serde_json::to_writer(&mut *w, &**uid).map_err(io::Error::from)?,
+        Some(uid) => text(w, uid)?,
         None => {
             w.write_all(b"\"")?;
             w.write_all(&r.uid_bytes())?;

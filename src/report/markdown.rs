@@ -5,7 +5,10 @@
 //! Every string from the data is first sanitised like the terminal's (control characters
 //! become visible escapes such as `\x1b`), then the characters Markdown gives a meaning to
 //! (`\ ` | * _ [ ] < > ~ &`) are backslash-escaped, so a pipe in a file name cannot split a
-//! table cell and nothing in the data can add links, HTML or formatting.
+//! table cell and nothing in the data can add links, HTML or formatting. Text GitHub would
+//! link by itself (`@mentions`, e-mail addresses, `www.` and `http://` autolinks) gets an
+//! invisible zero width joiner inside it (after the `@`, before the `.` of `www.`, after the
+//! `:` of `://`): it reads the same, and links or notifies no one.
 
 use super::document::{self, Section};
 use super::model::{Fix, FlowEntry, Report};
@@ -335,11 +338,22 @@ fn md(s: &str) -> String {
     md_escape(&sanitize(s))
 }
 
-/// Text that is already sanitised, Markdown-escaped: every character Markdown (or GitHub's
-/// tables) gives a meaning to gets a backslash.
+/// The invisible character put inside text GitHub would turn into a link or a mention:
+/// U+200D ZERO WIDTH JOINER, which renders as nothing and is not a character an address, a
+/// domain or a user name can contain, so the text reads the same but links nowhere.
+const DEFUSE: char = '\u{200d}';
+
+/// Text Markdown-escaped: every character Markdown (or GitHub's tables) gives a meaning to
+/// gets a backslash, control and invisible characters become visible escapes (as the
+/// terminal's `sanitize` makes them; text already sanitised stays as it is), and what GitHub
+/// would make a link or a notification gets a [`DEFUSE`] character: after an `@` that a
+/// letter or digit follows (an `@mention`, an e-mail address), between `www` and the `.`
+/// after it (`www.` autolinks), and between `:` and `//` (`http://` and other URLs).
 fn md_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let s = sanitize(s);
+    let mut out = String::with_capacity(s.len() + 8);
+    let b = s.as_bytes();
+    for (i, c) in s.char_indices() {
         if matches!(
             c,
             '\\' | '`' | '|' | '*' | '_' | '[' | ']' | '<' | '>' | '~' | '&' | '#'
@@ -347,6 +361,21 @@ fn md_escape(s: &str) -> String {
             out.push('\\');
         }
         out.push(c);
+        let next = |k: usize| b.get(i + k).copied().unwrap_or(0);
+        let defuse = match c {
+            '@' => next(1).is_ascii_alphanumeric(),
+            ':' => next(1) == b'/' && next(2) == b'/',
+            'w' | 'W' => {
+                i >= 2
+                    && b.get(i - 2..=i)
+                        .is_some_and(|w| w.eq_ignore_ascii_case(b"www"))
+                    && next(1) == b'.'
+            }
+            _ => false,
+        };
+        if defuse {
+            out.push(DEFUSE);
+        }
     }
     out
 }

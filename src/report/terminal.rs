@@ -26,16 +26,51 @@ pub fn sanitize(s: &str) -> String {
     out
 }
 
-fn needs_escape(c: char) -> bool {
+/// Whether `sanitize` escapes `c`: control characters (C0, DEL, C1) and the invisible
+/// characters that reorder text (bidi marks, embeddings, overrides and isolates, the Arabic
+/// letter mark) or break lines.
+pub(crate) fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
             '\u{200b}'..='\u{200f}'
                 | '\u{2028}'..='\u{202e}'
                 | '\u{2060}'..='\u{2069}'
+                | '\u{061c}'
                 | '\u{feff}'
                 | '\u{fff9}'..='\u{fffb}'
         )
+}
+
+/// `exflow live --list-interfaces`: the rows (a header first) as aligned columns, every cell
+/// sanitised (an interface name or description is whatever the system holds).
+pub fn interface_table(rows: &[[String; 4]]) -> String {
+    let rows: Vec<[String; 4]> = rows
+        .iter()
+        .map(|r| [0, 1, 2, 3].map(|i| sanitize(&r[i])))
+        .collect();
+    let mut widths = [0usize; 3];
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        let line = format!(
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -374,6 +374,21 @@ pub fn live_drops_warning(d: &Drops) -> Option<String> {
     ))
 }
 
+/// The warning for an output that could not be written whole (`--write`, `--flows`: a full
+/// disk): what was written and what was not.
+pub fn write_failure_warning(f: &crate::source::outputs::WriteFailure) -> String {
+    format!(
+        "{} {}: write failed ({}): {} {unit} written, {} {unit} not written; the file is \
+         incomplete (exit code 3)",
+        f.option,
+        f.file,
+        f.error,
+        f.written,
+        f.not_written,
+        unit = f.unit
+    )
+}
+
 // Phrases every text format shares: sides, ports, failures, times, sizes.
 
 /// The order verdicts are counted in the summary line.

@@ -28,6 +28,7 @@
 //! Measured on a veth with offloads on (the default): TPACKET_V2 dropped packets from
 //! 150 kpps, TPACKET_V3 none at 558 kpps, the most two tcpreplays could send on 2 cores.
 
+use super::outputs::{self, RecordWriter, WriteFailure};
 use super::{Frame, FrameSink, LinkType};
 use crate::error::Error;
 use crate::time::Timestamp;
@@ -497,10 +498,72 @@ fn open_error(iface: &str, e: &pcap::Error) -> Error {
     Error::Usage(format!("cannot capture on interface '{iface}': {msg}"))
 }
 
+/// Bytes of `--write` records gathered before they are written.
+const WRITE_BUFFER: usize = 1 << 16;
+
+/// `--write`: a pcap file as libpcap writes one (microsecond timestamps, the host's byte
+/// order), written here rather than by libpcap's `pcap_dump`, which cannot tell a failed write
+/// (a full disk) from a good one: every packet is counted, written or not.
+struct PcapOut {
+    path: String,
+    w: RecordWriter<std::fs::File>,
+}
+
+impl PcapOut {
+    /// Opens `path` by the outputs' rules ([`outputs::create`]) and puts the file header in
+    /// the buffer.
+    fn create(path: &str, snaplen: u32, link: LinkType) -> Result<PcapOut, Error> {
+        let file = outputs::create("--write", path)?;
+        let mut w = RecordWriter::new(file, WRITE_BUFFER);
+        let mut header = [0u8; 24];
+        header[0..4].copy_from_slice(&0xa1b2_c3d4u32.to_ne_bytes());
+        header[4..6].copy_from_slice(&2u16.to_ne_bytes());
+        header[6..8].copy_from_slice(&4u16.to_ne_bytes());
+        // thiszone and sigfigs: 0.
+        header[16..20].copy_from_slice(&snaplen.to_ne_bytes());
+        header[20..24].copy_from_slice(&link.0.to_ne_bytes());
+        w.preamble(&header);
+        Ok(PcapOut {
+            path: path.to_string(),
+            w,
+        })
+    }
+
+    /// One packet's record (its header as libpcap gave it, and the bytes captured).
+    #[inline]
+    fn packet(&mut self, h: &pcap::PacketHeader, data: &[u8]) {
+        // time_t and suseconds_t are i64 here but narrower on some targets; the file's fields
+        // are 32 bits, as libpcap writes them.
+        #[allow(clippy::unnecessary_cast)]
+        let (sec, usec) = (h.ts.tv_sec as i64 as u32, h.ts.tv_usec as i64 as u32);
+        let caplen = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let _ = self.w.record(|buf| {
+            for v in [sec, usec, caplen, h.len] {
+                buf.extend_from_slice(&v.to_ne_bytes());
+            }
+            buf.extend_from_slice(data);
+            Ok(())
+        });
+    }
+
+    /// Ends the file: how it failed, if it did.
+    fn finish(self) -> Option<WriteFailure> {
+        let counts = self.w.finish();
+        counts.error.map(|e| WriteFailure {
+            option: "--write",
+            file: self.path,
+            unit: "packets",
+            written: counts.written,
+            not_written: counts.not_written,
+            error: e.to_string(),
+        })
+    }
+}
+
 /// An opened capture, not yet reading.
 pub struct Live {
     cap: pcap::Capture<pcap::Active>,
-    save: Option<(String, pcap::Savefile)>,
+    save: Option<PcapOut>,
     link: LinkType,
     interface: String,
 }
@@ -511,8 +574,8 @@ pub struct LiveEnd {
     pub drops: Drops,
     /// The capture stopped on its own because of this error (e.g. the interface went away).
     pub capture_error: Option<String>,
-    /// `--write` could not be completed.
-    pub write_error: Option<String>,
+    /// `--write` could not be written whole (a full disk): the packets written and not.
+    pub write_failure: Option<WriteFailure>,
     /// Batches dropped whole because the queue was full.
     pub queue_batches: u64,
     /// Batches the capture thread allocated (the pool; steady state allocates none).
@@ -555,20 +618,11 @@ impl Live {
         }
         let link = linktype_of_dlt(cap.get_datalink().0);
         let save = match &opts.write {
-            Some(path) => {
-                let s = cap.savefile(path).map_err(|e| {
-                    let msg = pcap_message(&e);
-                    let msg = msg
-                        .strip_prefix(path.as_str())
-                        .and_then(|m| m.strip_prefix(": "))
-                        .unwrap_or(&msg);
-                    Error::Output {
-                        file: path.clone(),
-                        problem: format!("cannot create: {msg}"),
-                    }
-                })?;
-                Some((path.clone(), s))
-            }
+            Some(path) => Some(PcapOut::create(
+                path,
+                u32::try_from(snaplen).unwrap_or(DEFAULT_SNAPLEN),
+                link,
+            )?),
             None => None,
         };
         Ok(Live {
@@ -683,7 +737,7 @@ fn analyze_loop(
 /// [`IDLE_SLEEP`].
 fn capture_loop(
     mut cap: pcap::Capture<pcap::Active>,
-    mut save: Option<(String, pcap::Savefile)>,
+    mut save: Option<PcapOut>,
     link: LinkType,
     mut producer: Producer,
     halt: &AtomicBool,
@@ -733,8 +787,8 @@ fn capture_loop(
             last_stats = Instant::now();
         }
         if last_flush.elapsed() >= WRITE_FLUSH_EVERY {
-            if let Some((_, s)) = save.as_mut() {
-                let _ = s.flush();
+            if let Some(out) = save.as_mut() {
+                out.w.flush();
             }
             last_flush = Instant::now();
         }
@@ -757,11 +811,7 @@ fn capture_loop(
     stats(&mut cap);
     end.batches_allocated = producer.allocated();
     producer.finish();
-    if let Some((path, mut s)) = save {
-        if let Err(e) = s.flush() {
-            end.write_error = Some(format!("{path}: write failed: {e}"));
-        }
-    }
+    end.write_failure = save.and_then(PcapOut::finish);
     end
 }
 
@@ -769,15 +819,15 @@ fn capture_loop(
 /// and handing it to the producer. `hung_up` is set if the analyzer has gone.
 fn read(
     cap: &mut pcap::Capture<pcap::Active>,
-    save: &mut Option<(String, pcap::Savefile)>,
+    save: &mut Option<PcapOut>,
     link: LinkType,
     at_most: usize,
     producer: &mut Producer,
     hung_up: &mut bool,
 ) -> Result<usize, pcap::Error> {
     cap.dispatch(Some(at_most), |packet| {
-        if let Some((_, s)) = save.as_mut() {
-            s.write(&packet);
+        if let Some(out) = save.as_mut() {
+            out.packet(packet.header, packet.data);
         }
         let h = packet.header;
         // time_t and suseconds_t are i64 here but narrower on some targets.
@@ -792,9 +842,10 @@ fn read(
     })
 }
 
-/// The interfaces libpcap can capture on, one line each: name, flags, addresses,
-/// description.
-pub fn list_interfaces() -> Result<String, Error> {
+/// The interfaces libpcap can capture on, as rows of text: name, flags, addresses,
+/// description, after a header row. The names and descriptions are the system's, raw: the
+/// report escapes them where it prints them.
+pub fn list_interfaces() -> Result<Vec<[String; 4]>, Error> {
     let devices = pcap::Device::list()
         .map_err(|e| Error::Usage(format!("cannot list interfaces: {}", pcap_message(&e))))?;
     let mut rows: Vec<[String; 4]> = vec![[
@@ -840,28 +891,7 @@ pub fn list_interfaces() -> Result<String, Error> {
             d.desc.unwrap_or_else(|| "-".into()),
         ]);
     }
-    let mut widths = [0usize; 3];
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r.iter()) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in &rows {
-        let line = format!(
-            "{:w0$}  {:w1$}  {:w2$}  {}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    Ok(out)
+    Ok(rows)
 }
 
 /// The prefix length of a contiguous netmask.

@@ -8,6 +8,7 @@ pub mod file;
 pub mod filter;
 pub mod live;
 pub mod outputs;
+pub mod privileges;
 
 pub use file::SourceStats;
 

@@ -4,10 +4,27 @@
 //! device and inode: through a symlink, a hard link, `./` or `..` alike. Standard input (`-`)
 //! is compared through `/dev/stdin` (a `< c.pcap` redirect is the file `c.pcap`).
 //!
-//! Only a regular file can be clobbered: an output that is a device (`/dev/null`), a pipe or a
-//! terminal is never refused.
+//! Outputs are opened by [`create`] so that a file that is not ours is never clobbered, even
+//! when exflow runs as root (live capture) in a directory others can write to (`/tmp`):
+//!
+//! - the path itself is never a symbolic link (`O_NOFOLLOW`; a link is refused, not followed);
+//! - a path that does not exist is created (`O_CREAT | O_EXCL`: a file or link put there
+//!   meanwhile makes the open fail, it is not followed or truncated);
+//! - an existing regular file is overwritten only if it belongs to the user exflow runs as and
+//!   has no other hard link (a link to someone else's file cannot be planted), checked again on
+//!   the opened file before it is truncated;
+//! - a FIFO is written to only if it belongs to that user; a character device (`/dev/null`; only
+//!   root can make one) is written to as it is; anything else (a directory, a block device, a
+//!   socket) is refused.
+//!
+//! A refusal is a usage error (exit 2) naming the option, the path and the reason.
+//!
+//! [`RecordWriter`] buffers an output's records and counts them: how many reached the file and
+//! how many did not after a write failed (a full disk), for the warning.
 
 use crate::error::Error;
+use std::fs::File;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// An output: the option that names it (`--flows`) and the path given (`-` is standard
@@ -125,6 +142,248 @@ pub fn refuse_overwrite(inputs: &[&str], outputs: &[Output<'_>]) -> Result<(), E
         seen.push((out, id));
     }
     Ok(())
+}
+
+/// What an existing output path is, as `lstat` sees it (the link itself, not its target).
+#[cfg(unix)]
+fn refusal(meta: &std::fs::Metadata, me: u32) -> Option<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let t = meta.file_type();
+    let owner = |what: &str| {
+        (meta.uid() != me).then(|| {
+            format!(
+                "{what} owned by uid {} (exflow runs as uid {me}); refusing to write to a file \
+                 that is not ours (remove it, or name another file)",
+                meta.uid()
+            )
+        })
+    };
+    if t.is_symlink() {
+        Some(
+            "is a symbolic link; refusing to follow it (name the file itself, or another file)"
+                .into(),
+        )
+    } else if t.is_file() {
+        owner("is a file").or_else(|| {
+            (meta.nlink() > 1).then(|| {
+                format!(
+                    "has {} hard links; refusing to overwrite a file that has other names \
+                     (remove it, or name another file)",
+                    meta.nlink()
+                )
+            })
+        })
+    } else if t.is_fifo() {
+        owner("is a FIFO")
+    } else if t.is_char_device() {
+        None
+    } else if t.is_dir() {
+        Some("is a directory".into())
+    } else if t.is_block_device() {
+        Some("is a block device; refusing to write to it".into())
+    } else {
+        Some("is not a file (a socket?); refusing to write to it".into())
+    }
+}
+
+/// Opens an output for writing (`option` names it in messages) by the rules in the module's
+/// documentation: a new file is created (mode 0644 before the umask), an existing file of ours
+/// truncated, a FIFO of ours or a character device written to; a symbolic link or another
+/// user's file is refused (exit 2), never followed or clobbered. Standard output (`-`) is the
+/// caller's.
+#[cfg(unix)]
+pub fn create(option: &str, path: &str) -> Result<File, Error> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let refuse = |why: String| Error::Usage(format!("{option} {path}: {why}"));
+    let failed = |e: io::Error| Error::Output {
+        file: path.to_string(),
+        problem: format!("cannot create: {e}"),
+    };
+    let nofollow = nix::fcntl::OFlag::O_NOFOLLOW.bits();
+    let me = nix::unistd::geteuid().as_raw();
+    let before = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .custom_flags(nofollow)
+                .open(path)
+                .map_err(failed);
+        }
+        Err(e) => return Err(failed(e)),
+    };
+    if let Some(why) = refusal(&before, me) {
+        return Err(refuse(why));
+    }
+    // Opened without truncating; truncated only once the opened file is known to be the one
+    // checked (a swap between the check and the open is caught here).
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nofollow)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(nix::errno::Errno::ELOOP as i32) {
+                refuse("is a symbolic link; refusing to follow it (name the file itself)".into())
+            } else {
+                failed(e)
+            }
+        })?;
+    let after = f.metadata().map_err(failed)?;
+    if (after.dev(), after.ino()) != (before.dev(), before.ino()) {
+        return Err(refuse(
+            "changed while it was opened; refusing to write to it".into(),
+        ));
+    }
+    if let Some(why) = refusal(&after, me) {
+        return Err(refuse(why));
+    }
+    if after.is_file() {
+        f.set_len(0).map_err(failed)?;
+    }
+    Ok(f)
+}
+
+/// Opens an output for writing, creating or truncating it.
+#[cfg(not(unix))]
+pub fn create(_option: &str, path: &str) -> Result<File, Error> {
+    File::create(path).map_err(|e| Error::Output {
+        file: path.to_string(),
+        problem: format!("cannot create: {e}"),
+    })
+}
+
+/// How many records an output got, and the write error that stopped it, if one did.
+#[derive(Debug, Default)]
+pub struct WriteCounts {
+    /// Records that reached the file whole.
+    pub written: u64,
+    /// Records that did not (the one the error cut, and every one after it).
+    pub not_written: u64,
+    /// The first write error.
+    pub error: Option<io::Error>,
+}
+
+/// An output that failed to be written whole: the option, the path, and the counts.
+#[derive(Clone, Debug)]
+pub struct WriteFailure {
+    /// `--write` or `--flows`.
+    pub option: &'static str,
+    pub file: String,
+    /// What a record is: "packets", "connections".
+    pub unit: &'static str,
+    pub written: u64,
+    pub not_written: u64,
+    pub error: String,
+}
+
+/// A buffered writer of whole records that counts them: after a write error (a full disk) it
+/// writes nothing more and counts the records it could not write, so the run can go on and
+/// say exactly how much of the output is missing. The buffer and the list of where records end
+/// in it are allocated once; writing a record allocates nothing.
+pub struct RecordWriter<W: Write> {
+    inner: W,
+    buf: Vec<u8>,
+    /// Where each record in `buf` ends.
+    ends: Vec<usize>,
+    /// `buf` is written out once it holds this many bytes.
+    limit: usize,
+    counts: WriteCounts,
+}
+
+impl<W: Write> RecordWriter<W> {
+    /// A writer that hands `inner` about `limit` bytes at a time.
+    pub fn new(inner: W, limit: usize) -> RecordWriter<W> {
+        RecordWriter {
+            inner,
+            buf: Vec::with_capacity(limit.max(1) * 2),
+            ends: Vec::with_capacity(1024),
+            limit: limit.max(1),
+            counts: WriteCounts::default(),
+        }
+    }
+
+    /// Adds one record, written into the buffer by `fill`. After an error the record is only
+    /// counted. An error from `fill` itself (not an I/O error: a record that cannot be
+    /// serialised) is returned and the record dropped.
+    pub fn record(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> io::Result<()> {
+        if self.counts.error.is_some() {
+            self.counts.not_written += 1;
+            return Ok(());
+        }
+        let start = self.buf.len();
+        if let Err(e) = fill(&mut self.buf) {
+            self.buf.truncate(start);
+            return Err(e);
+        }
+        self.ends.push(self.buf.len());
+        if self.buf.len() >= self.limit {
+            self.write_out();
+        }
+        Ok(())
+    }
+
+    /// Bytes that go before the first record (a file header): written with it, not counted.
+    pub fn preamble(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Whether a write has failed (every record since is counted as not written).
+    pub fn failed(&self) -> bool {
+        self.counts.error.is_some()
+    }
+
+    /// Writes the buffer out, counting the records that made it whole.
+    fn write_out(&mut self) {
+        let mut done = 0;
+        while done < self.buf.len() {
+            let rest = self.buf.get(done..).unwrap_or(&[]);
+            match self.inner.write(rest) {
+                Ok(0) => {
+                    self.fail(done, io::Error::from(io::ErrorKind::WriteZero));
+                    return;
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.fail(done, e);
+                    return;
+                }
+            }
+        }
+        self.counts.written += self.ends.len() as u64;
+        self.buf.clear();
+        self.ends.clear();
+    }
+
+    fn fail(&mut self, done: usize, e: io::Error) {
+        let whole = self.ends.iter().take_while(|&&end| end <= done).count();
+        self.counts.written += whole as u64;
+        self.counts.not_written += (self.ends.len() - whole) as u64;
+        self.counts.error = Some(e);
+        self.buf = Vec::new();
+        self.ends = Vec::new();
+    }
+
+    /// Writes out what is buffered and flushes the file (its own error counts too).
+    pub fn flush(&mut self) {
+        if self.counts.error.is_some() {
+            return;
+        }
+        self.write_out();
+        if self.counts.error.is_none() {
+            if let Err(e) = self.inner.flush() {
+                self.counts.error = Some(e);
+            }
+        }
+    }
+
+    /// Flushes, and gives the counts.
+    pub fn finish(mut self) -> WriteCounts {
+        self.flush();
+        self.counts
+    }
 }
 
 #[cfg(test)]
