@@ -224,3 +224,203 @@ fn records_read_from_a_log_get_run_keyed_uids_too() {
     assert_ne!(run(None), run(None));
     assert_eq!(run(Some("3")), run(Some("3")));
 }
+
+/// A file that is not an input, with its bytes.
+fn victim(name: &str) -> (PathBuf, Vec<u8>) {
+    let p = tmp_path(name);
+    let bytes = b"not exflow's file\n".to_vec();
+    fs::write(&p, &bytes).unwrap();
+    (p, bytes)
+}
+
+/// Exit 2 with one line naming the option, the path and `why`, and no report.
+fn assert_output_refused(o: &std::process::Output, option: &str, path: &Path, why: &str) {
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+    let e = stderr(o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains(&format!("{option} {}", s(path))), "{e}");
+    assert!(e.contains(why), "{e}");
+    assert!(o.stdout.is_empty(), "a report was printed: {}", stdout(o));
+}
+
+#[test]
+fn an_output_that_is_a_symlink_is_refused_not_followed() {
+    let (cap, _) = capture_copy();
+    // A link to someone's file, and a dangling link (where a file would be created).
+    let (target, bytes) = victim("victim.txt");
+    let link = tmp_path("link.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let o = exflow(&["analyze", s(&cap), "--flows", s(&link)]);
+    assert_output_refused(&o, "--flows", &link, "is a symbolic link");
+    assert_eq!(fs::read(&target).unwrap(), bytes, "the link's target changed");
+    let absent = tmp_path("absent.txt");
+    let dangling = tmp_path("dangling.jsonl");
+    std::os::unix::fs::symlink(&absent, &dangling).unwrap();
+    let o = exflow(&["analyze", s(&cap), "--flows", s(&dangling)]);
+    assert_output_refused(&o, "--flows", &dangling, "is a symbolic link");
+    assert!(!absent.exists(), "the dangling link's target was created");
+}
+
+#[test]
+fn an_output_that_is_a_directory_or_has_other_hard_links_is_refused() {
+    let (cap, _) = capture_copy();
+    let dir = tmp_path("out-dir");
+    fs::create_dir_all(&dir).unwrap();
+    let o = exflow(&["analyze", s(&cap), "--flows", s(&dir)]);
+    assert_output_refused(&o, "--flows", &dir, "is a directory");
+    let (target, bytes) = victim("linked.txt");
+    let hard = tmp_path("hard.jsonl");
+    fs::hard_link(&target, &hard).unwrap();
+    let o = exflow(&["analyze", s(&cap), "--flows", s(&hard)]);
+    assert_output_refused(&o, "--flows", &hard, "has 2 hard links");
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+}
+
+#[test]
+fn an_output_owned_by_another_user_is_refused() {
+    const T: &str = "an_output_owned_by_another_user_is_refused";
+    if !crate::util::is_root() {
+        crate::util::skip(T, "not root (cannot give a file to another user)");
+        return;
+    }
+    let (cap, _) = capture_copy();
+    let (theirs, bytes) = victim("theirs.jsonl");
+    let chown = Command::new("chown")
+        .args(["65534", s(&theirs)])
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let o = exflow(&["analyze", s(&cap), "--flows", s(&theirs)]);
+    assert_output_refused(&o, "--flows", &theirs, "owned by uid 65534");
+    assert_eq!(fs::read(&theirs).unwrap(), bytes);
+}
+
+#[test]
+fn an_existing_file_of_ours_is_overwritten_whole() {
+    let (cap, _) = capture_copy();
+    let mine = tmp_path("mine.jsonl");
+    // Longer than the lines written: a leftover tail would show.
+    fs::write(&mine, vec![1u8; 1 << 20]).unwrap();
+    let o = exflow(&["analyze", s(&cap), "--flows", s(&mine), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = fs::read_to_string(&mine).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let conns = report["capture"]["connections"].as_u64();
+    assert!(!text.contains('\u{1}'), "the old content is still there");
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+    if let Some(n) = conns {
+        assert_eq!(text.lines().count() as u64, n);
+    }
+}
+
+/// A capture of `n` unanswered SYNs, each its own connection.
+fn many_connections(n: u32) -> PathBuf {
+    use crate::util::{Host, TinyPcap, SYN};
+    let mut p = TinyPcap::new(None);
+    for i in 0..n {
+        let c = Host {
+            ip: [192, 0, 2, 10],
+            port: 10_000 + (i % 50_000) as u16,
+            ttl: 64,
+        };
+        let srv = Host {
+            ip: [198, 51, 100, 20],
+            port: 443,
+            ttl: 60,
+        };
+        p.tcp(1_700_000_000_000_000 + u64::from(i) * 1000, c, srv, SYN, i, 0, &[]);
+    }
+    let path = tmp_path("many.pcap");
+    fs::write(&path, p.bytes()).unwrap();
+    path
+}
+
+/// "N connections written, M connections not written" from a warning.
+fn written_counts(e: &str, unit: &str) -> (u64, u64) {
+    let num = |before: &str| -> u64 {
+        let at = e.find(before).unwrap_or_else(|| panic!("no {before:?} in {e}"));
+        let digits: String = e[..at]
+            .chars()
+            .rev()
+            .skip(1)
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.chars().rev().collect::<String>().parse().unwrap()
+    };
+    (
+        num(&format!("{unit} written,")),
+        num(&format!("{unit} not written")),
+    )
+}
+
+#[test]
+fn flows_on_a_full_device_warns_with_the_counts_and_exits_3() {
+    let cap = many_connections(200);
+    let o = exflow(&["analyze", s(&cap), "--flows", "/dev/full", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    // The report is still printed whole.
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let e = stderr(&o);
+    assert!(e.contains("--flows /dev/full: write failed"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    let (written, not) = written_counts(&e, "connections");
+    assert_eq!(written, 0);
+    assert_eq!(not, report["capture"]["connections"].as_u64().unwrap_or(200));
+    assert_eq!(not, 200);
+}
+
+/// A 64 KiB tmpfs mounted on a fresh directory (root only), unmounted on drop.
+pub(crate) struct SmallDisk(pub PathBuf);
+
+impl SmallDisk {
+    pub(crate) fn mount(test: &str) -> Option<SmallDisk> {
+        if !crate::util::is_root() {
+            crate::util::skip(test, "not root (cannot mount a tmpfs)");
+            return None;
+        }
+        let dir = tmp_path("small-disk");
+        fs::create_dir_all(&dir).unwrap();
+        let o = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs", s(&dir)])
+            .output()
+            .unwrap();
+        if !o.status.success() {
+            crate::util::skip(test, &format!("mount -t tmpfs failed: {}", stderr(&o).trim()));
+            return None;
+        }
+        Some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn flows_on_a_full_disk_keeps_whole_lines_counts_them_and_exits_3() {
+    const T: &str = "flows_on_a_full_disk_keeps_whole_lines_counts_them_and_exits_3";
+    let Some(disk) = SmallDisk::mount(T) else {
+        return;
+    };
+    // ~600 bytes a line: 2,000 lines do not fit in 64 KiB.
+    let cap = many_connections(2000);
+    let out = disk.0.join("conns.jsonl");
+    let o = exflow(&["analyze", s(&cap), "--flows", s(&out), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let e = stderr(&o);
+    assert!(e.contains("No space left on device"), "{e}");
+    let (written, not) = written_counts(&e, "connections");
+    assert!(written > 0 && not > 0, "{e}");
+    assert_eq!(written + not, 2000, "{e}");
+    assert_eq!(written + not, report["capture"]["connections"].as_u64().unwrap_or(2000));
+    // The file holds exactly the lines said written, whole, and maybe part of the next.
+    let text = fs::read(&out).unwrap();
+    let whole = text.iter().filter(|&&b| b == b'\n').count() as u64;
+    assert_eq!(whole, written, "{e}");
+}

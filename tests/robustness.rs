@@ -531,7 +531,7 @@ fn analyze_in_process(path: &str) -> Option<u64> {
         engine.frame(f);
     })
     .ok()?;
-    let (outcome, agg) = engine.finish(summary).unwrap();
+    let (outcome, agg, _) = engine.finish(summary).unwrap();
     let report = build::conclude(&outcome, &agg, None, None, cat);
     let text = table::render(&report, &table::TableOptions::default());
     assert!(!text.contains('\x1b'));
@@ -655,7 +655,7 @@ fn broken_and_nested_tunnels_count_their_anomalies_and_keep_the_carrier() {
             bytes: f,
         });
     }
-    let (o, _) = engine.finish(Default::default()).unwrap();
+    let (o, _, _) = engine.finish(Default::default()).unwrap();
     use exflow::decode::{AnomalyKind, TunnelKind};
     assert_eq!(o.anomalies.get(AnomalyKind::BadTunnelHeader), 2);
     assert_eq!(o.anomalies.get(AnomalyKind::NotIp), 1);

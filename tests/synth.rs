@@ -270,11 +270,11 @@ fn three_threads_give_what_one_thread_gives() {
         flows: Some(three.to_str().unwrap().to_string()),
         ..Options::default()
     };
-    let (o3, a3) = pipeline::analyze(&opts).unwrap();
+    let (o3, a3, _) = pipeline::analyze(&opts).unwrap();
 
     let mut engine = Engine::new(FlowConfig::default(), one.to_str()).unwrap();
     let summary = read_files(&files, None, &mut |f: &Frame<'_>| engine.frame(f)).unwrap();
-    let (o1, a1) = engine.finish(summary).unwrap();
+    let (o1, a1, _) = engine.finish(summary).unwrap();
 
     let (l3, l1) = (
         std::fs::read_to_string(&three).unwrap(),
