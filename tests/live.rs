@@ -436,6 +436,8 @@ pub(crate) struct Lab {
     prefix: String,
     pub(crate) children: Vec<Child>,
     pub(crate) files: Vec<PathBuf>,
+    /// The line `exflow live` printed when it started capturing (the last one started).
+    banner: String,
 }
 
 impl Lab {
@@ -476,6 +478,7 @@ impl Lab {
             prefix,
             children: vec![],
             files: vec![],
+            banner: String::new(),
         };
         for w in ['c', 'f', 's'] {
             let o = run(&["ip", "netns", "add", &lab.ns(w)]);
@@ -673,10 +676,9 @@ print(" ".join(out))
         let lines = line_reader(child.stdout.take().unwrap());
         let err = child.stderr.take().unwrap();
         self.children.push(child);
-        assert!(
-            wait_for_line(err, "capturing on fwc", TIMEOUT_START).is_some(),
-            "exflow live did not start capturing"
-        );
+        let banner = wait_for_line(err, "capturing on fwc", TIMEOUT_START);
+        assert!(banner.is_some(), "exflow live did not start capturing");
+        self.banner = banner.unwrap_or_default();
         (self.children.len() - 1, lines)
     }
 
@@ -801,6 +803,13 @@ fn live_firewall_verdicts_periodic_reports_and_write() {
     }
     assert!(got.len() >= 2, "periodic reports: {}", got.len());
     let pid = lab.children[idx].id().to_string();
+    // The analyzer has parsed the wire (two reports): as nobody, without any capability.
+    assert!(
+        lab.banner.contains("running as nobody (uid 65534"),
+        "{}",
+        lab.banner
+    );
+    assert_unprivileged(&pid, !lab.banner.contains("bounding set could not"));
     signal("INT", &pid);
     let status = wait_bounded(&mut lab.children[idx], Duration::from_secs(15));
     let status = status.expect("exflow live did not stop after SIGINT");
@@ -1184,4 +1193,185 @@ fn live_view_second_ctrl_c_exits_at_once_and_leaves_the_alternate_screen() {
         codes.push(code);
     }
     panic!("a second Ctrl-C never exited with 130: {codes:?}");
+}
+
+/// Every thread of process `pid` runs without root: no user or group id 0, no supplementary
+/// group 0, no permitted, effective or ambient capability, and (when `bounding`) an empty
+/// bounding set. Returns the main thread's lines checked, for the report.
+pub(crate) fn assert_unprivileged(pid: &str, bounding: bool) -> Vec<String> {
+    let tasks: Vec<PathBuf> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("status"))
+        .collect();
+    assert!(tasks.len() >= 2, "the capture thread is missing: {tasks:?}");
+    let mut main = vec![];
+    for path in &tasks {
+        let Ok(status) = std::fs::read_to_string(path) else {
+            continue; // a thread that ended meanwhile
+        };
+        let field = |name: &str| -> String {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                .unwrap_or_else(|| panic!("no {name} in {}", path.display()))
+                .trim()
+                .to_string()
+        };
+        for ids in ["Uid", "Gid", "Groups"] {
+            let v = field(ids);
+            assert!(
+                v.split_whitespace().all(|id| id != "0"),
+                "{}: {ids}: {v}",
+                path.display()
+            );
+        }
+        let mut sets = vec!["CapPrm", "CapEff", "CapAmb"];
+        if bounding {
+            sets.push("CapBnd");
+        }
+        for set in sets {
+            assert_eq!(field(set), "0000000000000000", "{}: {set}", path.display());
+        }
+        if path.starts_with(format!("/proc/{pid}/task/{pid}")) {
+            main = ["Uid", "Gid", "Groups", "CapPrm", "CapEff", "CapBnd", "CapAmb"]
+                .iter()
+                .map(|f| format!("{f}:\t{}", field(f)))
+                .collect();
+        }
+    }
+    main
+}
+
+#[test]
+fn live_drops_root_to_the_user_asked_or_keeps_it_when_told() {
+    const T: &str = "live_drops_root";
+    if !is_root() {
+        crate::util::skip(T, "not root");
+        return;
+    }
+    let live = |extra: &[&str]| {
+        let mut args = vec!["live", "-i", "lo", "--duration", "200ms", "--format", "summary"];
+        args.extend_from_slice(extra);
+        exflow(&args)
+    };
+    let o = live(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("running as nobody (uid 65534"),
+        "{}",
+        stderr(&o)
+    );
+    let o = live(&["--no-drop-privileges"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("running as root (--no-drop-privileges)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = live(&["--user", "exflow-no-such-user"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--user exflow-no-such-user: no such user"),
+        "{}",
+        stderr(&o)
+    );
+    let o = live(&["--user", "root"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("uid 0"), "{}", stderr(&o));
+}
+
+/// Whole records in a pcap file's bytes (a record cut short at the end is not counted).
+fn pcap_records(bytes: &[u8]) -> u64 {
+    let mut at = 24;
+    let mut n = 0;
+    while at + 16 <= bytes.len() {
+        let caplen = u32::from_ne_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        if at + 16 + caplen > bytes.len() {
+            break;
+        }
+        at += 16 + caplen;
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn live_write_on_a_full_disk_warns_with_the_counts_and_exits_3() {
+    const T: &str = "live_write_on_a_full_disk";
+    if let Some(why) = Lab::unavailable() {
+        crate::util::skip(T, why);
+        return;
+    }
+    let Some(disk) = crate::outputs::SmallDisk::mount(T) else {
+        return;
+    };
+    let Some(mut lab) = Lab::up(T) else { return };
+    lab.firewall();
+    lab.servers();
+    let out = disk.0.join("full.pcap");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &lab.ns('f')])
+        .arg(env!("CARGO_BIN_EXE_exflow"))
+        .args(["live", "-i", "fwc", "--format", "json", "--interval", "0"])
+        .arg("--write")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = line_reader(child.stdout.take().unwrap());
+    let errs = line_reader(child.stderr.take().unwrap());
+    let pid = child.id().to_string();
+    lab.children.push(child);
+    let idx = lab.children.len() - 1;
+    let banner = errs.recv_timeout(TIMEOUT_START).unwrap_or_default();
+    assert!(banner.contains("capturing on fwc"), "{banner}");
+    // 1 MB through the firewall: far more than the 64 KiB disk holds.
+    let script = format!(
+        r#"
+import socket
+s = socket.create_connection(("{SERVER}", 443), timeout=5)
+s.recv(100)
+s.sendall(b"x" * 1000000)
+s.close()
+print("sent")
+"#
+    );
+    let o = run(&["ip", "netns", "exec", &lab.ns('c'), "python3", "-c", &script]);
+    assert!(stdout(&o).contains("sent"), "client: {}", stderr(&o));
+    let seen = assert_unprivileged(&pid, !banner.contains("bounding set could not"));
+    println!("{T}: the analyzer's /proc/{pid}/status: {seen:?}");
+    signal("INT", &pid);
+    let status = wait_bounded(&mut lab.children[idx], Duration::from_secs(15))
+        .expect("exflow live did not stop after SIGINT");
+    assert_eq!(status.code(), Some(3), "exit code");
+    let mut report = String::new();
+    while let Ok(l) = lines.recv_timeout(Duration::from_secs(2)) {
+        report = l;
+    }
+    let report: Value = serde_json::from_str(&report).unwrap();
+    let packets = report["capture"]["packets"].as_u64().unwrap();
+    let mut warning = String::new();
+    while let Ok(l) = errs.recv_timeout(Duration::from_secs(1)) {
+        if l.contains("--write") {
+            warning = l;
+        }
+    }
+    println!("{T}: {warning}");
+    assert!(warning.contains("No space left on device"), "{warning}");
+    let count = |unit: &str| -> u64 {
+        let at = warning.find(unit).unwrap_or_else(|| panic!("{unit}: {warning}"));
+        let digits: String = warning[..at]
+            .trim_end()
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.chars().rev().collect::<String>().parse().unwrap()
+    };
+    let (written, not) = (count(" packets written"), count(" packets not written"));
+    assert!(written > 0 && not > 0, "{warning}");
+    assert_eq!(written + not, packets, "{warning}");
+    assert_eq!(pcap_records(&std::fs::read(&out).unwrap()), written);
 }
