@@ -250,3 +250,24 @@ fn unsupported_link_type_exits_2_naming_the_file() {
         "{e}"
     );
 }
+
+#[test]
+fn json_report_escapes_c1_and_bidi_characters_of_file_names() {
+    // A file name that a viewer would show reversed ("exe.pdf") or that a terminal would act
+    // on (C1 CSI), given as the capture's name.
+    let name = tmp_path("rep\u{202e}fdp.exe\u{9b}31m\u{2066}.pcap");
+    fs::copy(root().join("samples/exchange-healthy.pcap"), &name).unwrap();
+    let o = exflow(&["analyze", name.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for c in ['\u{202e}', '\u{9b}', '\u{2066}'] {
+        assert!(
+            !out.contains(c),
+            "raw U+{:04X} in the JSON report",
+            u32::from(c)
+        );
+    }
+    assert!(out.contains("\\u202e") && out.contains("\\u009b"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["capture"]["files"][0], name.to_str().unwrap());
+}

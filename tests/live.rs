@@ -1234,10 +1234,12 @@ pub(crate) fn assert_unprivileged(pid: &str, bounding: bool) -> Vec<String> {
             assert_eq!(field(set), "0000000000000000", "{}: {set}", path.display());
         }
         if path.starts_with(format!("/proc/{pid}/task/{pid}")) {
-            main = ["Uid", "Gid", "Groups", "CapPrm", "CapEff", "CapBnd", "CapAmb"]
-                .iter()
-                .map(|f| format!("{f}:\t{}", field(f)))
-                .collect();
+            main = [
+                "Uid", "Gid", "Groups", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+            ]
+            .iter()
+            .map(|f| format!("{f}:\t{}", field(f)))
+            .collect();
         }
     }
     main
@@ -1251,7 +1253,15 @@ fn live_drops_root_to_the_user_asked_or_keeps_it_when_told() {
         return;
     }
     let live = |extra: &[&str]| {
-        let mut args = vec!["live", "-i", "lo", "--duration", "200ms", "--format", "summary"];
+        let mut args = vec![
+            "live",
+            "-i",
+            "lo",
+            "--duration",
+            "200ms",
+            "--format",
+            "summary",
+        ];
         args.extend_from_slice(extra);
         exflow(&args)
     };
@@ -1338,7 +1348,15 @@ s.close()
 print("sent")
 "#
     );
-    let o = run(&["ip", "netns", "exec", &lab.ns('c'), "python3", "-c", &script]);
+    let o = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.ns('c'),
+        "python3",
+        "-c",
+        &script,
+    ]);
     assert!(stdout(&o).contains("sent"), "client: {}", stderr(&o));
     let seen = assert_unprivileged(&pid, !banner.contains("bounding set could not"));
     println!("{T}: the analyzer's /proc/{pid}/status: {seen:?}");
@@ -1361,7 +1379,9 @@ print("sent")
     println!("{T}: {warning}");
     assert!(warning.contains("No space left on device"), "{warning}");
     let count = |unit: &str| -> u64 {
-        let at = warning.find(unit).unwrap_or_else(|| panic!("{unit}: {warning}"));
+        let at = warning
+            .find(unit)
+            .unwrap_or_else(|| panic!("{unit}: {warning}"));
         let digits: String = warning[..at]
             .trim_end()
             .chars()

@@ -252,7 +252,11 @@ fn an_output_that_is_a_symlink_is_refused_not_followed() {
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let o = exflow(&["analyze", s(&cap), "--flows", s(&link)]);
     assert_output_refused(&o, "--flows", &link, "is a symbolic link");
-    assert_eq!(fs::read(&target).unwrap(), bytes, "the link's target changed");
+    assert_eq!(
+        fs::read(&target).unwrap(),
+        bytes,
+        "the link's target changed"
+    );
     let absent = tmp_path("absent.txt");
     let dangling = tmp_path("dangling.jsonl");
     std::os::unix::fs::symlink(&absent, &dangling).unwrap();
@@ -330,7 +334,15 @@ fn many_connections(n: u32) -> PathBuf {
             port: 443,
             ttl: 60,
         };
-        p.tcp(1_700_000_000_000_000 + u64::from(i) * 1000, c, srv, SYN, i, 0, &[]);
+        p.tcp(
+            1_700_000_000_000_000 + u64::from(i) * 1000,
+            c,
+            srv,
+            SYN,
+            i,
+            0,
+            &[],
+        );
     }
     let path = tmp_path("many.pcap");
     fs::write(&path, p.bytes()).unwrap();
@@ -340,7 +352,9 @@ fn many_connections(n: u32) -> PathBuf {
 /// "N connections written, M connections not written" from a warning.
 fn written_counts(e: &str, unit: &str) -> (u64, u64) {
     let num = |before: &str| -> u64 {
-        let at = e.find(before).unwrap_or_else(|| panic!("no {before:?} in {e}"));
+        let at = e
+            .find(before)
+            .unwrap_or_else(|| panic!("no {before:?} in {e}"));
         let digits: String = e[..at]
             .chars()
             .rev()
@@ -358,7 +372,14 @@ fn written_counts(e: &str, unit: &str) -> (u64, u64) {
 #[test]
 fn flows_on_a_full_device_warns_with_the_counts_and_exits_3() {
     let cap = many_connections(200);
-    let o = exflow(&["analyze", s(&cap), "--flows", "/dev/full", "--format", "json"]);
+    let o = exflow(&[
+        "analyze",
+        s(&cap),
+        "--flows",
+        "/dev/full",
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     // The report is still printed whole.
     let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -367,7 +388,10 @@ fn flows_on_a_full_device_warns_with_the_counts_and_exits_3() {
     assert_eq!(e.lines().count(), 1, "{e}");
     let (written, not) = written_counts(&e, "connections");
     assert_eq!(written, 0);
-    assert_eq!(not, report["capture"]["connections"].as_u64().unwrap_or(200));
+    assert_eq!(
+        not,
+        report["capture"]["connections"].as_u64().unwrap_or(200)
+    );
     assert_eq!(not, 200);
 }
 
@@ -387,7 +411,10 @@ impl SmallDisk {
             .output()
             .unwrap();
         if !o.status.success() {
-            crate::util::skip(test, &format!("mount -t tmpfs failed: {}", stderr(&o).trim()));
+            crate::util::skip(
+                test,
+                &format!("mount -t tmpfs failed: {}", stderr(&o).trim()),
+            );
             return None;
         }
         Some(SmallDisk(dir))
@@ -418,7 +445,10 @@ fn flows_on_a_full_disk_keeps_whole_lines_counts_them_and_exits_3() {
     let (written, not) = written_counts(&e, "connections");
     assert!(written > 0 && not > 0, "{e}");
     assert_eq!(written + not, 2000, "{e}");
-    assert_eq!(written + not, report["capture"]["connections"].as_u64().unwrap_or(2000));
+    assert_eq!(
+        written + not,
+        report["capture"]["connections"].as_u64().unwrap_or(2000)
+    );
     // The file holds exactly the lines said written, whole, and maybe part of the next.
     let text = fs::read(&out).unwrap();
     let whole = text.iter().filter(|&&b| b == b'\n').count() as u64;

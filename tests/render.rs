@@ -1114,3 +1114,36 @@ fn live_view_frames_overwrite_in_place() {
     assert_eq!(live_view::ENTER, "\x1b[?1049h\x1b[?25l");
     assert_eq!(live_view::LEAVE, "\x1b[?25h\x1b[?1049l");
 }
+
+#[test]
+fn markdown_defuses_mentions_and_autolinks_in_the_data() {
+    let mut r = site_report();
+    r.capture.files[1] =
+        "@octocat www.example.com http://example.com/x WWW.Example.org a@b.example".into();
+    r.expected[2].detail = "ping @admins via https://evil.example \u{85}\u{202e}".into();
+    let md = markdown::render(&r);
+    let lower = md.to_lowercase();
+    // GitHub links `www.` and `scheme://` text, mentions `@name` and links `a@b.c`.
+    assert!(!lower.contains("www."), "{md}");
+    assert!(!lower.contains("://"), "{md}");
+    let at = md.match_indices('@').map(|(i, _)| &md[i + 1..]);
+    for rest in at {
+        assert!(
+            !rest.starts_with(|c: char| c.is_ascii_alphanumeric()),
+            "a live @: {rest:.20}"
+        );
+    }
+    // What remains reads the same once the invisible joiner is taken out.
+    let read = md.replace('\u{200d}', "");
+    assert!(
+        read.contains("@octocat www.example.com http://example.com/x"),
+        "{read}"
+    );
+    assert!(
+        read.contains("ping @admins via https://evil.example"),
+        "{read}"
+    );
+    // C1 and bidi characters are visible escapes, never raw.
+    assert!(!md.contains('\u{85}') && !md.contains('\u{202e}'), "{md:?}");
+    assert_md_tables_intact(&md);
+}

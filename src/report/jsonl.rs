@@ -562,4 +562,78 @@ mod tests {
             assert_eq!(v["uid"].as_str().unwrap().as_bytes(), &r.uid_bytes()[..]);
         }
     }
+
+    /// C1 controls and the characters that reorder or hide text, in the data, as JSON shows
+    /// them: never raw, read back the same.
+    const HOSTILE: &str =
+        "a\u{85}b\u{9b}31m\u{202e}fdp.exe\u{2066}x\u{2069}\u{200e}\u{200f}\u{61c}\u{202a}\u{202d}";
+
+    fn assert_no_raw_hostile(json: &str) {
+        for c in json.chars() {
+            assert!(
+                !crate::report::terminal::needs_escape(c) || c == '\n',
+                "raw U+{:04X} in {json:?}",
+                u32::from(c)
+            );
+        }
+    }
+
+    #[test]
+    fn json_escapes_c1_and_bidi_characters_and_reads_back_the_same() {
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            file: &'a str,
+            files: Vec<&'a str>,
+        }
+        let doc = Doc {
+            file: HOSTILE,
+            files: vec![HOSTILE, "plain"],
+        };
+        for pretty in [false, true] {
+            let json = to_json(&doc, pretty).unwrap();
+            assert_no_raw_hostile(&json);
+            assert!(
+                json.contains("\\u202e") && json.contains("\\u0085"),
+                "{json}"
+            );
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(v["file"], HOSTILE);
+            assert_eq!(v["files"][0], HOSTILE);
+            // Everything else as serde_json writes it.
+            let plain = if pretty {
+                serde_json::to_string_pretty(&Doc {
+                    file: "x",
+                    files: vec!["y"],
+                })
+            } else {
+                serde_json::to_string(&Doc {
+                    file: "x",
+                    files: vec!["y"],
+                })
+            };
+            assert_eq!(
+                to_json(
+                    &Doc {
+                        file: "x",
+                        files: vec!["y"]
+                    },
+                    pretty
+                )
+                .unwrap(),
+                plain.unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn a_logs_uid_is_escaped_in_the_flows_line() {
+        let mut r = record(1);
+        r.input_uid = Some(HOSTILE.into());
+        let mut line = Vec::new();
+        write_record(&mut line, &r).unwrap();
+        let text = String::from_utf8(line).unwrap();
+        assert_no_raw_hostile(&text);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["uid"], HOSTILE);
+    }
 }

@@ -124,3 +124,30 @@ impl Painter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_and_descriptions_are_escaped() {
+        let rows = vec![
+            ["INTERFACE", "FLAGS", "ADDRESSES", "DESCRIPTION"].map(String::from),
+            [
+                "ev\u{1b}]0;pwned\u{7}il\u{202e}0",
+                "up",
+                "-",
+                "desc\u{9b}2J\nnext",
+            ]
+            .map(String::from),
+        ];
+        let out = interface_table(&rows);
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(
+            !out.chars().any(|c| c != '\n' && needs_escape(c)),
+            "{out:?}"
+        );
+        assert!(out.contains("ev\\x1b]0;pwned\\x07il\\u{202e}0"), "{out}");
+        assert!(out.contains("desc\\x9b2J\\x0anext"), "{out}");
+    }
+}

@@ -433,4 +433,45 @@ mod tests {
         };
         assert!(refuse_overwrite(&[cap_s], &[flows(other_s), write]).is_err());
     }
+
+    /// Takes `room` bytes, a few at a time, then fails as a full disk does.
+    struct Disk {
+        room: usize,
+        got: Vec<u8>,
+    }
+
+    impl Write for Disk {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if self.got.len() >= self.room {
+                return Err(io::Error::from_raw_os_error(28));
+            }
+            let n = b.len().min(self.room - self.got.len()).min(7);
+            self.got.extend_from_slice(&b[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_counts_whole_records_written_and_the_rest_not() {
+        for room in [0, 5, 10, 99, 100, 101, 1000, 5000] {
+            let mut w = RecordWriter::new(Disk { room, got: vec![] }, 64);
+            w.preamble(b"HEAD");
+            for i in 0..300u32 {
+                w.record(|b| {
+                    b.extend_from_slice(format!("{i:09}\n").as_bytes());
+                    Ok(())
+                })
+                .unwrap();
+            }
+            let counts = w.finish();
+            // 4 bytes of header, then 10 bytes a record.
+            let fit = (room.saturating_sub(4) / 10).min(300) as u64;
+            assert_eq!(counts.written, fit, "room {room}");
+            assert_eq!(counts.written + counts.not_written, 300, "room {room}");
+            assert_eq!(counts.error.is_some(), fit < 300, "room {room}");
+        }
+    }
 }
