@@ -85,8 +85,8 @@ impl<F: Formatter> Formatter for Escaping<F> {
     }
 }
 
-/// A value as JSON (indented when `pretty`), with the invisible and C1 characters escaped
-/// ([`Escaping`]): how every JSON report is written.
+/// A value as JSON (indented when `pretty`), with C1 controls, bidi and the other invisible
+/// reordering characters written as `\uXXXX`: how every JSON report is written.
 pub fn to_json<T: serde::Serialize + ?Sized>(
     value: &T,
     pretty: bool,
