@@ -454,3 +454,31 @@ fn flows_on_a_full_disk_keeps_whole_lines_counts_them_and_exits_3() {
     let whole = text.iter().filter(|&&b| b == b'\n').count() as u64;
     assert_eq!(whole, written, "{e}");
 }
+
+#[test]
+fn own_descriptors_and_devices_are_fine_outputs() {
+    let (cap, _) = capture_copy();
+    let o = exflow(&[
+        "analyze",
+        s(&cap),
+        "--flows",
+        "/dev/stderr",
+        "--format",
+        "summary",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).lines().any(|l| l.starts_with("{\"ts\":")),
+        "{}",
+        stderr(&o)
+    );
+    let o = exflow(&[
+        "analyze",
+        s(&cap),
+        "--flows",
+        "/dev/null",
+        "--format",
+        "summary",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

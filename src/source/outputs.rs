@@ -7,7 +7,9 @@
 //! Outputs are opened by [`create`] so that a file that is not ours is never clobbered, even
 //! when exflow runs as root (live capture) in a directory others can write to (`/tmp`):
 //!
-//! - the path itself is never a symbolic link (`O_NOFOLLOW`; a link is refused, not followed);
+//! - the path itself is never a symbolic link (`O_NOFOLLOW`; a link is refused, not followed),
+//!   except the links to exflow's own descriptors (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`,
+//!   `/proc/self/fd/N`: a shell's `>(…)`), which are opened as they are;
 //! - a path that does not exist is created (`O_CREAT | O_EXCL`: a file or link put there
 //!   meanwhile makes the open fail, it is not followed or truncated);
 //! - an existing regular file is overwritten only if it belongs to the user exflow runs as and
@@ -186,6 +188,16 @@ fn refusal(meta: &std::fs::Metadata, me: u32) -> Option<String> {
     }
 }
 
+/// Whether `path` names one of this process's own open descriptors: `/dev/stdout`,
+/// `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N` (symbolic links in directories only root can
+/// change, so nobody else can plant them).
+fn is_own_descriptor(path: &str) -> bool {
+    let fd = |rest: &str| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit());
+    matches!(path, "/dev/stdout" | "/dev/stderr")
+        || path.strip_prefix("/dev/fd/").is_some_and(fd)
+        || path.strip_prefix("/proc/self/fd/").is_some_and(fd)
+}
+
 /// Opens an output for writing (`option` names it in messages) by the rules in the module's
 /// documentation: a new file is created (mode 0644 before the umask), an existing file of ours
 /// truncated, a FIFO of ours or a character device written to; a symbolic link or another
@@ -199,6 +211,15 @@ pub fn create(option: &str, path: &str) -> Result<File, Error> {
         file: path.to_string(),
         problem: format!("cannot create: {e}"),
     };
+    if is_own_descriptor(path) {
+        // A link to a descriptor exflow already holds (`--write >(tcpdump -r -)`, `--flows
+        // /dev/stderr`): what the shell opened for it, not a file anyone could plant.
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .map_err(failed);
+    }
     let nofollow = nix::fcntl::OFlag::O_NOFOLLOW.bits();
     let me = nix::unistd::geteuid().as_raw();
     let before = match std::fs::symlink_metadata(path) {
