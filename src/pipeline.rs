@@ -6,7 +6,7 @@ use crate::aggregate::stats::{ConnCounts, RunStats};
 use crate::aggregate::Aggregator;
 use crate::decode::{self, Layers, Packet};
 use crate::error::Error;
-use crate::flow::dedup::Dedup;
+use crate::flow::dedup::{Dedup, Seen};
 use crate::flow::import::{self, merge::SensorMerge};
 use crate::flow::nat::NatMap;
 use crate::flow::reorder::{self, Reorder};
@@ -206,12 +206,10 @@ impl<S: Sink> Tracker<S> {
             mut sink,
         } = self;
         let Prep { reorder, dedup, .. } = &mut prep;
-        reorder.flush(&mut |ts, p| {
-            if dedup.is_copy(ts, p) {
-                table.observe_copy(ts, p);
-            } else {
-                table.observe(ts, p, &mut sink);
-            }
+        reorder.flush(&mut |ts, p| match dedup.check(ts, p) {
+            Seen::Copy => table.observe_copy(ts, p),
+            Seen::Exact => table.observe_duplicate(ts, p, &mut sink),
+            Seen::New => table.observe(ts, p, &mut sink),
         });
         table.finish(&mut sink);
         (table, prep, sink)
@@ -235,12 +233,10 @@ impl<S: Sink> Tracker<S> {
             translated = p;
             &translated
         };
-        reorder.push(ts, pkt, &mut |ts, p| {
-            if dedup.is_copy(ts, p) {
-                table.observe_copy(ts, p);
-            } else {
-                table.observe(ts, p, sink);
-            }
+        reorder.push(ts, pkt, &mut |ts, p| match dedup.check(ts, p) {
+            Seen::Copy => table.observe_copy(ts, p),
+            Seen::Exact => table.observe_duplicate(ts, p, sink),
+            Seen::New => table.observe(ts, p, sink),
         });
     }
 }
@@ -319,6 +315,7 @@ impl Engine {
         o.conns = counts;
         o.flow = t.table.stats();
         o.duplicates = t.prep.dedup.duplicates;
+        o.exact_duplicates = t.prep.dedup.exact;
         o.reorder = t.prep.reorder.stats;
         o.folded = agg.folded;
         (o, agg)
@@ -336,6 +333,7 @@ impl Engine {
         let (table, prep, mut sink) = tracker.end();
         let mut stats = front.stats;
         stats.duplicates = prep.dedup.duplicates;
+        stats.exact_duplicates = prep.dedup.exact;
         stats.reorder = prep.reorder.stats;
         stats.source = files;
         stats.flow = table.stats();

@@ -49,6 +49,7 @@ fn entry(role: &str, proto: &'static str, port: u16, src: Side, dst: Side) -> Fl
         reset_midstream: 0,
         syn_retries: 0,
         one_sided: 0,
+        ignored_resets: 0,
         handshake_ms: None,
         verdict: Verdict::NotSeen,
         answered_by: None,
@@ -190,6 +191,7 @@ fn site_report() -> Report {
         FlowEntry {
             attempts: 14,
             one_sided: 14,
+            ignored_resets: 0,
             verdict: Verdict::OneSided,
             detail: "Only the queries were captured (asymmetric mirror): no verdict can be \
                      trusted."
@@ -222,6 +224,7 @@ fn site_report() -> Report {
             attempts: 3,
             established: 3,
             reason: "disabled-service",
+            likely: false,
             verdict: Verdict::Ok,
             role: Some("pop3".into()),
             first_ts: T0 + 61.0,
@@ -250,6 +253,7 @@ fn site_report() -> Report {
             attempts: 1,
             established: 0,
             reason: "internal-only-exposed",
+            likely: false,
             verdict: Verdict::Ok,
             role: Some("ldap".into()),
             first_ts: T0 + 300.5,

@@ -463,6 +463,7 @@ fn a_fix_says_what_to_allow_when_no_rule_can_be_written() {
         reset_midstream: 0,
         syn_retries: 0,
         one_sided: 0,
+        ignored_resets: 0,
         handshake_ms: None,
         verdict: Verdict::Refused,
         answered_by: None,

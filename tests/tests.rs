@@ -29,5 +29,6 @@ mod scans;
 mod site;
 mod snapshots;
 mod source_files;
+mod spoof;
 mod synth;
 mod terminal;

@@ -2,7 +2,7 @@
 //! dropped, refused, rejected, reset mid-stream (by whom), one-sided, a scan probe.
 
 use crate::decode::Proto;
-use crate::flow::{iface_bit, ConnRecord, ConnState, Side};
+use crate::flow::{iface_bit, ConnRecord, ConnState, Side, SimOpen};
 
 /// Why an attempt failed, if it did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +81,15 @@ pub struct Evidence {
     pub probe: bool,
     /// The responder's usual TTL (its first packet), when it answered.
     pub resp_ttl: Option<u8>,
+    /// RSTs taken for spoofed or ignored ([`ConnRecord::ignored_rsts`]).
+    pub ignored_rsts: u32,
+    /// Nothing but the responder's SYN-ACK, answering no SYN the capture saw: backscatter of
+    /// someone else's spoofed SYNs, or a forged packet. Still one-sided on its own, but it
+    /// does not outweigh real attempts (see [`crate::aggregate::verdict::decide`]).
+    pub lone_synack: bool,
+    /// A completed handshake with data both ways: a service proven in use, where a few
+    /// packets a blind spoofer can send (SYN, SYN-ACK, ACK) only make it likely.
+    pub confirmed: bool,
 }
 
 fn has(h: &str, c: char) -> bool {
@@ -134,6 +143,9 @@ impl Evidence {
                 handshake_us: None,
                 probe: false,
                 resp_ttl: r.resp_stats.first_ttl,
+                ignored_rsts: 0,
+                lone_synack: false,
+                confirmed: established && r.orig_bytes > 0 && r.resp_bytes > 0,
             };
         }
         let orig_syn = has(h, 'S');
@@ -197,7 +209,21 @@ impl Evidence {
                 .rtt_syn_synack
                 .map(|d| (d.0 / 1000).clamp(0, u32::MAX as i64) as u32),
             probe,
-            resp_ttl: if synack { r.resp_stats.first_ttl } else { None },
+            // The half of a simultaneous open that the crossing SYN began is read the other
+            // way round (see `SimOpen::Crossing`): its originator is the server.
+            resp_ttl: match (synack, r.sim_open) {
+                (false, _) => None,
+                (true, SimOpen::Crossing) => r.orig_stats.first_ttl,
+                (true, _) => r.resp_stats.first_ttl,
+            },
+            ignored_rsts: r.ignored_rsts,
+            lone_synack: op == 0 && synack && h.chars().all(|c| c == '^' || c == 'h'),
+            confirmed: established
+                && orig_syn
+                && synack
+                && has(h, 'A')
+                && has(h, 'D')
+                && has(h, 'd'),
         }
     }
 }

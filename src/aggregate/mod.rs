@@ -18,7 +18,7 @@ use crate::classify::rules::{
 };
 use crate::classify::site::Site;
 use crate::flow::history::History;
-use crate::flow::{ConnRecord, ConnState, Sink};
+use crate::flow::{ConnRecord, ConnState, SimOpen, Sink};
 use crate::time::Timestamp;
 use evidence::{Evidence, Failure};
 use rows::{
@@ -112,6 +112,9 @@ impl Group {
         c.established += o.established as u64;
         c.one_sided += o.one_sided as u64;
         c.syn_retries += o.syn_retries as u64;
+        c.lone_synacks += o.lone_synack as u64;
+        c.ignored_resets += u64::from(o.ignored_rsts);
+        c.confirmed += o.confirmed as u64;
         self.probes += o.probe as u64;
         if self.resp_ttl.is_none() {
             self.resp_ttl = o.resp_ttl;
@@ -230,7 +233,8 @@ pub const FLOOD_MIN_SOURCES: u64 = 100;
 
 impl Sink for Aggregator {
     fn conn(&mut self, r: &ConnRecord) {
-        if !r.proto.has_ports() {
+        if !r.proto.has_ports() || r.sim_open == SimOpen::Superseded {
+            // The first half of a simultaneous open: its attempt is the next record's.
             return;
         }
         let mut key = GroupKey {
@@ -239,6 +243,12 @@ impl Sink for Aggregator {
             resp: r.resp.ip(),
             port: r.resp.port(),
         };
+        if r.sim_open == SimOpen::Crossing {
+            // Begun by the server's crossing SYN: the client is the first SYN's sender.
+            key.orig = r.resp.ip();
+            key.resp = r.orig.ip();
+            key.port = r.orig.port();
+        }
         let o = Evidence::of(r);
         let mut folded = false;
         if self.groups.len() >= self.max_groups && !self.groups.contains_key(&key) {
@@ -370,8 +380,12 @@ impl Aggregator {
     }
 
     /// Is this conversation a scanner's probe or part of a flood (kept out of verdicts)?
+    /// A scanner's conversation whose SYNs were retransmitted is a client's attempt all the
+    /// same (a kernel retries its SYN; a scanner sends a probe once, and a new probe is a
+    /// new connection): anyone can send probes in a client's address and make it a
+    /// "scanner", and its real attempts must still be judged.
     pub fn is_scan_probe(noise: &Noise, k: &GroupKey, g: &Group) -> bool {
-        (noise.scanners.contains(&k.orig) && g.all_probes())
+        (noise.scanners.contains(&k.orig) && g.all_probes() && g.counts.syn_retries == 0)
             || (noise.flooded.contains(&(k.resp, k.port)) && g.flood_like())
     }
 

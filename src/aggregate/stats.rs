@@ -55,6 +55,9 @@ pub struct RunStats {
     pub conns: ConnCounts,
     /// Packets dropped as copies of one just seen (a capture on several interfaces).
     pub duplicates: u64,
+    /// Exact duplicates (the same packet twice on one interface, as a SPAN session that
+    /// mirrors both ports gives): counted as packets, never as retransmissions.
+    pub exact_duplicates: u64,
     /// Packets put back in time order.
     pub reorder: ReorderStats,
     /// Conversations folded into per-service groups past the aggregator's cap.

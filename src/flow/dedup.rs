@@ -19,6 +19,15 @@
 //! The copy is handed on as such (`FlowTable::observe_copy`), so what each interface saw is
 //! kept per connection.
 //!
+//! An exact duplicate — the same packet on the same interface with the same TTL and IP ID,
+//! within [`EXACT_WINDOW`] (a SPAN session that mirrors both ports of a conversation, so each
+//! packet is seen twice) — is told apart and counted ([`Dedup::exact`]) but still handed to
+//! the flow table as a packet ([`Seen::Exact`]): Zeek counts it (packets, history), so the
+//! Zeek-facing fields keep it, and only exflow's own facts skip it (a SYN seen twice is no
+//! SYN retransmission). Not taken for one: RSTs (a firewall's burst of identical forged RSTs)
+//! and IPv6 or IP-ID-0 packets without payload or SYN/FIN (duplicate ACKs look identical
+//! there).
+//!
 //! A fixed table of recent fingerprints: no allocation per packet; a collision only makes a
 //! copy slip through (counted twice), never drops a distinct packet.
 
@@ -36,6 +45,22 @@ const SLOTS: usize = 1 << 12;
 /// Copies arrive within this time of the original.
 pub const WINDOW: Duration = Duration::from_millis(10);
 
+/// An exact duplicate arrives within this time of the original: a switch's mirror copies
+/// within microseconds, where a TCP stack's own retransmission waits at least an RTO (200 ms
+/// and more; a tail-loss probe 10 ms and more).
+pub const EXACT_WINDOW: Duration = Duration::from_millis(1);
+
+/// What [`Dedup::check`] made of a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// A packet not seen before.
+    New,
+    /// Another interface's (or the forwarded, lower-TTL) copy of a packet just counted.
+    Copy,
+    /// The same packet again on the same interface, identical (see the module's text).
+    Exact,
+}
+
 /// A recent packet: its fingerprint (the TTL of its first copy in the low byte), time, and
 /// the interfaces it was seen on.
 #[derive(Clone, Copy)]
@@ -48,6 +73,8 @@ struct Slot {
 pub struct Dedup {
     slots: Box<[Slot]>,
     pub duplicates: u64,
+    /// Exact duplicates seen ([`Seen::Exact`]).
+    pub exact: u64,
 }
 
 impl Default for Dedup {
@@ -60,6 +87,7 @@ impl Default for Dedup {
         Dedup {
             slots: vec![empty; SLOTS].into_boxed_slice(),
             duplicates: 0,
+            exact: 0,
         }
     }
 }
@@ -123,9 +151,31 @@ pub fn fingerprint(p: &Packet) -> u64 {
     h ^ (h >> 33)
 }
 
+/// Whether an identical packet within [`EXACT_WINDOW`] can be taken for an exact duplicate:
+/// not a RST, and distinct from its neighbours by more than its sequence numbers (an IPv4 ID,
+/// payload, a SYN or FIN).
+fn exact_candidate(p: &Packet) -> bool {
+    match p.transport {
+        Transport::Tcp(t) => {
+            !t.flags.rst()
+                && (t.payload_len > 0
+                    || t.flags.syn()
+                    || t.flags.fin()
+                    || (p.ip_id != 0 && p.src.is_ipv4()))
+        }
+        Transport::Udp(_) => p.ip_id != 0 && p.src.is_ipv4(),
+        _ => false,
+    }
+}
+
 impl Dedup {
     /// True if `p` is a copy of a packet seen within [`WINDOW`] (and counts it).
     pub fn is_copy(&mut self, ts: Timestamp, p: &Packet) -> bool {
+        self.check(ts, p) == Seen::Copy
+    }
+
+    /// What `p` is: new, another interface's copy, or an exact duplicate (each counted).
+    pub fn check(&mut self, ts: Timestamp, p: &Packet) -> Seen {
         let fp = fingerprint(p) & !0xff;
         let slot = &mut self.slots[(fp >> 8) as usize & (SLOTS - 1)];
         let bit = iface_bit(p.iface);
@@ -134,13 +184,23 @@ impl Dedup {
                 // Another interface's copy, before or after the others.
                 slot.seen |= bit;
                 self.duplicates += 1;
-                return true;
+                return Seen::Copy;
             }
             if ts.0 >= slot.ts && p.ttl < (slot.fp & 0xff) as u8 {
                 // The same interface: the forwarded copy, later and with a lower TTL, in a
                 // capture that does not name interfaces.
                 self.duplicates += 1;
-                return true;
+                return Seen::Copy;
+            }
+            if p.ttl == (slot.fp & 0xff) as u8
+                && ts.0 >= slot.ts
+                && ts.0.abs_diff(slot.ts) <= EXACT_WINDOW.0.unsigned_abs()
+                && exact_candidate(p)
+            {
+                // The same packet again, identical: kept as the original's time, so a third
+                // copy pairs with it too.
+                self.exact += 1;
+                return Seen::Exact;
             }
         }
         *slot = Slot {
@@ -148,7 +208,7 @@ impl Dedup {
             ts: ts.0,
             seen: bit,
         };
-        false
+        Seen::New
     }
 }
 
@@ -221,6 +281,18 @@ mod tests {
         assert!(!d.is_copy(Timestamp(200), &on(pkt(64, 3), 0)));
         assert!(d.is_copy(Timestamp(300), &on(pkt(63, 3), 1)));
         assert_eq!(d.duplicates, 2);
+    }
+
+    #[test]
+    fn exact_duplicates_are_told_apart_and_still_handed_on() {
+        let mut d = Dedup::default();
+        assert_eq!(d.check(Timestamp(0), &pkt(64, 7)), Seen::New);
+        assert_eq!(d.check(Timestamp(3_000), &pkt(64, 7)), Seen::Exact);
+        assert_eq!(d.check(Timestamp(6_000), &pkt(64, 7)), Seen::Exact);
+        // Past the window, or with another IP ID: a packet of its own.
+        assert_eq!(d.check(Timestamp(10_000_000), &pkt(64, 7)), Seen::New);
+        assert_eq!(d.check(Timestamp(10_001_000), &pkt(64, 8)), Seen::New);
+        assert_eq!((d.exact, d.duplicates), (2, 0));
     }
 
     #[test]

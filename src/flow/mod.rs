@@ -19,7 +19,7 @@ pub mod tcp;
 pub mod zeek_ports;
 
 pub use key::{Endpoint, FlowKey};
-pub use record::{iface_bit, ConnRecord, DirStats, EndReason, IcmpError, Side};
+pub use record::{iface_bit, ConnRecord, DirStats, EndReason, IcmpError, Side, SimOpen};
 pub use tcp::ConnState;
 
 use crate::decode::proto::{self, Proto};
@@ -146,6 +146,11 @@ struct Flow {
     /// microseconds after the connection's first packet (saturating).
     rst_ifaces: u32,
     rst_at_us: u32,
+    /// RSTs kept out of `rst_by` as spoofed or ignored (saturating): outside their receiver's
+    /// window, or followed by data or a FIN from their receiver (see [`ConnRecord::ignored_rsts`]).
+    ignored_rsts: u16,
+    /// Half of a simultaneous open ([`SimOpen`]).
+    sim_open: SimOpen,
     icmp: [Option<IcmpError>; ICMP_KEPT],
     /// Saturating at 65,535 (a 16-bit count keeps a tracked connection within its budget).
     icmp_count: u16,
@@ -185,6 +190,8 @@ impl Flow {
             rst_by: None,
             rst_ifaces: 0,
             rst_at_us: 0,
+            ignored_rsts: 0,
+            sim_open: SimOpen::No,
             via: 0,
             icmp: [None; ICMP_KEPT],
             icmp_count: 0,
@@ -299,6 +306,8 @@ impl Flow {
             rtt_synack_ack: self.rtt_synack_ack,
             rst_by: self.rst_by.map(|(s, t)| (s, Some(t))),
             rst_ifaces: self.rst_ifaces,
+            ignored_rsts: u32::from(self.ignored_rsts),
+            sim_open: self.sim_open,
             via: nat.public(self.via),
             icmp: self.icmp,
             icmp_count: u32::from(self.icmp_count),
@@ -328,6 +337,8 @@ pub struct FlowTable {
     /// slot is freed.
     last: Option<(FlowKey, u32)>,
     next_uid: u64,
+    /// The packet being observed is an exact duplicate ([`FlowTable::observe_duplicate`]).
+    duplicate: bool,
     now: Timestamp,
     next_sweep: Timestamp,
     stats: FlowStats,
@@ -404,6 +415,7 @@ impl FlowTable {
             hand: 0,
             last: None,
             next_uid: 0,
+            duplicate: false,
             now: Timestamp::ZERO,
             next_sweep: Timestamp::ZERO,
             stats: FlowStats::default(),
@@ -488,6 +500,14 @@ impl FlowTable {
         self.index.insert(key, i as u32);
         self.slots[i] = Some(flow);
         i
+    }
+
+    /// An exact duplicate of the packet just observed ([`dedup::Seen::Exact`]): counted as
+    /// Zeek counts it (packets, bytes, history), but no SYN retransmission of exflow's.
+    pub fn observe_duplicate(&mut self, ts: Timestamp, pkt: &Packet, sink: &mut impl Sink) {
+        self.duplicate = true;
+        self.observe(ts, pkt, sink);
+        self.duplicate = false;
     }
 
     /// Updates the table with one packet seen at `ts`.
@@ -605,6 +625,26 @@ impl FlowTable {
         };
         let flags = seg.flags;
         let close_delay = self.cfg.tcp_close_delay;
+        let duplicate = self.duplicate;
+        // A simultaneous open: the responder's own SYN crossing the originator's pending one.
+        // Zeek takes it for a reuse and starts a new connection (so does the table); both
+        // halves are marked for exflow's verdicts. One more lookup, for pure SYNs only.
+        let mut crossing = false;
+        if flags.pure_syn() {
+            let (key, _) = FlowKey::of(6, src, dst);
+            if let Some(f) = self.get_mut(&key) {
+                if let Kind::Tcp(c) = &f.kind {
+                    if f.resp == src
+                        && c.orig().state == EpState::SynSent
+                        && c.resp().state == EpState::Inactive
+                        && c.is_reuse(flags, seg.seq)
+                    {
+                        f.sim_open = SimOpen::Superseded;
+                        crossing = true;
+                    }
+                }
+            }
+        }
         self.lookup(
             ts,
             6,
@@ -631,7 +671,12 @@ impl FlowTable {
                 }
             },
             sink,
-            |f, is_orig| tcp_update(f, is_orig, ts, pkt, &seg, close_delay),
+            |f, is_orig| {
+                if crossing && f.sim_open == SimOpen::No {
+                    f.sim_open = SimOpen::Crossing;
+                }
+                tcp_update(f, is_orig, ts, pkt, &seg, close_delay, duplicate)
+            },
         );
     }
 
@@ -864,6 +909,7 @@ fn tcp_update(
     pkt: &Packet,
     seg: &crate::decode::TcpSegment,
     close_delay: Duration,
+    duplicate: bool,
 ) {
     let flags = seg.flags;
     let Kind::Tcp(conn) = &mut f.kind else {
@@ -872,6 +918,8 @@ fn tcp_update(
     let was = (conn.orig().state, conn.resp().state);
     // Zeek moves LastTime before the state machine runs, unless both sides had closed.
     let both_closed_before = conn.both_closed();
+    // Judged before the state machine moves the sender's sequence numbers.
+    let rst_credible = !flags.rst() || conn.rst_in_window(is_orig, seg.seq);
     let out = conn.process(&mut f.history, is_orig, seg, !pkt.truncated);
     let mut is_orig = is_orig;
     if out.flipped {
@@ -889,7 +937,7 @@ fn tcp_update(
         f.attempt_deadline = ts.plus(ATTEMPT_DELAY);
     }
     // exflow's own handshake facts.
-    if flags.pure_syn() && is_orig {
+    if flags.pure_syn() && is_orig && !duplicate {
         if f.last_syn_ts.is_some() && f.synack_ts.is_none() {
             f.syn_retries = f.syn_retries.saturating_add(1);
         }
@@ -906,10 +954,27 @@ fn tcp_update(
             f.rtt_synack_ack = Some(ts.since(s));
         }
     }
-    if flags.rst() && f.rst_by.is_none() {
-        f.rst_by = Some((if is_orig { Side::Orig } else { Side::Resp }, pkt.ttl));
+    // exflow's own reading of RSTs (Zeek's state machine above took them all): a RST outside
+    // its receiver's window is a blind guess the receiver ignores (RFC 5961), and one whose
+    // receiver goes on sending data or a FIN did not end the connection (ignored, or never
+    // reached it). Either is counted apart and is not the connection's RST. Data from the
+    // RST's claimed sender after it says nothing: a firewall's forged RST leaves the real
+    // sender's late segments coming.
+    let side = if is_orig { Side::Orig } else { Side::Resp };
+    if flags.rst() && !rst_credible {
+        f.ignored_rsts = f.ignored_rsts.saturating_add(1);
+    } else if flags.rst() && f.rst_by.is_none() {
+        f.rst_by = Some((side, pkt.ttl));
         f.rst_ifaces = iface_bit(pkt.iface);
         f.rst_at_us = micros_after(f.first_ts, ts);
+    } else if !flags.rst()
+        && (seg.payload_len > 0 || flags.fin())
+        && f.rst_by.is_some_and(|(s, _)| s != side)
+    {
+        f.rst_by = None;
+        f.rst_ifaces = 0;
+        f.rst_at_us = 0;
+        f.ignored_rsts = f.ignored_rsts.saturating_add(1);
     }
     let d = if is_orig { 0 } else { 1 };
     count(&mut f.stats[d], pkt, seg.payload_len);

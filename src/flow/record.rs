@@ -53,6 +53,22 @@ impl EndReason {
     }
 }
 
+/// A simultaneous open (RFC 9293 3.5: both sides send a SYN, then each answers the other's
+/// with a SYN-ACK), which Zeek logs as two connections: the second SYN, from the first one's
+/// responder with another sequence number, is a reuse of the 5-tuple (`IsReuse`). The
+/// records keep Zeek's split; exflow's verdicts read the pair as one connection of the first
+/// SYN's sender.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SimOpen {
+    #[default]
+    No,
+    /// The first SYN's connection, ended by its responder's crossing SYN: its attempt goes on
+    /// in the next one.
+    Superseded,
+    /// The connection the crossing SYN began: its originator is the first SYN's responder.
+    Crossing,
+}
+
 /// An ICMP error that quoted one of this connection's packets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IcmpError {
@@ -132,6 +148,14 @@ pub struct ConnRecord {
     /// The interfaces the first RST (that packet and its copies) was seen on; 0 when there
     /// was none or the record came from a log.
     pub rst_ifaces: u32,
+    /// RSTs exflow took for spoofed or ignored, and kept out of `rst_by` (not out of Zeek's
+    /// `conn_state` and `history`, which count every RST): outside their receiver's window
+    /// (a blind guess at the sequence number, RFC 5961), or followed by data or a FIN from
+    /// their receiver (which went on as if there had been none). 0 for a record read from a
+    /// log.
+    pub ignored_rsts: u32,
+    /// Half of a simultaneous open ([`SimOpen`]); `No` for a record read from a log.
+    pub sim_open: SimOpen,
     /// For a connection whose legs a NAT translated: the public address it used, where the
     /// record shows the host's own.
     pub via: Option<IpAddr>,

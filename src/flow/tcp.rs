@@ -38,6 +38,11 @@ impl EpState {
     }
 }
 
+/// How far past what the sender was seen to send a RST's sequence number may be and still be
+/// taken as real (a receive window: 256 KiB, four times TCP's unscaled maximum). Past it a
+/// RST is a blind guess its receiver ignores (RFC 5961 §3).
+pub const RST_WINDOW: i64 = 1 << 18;
+
 /// Zeek's "TOO_LARGE_SEQ_DELTA".
 const TOO_LARGE_SEQ_DELTA: i32 = 1_048_576;
 
@@ -266,6 +271,27 @@ impl TcpConn {
 
     pub fn both_closed(&self) -> bool {
         self.ep[0].did_close && self.ep[1].did_close
+    }
+
+    /// Whether a RST from the originator (`is_orig`, else the responder) with sequence
+    /// number `seq` lands where its receiver would act on it (RFC 5961 §3, RFC 9293 3.10.7.4):
+    /// from what the receiver acknowledged of the sender up to what the sender was seen to
+    /// send, plus [`RST_WINDOW`]. A blind RST (a guess at the sequence number) almost never
+    /// does, and the real endpoint ignores it. True while the sender's sequence numbers are
+    /// unknown (it sent nothing yet: a RST refusing a SYN). exflow's verdicts read this;
+    /// Zeek's state machine (and so `conn_state` and `history`) does not.
+    pub fn rst_in_window(&self, is_orig: bool, seq: u32) -> bool {
+        let (e, _) = idx(is_orig);
+        let ep = &self.ep[e];
+        if ep.state == EpState::Inactive {
+            return true;
+        }
+        let (mut lo, mut hi) = (ep.ack_seq, ep.last_seq);
+        if seq_delta(hi, lo) < 0 {
+            std::mem::swap(&mut lo, &mut hi);
+        }
+        let d = i64::from(seq_delta(seq, lo));
+        (0..=i64::from(seq_delta(hi, lo)) + RST_WINDOW).contains(&d)
     }
 
     /// Zeek's `IsReuse`: does a SYN for this 5-tuple start a new connection?
@@ -958,6 +984,26 @@ mod tests {
         let mut t = T::new();
         t.o(SYN, 100, 0, 0).o(FINACK, 101, 0, 0);
         assert_eq!(t.state().0, "SH");
+    }
+
+    #[test]
+    fn a_rst_far_outside_the_window_is_told_apart() {
+        let mut t = T::new();
+        t.o(SYN, 100, 0, 0)
+            .r(SYNACK, 500, 101, 0)
+            .o(ACK, 101, 501, 0)
+            .r(PSHACK, 501, 101, 20);
+        // The responder's next byte is 521, the originator acked up to 501.
+        assert!(t.c.rst_in_window(false, 521));
+        assert!(t.c.rst_in_window(false, 501));
+        assert!(t.c.rst_in_window(false, 521 + RST_WINDOW as u32));
+        assert!(!t.c.rst_in_window(false, 521 + RST_WINDOW as u32 + 1));
+        assert!(!t.c.rst_in_window(false, 500));
+        assert!(!t.c.rst_in_window(false, 0x8000_0000));
+        // Nothing known of a side that sent nothing: a refusal's RST is always taken.
+        let mut t = T::new();
+        t.o(SYN, 7, 0, 0);
+        assert!(t.c.rst_in_window(false, 0));
     }
 
     #[test]

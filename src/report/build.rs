@@ -12,7 +12,7 @@ use crate::aggregate::stats::RunStats;
 use crate::aggregate::{Aggregator, MAX_GROUPS};
 use crate::classify::catalogue::{Catalogue, Profile, Proto, Role};
 use crate::classify::infer;
-use crate::classify::rules::Side;
+use crate::classify::rules::{Side, UnexpectedReason};
 use crate::classify::site::{Site, SiteSource};
 
 /// The report of a run: the site given, or the one the conversations show (with the reasons),
@@ -232,6 +232,7 @@ fn flow_entry(row: FlowRow, cat: &Catalogue, ifaces: &[String]) -> FlowEntry {
         reset_midstream: c.reset_by_middlebox + c.reset_by_endpoint + c.reset_unknown,
         syn_retries: c.syn_retries,
         one_sided: c.one_sided,
+        ignored_resets: c.ignored_resets,
         handshake_ms: row.handshake,
         verdict: row.verdict,
         answered_by: row.answered_by,
@@ -300,7 +301,11 @@ fn unexpected_entries(rows: Vec<UnexpectedRow>, cat: &Catalogue) -> Vec<Unexpect
                 o.handshake,
                 o.died_at,
             );
+            let likely = u.reason == UnexpectedReason::DisabledService
+                && u.established > 0
+                && o.counts.confirmed == 0;
             Unexpected {
+                likely,
                 verdict: o.verdict,
                 proto: u.proto.zeek_name(),
                 port: u.port,
@@ -310,8 +315,9 @@ fn unexpected_entries(rows: Vec<UnexpectedRow>, cat: &Catalogue) -> Vec<Unexpect
                 established: u.established,
                 reason: u.reason.as_str(),
                 detail: format!(
-                    "{} {outcome}",
-                    words::unexpected_detail(u.attempts, u.established, u.reason, role.as_deref(),)
+                    "{}{} {outcome}",
+                    words::unexpected_detail(u.attempts, u.established, u.reason, role.as_deref(),),
+                    if likely { words::LIKELY_IN_USE } else { "" },
                 ),
                 role,
                 first_ts: u.first_ts.as_secs_f64(),
@@ -396,6 +402,9 @@ pub fn report(
             "{one_sided} flow(s) were seen in one direction only: the capture point (a mirror \
              port or a filter) misses the other direction, so those verdicts cannot be trusted."
         ));
+    }
+    if o.exact_duplicates > 0 {
+        warnings.push(words::exact_duplicates(o.exact_duplicates));
     }
     if o.flow.evicted > 0 {
         warnings.push(format!(

@@ -523,6 +523,8 @@ mod tests {
                 _ => Some((Side::Resp, (i % 2 == 0).then_some(0))),
             },
             rst_ifaces: 0,
+            ignored_rsts: 0,
+            sim_open: crate::flow::SimOpen::No,
             via: (i % 3 == 1).then(|| v4(203, 0, 113, 80)),
             icmp: [(i % 2 == 1).then(|| IcmpError {
                 by_address: false,

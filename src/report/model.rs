@@ -186,6 +186,10 @@ pub struct FlowEntry {
     pub syn_retries: u64,
     /// Connections where only one direction was captured.
     pub one_sided: u64,
+    /// RSTs taken for spoofed or ignored (outside their receiver's window, or followed by
+    /// data or a FIN from their receiver): never a reset mid-stream. Absent when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ignored_resets: u64,
     pub handshake_ms: Option<Percentiles>,
     pub verdict: Verdict,
     /// Who answered a refusal or reset: "server", "middlebox" (by TTL), or "unknown".
@@ -255,6 +259,11 @@ pub struct Unexpected {
     /// disabled-service | internal-only-exposed | not-in-profile | unknown-port |
     /// unexpected-source | undeclared-destination
     pub reason: &'static str,
+    /// A disabled service seen established only by a few packets (no completed handshake
+    /// with data both ways, which a blind spoofer cannot fake): likely in use, not proven.
+    /// Absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub likely: bool,
     /// What happened to it, as an expected flow's verdict (refused, blocked, …).
     pub verdict: Verdict,
     /// The catalogue role that names this port, if any.

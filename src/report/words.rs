@@ -90,9 +90,56 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// One sentence a person reads.
+/// One sentence a person reads, and a second on RSTs taken for spoofed or ignored.
 #[allow(clippy::too_many_arguments)]
 pub fn detail(
+    v: Verdict,
+    c: &Counts,
+    src: &Side,
+    dst: &Side,
+    port: u16,
+    answered_by: Option<AnsweredBy>,
+    refusal: Option<(u8, Option<u8>)>,
+    refused_without_ttl: u64,
+    icmp: &[String],
+    handshake: Option<Percentiles>,
+    died: Option<DiedAt>,
+) -> String {
+    let mut s = verdict_sentence(
+        v,
+        c,
+        src,
+        dst,
+        port,
+        answered_by,
+        refusal,
+        refused_without_ttl,
+        icmp,
+        handshake,
+        died,
+    );
+    if c.ignored_resets > 0 {
+        s.push(' ');
+        s.push_str(&ignored_resets(c.ignored_resets));
+    }
+    s
+}
+
+/// The sentence on RSTs taken for spoofed or ignored.
+fn ignored_resets(n: u64) -> String {
+    format!(
+        "{} (outside the receiver's window, or the receiver went on sending data or a FIN): \
+         not counted as resets.",
+        plural(
+            n,
+            "suspected spoofed or ignored reset",
+            "suspected spoofed or ignored resets"
+        )
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verdict_sentence(
     v: Verdict,
     c: &Counts,
     src: &Side,
@@ -621,6 +668,9 @@ pub(crate) fn fix_line(fix: &Fix) -> String {
 /// the ICMP codes when the sentence does not already say so (the compact failure column does
 /// not). None for ok and not seen.
 pub(crate) fn entry_note(e: &FlowEntry) -> Option<String> {
+    if e.verdict == Verdict::Ok && e.ignored_resets > 0 {
+        return Some(ignored_resets(e.ignored_resets));
+    }
     if matches!(e.verdict, Verdict::Ok | Verdict::NotSeen) {
         return None;
     }
@@ -653,13 +703,30 @@ pub(crate) fn entry_note(e: &FlowEntry) -> Option<String> {
     }
 }
 
-/// "disabled-service (pop3)". Sanitised.
+/// "disabled-service (pop3)", with ", likely" where a few packets decide it. Sanitised.
 pub(crate) fn reason_label(u: &Unexpected) -> String {
-    match &u.role {
+    let mut s = match &u.role {
         Some(role) => format!("{} ({})", sanitize(u.reason), sanitize(role)),
         None => sanitize(u.reason),
+    };
+    if u.likely {
+        s.push_str(", likely");
     }
+    s
 }
+
+/// The warning on exact duplicate packets.
+pub fn exact_duplicates(n: u64) -> String {
+    format!(
+        "{} (a SPAN seeing both directions twice?): counted as packets, as Zeek does, but not \
+         as retransmissions.",
+        plural(n, "exact duplicate packet", "exact duplicate packets")
+    )
+}
+
+/// Appended to a disabled service's detail when only a few packets show it in use.
+pub const LIKELY_IN_USE: &str = " Likely, not proven: no connection completed a handshake and \
+    carried data both ways, and the few packets seen are ones a spoofer can send.";
 
 /// "198.51.100.7:51234 → [2001:db8::10]:110 S0 S". Sanitised.
 pub(crate) fn example_text(x: &Example) -> String {

@@ -268,6 +268,8 @@ pub(crate) fn blank(
         rtt_synack_ack: None,
         rst_by: None,
         rst_ifaces: 0,
+        ignored_rsts: 0,
+        sim_open: crate::flow::SimOpen::No,
         via: None,
         icmp: [None; super::record::ICMP_KEPT],
         icmp_count: 0,
