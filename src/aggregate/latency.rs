@@ -136,7 +136,11 @@ mod tests {
         let mut b = Latency::default();
         let all: Vec<u32> = (1..=50).map(|i| i * 997).collect();
         for (i, &v) in all.iter().enumerate() {
-            if i % 3 == 0 { a.record(v) } else { b.record(v) }
+            if i % 3 == 0 {
+                a.record(v)
+            } else {
+                b.record(v)
+            }
         }
         assert_eq!(percentiles_of([&a, &b].into_iter()), percentiles(&all));
     }
