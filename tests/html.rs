@@ -342,6 +342,7 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
         latency: vec![],
         warnings: vec![evil.into()],
         interim: None,
+        left_out: Default::default(),
         inputs: vec![],
     };
     let cat = Catalogue::embedded().unwrap();

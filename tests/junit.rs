@@ -258,6 +258,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         latency: vec![],
         warnings: vec![],
         interim: None,
+        left_out: Default::default(),
         inputs: vec![],
     };
     assert_eq!(junit::counts(&report), (8, 6, 1));

@@ -389,6 +389,7 @@ fn site_report() -> Report {
                 .into(),
         ],
         interim: None,
+        left_out: Default::default(),
         inputs: vec![],
     }
 }

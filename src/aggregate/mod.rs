@@ -6,6 +6,7 @@
 //! with its verdict.
 
 pub mod evidence;
+pub mod latency;
 pub mod stats;
 pub mod verdict;
 
@@ -21,10 +22,11 @@ use crate::flow::history::History;
 use crate::flow::{ConnRecord, ConnState, SimOpen, Sink};
 use crate::time::Timestamp;
 use evidence::{Evidence, Failure};
+use latency::Latency;
 use rows::{
     Example, Finalized, Flood, FlowRow, PathFacts, Rejection, RoleLatency, Scan, UnexpectedRow,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use verdict::Counts;
 
@@ -39,6 +41,8 @@ pub struct Group {
     /// An overflow group: conversations past [`MAX_GROUPS`] from many sources, keyed by a
     /// stand-in source address (see `fold_source`), never read as one host's traffic.
     pub folded: bool,
+    /// An overflow group whose destination is a stand-in for many (see [`Aggregator`]).
+    pub dest_folded: bool,
     /// The source of the earliest connection (the real one, also in a folded group).
     pub example_orig_h: IpAddr,
     pub first_ts: Timestamp,
@@ -56,8 +60,8 @@ pub struct Group {
     pub refused_no_ttl: u64,
     /// The first few distinct ICMP rejections.
     pub icmp: Vec<Rejection>,
-    /// SYN → SYN-ACK times, microseconds.
-    pub handshake_us: Vec<u32>,
+    /// SYN → SYN-ACK times (bounded: a reservoir past [`latency::LATENCY_SAMPLES`]).
+    pub handshake: Latency,
     /// The responder's usual TTL, from an answered handshake.
     pub resp_ttl: Option<u8>,
     /// Interfaces the originator's and the responder's packets were seen on.
@@ -76,6 +80,7 @@ impl Group {
         Group {
             sources: 1,
             folded: false,
+            dest_folded: false,
             example_orig_h: r.orig.ip(),
             first_ts: r.ts,
             last_ts: r.ts.plus(r.duration),
@@ -88,7 +93,7 @@ impl Group {
             refused_ttl: None,
             refused_no_ttl: 0,
             icmp: vec![],
-            handshake_us: vec![],
+            handshake: Latency::default(),
             resp_ttl: None,
             seen: [0; 2],
             ingress: [None; 2],
@@ -180,7 +185,7 @@ impl Group {
             }
         }
         if let Some(us) = o.handshake_us {
-            self.handshake_us.push(us);
+            self.handshake.record(us);
         }
     }
 
@@ -206,16 +211,41 @@ impl Group {
 
 /// Collects finished connections (a [`Sink`]).
 ///
-/// Memory is bounded: past [`MAX_GROUPS`] conversations, a conversation from a source not yet
-/// seen is summed into one group per destination service whose source is the unspecified
-/// address (read as "the internet"; flood-like single SYNs and the rest apart), counting how
-/// many conversations were folded in.
+/// Memory is bounded by conversations, and their number is capped:
+/// - The first [`MAX_GROUPS`] conversations are kept apart.
+/// - Past it, a conversation from a source not yet seen is summed into a group per
+///   destination and service whose source is a stand-in (the unspecified address, read as
+///   "the internet"; flood-like single SYNs and the rest apart). Its destination stays while
+///   it is one already seen or fewer than [`MAX_GROUPS`] destinations were; past that (a
+///   flood or scan of an address space), destinations are folded by their zone as the
+///   addresses tell it alone (the site may yet be inferred from these groups): public ones
+///   into a stand-in (`0.0.0.2`, `::3`, read as the internet), private ones (RFC 1918, shared,
+///   ULA, link-local) into the first private destination folded, which keeps its zone.
+/// - Past 2 × [`MAX_GROUPS`] groups, a new group's port is folded too (to port 0).
+///
+/// So at most about 2 × [`MAX_GROUPS`] groups are kept, whatever the capture, and every
+/// conversation folded is counted ([`Aggregator::folded`], [`Aggregator::fold`]).
 #[derive(Clone, Debug)]
 pub struct Aggregator {
     groups: HashMap<GroupKey, Group>,
     max_groups: usize,
+    /// Destinations of the groups (at most `max_groups` of them).
+    responders: HashSet<IpAddr>,
+    /// The private destination each family's folded private destinations are summed into.
+    private_stand_in: [Option<IpAddr>; 2],
     /// Conversations folded into the per-service overflow groups.
     pub folded: u64,
+    /// Of those, how many had their destination, or their destination and port, folded.
+    pub fold: FoldCounts,
+}
+
+/// Conversations whose destination (or port too) was folded past the aggregator's caps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FoldCounts {
+    /// Destination folded by zone (port kept).
+    pub destinations: u64,
+    /// Destination folded by zone and port folded to 0 (past 2 × the cap).
+    pub ports: u64,
 }
 
 impl Default for Aggregator {
@@ -224,7 +254,8 @@ impl Default for Aggregator {
     }
 }
 
-/// The most conversations kept apart (a group costs about 200 bytes).
+/// The most conversations kept apart (a group costs about 300 bytes; the aggregator keeps at
+/// most about twice this many groups, see [`Aggregator`]).
 pub const MAX_GROUPS: usize = 100_000;
 
 /// A service reached by at least this many sources that each sent one unanswered SYN (no
@@ -251,6 +282,7 @@ impl Sink for Aggregator {
         }
         let o = Evidence::of(r);
         let mut folded = false;
+        let mut dest_folded = false;
         if self.groups.len() >= self.max_groups && !self.groups.contains_key(&key) {
             // Flood-like single SYNs and everything else are folded apart, so that a flood
             // folded in never hides (or is hidden by) real clients.
@@ -261,6 +293,26 @@ impl Sink for Aggregator {
             key.orig = fold_source(key.resp, flood_like);
             self.folded += 1;
             folded = true;
+            let known = self.responders.contains(&key.resp);
+            if !known && self.responders.len() >= self.max_groups {
+                key.resp = self.fold_destination(key.resp);
+                dest_folded = true;
+            }
+            if !self.groups.contains_key(&key)
+                && self.groups.len() >= self.max_groups.saturating_mul(2)
+            {
+                if !dest_folded {
+                    key.resp = self.fold_destination(key.resp);
+                    dest_folded = true;
+                }
+                key.port = 0;
+                self.fold.ports += 1;
+            } else if dest_folded {
+                self.fold.destinations += 1;
+            }
+        }
+        if !dest_folded && !self.responders.contains(&key.resp) {
+            self.responders.insert(key.resp);
         }
         let g = self.groups.entry(key).or_insert_with(|| {
             let mut g = Group::new(r);
@@ -268,6 +320,7 @@ impl Sink for Aggregator {
                 g.sources = 0;
                 g.folded = true;
             }
+            g.dest_folded = dest_folded;
             g
         });
         if folded {
@@ -287,12 +340,37 @@ impl Aggregator {
         Aggregator {
             groups: HashMap::new(),
             max_groups,
+            responders: HashSet::new(),
+            private_stand_in: [None; 2],
             folded: 0,
+            fold: FoldCounts::default(),
         }
     }
 
     pub fn groups(&self) -> impl Iterator<Item = (&GroupKey, &Group)> {
         self.groups.iter()
+    }
+
+    /// Groups kept (conversations apart plus the overflow groups).
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// The stand-in a destination is folded into: by the zone its address alone tells.
+    fn fold_destination(&mut self, resp: IpAddr) -> IpAddr {
+        let v6 = usize::from(resp.is_ipv6());
+        if private(resp) {
+            *self.private_stand_in[v6].get_or_insert(resp)
+        } else {
+            match resp {
+                IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::new(0, 0, 0, 2)),
+                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 3)),
+            }
+        }
     }
 
     /// Port scans: sources whose probe-only conversations reach many distinct ports.
@@ -352,7 +430,8 @@ impl Aggregator {
         struct Acc(u64, u64, Timestamp, Timestamp);
         let mut by_target: BTreeMap<(IpAddr, u16), Acc> = BTreeMap::new();
         for (k, g) in &self.groups {
-            if k.proto == Proto::Tcp && g.flood_like() {
+            // A folded destination stands for many: not one service flooded.
+            if k.proto == Proto::Tcp && g.flood_like() && !g.dest_folded {
                 let e = by_target
                     .entry((k.resp, k.port))
                     .or_insert(Acc(0, 0, g.first_ts, g.last_ts));
@@ -443,7 +522,7 @@ impl Aggregator {
         let mut unexpected: BTreeMap<(Proto, u16, Side, Side, UnexpectedReason), UnexpAcc> =
             BTreeMap::new();
         let mut unsupported: BTreeMap<(usize, Side, Side, u16), Acc> = BTreeMap::new();
-        let mut latency: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+        let mut latency: BTreeMap<usize, Vec<&Latency>> = BTreeMap::new();
         let mut keys: Vec<&GroupKey> = self.groups.keys().collect();
         keys.sort();
         for k in keys {
@@ -470,7 +549,9 @@ impl Aggregator {
                         };
                         acc.via = via.map(|v| (v, owner(&s) || !owner(&d)));
                     }
-                    latency.entry(i).or_default().extend(&g.handshake_us);
+                    if !g.handshake.is_empty() {
+                        latency.entry(i).or_default().push(&g.handshake);
+                    }
                     if site.is_exchange(k.orig) && site.is_exchange(k.resp) && g.failures() > 0 {
                         // Exchange ↔ Exchange must never be restricted.
                         if let Some((ui, us, ud)) = unrestricted_role(k, site, cat) {
@@ -565,10 +646,10 @@ impl Aggregator {
         let latency = latency
             .into_iter()
             .filter(|(_, v)| !v.is_empty())
-            .map(|(role, v)| RoleLatency {
+            .map(|(role, v): (usize, Vec<&Latency>)| RoleLatency {
                 role,
-                connections: v.len() as u64,
-                syn_synack: verdict::percentiles(&v),
+                connections: v.iter().map(|l| l.count()).sum(),
+                syn_synack: latency::percentiles_of(v.iter().copied()),
             })
             .collect();
         Finalized {
@@ -578,6 +659,7 @@ impl Aggregator {
             scans,
             floods,
             latency,
+            fold: self.fold,
         }
     }
 
@@ -615,6 +697,24 @@ fn fold_source(like: IpAddr, flood_like: bool) -> IpAddr {
         (IpAddr::V4(_), false) => IpAddr::V4(std::net::Ipv4Addr::new(0, 0, 0, 1)),
         (IpAddr::V6(_), true) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
         (IpAddr::V6(_), false) => IpAddr::V6(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 2)),
+    }
+}
+
+/// Addresses of private networks (RFC 1918, shared 100.64/10, link-local, loopback; IPv6
+/// unique-local, link-local, loopback): where a site's internal zones usually are.
+fn private(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            a.is_private()
+                || a.is_link_local()
+                || a.is_loopback()
+                || (o[0] == 100 && (o[1] & 0xC0) == 64)
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments()[0];
+            (s & 0xFE00) == 0xFC00 || (s & 0xFFC0) == 0xFE80 || a.is_loopback()
+        }
     }
 }
 
@@ -672,12 +772,13 @@ struct Hosts {
 
 /// Counts summed over the conversations of one expected flow.
 #[derive(Default)]
-struct Acc {
+struct Acc<'a> {
     path: PathFacts,
     /// The NAT address, and whether it stands for the source's host (else the destination's).
     via: Option<(IpAddr, bool)>,
     counts: Counts,
-    handshake_us: Vec<u32>,
+    /// The conversations' handshake times (read, not copied).
+    handshake: Vec<&'a Latency>,
     /// (RST TTL, the server's usual TTL) of a refusal.
     refusal_ttls: Option<(u8, Option<u8>)>,
     refused_without_ttl: u64,
@@ -685,10 +786,12 @@ struct Acc {
     servers: BTreeSet<IpAddr>,
 }
 
-impl Acc {
-    fn add(&mut self, k: &GroupKey, g: &Group) {
+impl<'a> Acc<'a> {
+    fn add(&mut self, k: &GroupKey, g: &'a Group) {
         self.counts.merge(&g.counts);
-        self.handshake_us.extend(&g.handshake_us);
+        if !g.handshake.is_empty() {
+            self.handshake.push(&g.handshake);
+        }
         self.refused_without_ttl += g.refused_no_ttl;
         self.path.merge(&g.path);
         if self.refusal_ttls.is_none() {
@@ -745,10 +848,10 @@ impl Acc {
             .iter()
             .find_map(|s| hosts.ingress.get(s).copied());
         let counts = self.counts;
-        let handshake = if self.handshake_us.is_empty() {
+        let handshake = if self.handshake.is_empty() {
             None
         } else {
-            Some(verdict::percentiles(&self.handshake_us))
+            Some(latency::percentiles_of(self.handshake.iter().copied()))
         };
         let v = verdict::decide(&counts);
         let died_at = verdict::died_at(v, &counts, &self.path, server_ingress, server_seen);
@@ -772,17 +875,17 @@ impl Acc {
     }
 }
 
-struct UnexpAcc {
+struct UnexpAcc<'a> {
     role: Option<usize>,
     attempts: u64,
     established: u64,
     /// The same sums as an expected flow's, for its verdict.
-    flow: Acc,
+    flow: Acc<'a>,
     first_ts: Timestamp,
     example: (GroupKey, IpAddr, u16, ConnState, History),
 }
 
-impl UnexpAcc {
+impl UnexpAcc<'_> {
     fn row(
         self,
         proto: Proto,

@@ -182,4 +182,6 @@ pub struct Finalized {
     pub scans: Vec<Scan>,
     pub floods: Vec<Flood>,
     pub latency: Vec<RoleLatency>,
+    /// Conversations whose destination (or port too) was folded past the aggregator's caps.
+    pub fold: super::FoldCounts,
 }

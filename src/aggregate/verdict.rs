@@ -3,7 +3,6 @@
 
 use super::rows::{DiedAt, PathFacts, Place, Stopped};
 use crate::flow::iface_bit;
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
 /// The verdict of an expected flow.
@@ -293,40 +292,7 @@ pub fn died_at(
     }
 }
 
-/// p50/p90/p99/max in milliseconds of microsecond samples (hdrhistogram, 3 significant
-/// digits, 1 µs .. 1 hour).
-pub fn percentiles(us: &[u32]) -> Percentiles {
-    // Bounded by the largest sample rather than the hour: the same buckets (they follow from
-    // the lowest value and the digits), without allocating, zeroing and scanning the ones no
-    // sample reaches (an hour's worth was most of the report's time).
-    let top = us
-        .iter()
-        .copied()
-        .max()
-        .unwrap_or(0)
-        .clamp(2, 3_600_000_000);
-    let mut h = match Histogram::<u64>::new_with_bounds(1, u64::from(top), 3) {
-        Ok(h) => h,
-        Err(_) => {
-            return Percentiles {
-                p50: 0.0,
-                p90: 0.0,
-                p99: 0.0,
-                max: 0.0,
-            }
-        }
-    };
-    for &v in us {
-        h.saturating_record(u64::from(v.max(1)));
-    }
-    let ms = |v: u64| (v as f64 / 1000.0 * 1000.0).round() / 1000.0;
-    Percentiles {
-        p50: ms(h.value_at_quantile(0.50)),
-        p90: ms(h.value_at_quantile(0.90)),
-        p99: ms(h.value_at_quantile(0.99)),
-        max: ms(h.max()),
-    }
-}
+pub use super::latency::percentiles;
 
 #[cfg(test)]
 mod tests {

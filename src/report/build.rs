@@ -4,7 +4,7 @@
 
 use super::model::{
     self, CaptureFacts, Example, FilterFact, FlowEntry, Input, InterfaceFact, Report, RoleLatency,
-    Scan, Tool, Topology, TopologyHost, Unexpected, SCHEMA_VERSION,
+    Scan, Tool, Topology, TopologyHost, Unexpected, LIST_MAX, SCHEMA_VERSION,
 };
 use super::words;
 use crate::aggregate::rows::{self, Finalized, FlowRow, UnexpectedRow};
@@ -14,6 +14,7 @@ use crate::classify::catalogue::{Catalogue, Profile, Proto, Role};
 use crate::classify::infer;
 use crate::classify::rules::{Side, UnexpectedReason};
 use crate::classify::site::{Site, SiteSource};
+use std::collections::BTreeMap;
 
 /// The report of a run: the site given, or the one the conversations show (with the reasons),
 /// with `profile` (the command line's) over either; every conversation classified against
@@ -420,6 +421,17 @@ pub fn report(
             o.folded, MAX_GROUPS
         ));
     }
+    if fin.fold.destinations + fin.fold.ports > 0 {
+        warnings.push(format!(
+            "{} of them went to destinations past the first {} seen (a flood or scan of an \
+             address space): their destinations were summed by zone per port ({} of them, past \
+             {} groups, per zone alone, as port 0).",
+            fin.fold.destinations + fin.fold.ports,
+            MAX_GROUPS,
+            fin.fold.ports,
+            2 * MAX_GROUPS
+        ));
+    }
     for f in &fin.floods {
         warnings.push(format!(
             "SYN flood against {} port {}: {} sources sent {} single unanswered SYNs; they are \
@@ -459,7 +471,7 @@ pub fn report(
             syn_synack_ms: l.syn_synack,
         })
         .collect();
-    Report {
+    let mut r = Report {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
             name: "exflow",
@@ -475,6 +487,7 @@ pub fn report(
         latency,
         warnings,
         interim: None,
+        left_out: BTreeMap::new(),
         inputs: o
             .inputs
             .iter()
@@ -495,5 +508,46 @@ pub fn report(
                     .filter(|n| *n > 0),
             })
             .collect(),
+    };
+    cut_lists(&mut r);
+    r
+}
+
+/// Cuts every list but the expected flows to [`LIST_MAX`] entries, keeping the largest (in
+/// their order), and counts what was left out.
+fn cut_lists(r: &mut Report) {
+    let mut left = BTreeMap::new();
+    let mut note = |list: &'static str, n: u64| {
+        if n > 0 {
+            left.insert(list, n);
+        }
+    };
+    note("unexpected", cut(&mut r.unexpected, |u| u.attempts));
+    note(
+        "unsupported_restrictions",
+        cut(&mut r.unsupported_restrictions, |e| e.attempts),
+    );
+    note("scans", cut(&mut r.scans, |s| s.ports_probed));
+    note("floods", cut(&mut r.floods, |f| f.sources));
+    note("warnings", cut(&mut r.warnings, |_| 0));
+    note("topology.hosts", cut(&mut r.topology.hosts, |_| 0));
+    r.left_out = left;
+}
+
+/// Keeps the [`LIST_MAX`] entries of the largest weight (the earlier on ties), in the list's
+/// order; returns how many were left out.
+fn cut<T>(list: &mut Vec<T>, weight: impl Fn(&T) -> u64) -> u64 {
+    if list.len() <= LIST_MAX {
+        return 0;
     }
+    let mut order: Vec<usize> = (0..list.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(weight(&list[i])), i));
+    let mut keep = vec![false; list.len()];
+    for &i in &order[..LIST_MAX] {
+        keep[i] = true;
+    }
+    let n = list.len() - LIST_MAX;
+    let mut kept = keep.into_iter();
+    list.retain(|_| kept.next().unwrap_or(false));
+    n as u64
 }

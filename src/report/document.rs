@@ -41,6 +41,37 @@ pub fn sections(r: &Report) -> Vec<Section> {
 }
 
 impl Section {
+    /// The list of the report this section shows that can be cut ([`Report::left_out`]).
+    fn list(self) -> Option<&'static str> {
+        Some(match self {
+            Section::Unexpected => "unexpected",
+            Section::Unsupported => "unsupported_restrictions",
+            Section::Scans => "scans",
+            Section::Floods => "floods",
+            Section::Warnings => "warnings",
+            Section::Topology => "topology.hosts",
+            _ => return None,
+        })
+    }
+
+    /// "… and N more", under a section whose list was cut (already sanitised).
+    pub fn left_out(self, r: &Report) -> Option<String> {
+        let n = *r.left_out.get(self.list()?)?;
+        let what = match self {
+            Section::Unexpected => ("unexpected flow", "unexpected flows"),
+            Section::Unsupported => ("restriction", "restrictions"),
+            Section::Scans => ("scan", "scans"),
+            Section::Floods => ("flood", "floods"),
+            Section::Warnings => ("warning", "warnings"),
+            _ => ("host address", "host addresses"),
+        };
+        Some(format!(
+            "… and {n} more {} (the report keeps {}; the largest are shown).",
+            if n == 1 { what.0 } else { what.1 },
+            super::model::LIST_MAX
+        ))
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Section::Expected => "Expected flows",

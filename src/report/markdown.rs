@@ -58,6 +58,9 @@ pub fn render(report: &Report) -> String {
             Section::Topology => topology(&mut out, r),
             Section::Warnings => warnings(&mut out, r),
         }
+        if let Some(more) = section.left_out(r) {
+            let _ = writeln!(out, "{}\n", md_escape(&more));
+        }
     }
     while out.ends_with("\n\n") {
         out.pop();

@@ -5,6 +5,12 @@ pub use crate::aggregate::verdict::{AnsweredBy, Percentiles, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// The most entries a list of the report keeps (unexpected flows, unsupported restrictions,
+/// scans, floods, warnings, topology hosts): the ones with the most attempts (sources,
+/// ports) stay; how many were left out is in [`Report::left_out`] and printed as "… and N
+/// more" by every format. Expected flows, which the exit gate reads, are never cut.
+pub const LIST_MAX: usize = 200;
+
 /// Bumped only when a field is renamed or removed (never, by policy).
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -30,6 +36,11 @@ pub struct Report {
     pub latency: Vec<RoleLatency>,
     /// Plain-language warnings about how far the report can be trusted.
     pub warnings: Vec<String>,
+    /// Entries left out of a list past [`LIST_MAX`], by the list's field name
+    /// (`unexpected`, `unsupported_restrictions`, `scans`, `floods`, `warnings`,
+    /// `topology.hosts`); left out when every list is whole.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub left_out: BTreeMap<&'static str, u64>,
     /// Live capture only: whether this is an interim report (false for the final one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interim: Option<bool>,

@@ -72,6 +72,9 @@ pub fn render(report: &Report, opts: &TableOptions) -> String {
             Section::Topology => topology_lines(report, width),
             Section::Warnings => warning_lines(report, &p, width),
         });
+        if let Some(more) = section.left_out(report) {
+            lines.extend(wrap(&more, "  ", 2, width));
+        }
         sections.push(lines);
     }
 

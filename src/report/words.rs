@@ -951,8 +951,13 @@ pub(crate) fn summary_atoms(r: &Report) -> Vec<Atom> {
             atoms.push(atom);
         }
     }
-    atoms.push(plain(format!("· {} unexpected", r.unexpected.len())));
-    let u = r.unsupported_restrictions.len();
+    let whole =
+        |list: &str, shown: usize| shown + r.left_out.get(list).copied().unwrap_or(0) as usize;
+    atoms.push(plain(format!(
+        "· {} unexpected",
+        whole("unexpected", r.unexpected.len())
+    )));
+    let u = whole("unsupported_restrictions", r.unsupported_restrictions.len());
     if u > 0 {
         atoms.push(vec![
             ("· ".to_string(), Style::Plain),
@@ -962,11 +967,11 @@ pub(crate) fn summary_atoms(r: &Report) -> Vec<Atom> {
             ),
         ]);
     }
-    let s = r.scans.len();
+    let s = whole("scans", r.scans.len());
     if s > 0 {
         atoms.push(plain(format!("· {s} port scan{}", plural_s(s))));
     }
-    let f = r.floods.len();
+    let f = whole("floods", r.floods.len());
     if f > 0 {
         atoms.push(plain(format!("· {f} SYN flood{}", plural_s(f))));
     }

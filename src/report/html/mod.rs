@@ -211,6 +211,9 @@ pub fn render(report: &Report, site: &Site, cat: &Catalogue) -> String {
             Section::Topology => topology(&mut out, r),
             Section::Warnings => warnings(&mut out, r),
         }
+        if let Some(more) = section.left_out(r) {
+            let _ = writeln!(out, "<p class=\"more\">{}</p>", esc(&more));
+        }
         out.push_str("</section>\n");
     }
     out.push_str("</body>\n</html>\n");
