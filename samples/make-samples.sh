@@ -4,7 +4,7 @@
 # per-connection results next to this script; for the Exchange-site captures also a site file
 # and the report exflow must give for it.
 #
-#   sudo samples/make-samples.sh            # all scenarios (about four minutes)
+#   sudo samples/make-samples.sh            # all scenarios (about seven minutes)
 #   sudo samples/make-samples.sh rst-refused cut-midstream    # only these
 #   sudo ONLY_FW2=1 samples/make-samples.sh syn-dropped        # only their dumpcap (.fw2) files
 #
@@ -34,7 +34,11 @@
 # unsorted as dumpcap writes it) with the same expected report plus where each failed flow died
 # (<name>.fw2.expect-died-at.json). Issue 14's scenarios add a NATed dual-stack site, drops by the
 # mailbox's own host firewall, VXLAN and ERSPAN mirror feeds to a sensor namespace, and
-# BPF-filtered outage captures without a site file (see README.md).
+# BPF-filtered outage captures without a site file (see README.md). Issue 15's scenarios put
+# Postfix on the mailbox and make what the firewall does to the payload: an ESMTP-inspection
+# fixture (Cisco ASA inspect esmtp's defaults), SMTP refusals, a short conntrack timeout on 443
+# killing long polls (dropped or reset), TLS reset by server name (an iptables string match),
+# Exchange's virtual directories on 80; their truth is <name>.expect-findings.json.
 #
 # Needs root. Installs what is missing with apt-get. Tears everything down on exit.
 set -euo pipefail
