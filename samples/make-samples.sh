@@ -4,7 +4,7 @@
 # per-connection results next to this script; for the Exchange-site captures also a site file
 # and the report exflow must give for it.
 #
-#   sudo samples/make-samples.sh            # all scenarios (about four minutes)
+#   sudo samples/make-samples.sh            # all scenarios (about seven minutes)
 #   sudo samples/make-samples.sh rst-refused cut-midstream    # only these
 #   sudo ONLY_FW2=1 samples/make-samples.sh syn-dropped        # only their dumpcap (.fw2) files
 #
@@ -34,7 +34,11 @@
 # unsorted as dumpcap writes it) with the same expected report plus where each failed flow died
 # (<name>.fw2.expect-died-at.json). Issue 14's scenarios add a NATed dual-stack site, drops by the
 # mailbox's own host firewall, VXLAN and ERSPAN mirror feeds to a sensor namespace, and
-# BPF-filtered outage captures without a site file (see README.md).
+# BPF-filtered outage captures without a site file (see README.md). Issue 15's scenarios put
+# Postfix on the mailbox and make what the firewall does to the payload: an ESMTP-inspection
+# fixture (Cisco ASA inspect esmtp's defaults), SMTP refusals, a short conntrack timeout on 443
+# killing long polls (dropped or reset), TLS reset by server name (an iptables string match),
+# Exchange's virtual directories on 80; their truth is <name>.expect-findings.json.
 #
 # Needs root. Installs what is missing with apt-get. Tears everything down on exit.
 set -euo pipefail
@@ -59,7 +63,12 @@ SITE_SCENARIOS=(exchange-healthy inbound-25-dropped https-icmp-rejected submissi
 # Issue 14's captures: NAT and dual stack, drops beyond the firewall, tunnelled mirror feeds,
 # BPF-filtered outage captures without a site file.
 NEW_SCENARIOS=(nat-dual-stack beyond-firewall tunnel-mirror outage-587-refused outage-25-dropped)
-ALL_SCENARIOS=("${CLASSIC_SCENARIOS[@]}" "${SITE_SCENARIOS[@]}" "${NEW_SCENARIOS[@]}")
+# Issue 15's captures: what the firewall did to the payload (ESMTP inspection, SMTP refusals,
+# idle-timeout kills, TLS filtered by server name, Exchange's virtual directories on 80), with
+# Postfix as the mailbox's SMTP server; each with <name>.expect-findings.json.
+PAYLOAD_SCENARIOS=(esmtp-inspection smtp-refusals idle-timeout-drop idle-timeout-reset tls-by-name
+                   payload-healthy)
+ALL_SCENARIOS=("${CLASSIC_SCENARIOS[@]}" "${SITE_SCENARIOS[@]}" "${NEW_SCENARIOS[@]}" "${PAYLOAD_SCENARIOS[@]}")
 # The NATed site's public address (on the firewall's outside leg) and the mirror sensor's
 # underlay (a /30 of its own between the firewall and the sensor namespace).
 NAT_PUBLIC=203.0.113.80
@@ -105,6 +114,10 @@ want dovecot dovecot-core
 [ -x /usr/lib/dovecot/imap ] || need_pkgs+=(dovecot-imapd)
 perl -MIO::Socket::INET6 -e 1 2>/dev/null || need_pkgs+=(libio-socket-inet6-perl)   # swaks over IPv6
 [ -x /usr/bin/python3 ] || need_pkgs+=(python3)
+want postfix postfix               # the mailbox's SMTP server in issue 15's scenarios
+want conntrack conntrack           # checks the idle-timeout scenarios' ct timeout is applied
+want iptables iptables             # tls-by-name: the string match on the ClientHello
+perl -MIO::Socket::SSL -e 1 2>/dev/null || need_pkgs+=(libio-socket-ssl-perl libnet-ssleay-perl)   # swaks --tls
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     say "installing ${need_pkgs[*]}"
     apt-get update -qq
@@ -194,7 +207,7 @@ yes 'exflow sample payload: an offline address book that is far too big for this
 chmod -R a+rX "$WORK/www"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj "/CN=mail.example.test" \
-    -addext "subjectAltName=DNS:mail.example.test,DNS:edge.example.test,IP:$SERVER,IP:$SERVER6,IP:$EDGE" \
+    -addext "subjectAltName=DNS:mail.example.test,DNS:autodiscover.example.test,DNS:edge.example.test,IP:$SERVER,IP:$SERVER6,IP:$EDGE" \
     -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" >>"$LOG" 2>&1 || die "openssl req"
 chmod 644 "$WORK/tls/key.pem"
 # nginx.conf for one or more server addresses (IPv6 in brackets).
@@ -220,12 +233,12 @@ http {
     keepalive_timeout 30s;
     server {
 $l80        root $WORK/www;
-    }
+$NGINX_EXTRA80    }
     server {
 $l443        ssl_certificate $WORK/tls/cert.pem;
         ssl_certificate_key $WORK/tls/key.pem;
         root $WORK/www;
-    }
+$NGINX_EXTRA443    }
 }
 EOF
 }
@@ -374,12 +387,16 @@ veth() { # ns_a if_a ns_b if_b
 #                   an MTA, a DNS resolver) in exf-client
 # lab_up site edge  ... plus a perimeter leg exf-fwp -- exf-edge with an Edge server
 # lab_up site v6    ... over IPv6 only
+# lab_up site payload  ... with Postfix as the mailbox's SMTP server (25, 587 with STARTTLS),
+#                   Exchange's virtual directories on nginx's port 80 and an ActiveSync
+#                   long-poll backend behind nginx's 443 (issue 15's scenarios)
 lab_up() {
     lab_down
     local site=0 edge=0 dual=0 a ns nss
-    LAB_V6=0
+    LAB_V6=0 LAB_PAYLOAD=0 NGINX_EXTRA80= NGINX_EXTRA443=
     for a in "$@"; do
         case $a in site) site=1 ;; edge) edge=1 ;; v6) LAB_V6=1 ;; dual) dual=1 LAB_V6=1 ;;
+            payload) LAB_PAYLOAD=1 NGINX_EXTRA80=$PAYLOAD_NGINX80 NGINX_EXTRA443=$PAYLOAD_NGINX443 ;;
             *) die "lab_up: unknown option $a" ;; esac
     done
     # The firewall's legs, for the two-interface (dumpcap) capture taken beside every scenario's.
@@ -497,11 +514,17 @@ site_servers() {
     done
     nginx_conf "${listen[@]}"
     start_server nginx nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" -g 'daemon off;'
-    for port in 25 587; do
-        for a in "${M_ADDRS[@]}"; do
-            start_server "smtp$port" "$PY" -u "$WORK/smtp-server.py" "$a" "$port"
+    if [ "$LAB_PAYLOAD" -eq 1 ]; then
+        postfix_up
+        start_server longpoll "$PY" -u "$WORK/longpoll-backend.py" 127.0.0.1 "$LONGPOLL_PORT"
+        wait_listen tcp "$LONGPOLL_PORT"
+    else
+        for port in 25 587; do
+            for a in "${M_ADDRS[@]}"; do
+                start_server "smtp$port" "$PY" -u "$WORK/smtp-server.py" "$a" "$port"
+            done
         done
-    done
+    fi
     start_in "$NS_C" inet-mta "$PY" -u "$WORK/smtp-server.py" "$MTA_ADDR" 25
     start_in "$NS_C" resolver dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
         --no-poll --bind-interfaces --listen-address="$RES_ADDR" --port=53 --user=root --pid-file= \
@@ -581,7 +604,7 @@ firewall() { # scenario rules (nft lines, may be empty) [allow rules [table fami
     cat >"$WORK/fw.nft" <<EOF
 flush ruleset
 table $family exf {
-    chain forward {
+${FW_OBJECTS-}    chain forward {
         type filter hook forward priority filter; policy drop;
 $1
         ct state established,related accept
@@ -1760,6 +1783,670 @@ scenario_outage_25_dropped() {
     step_smtp_inbound_dropped "$rule"
     client 0 20 "${CURL[@]}" -k "https://$SERVER/owa/"   # not in the capture (filter)
     capture_stop "$n"
+}
+
+# --------------------------------------------------------------------------- issue 15: payload scenarios
+# What the firewall did to the payload, not only whether the port opened: a stand-in for Cisco
+# ASA's `inspect esmtp` in front of the mailbox's Postfix, Postfix refusing a recipient and
+# deferring a sender, a short conntrack timeout on 443 killing ActiveSync-like long polls, a
+# string match resetting TLS by server name, and Exchange's virtual directories on port 80.
+# Besides the usual files, each writes <name>.expect-findings.json (the findings exflow must
+# report, from the rules, the proxy's configuration and log, client exit codes and the server's
+# log; an empty list where none may appear) and, where HTTP or SNI tell the Exchange service,
+# <name>.expect-services.json (one line per connection). No two-interface (dumpcap) files.
+
+# Exchange's virtual directories on port 80 as a mailbox's IIS answers them without
+# credentials: path, status, the service exflow names. nginx's configuration is written from
+# this table and every curl's status is checked against it.
+HTTP_VDIRS=(
+    "/owa 302 owa"
+    "/ecp 302 ecp"
+    "/EWS/Exchange.asmx 401 ews"
+    "/mapi 401 mapi"
+    "/Microsoft-Server-ActiveSync 401 activesync"
+    "/autodiscover/autodiscover.xml 302 autodiscover"
+    "/rpc 401 rpc"
+    "/OAB 401 oab"
+    "/powershell 401 powershell"
+)
+MAIL_NAME=mail.example.test AUTODISCOVER_NAME=autodiscover.example.test
+LONGPOLL_PORT=8081
+# IIS's headers (the lab's nginx stands in for the mailbox's IIS); add_header in a location
+# replaces the server's, so every location repeats them.
+IIS_HEADERS='add_header X-Powered-By ASP.NET always; add_header X-FEServer EXF-MBX1 always;'
+PAYLOAD_NGINX80="        server_tokens off;
+"
+for v in "${HTTP_VDIRS[@]}"; do
+    read -r vpath vstatus _ <<<"$v"
+    case $vstatus in
+        30[12]) PAYLOAD_NGINX80+="        location = $vpath { $IIS_HEADERS return $vstatus https://$MAIL_NAME$vpath; }
+" ;;
+        401) PAYLOAD_NGINX80+="        location = $vpath { $IIS_HEADERS add_header WWW-Authenticate Negotiate always; add_header WWW-Authenticate NTLM always; return 401; }
+" ;;
+        *) PAYLOAD_NGINX80+="        location = $vpath { $IIS_HEADERS return $vstatus; }
+" ;;
+    esac
+done
+# ActiveSync's long polls (Ping): nginx hands them to a backend that answers after the delay
+# the request names, as Exchange answers a Ping when its heartbeat interval ends.
+PAYLOAD_NGINX443="        server_tokens off;
+        location /Microsoft-Server-ActiveSync {
+            proxy_pass http://127.0.0.1:$LONGPOLL_PORT;
+            proxy_http_version 1.1;
+            proxy_read_timeout 300s;
+            proxy_buffering off;
+        }
+"
+cat >"$WORK/longpoll-backend.py" <<'EOF'
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+
+class Ping(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        delay = float(parse_qs(urlparse(self.path).query).get("Delay", ["0"])[0])
+        start = time.monotonic()
+        time.sleep(delay)
+        body = b'<?xml version="1.0"?><Ping><Status>1</Status></Ping>\n'   # 1: heartbeat expired
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        print(f"ping Delay={delay:g}: answered after {time.monotonic() - start:.1f} s", flush=True)
+
+    def log_message(self, fmt, *args):
+        pass
+
+
+ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Ping).serve_forever()
+EOF
+
+# A stand-in for Cisco ASA `inspect esmtp` with its defaults, in the firewall namespace behind
+# an nftables redirect of the mailbox's port 25: the 220 banner's text overwritten with
+# asterisks, `STARTTLS` in the EHLO reply overwritten with `XXXXXXXA`, the verb of every
+# command outside HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY overwritten with as many `X`,
+# the message itself (after 354, up to the lone dot) passed as it is. Every rewrite keeps the
+# length, as the ASA's do. The ASA forwards the connection; this fixture terminates it and
+# opens its own to the mailbox (from the firewall's inside address), so its packets towards the
+# client leave with the TTL a forwarded server packet would have (the listener's IP_TTL: the
+# server's default less the one hop). It logs every rewrite: the log is the finding's truth.
+cat >"$WORK/esmtp-inspect.py" <<'EOF'
+import socket
+import struct
+import sys
+import threading
+
+HOST, PORT, TTL = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ALLOWED = {b"HELO", b"EHLO", b"MAIL", b"RCPT", b"DATA", b"RSET", b"NOOP", b"QUIT", b"VRFY"}
+SO_ORIGINAL_DST = 80
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def lines(sock):
+    buf = b""
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            if buf:
+                yield buf
+            return
+        buf += data
+        while b"\r\n" in buf:
+            line, buf = buf.split(b"\r\n", 1)
+            yield line + b"\r\n"
+
+
+def session(cli, peer):
+    raw = cli.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+    (port,) = struct.unpack("!H", raw[2:4])
+    addr = socket.inet_ntoa(raw[4:8])
+    tag = f"{peer[0]}:{peer[1]} -> {addr}:{port}"
+    try:
+        srv = socket.create_connection((addr, port), timeout=10)
+    except OSError as e:
+        log(f"{tag}: cannot reach the server: {e!r}")
+        cli.close()
+        return
+    srv.settimeout(None)
+    log(f"{tag}: session")
+    state = {"banner": True, "data": False}
+
+    def server_to_client():
+        try:
+            for line in lines(srv):
+                body = line[:-2] if line.endswith(b"\r\n") else line
+                if state["banner"]:
+                    if body[:3] == b"220":
+                        masked = body[:4] + b"*" * (len(body) - 4)
+                        log(f"{tag}: banner masked: {body!r} -> {masked!r}")
+                        line = masked + line[len(body):]
+                    if body[3:4] != b"-":
+                        state["banner"] = False
+                elif body[:3] == b"250" and body[4:].upper() == b"STARTTLS":
+                    masked = body[:4] + b"XXXXXXXA"
+                    log(f"{tag}: EHLO reply masked: {body!r} -> {masked!r}")
+                    line = masked + line[len(body):]
+                elif body[:3] == b"354":
+                    state["data"] = True
+                cli.sendall(line)
+        except OSError:
+            pass
+        finally:
+            try:
+                cli.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def client_to_server():
+        try:
+            for line in lines(cli):
+                if state["data"]:
+                    if line == b".\r\n":
+                        state["data"] = False
+                    srv.sendall(line)
+                    continue
+                body = line[:-2] if line.endswith(b"\r\n") else line
+                verb = body.split(b" ", 1)[0]
+                if verb and verb.upper() not in ALLOWED:
+                    masked = b"X" * len(verb) + body[len(verb):]
+                    log(f"{tag}: command masked: {body!r} -> {masked!r}")
+                    line = masked + line[len(body):]
+                srv.sendall(line)
+        except OSError:
+            pass
+        finally:
+            try:
+                srv.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    threads = [threading.Thread(target=f) for f in (server_to_client, client_to_server)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    cli.close()
+    srv.close()
+    log(f"{tag}: closed")
+
+
+ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, TTL)   # the SYN-ACK and every accepted socket
+ls.bind((HOST, PORT))
+ls.listen(16)
+log(f"inspecting on {HOST}:{PORT}, TTL {TTL}, allowed {sorted(c.decode() for c in ALLOWED)}")
+while True:
+    c, p = ls.accept()
+    threading.Thread(target=session, args=(c, p), daemon=True).start()
+EOF
+
+# A partner MTA that sends two commands outside the ASA's set: STARTTLS although the EHLO
+# reply did not offer it, and ETRN. It prints each reply and exits 0 only if the server
+# answered both with "500 5.5.2 Error: command not recognized": what Postfix says to a verb of
+# X's. (Postfix answers STARTTLS with 220 and ETRN with a 4xx/5xx of its own, never that.)
+cat >"$WORK/smtp-probe.py" <<'EOF'
+import smtplib
+import sys
+
+s = smtplib.SMTP(local_hostname="mta.example.net", timeout=10)
+code, msg = s.connect(sys.argv[1], int(sys.argv[2]))
+print("banner:", code, msg.decode(errors="replace"), flush=True)
+code, msg = s.ehlo()
+print("EHLO:", code, msg.decode(errors="replace").replace("\n", " | "), flush=True)
+replies = []
+for cmd in ("STARTTLS", "ETRN example.net"):
+    code, msg = s.docmd(cmd)
+    text = msg.decode(errors="replace")
+    replies.append(code == 500 and "command not recognized" in text)
+    print(f"{cmd}: {code} {text}", flush=True)
+s.quit()
+sys.exit(0 if all(replies) else 3)
+EOF
+
+# Postfix on the mailbox: 25 and 587 on the mailbox's address, STARTTLS offered (the lab's
+# self-signed certificate), example.test's one mailbox bob@ (delivered to Postfix's discard
+# transport: accepted, logged, thrown away), every other recipient of example.test refused
+# with 550 5.1.1, the sender $DEFERRED_SENDER deferred with 450 4.7.1 at MAIL FROM. The banner
+# is Exchange's wording (this Postfix stands in for the Exchange mailbox). Its own configuration
+# directory, queue and log under the work dir; master in the foreground, inside exf-server.
+DEFERRED_SENDER=mallory@example.org UNKNOWN_RCPT=nobody@example.test
+postfix_up() {
+    local d=$WORK/postfix
+    mkdir -p "$d/etc" "$d/queue" "$d/data"
+    printf 'bob@example.test OK\n' >"$d/etc/vmailbox"
+    printf '%s 450 4.7.1 Sender temporarily deferred by local policy\n' "$DEFERRED_SENDER" >"$d/etc/senders"
+    cat >"$d/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $d/queue
+data_directory = $d/data
+maillog_file = $d/maillog
+maillog_file_prefixes = $d
+myhostname = $MAIL_NAME
+mydomain = example.test
+myorigin = example.test
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+relayhost =
+relay_domains =
+inet_interfaces = $M_ADDR
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_banner = \$myhostname Microsoft ESMTP MAIL Service ready
+smtpd_peername_lookup = no
+biff = no
+append_dot_mydomain = no
+virtual_mailbox_domains = example.test
+virtual_mailbox_maps = texthash:$d/etc/vmailbox
+virtual_transport = discard
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_sender_restrictions = check_sender_access texthash:$d/etc/senders
+smtpd_delay_reject = no
+smtpd_tls_chain_files = $WORK/tls/key.pem, $WORK/tls/cert.pem
+smtpd_tls_security_level = may
+smtpd_tls_loglevel = 1
+smtp_dns_support_level = disabled
+EOF
+    cat >"$d/etc/master.cf" <<'EOF'
+smtp       inet  n       -       n       -       -       smtpd
+submission inet  n       -       n       -       -       smtpd
+pickup     unix  n       -       n       60      1       pickup
+cleanup    unix  n       -       n       -       0       cleanup
+qmgr       unix  n       -       n       300     1       qmgr
+tlsmgr     unix  -       -       n       1000?   1       tlsmgr
+rewrite    unix  -       -       n       -       -       trivial-rewrite
+bounce     unix  -       -       n       -       0       bounce
+defer      unix  -       -       n       -       0       bounce
+trace      unix  -       -       n       -       0       bounce
+verify     unix  -       -       n       -       1       verify
+flush      unix  n       -       n       1000?   0       flush
+proxymap   unix  -       -       n       -       -       proxymap
+smtp       unix  -       -       n       -       -       smtp
+relay      unix  -       -       n       -       -       smtp
+showq      unix  n       -       n       -       -       showq
+error      unix  -       -       n       -       -       error
+retry      unix  -       -       n       -       -       error
+discard    unix  -       -       n       -       -       discard
+anvil      unix  -       -       n       -       1       anvil
+scache     unix  -       -       n       -       1       scache
+postlog    unix-dgram n  -       n       -       1       postlogd
+EOF
+    chown postfix "$d/data"
+    # Postfix prints its fatal errors on a terminal only (else to syslog): script(1) gives it one.
+    nsx "$NS_S" script -qec "postfix -c $d/etc check" /dev/null >>"$LOG" 2>&1 || die "postfix check"
+    start_server postfix postfix -c "$d/etc" start-fg
+    wait_listen tcp 25; wait_listen tcp 587
+}
+# The mailbox's Postfix log lines matching a pattern (it writes them through postlogd, so wait
+# a little for them).
+postfix_log() { # extended regex
+    local i
+    for i in $(seq 1 30); do
+        grep -E "$1" "$WORK/postfix/maillog" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Run a client with its output kept in a file (and in the log); its exit code must be WANT.
+run_out() { # ns want seconds outfile cmd...
+    local ns=$1 want=$2 secs=$3 out=$4 rc=0
+    shift 4
+    printf '%s\n' "--- client in $ns (want exit $want): $*" >>"$LOG"
+    nsx "$ns" timeout -k 2 "$secs" "$@" </dev/null >"$out" 2>&1 || rc=$?
+    cat "$out" >>"$LOG"
+    [ "$rc" -eq "$want" ] || die "client '$*' in $ns exited $rc, the scenario expects $want: $(tail -n 5 "$out")"
+    CLIENT_RC=$rc
+}
+
+# The truth files of the findings and of the services, written next to the steps.
+findings_reset() {
+    FINDINGS=$WORK/findings.jsonl SERVICES=$WORK/services.jsonl
+    : >"$FINDINGS"; : >"$SERVICES"
+}
+# One finding exflow must report: kind, the flow (port, src, dst as in the expected report's
+# sides), who did it (firewall / server), MORE (a JSON object: count, code, sni, timeout
+# bounds, ...), WHY (the rule, the configuration, the client's outcome, the server's log).
+finding() { # kind port src dst by more why
+    jq -cn --arg kind "$1" --argjson port "$2" --argjson src "$(side_json "$3")" \
+        --argjson dst "$(side_json "$4")" --arg by "$5" --argjson more "$6" --arg why "$7" \
+        '{kind: $kind, proto: "tcp", port: $port, src: $src, dst: $dst, by: $by} + $more + {why: $why}' \
+        >>"$FINDINGS" || die "finding $1"
+}
+# One connection whose Exchange service the SNI or the HTTP request tells.
+service_seen() { # port service evidence more why
+    jq -cn --argjson port "$1" --arg s "$2" --arg e "$3" --argjson more "$4" --arg why "$5" \
+        '{proto: "tcp", port: $port, service: $s, evidence: $e} + $more + {why: $why}' >>"$SERVICES" \
+        || die "service $2"
+}
+# Capture stopped and checked: the truth files join the capture in samples/.
+payload_finish() { # name
+    capture_stop "$1"
+    jq -s '.' "$FINDINGS" >"$OUT/$1.expect-findings.json" || die "$1: findings"
+    chmod 644 "$OUT/$1.expect-findings.json"
+    if [ -s "$SERVICES" ]; then
+        jq -s '.' "$SERVICES" >"$OUT/$1.expect-services.json" || die "$1: services"
+        chmod 644 "$OUT/$1.expect-services.json"
+    else
+        rm -f "$OUT/$1.expect-services.json"
+    fi
+}
+# The lab for issue 15: the Exchange site with Postfix, no dumpcap file.
+payload_lab() { # scenario-rules
+    lab_up site payload
+    FW2=0
+    firewall "$1" "$SITE_ALLOW"
+    findings_reset
+}
+
+MBX="mailbox=$SERVER"
+# One HTTP request on 80 to a virtual directory: curl's status must be the configured one.
+step_http_vdir() { # host path status service
+    local got
+    run_out "$NS_C" 0 20 "$WORK/curl.out" "${CURL[@]}" -w '%{http_code}' --resolve "$1:80:$SERVER" "http://$1$2"
+    got=$(cat "$WORK/curl.out")
+    [ "$got" = "$3" ] || die "http://$1$2 answered '$got', nginx is configured to answer $3"
+    expect tcp "$SERVER" 80 SF "curl http://$1$2 (resolved to $SERVER) exit 0, status $3 as nginx's 'location = $2' says; allowed by $ALLOWED"
+    report_expected http-client internet "$MBX" ok "curl http://$1$2 exit 0 (status $3); allowed by $ALLOWED"
+    service_seen 80 "$4" http "$(jq -cn --arg h "$1" --arg p "$2" --argjson st "$3" \
+        '{host: $h, path: $p, status: $st, established: true}')" "nginx's 'location = $2' answers $3; curl printed $got"
+}
+step_all_vdirs() {
+    local v path status svc host
+    for v in "${HTTP_VDIRS[@]}"; do
+        read -r path status svc <<<"$v"
+        host=$MAIL_NAME
+        [ "$svc" != autodiscover ] || host=$AUTODISCOVER_NAME   # Outlook's Autodiscover on 80
+        step_http_vdir "$host" "$path" "$status" "$svc"
+    done
+}
+# HTTPS by name (curl --resolve: SNI and Host are the name): the handshake completes. With a
+# third argument the step writes no report entry (the scenario writes the flow's verdict).
+step_https_name() { # name path [noreport]
+    client 0 20 "${CURL[@]}" -k --resolve "$1:443:$SERVER" "https://$1$2"
+    expect tcp "$SERVER" 443 SF "curl -k https://$1$2 (SNI $1, resolved to $SERVER) exit 0; allowed by $ALLOWED"
+    [ $# -gt 2 ] || report_expected https-client internet "$MBX" ok "curl -k https://$1$2 exit 0; allowed by $ALLOWED"
+    local svc=null
+    [ "$1" != "$AUTODISCOVER_NAME" ] || svc=autodiscover
+    [ "$svc" = null ] || service_seen 443 "$svc" sni "$(jq -cn --arg s "$1" '{sni: $s, established: true}')" \
+        "curl -k https://$1$2 exit 0: the ClientHello names $1"
+}
+# swaks with STARTTLS (--tls: TLS or fail) to 25 or 587; its transcript must show TLS started.
+step_smtp_tls() { # port role
+    run_out "$NS_C" 0 30 "$WORK/swaks.out" "${SWAKS_IN[@]}" --timeout 10 --tls --server "$SERVER" --port "$1"
+    grep -q '^=== TLS started' "$WORK/swaks.out" || die "swaks --tls to $1: no 'TLS started' in its transcript"
+    # swaks closes its TLS socket after the 221 without reading Postfix's close_notify, so its
+    # kernel ends the connection with a RST (Zeek: RSTO, the originator aborted).
+    expect tcp "$SERVER" "$1" RSTO "swaks --tls --port $1 (EHLO, STARTTLS, TLS, EHLO, MAIL, RCPT, DATA, QUIT) exit 0, its transcript says TLS started; swaks closes without reading Postfix's TLS close_notify: its own RST ends the connection; allowed by $ALLOWED" \
+        '{"rst_from":"orig"}'
+    report_expected "$2" internet "$MBX" ok "swaks --tls to $SERVER:$1 exit 0 (STARTTLS used, message accepted by Postfix)"
+}
+# ActiveSync-like long polls through nginx on 443, all at once; DELAYS the server's answer
+# delays; each curl waits its delay plus 5 s (exit 0 answered, 28 timed out). KILLED: the delays
+# the scenario's firewall must kill. Sets POLL_RC[delay].
+declare -A POLL_RC
+long_polls() { # "delays" "killed delays" conntrack-max (0: no check)
+    local d pids=() n=0 url out
+    for d in $1; do
+        url="https://$MAIL_NAME/Microsoft-Server-ActiveSync?Cmd=Ping&Delay=$d"
+        printf '%s\n' "--- long poll $d s: curl -X POST $url" >>"$LOG"
+        ( rc=0
+          ip netns exec "$NS_C" timeout -k 2 $((d + 15)) "${CURL[@]}" -k --resolve "$MAIL_NAME:443:$SERVER" \
+              --max-time $((d + 5)) -X POST --data-binary '' "$url" >"$WORK/poll-$d.out" 2>&1 </dev/null || rc=$?
+          echo "$rc" >"$WORK/poll-$d.rc" ) &
+        pids+=($!)
+        n=$((n + 1))
+        sleep 0.3
+    done
+    if [ "$3" -gt 0 ]; then
+        # The conntrack entries of the polls, read from the firewall's table: each established one
+        # must carry the short timeout (the kernel's default is days).
+        sleep 2
+        out=$(nsx "$NS_F" conntrack -L -p tcp --dport 443 2>/dev/null | grep ESTABLISHED || true)
+        printf '%s\n' "--- conntrack -L -p tcp --dport 443:" "$out" >>"$LOG"
+        [ "$(grep -c . <<<"$out")" -ge "$n" ] || die "conntrack: $n established 443 entries expected: $out"
+        CT_SEEN=$(awk '{print $3}' <<<"$out" | sort -n | tr '\n' ' ')
+        for d in $CT_SEEN; do
+            [ "$d" -le "$3" ] || die "conntrack: an established 443 entry has $d s left, the ct timeout is $3 s"
+        done
+        say "conntrack: established 443 entries with $CT_SEEN s left (ct timeout $3 s)"
+    fi
+    wait "${pids[@]}" || true
+    for d in $1; do
+        POLL_RC[$d]=$(cat "$WORK/poll-$d.rc")
+        cat "$WORK/poll-$d.out" >>"$LOG"
+        case " $2 " in
+            *" $d "*) [ "${POLL_RC[$d]}" -eq 28 ] || die "long poll $d s: curl exit ${POLL_RC[$d]}, expected 28 (killed)" ;;
+            *) [ "${POLL_RC[$d]}" -eq 0 ] || die "long poll $d s: curl exit ${POLL_RC[$d]}, expected 0 (answered)" ;;
+        esac
+    done
+    grep -q 'ping Delay' "$WORK/longpoll.log" || die "the long-poll backend answered nothing"
+    cat "$WORK/longpoll.log" >>"$LOG"
+}
+
+scenario_esmtp_inspection() {
+    local n=esmtp-inspection pport=2525 redirect out c
+    redirect="iifname \"$IF_FC\" ip daddr $SERVER tcp dport 25 redirect to :$pport"
+    payload_lab ""
+    start_in "$NS_F" esmtp-inspect "$PY" -u "$WORK/esmtp-inspect.py" "$FW_C" "$pport" "$(srv_ttl)"
+    wait_listen tcp "$pport" "$NS_F"
+    nsx "$NS_F" nft -f - <<EOF || die "nft: the redirect to the inspection fixture"
+table ip exfnat {
+    chain prerouting {
+        type nat hook prerouting priority dstnat; policy accept;
+        $redirect
+    }
+}
+EOF
+    nsx "$NS_F" nft list table ip exfnat >>"$LOG"
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "ESMTP inspection (a stand-in for Cisco ASA inspect esmtp) in front of the mailbox's port 25; 587 untouched"
+    local via="nft '$redirect' to esmtp-inspect.py (ASA inspect esmtp's defaults)"
+
+    # A partner MTA that uses STARTTLS when offered and sends in plain text otherwise.
+    run_out "$NS_C" 0 30 "$WORK/swaks.out" "${SWAKS_IN[@]}" --timeout 10 --tls-optional-strict --server "$SERVER" --port 25
+    ! grep -q '^=== TLS started' "$WORK/swaks.out" || die "swaks --tls-optional-strict to 25 started TLS through the inspection"
+    expect tcp "$SERVER" 25 SF "swaks --tls-optional-strict --port 25 exit 0 in plain text: $via masked the banner and STARTTLS; server packets leave the fixture with TTL $(srv_ttl)" \
+        "{\"server_ttl\":$(srv_ttl)}"
+    report_expected smtp-inbound internet "$MBX" ok "swaks --tls-optional-strict to $SERVER:25 exit 0: the message was accepted, in plain text (STARTTLS masked by the inspection)"
+    # A sender that requires TLS: STARTTLS is not offered, swaks gives up (29: error in TLS).
+    run_out "$NS_C" 29 30 "$WORK/swaks.out" "${SWAKS_IN[@]}" --timeout 10 --tls --server "$SERVER" --port 25
+    expect tcp "$SERVER" 25 SF "swaks --tls --port 25 exit $CLIENT_RC (error in TLS transaction: STARTTLS not advertised, the inspection wrote XXXXXXXA over it); swaks quits cleanly" \
+        "{\"server_ttl\":$(srv_ttl),\"client_exit\":$CLIENT_RC}"
+    local tls_rc=$CLIENT_RC
+    report_expected smtp-inbound internet "$MBX" ok "swaks --tls to $SERVER:25 exit $tls_rc: the session opened and closed cleanly, but no mail (TLS required, STARTTLS masked)"
+    # A partner that sends commands outside the ASA's set: the server sees X's, answers 500.
+    run_out "$NS_C" 0 30 "$WORK/probe.out" "$PY" "$WORK/smtp-probe.py" "$SERVER" 25
+    expect tcp "$SERVER" 25 SF "smtp-probe.py (EHLO, STARTTLS, ETRN example.net, QUIT) exit 0: Postfix answered 500 (command not recognized) to both, it received XXXXXXXX and XXXX example.net" \
+        "{\"server_ttl\":$(srv_ttl)}"
+    report_expected smtp-inbound internet "$MBX" ok "smtp-probe.py to $SERVER:25 exit 0 (full dialogue, two commands masked)"
+    # 587 is not inspected: STARTTLS offered and used.
+    step_smtp_tls 587 smtp-submission
+    payload_check_proxy
+    finding smtp_banner_masked 25 internet "$MBX" firewall \
+        "$(jq -cn --argjson c "$ESMTP_BANNERS" '{count: $c, sessions: $c}')" \
+        "$via: every session's 220 banner text overwritten with asterisks (the fixture's log: $ESMTP_BANNERS banners masked); 587 is not inspected"
+    finding starttls_stripped 25 internet "$MBX" firewall \
+        "$(jq -cn --argjson c "$ESMTP_STARTTLS" --argjson rc "$tls_rc" \
+            '{count: $c, masked_as: "XXXXXXXA", plain_text_deliveries: 1, tls_required_failed: 1, tls_required_exit: $rc}')" \
+        "Postfix offers STARTTLS on 25 (smtpd_tls_security_level = may); $via wrote XXXXXXXA over it in $ESMTP_STARTTLS EHLO replies: swaks --tls-optional-strict delivered in plain text (exit 0), swaks --tls gave up (exit $tls_rc); on 587, not inspected, swaks --tls used TLS"
+    finding smtp_commands_masked 25 internet "$MBX" firewall \
+        '{"count": 1, "commands": ["STARTTLS", "ETRN"], "masked_as": ["XXXXXXXX", "XXXX"], "server_reply": 500}' \
+        "$via overwrites verbs outside HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY: smtp-probe.py's STARTTLS and ETRN reached Postfix as XXXXXXXX and XXXX, answered 500 command not recognized (the fixture's log: $ESMTP_COMMANDS commands masked)"
+    payload_finish "$n"
+}
+# The inspection fixture's log must show what its configuration says it does, session by session.
+payload_check_proxy() {
+    local f=$WORK/esmtp-inspect.log
+    ESMTP_BANNERS=$(grep -c 'banner masked' "$f" || true)
+    ESMTP_STARTTLS=$(grep -c "EHLO reply masked: b'250-STARTTLS'" "$f" || true)
+    ESMTP_COMMANDS=$(grep -c 'command masked' "$f" || true)
+    cat "$f" >>"$LOG"
+    [ "$ESMTP_BANNERS" -eq 3 ] || die "esmtp-inspect.py masked $ESMTP_BANNERS banners, 3 sessions went through it"
+    [ "$ESMTP_STARTTLS" -eq 3 ] || die "esmtp-inspect.py masked STARTTLS $ESMTP_STARTTLS times, 3 EHLO replies went through it"
+    grep -q "command masked: b'STARTTLS' -> b'XXXXXXXX'" "$f" && grep -q "command masked: b'ETRN example.net' -> b'XXXX example.net'" "$f" \
+        && [ "$ESMTP_COMMANDS" -eq 2 ] || die "esmtp-inspect.py: not the two masked commands the probe sent"
+}
+
+scenario_smtp_refusals() {
+    local n=smtp-refusals line550 line450 text
+    payload_lab ""
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "Postfix refuses a recipient (550) and defers a sender (450)"
+    # A recipient of example.test Postfix does not know: 550 to RCPT; swaks 24 (no RCPT accepted).
+    run_out "$NS_C" 24 30 "$WORK/swaks.out" swaks --from alice@example.net --to "$UNKNOWN_RCPT" --helo mta.example.net \
+        --header 'Subject: exflow sample' --body 'hello' --timeout 10 --server "$SERVER" --port 25
+    line550=$(postfix_log "NOQUEUE: reject: RCPT from .*: 550 .*<$UNKNOWN_RCPT>") || die "no 550 in Postfix's log"
+    text=$(sed -E 's/.*\]: (550 [^;]*);.*/\1/' <<<"$line550")
+    expect tcp "$SERVER" 25 SF "swaks --to $UNKNOWN_RCPT exit $CLIENT_RC (no RCPT accepted), then QUIT; Postfix: $line550" \
+        "{\"client_exit\":$CLIENT_RC}"
+    report_expected smtp-inbound internet "$MBX" ok "swaks --to $UNKNOWN_RCPT exit $CLIENT_RC: the session opened and closed cleanly; Postfix refused the recipient ($text)"
+    finding smtp_rejected 25 internet "$MBX" server \
+        "$(jq -cn --arg t "${text#550 }" --argjson rc "$CLIENT_RC" '{count: 1, code: 550, command: "RCPT", text: $t, client_exit: $rc}')" \
+        "virtual_mailbox_maps lists only bob@example.test; Postfix's log: $line550"
+    # A sender Postfix defers (check_sender_access, smtpd_delay_reject = no): 450 to MAIL; swaks 23.
+    run_out "$NS_C" 23 30 "$WORK/swaks.out" swaks --from "$DEFERRED_SENDER" --to bob@example.test --helo mta.example.org \
+        --header 'Subject: exflow sample' --body 'hello' --timeout 10 --server "$SERVER" --port 25
+    line450=$(postfix_log "NOQUEUE: reject: MAIL from .*: 450 .*<$DEFERRED_SENDER>") || die "no 450 in Postfix's log"
+    text=$(sed -E 's/.*\]: (450 [^;]*);.*/\1/' <<<"$line450")
+    expect tcp "$SERVER" 25 SF "swaks --from $DEFERRED_SENDER exit $CLIENT_RC (error in MAIL), then QUIT; Postfix: $line450" \
+        "{\"client_exit\":$CLIENT_RC}"
+    report_expected smtp-inbound internet "$MBX" ok "swaks --from $DEFERRED_SENDER exit $CLIENT_RC: the session opened and closed cleanly; Postfix deferred the sender ($text)"
+    finding smtp_rejected 25 internet "$MBX" server \
+        "$(jq -cn --arg t "${text#450 }" --argjson rc "$CLIENT_RC" '{count: 1, code: 450, command: "MAIL", text: $t, client_exit: $rc}')" \
+        "check_sender_access: '$DEFERRED_SENDER 450 4.7.1 ...'; Postfix's log: $line450"
+    # And one message Postfix accepts.
+    step_smtp_inbound
+    postfix_log "to=<bob@example.test>.*status=sent" >/dev/null || die "Postfix's log has no delivery to bob@example.test"
+    payload_finish "$n"
+}
+
+# Idle timeouts: the firewall's conntrack forgets an established 443 connection after
+# IDLE_TIMEOUT s of silence (an nftables ct timeout object, set on new 443 connections), and
+# with nf_conntrack_tcp_loose = 0 a packet of a forgotten connection is invalid: dropped
+# silently (idle-timeout-drop) or answered with a TCP reset to its sender (idle-timeout-reset).
+IDLE_TIMEOUT=20 POLLS_SURVIVE="8 12" POLLS_KILLED="30 40"
+scenario_idle_timeout_drop() { idle_timeout idle-timeout-drop drop; }
+scenario_idle_timeout_reset() { idle_timeout idle-timeout-reset "reject with tcp reset"; }
+idle_timeout() { # name invalid-action
+    local n=$1 action=$2 d how
+    local settimeout="iifname \"$IF_FC\" ip daddr $SERVER tcp dport 443 ct state new ct timeout set \"exf-idle443\""
+    local invalid="ct state invalid $action"
+    FW_OBJECTS="    ct timeout exf-idle443 {
+        protocol tcp
+        l3proto ip
+        policy = { established: $IDLE_TIMEOUT }
+    }
+" payload_lab "        $invalid
+        $settimeout"
+    nsx "$NS_F" sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "the firewall forgets established 443 connections after $IDLE_TIMEOUT s of silence; their late packets: $action"
+    step_smtp_inbound
+    long_polls "$POLLS_SURVIVE $POLLS_KILLED" "$POLLS_KILLED" "$IDLE_TIMEOUT"
+    for d in $POLLS_SURVIVE; do
+        expect tcp "$SERVER" 443 SF "long poll (POST /Microsoft-Server-ActiveSync?Cmd=Ping&Delay=$d) answered after $d s < the ${IDLE_TIMEOUT}-s ct timeout: curl exit 0"
+    done
+    if [ "$action" = drop ]; then
+        how=dropped
+        for d in $POLLS_KILLED; do
+            expect tcp "$SERVER" 443 S2 "long poll Delay=$d: the answer after $d s finds no conntrack entry (ct timeout $IDLE_TIMEOUT s, tcp_loose 0): '$invalid' drops it and everything after; curl gives up at $((d + 5)) s (exit 28), its FIN is dropped too and never answered" \
+                '{"client_exit":28}'
+        done
+        report_expected https-client internet "$MBX" ok "all long polls established and none reset: the ${IDLE_TIMEOUT}-s idle timeout drops the late answers silently (curl exit 28 for Delay $POLLS_KILLED), which only the idle_timeout_kill finding tells"
+    else
+        how=reset
+        for d in $POLLS_KILLED; do
+            expect tcp "$SERVER" 443 RSTR "long poll Delay=$d: the answer after $d s finds no conntrack entry: '$invalid' resets the server; curl gives up at $((d + 5)) s (exit 28) and its own closing packets are answered with a RST from the firewall claiming to be $SERVER (TTL $(fw_ttl) vs the server's $(srv_ttl))" \
+                "{\"rst_from\":\"resp\",\"rst_ttl\":$(fw_ttl),\"server_ttl\":$(srv_ttl),\"client_exit\":28}"
+        done
+        report_expected https-client internet "$MBX" cut "long polls Delay $POLLS_KILLED (longer than the ${IDLE_TIMEOUT}-s ct timeout) are reset by the firewall ('$invalid', RST TTL $(fw_ttl) vs $(srv_ttl)) after the client's timeout; Delay $POLLS_SURVIVE answered"
+    fi
+    local min max
+    min=$(tr ' ' '\n' <<<"$POLLS_SURVIVE" | sort -n | tail -n 1)
+    max=$(tr ' ' '\n' <<<"$POLLS_KILLED" | sort -n | head -n 1)
+    finding idle_timeout_kill 443 internet "$MBX" firewall \
+        "$(jq -cn --argjson t "$IDLE_TIMEOUT" --argjson lo "$min" --argjson hi "$max" --arg how "$how" \
+            --arg s "$POLLS_SURVIVE" --arg k "$POLLS_KILLED" --arg ct "$CT_SEEN" \
+            '{count: ($k | split(" ") | length), timeout_s: $t, timeout_s_min: $lo, timeout_s_max: $hi,
+              after_gap: $how, survived_gaps_s: ($s | split(" ") | map(tonumber)),
+              killed_gaps_s: ($k | split(" ") | map(tonumber)),
+              conntrack_seen_s: ($ct | split(" ") | map(select(. != "") | tonumber))}')" \
+        "nft ct timeout exf-idle443 { policy = { established: $IDLE_TIMEOUT } } on new 443 connections, '$invalid', nf_conntrack_tcp_loose 0; conntrack -L showed the polls' entries with $CT_SEEN s left; polls answered after $POLLS_SURVIVE s survived (curl 0), after $POLLS_KILLED s were killed (curl 28): the timeout lies in ($min, $max) s"
+    payload_finish "$n"
+}
+
+scenario_tls_by_name() {
+    local n=tls-by-name i count
+    local rule="-i $IF_FC -d $SERVER -p tcp --dport 443 -m string --string $AUTODISCOVER_NAME --algo bm -j REJECT --reject-with tcp-reset"
+    payload_lab ""
+    # shellcheck disable=SC2086
+    nsx "$NS_F" iptables -A FORWARD $rule || die "iptables string match"
+    nsx "$NS_F" iptables -S FORWARD >>"$LOG"
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "the firewall resets TLS connections whose ClientHello names $AUTODISCOVER_NAME; $MAIL_NAME passes; HTTP on 80 to every virtual directory"
+    step_https_name "$MAIL_NAME" /owa/ noreport
+    for i in 1 2; do
+        # curl exit 35: the TLS handshake failed (connection reset by peer after the ClientHello).
+        client 35 20 "${CURL[@]}" -k --resolve "$AUTODISCOVER_NAME:443:$SERVER" "https://$AUTODISCOVER_NAME/autodiscover/autodiscover.xml"
+        expect tcp "$SERVER" 443 RSTR "attempt $i: curl -k https://$AUTODISCOVER_NAME/autodiscover/autodiscover.xml exit $CLIENT_RC (TLS handshake failed): iptables '$rule' drops the ClientHello and answers it with a RST claiming to be $SERVER (TTL $(fw_ttl) vs the server's $(srv_ttl))" \
+            "{\"rst_from\":\"resp\",\"rst_ttl\":$(fw_ttl),\"server_ttl\":$(srv_ttl),\"client_exit\":$CLIENT_RC}"
+        service_seen 443 autodiscover sni "$(jq -cn --arg s "$AUTODISCOVER_NAME" '{sni: $s, established: false}')" \
+            "curl -k https://$AUTODISCOVER_NAME/... exit $CLIENT_RC: the ClientHello names $AUTODISCOVER_NAME, reset by the firewall"
+    done
+    report_expected https-client internet "$MBX" cut "the TCP connections to 443 all open; the two whose ClientHello names $AUTODISCOVER_NAME are reset by iptables '$rule' (curl exit 35, RST TTL $(fw_ttl) vs $(srv_ttl)); $MAIL_NAME passes (curl exit 0)"
+    step_all_vdirs
+    count=$(nsx "$NS_F" iptables -L FORWARD -v -x -n | awk '/STRING match/ {print $1}')
+    [ "$count" = 2 ] || die "the string match counted '$count' packets, the two ClientHellos expected"
+    finding tls_blocked_by_name 443 internet "$MBX" firewall \
+        "$(jq -cn --arg s "$AUTODISCOVER_NAME" --arg ok "$MAIL_NAME" '{count: 2, sni: $s, passing_sni: [$ok]}')" \
+        "iptables '$rule' (its counter: $count packets, the two ClientHellos); curl to $AUTODISCOVER_NAME exit 35 twice, to $MAIL_NAME exit 0"
+    finding tls_handshake_failed 443 internet "$MBX" firewall \
+        "$(jq -cn --arg s "$AUTODISCOVER_NAME" '{count: 2, sni: $s, optional: true}')" \
+        "the same two connections: the handshake never completed (optional: true, a report may name them under tls_blocked_by_name only)"
+    payload_finish "$n"
+}
+
+scenario_payload_healthy() {
+    local n=payload-healthy d v path status svc host
+    payload_lab ""
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "SMTP with STARTTLS on 25 and 587, HTTPS by two names, HTTP to virtual directories, long polls under every timeout: no finding"
+    step_smtp_tls 25 smtp-inbound
+    step_smtp_tls 587 smtp-submission
+    step_https_name "$MAIL_NAME" /owa/
+    step_https_name "$AUTODISCOVER_NAME" /autodiscover/autodiscover.xml
+    for v in "${HTTP_VDIRS[@]}"; do
+        read -r path status svc <<<"$v"
+        case $svc in owa | autodiscover | activesync) ;; *) continue ;; esac
+        host=$MAIL_NAME
+        [ "$svc" != autodiscover ] || host=$AUTODISCOVER_NAME
+        step_http_vdir "$host" "$path" "$status" "$svc"
+    done
+    long_polls "5 10" "" 0
+    for d in 5 10; do
+        expect tcp "$SERVER" 443 SF "long poll Delay=$d answered (curl exit 0); the firewall keeps established connections for the kernel's default (days)"
+    done
+    report_expected https-client internet "$MBX" ok "long polls Delay 5 and 10 answered (curl exit 0)"
+    payload_finish "$n"
 }
 
 # --------------------------------------------------------------------------- main

@@ -14,6 +14,7 @@ mod decode_frames;
 mod flow_props;
 mod html;
 mod junit;
+mod lab15;
 mod layout;
 mod live;
 mod messages;

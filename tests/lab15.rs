@@ -1,0 +1,296 @@
+//! Issue 15's lab samples (samples/make-samples.sh: esmtp-inspection, smtp-refusals,
+//! idle-timeout-drop, idle-timeout-reset, tls-by-name, payload-healthy): what can be checked
+//! before exflow reads payloads. Each capture reads without an anomaly, its port-level verdicts
+//! are the expected report's (`report.rs` checks them for every sample; here the healthy one
+//! must be all ok with nothing unexpected), and its truth files (`X.expect-findings.json`,
+//! `X.expect-services.json`) are well formed and agree with the capture's expect lines: a
+//! finding names a port and destination the capture has connections to, a service line stands
+//! for one connection. The assertions that exflow reports these findings come with the
+//! analyzer.
+
+use crate::util::{exflow, root, stderr};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs;
+
+const SAMPLES: &[&str] = &[
+    "esmtp-inspection",
+    "smtp-refusals",
+    "idle-timeout-drop",
+    "idle-timeout-reset",
+    "tls-by-name",
+    "payload-healthy",
+];
+/// Where no finding may appear.
+const HEALTHY: &[&str] = &["payload-healthy"];
+/// PRODUCT.md's finding kinds.
+const KINDS: &[&str] = &[
+    "smtp_banner_masked",
+    "starttls_stripped",
+    "smtp_commands_masked",
+    "smtp_rejected",
+    "tls_handshake_failed",
+    "tls_blocked_by_name",
+    "idle_timeout_kill",
+];
+/// PRODUCT.md's service names.
+const SERVICES: &[&str] = &[
+    "autodiscover",
+    "owa",
+    "ecp",
+    "ews",
+    "mapi",
+    "activesync",
+    "rpc",
+    "oab",
+    "powershell",
+    "other",
+];
+
+fn json(path: &str) -> Value {
+    let p = root().join(path);
+    let text = fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn expect_lines(name: &str) -> Vec<Value> {
+    let p = root().join(format!("samples/{name}.expect.jsonl"));
+    fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("expect line is JSON"))
+        .collect()
+}
+
+fn report(name: &str) -> Value {
+    let pcap = format!("samples/{name}.pcap");
+    let site = format!("samples/{name}.site.toml");
+    let o = exflow(&["analyze", &pcap, "--site", &site, "--format", "json"]);
+    assert!(o.status.success(), "{name}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("JSON report")
+}
+
+#[test]
+fn payload_samples_read_without_anomalies() {
+    let mut problems = vec![];
+    for name in SAMPLES {
+        let rep = report(name);
+        let anomalies = rep["capture"]["anomalies"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let counted: Vec<_> = anomalies
+            .iter()
+            .filter(|(_, n)| n.as_u64().unwrap_or(1) > 0)
+            .collect();
+        if !counted.is_empty() {
+            problems.push(format!("{name}: anomalies {counted:?}"));
+        }
+        let packets = rep["capture"]["packets"].as_u64().unwrap_or(0);
+        if packets == 0 {
+            problems.push(format!("{name}: no packets"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_healthy_payload_sample_is_all_ok() {
+    for name in HEALTHY {
+        let rep = report(name);
+        let seen: Vec<&Value> = rep["expected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["verdict"] != "not_seen")
+            .collect();
+        let mut roles: Vec<&str> = seen.iter().filter_map(|e| e["role"].as_str()).collect();
+        roles.sort();
+        assert_eq!(
+            roles,
+            [
+                "http-client",
+                "https-client",
+                "smtp-inbound",
+                "smtp-submission"
+            ],
+            "{name}"
+        );
+        for e in &seen {
+            assert_eq!(e["verdict"], "ok", "{name}: {}", e["detail"]);
+        }
+        assert_eq!(rep["unexpected"], serde_json::json!([]), "{name}");
+        let truth = json(&format!("samples/{name}.expect-findings.json"));
+        assert_eq!(
+            truth,
+            serde_json::json!([]),
+            "{name}: a healthy sample with findings"
+        );
+    }
+}
+
+/// Connections of the expect lines per (destination address, port).
+fn connections(name: &str) -> BTreeMap<(String, u64), usize> {
+    let mut m = BTreeMap::new();
+    for e in expect_lines(name) {
+        let key = (
+            e["id.resp_h"].as_str().unwrap_or("").to_string(),
+            e["id.resp_p"].as_u64().unwrap_or(0),
+        );
+        *m.entry(key).or_insert(0) += 1;
+    }
+    m
+}
+
+fn check_finding(name: &str, f: &Value, conns: &BTreeMap<(String, u64), usize>) -> Vec<String> {
+    let mut p = vec![];
+    let kind = f["kind"].as_str().unwrap_or("");
+    if !KINDS.contains(&kind) {
+        p.push(format!("{name}: unknown kind {kind:?}"));
+    }
+    if f["proto"] != "tcp" {
+        p.push(format!("{name}: {kind}: proto {}", f["proto"]));
+    }
+    if !matches!(f["by"].as_str(), Some("firewall" | "server" | "unknown")) {
+        p.push(format!("{name}: {kind}: by {}", f["by"]));
+    }
+    if f["src"]["zone"].as_str().is_none() || f["dst"]["zone"].as_str().is_none() {
+        p.push(format!("{name}: {kind}: sides without a zone"));
+    }
+    let port = f["port"].as_u64().unwrap_or(0);
+    let dst = f["dst"]["address"].as_str().unwrap_or("").to_string();
+    let n = conns.get(&(dst.clone(), port)).copied().unwrap_or(0);
+    let count = f["count"].as_u64().unwrap_or(0);
+    if count == 0 || count as usize > n {
+        p.push(format!(
+            "{name}: {kind}: count {count}, the capture has {n} connections to {dst}:{port}"
+        ));
+    }
+    if f["why"].as_str().is_none_or(str::is_empty) {
+        p.push(format!("{name}: {kind}: no why"));
+    }
+    match kind {
+        "smtp_rejected" => {
+            let code = f["code"].as_u64().unwrap_or(0);
+            if !(400..600).contains(&code) || f["text"].as_str().is_none_or(str::is_empty) {
+                p.push(format!(
+                    "{name}: smtp_rejected without a 4xx/5xx code and text"
+                ));
+            }
+        }
+        "tls_blocked_by_name" | "tls_handshake_failed" => {
+            if f["sni"].as_str().is_none_or(str::is_empty) {
+                p.push(format!("{name}: {kind} without an sni"));
+            }
+        }
+        "idle_timeout_kill" => {
+            let num = |k: &str| f[k].as_f64().unwrap_or(f64::NAN);
+            let (t, lo, hi) = (num("timeout_s"), num("timeout_s_min"), num("timeout_s_max"));
+            if !(lo < t && t < hi) {
+                p.push(format!("{name}: idle timeout {t} not inside ({lo}, {hi})"));
+            }
+            let gaps = |k: &str| -> Vec<f64> {
+                f[k].as_array()
+                    .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                    .unwrap_or_default()
+            };
+            let (survived, killed) = (gaps("survived_gaps_s"), gaps("killed_gaps_s"));
+            if survived.iter().any(|&g| g >= t) || killed.iter().any(|&g| g <= t) {
+                p.push(format!(
+                    "{name}: gaps survived {survived:?} / killed {killed:?} against a timeout of {t}"
+                ));
+            }
+            if killed.len() as u64 != count {
+                p.push(format!("{name}: count {count}, killed gaps {killed:?}"));
+            }
+            let seen = gaps("conntrack_seen_s");
+            if seen.is_empty() || seen.iter().any(|&s| s > t) {
+                p.push(format!(
+                    "{name}: conntrack's entries {seen:?} do not show the {t}-s timeout"
+                ));
+            }
+        }
+        _ => {}
+    }
+    p
+}
+
+#[test]
+fn payload_truth_files_are_well_formed_and_fit_the_captures() {
+    let mut problems = vec![];
+    let mut kinds_seen = vec![];
+    for name in SAMPLES {
+        let conns = connections(name);
+        let findings = json(&format!("samples/{name}.expect-findings.json"));
+        let findings = findings.as_array().expect("a list of findings");
+        if findings.is_empty() != HEALTHY.contains(name) {
+            problems.push(format!("{name}: {} findings", findings.len()));
+        }
+        for f in findings {
+            problems.extend(check_finding(name, f, &conns));
+            kinds_seen.push(f["kind"].as_str().unwrap_or("").to_string());
+        }
+        let path = root().join(format!("samples/{name}.expect-services.json"));
+        if !path.exists() {
+            continue;
+        }
+        let services = json(&format!("samples/{name}.expect-services.json"));
+        let mut per_port: BTreeMap<u64, usize> = BTreeMap::new();
+        for s in services.as_array().expect("a list of services") {
+            let svc = s["service"].as_str().unwrap_or("");
+            if !SERVICES.contains(&svc) {
+                problems.push(format!("{name}: service {svc:?}"));
+            }
+            let port = s["port"].as_u64().unwrap_or(0);
+            *per_port.entry(port).or_insert(0) += 1;
+            match s["evidence"].as_str() {
+                Some("http") => {
+                    let status = s["status"].as_u64().unwrap_or(0);
+                    if port != 80
+                        || !s["path"].as_str().is_some_and(|p| p.starts_with('/'))
+                        || !(100..600).contains(&status)
+                    {
+                        problems.push(format!("{name}: HTTP service line {s}"));
+                    }
+                }
+                Some("sni") => {
+                    if port != 443 || s["sni"].as_str().is_none_or(str::is_empty) {
+                        problems.push(format!("{name}: SNI service line {s}"));
+                    }
+                }
+                e => problems.push(format!("{name}: evidence {e:?}")),
+            }
+        }
+        // Every HTTP connection of the capture is a request to a virtual directory; a service
+        // line by SNI stands for one 443 connection at most.
+        let http: usize = conns
+            .iter()
+            .filter(|((_, p), _)| *p == 80)
+            .map(|(_, n)| n)
+            .sum();
+        if per_port.get(&80).copied().unwrap_or(0) != http {
+            problems.push(format!(
+                "{name}: {:?} HTTP service lines, {http} connections to port 80",
+                per_port.get(&80)
+            ));
+        }
+        let https: usize = conns
+            .iter()
+            .filter(|((_, p), _)| *p == 443)
+            .map(|(_, n)| n)
+            .sum();
+        if per_port.get(&443).copied().unwrap_or(0) > https {
+            problems.push(format!(
+                "{name}: more SNI service lines than 443 connections"
+            ));
+        }
+    }
+    // Every finding kind has a lab sample.
+    for k in KINDS {
+        if !kinds_seen.iter().any(|s| s == k) {
+            problems.push(format!("no sample's truth has a {k} finding"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
