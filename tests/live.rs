@@ -1395,3 +1395,65 @@ print("sent")
     assert_eq!(written + not, packets, "{warning}");
     assert_eq!(pcap_records(&std::fs::read(&out).unwrap()), written);
 }
+
+#[test]
+fn live_interface_names_are_escaped_in_the_list_the_start_line_and_the_header() {
+    const T: &str = "live_interface_names_are_escaped";
+    if !is_root() || !have("ip") {
+        crate::util::skip(T, "needs root and ip");
+        return;
+    }
+    let ns = format!("exlv-{}-names", std::process::id());
+    let o = run(&["ip", "netns", "add", &ns]);
+    if !o.status.success() {
+        crate::util::skip(T, &format!("no netns support ({})", stderr(&o).trim()));
+        return;
+    }
+    // An escape sequence and a right-to-left override in an interface name (Linux allows both).
+    let name = "ev\u{1b}[7mil\u{202e}";
+    let made = run(&[
+        "ip", "-n", &ns, "link", "add", name, "type", "veth", "peer", "name", "exlvp",
+    ]);
+    let up = run(&["ip", "-n", &ns, "link", "set", name, "up"]);
+    let list = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        env!("CARGO_BIN_EXE_exflow"),
+        "live",
+        "--list-interfaces",
+    ]);
+    let live = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        env!("CARGO_BIN_EXE_exflow"),
+        "live",
+        "-i",
+        name,
+        "--duration",
+        "200ms",
+        "--format",
+        "md",
+    ]);
+    let _ = run(&["ip", "netns", "del", &ns]);
+    assert!(
+        made.status.success() && up.status.success(),
+        "{}",
+        stderr(&made)
+    );
+    let escaped = "ev\\x1b[7mil\\u{202e}";
+    for (what, text) in [
+        ("--list-interfaces", stdout(&list)),
+        ("start line", stderr(&live)),
+        ("report header", stdout(&live)),
+    ] {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{what}: {text:?}"
+        );
+        assert!(text.contains(escaped), "{what}: {text}");
+    }
+}
