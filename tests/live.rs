@@ -1395,3 +1395,121 @@ print("sent")
     assert_eq!(written + not, packets, "{warning}");
     assert_eq!(pcap_records(&std::fs::read(&out).unwrap()), written);
 }
+
+#[test]
+fn live_interface_names_are_escaped_in_the_list_the_start_line_and_the_header() {
+    const T: &str = "live_interface_names_are_escaped";
+    if !is_root() || !have("ip") {
+        crate::util::skip(T, "needs root and ip");
+        return;
+    }
+    let ns = format!("exlv-{}-names", std::process::id());
+    let o = run(&["ip", "netns", "add", &ns]);
+    if !o.status.success() {
+        crate::util::skip(T, &format!("no netns support ({})", stderr(&o).trim()));
+        return;
+    }
+    // An escape sequence and a right-to-left override in an interface name (Linux allows both).
+    let name = "ev\u{1b}[7mil\u{202e}";
+    let made = run(&[
+        "ip", "-n", &ns, "link", "add", name, "type", "veth", "peer", "name", "exlvp",
+    ]);
+    let up = run(&["ip", "-n", &ns, "link", "set", name, "up"]);
+    let list = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        env!("CARGO_BIN_EXE_exflow"),
+        "live",
+        "--list-interfaces",
+    ]);
+    let live = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        env!("CARGO_BIN_EXE_exflow"),
+        "live",
+        "-i",
+        name,
+        "--duration",
+        "200ms",
+        "--format",
+        "md",
+    ]);
+    let _ = run(&["ip", "netns", "del", &ns]);
+    assert!(
+        made.status.success() && up.status.success(),
+        "{}",
+        stderr(&made)
+    );
+    let escaped = "ev\\x1b[7mil\\u{202e}";
+    for (what, text) in [
+        ("--list-interfaces", stdout(&list)),
+        ("start line", stderr(&live)),
+        ("report header", stdout(&live)),
+    ] {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{what}: {text:?}"
+        );
+        assert!(text.contains(escaped), "{what}: {text}");
+    }
+}
+
+#[test]
+fn live_not_root_keeps_its_user_and_drops_the_capabilities_it_was_given() {
+    const T: &str = "live_not_root_drops_capabilities";
+    if !is_root() || !have("setpriv") {
+        crate::util::skip(
+            T,
+            "needs root and setpriv (to start exflow as nobody with capabilities)",
+        );
+        return;
+    }
+    // As `setcap cap_net_raw,cap_net_admin=eip` would: nobody, with the two capabilities.
+    let mut child = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=+net_raw,+net_admin",
+            "--ambient-caps=+net_raw,+net_admin",
+        ])
+        .arg(env!("CARGO_BIN_EXE_exflow"))
+        .args([
+            "live",
+            "-i",
+            "lo",
+            "--duration",
+            "3s",
+            "--format",
+            "summary",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let errs = line_reader(child.stderr.take().unwrap());
+    let pid = child.id().to_string();
+    let banner = errs.recv_timeout(TIMEOUT_START).unwrap_or_default();
+    if !banner.contains("capturing on lo") {
+        let _ = child.kill();
+        let _ = child.wait();
+        // e.g. the binary is not executable by nobody, or setpriv lacks ambient support.
+        crate::util::skip(T, &format!("exflow did not start as nobody: {banner}"));
+        return;
+    }
+    assert!(
+        banner.contains("not root (uid 65534): user unchanged, 2 capabilities dropped"),
+        "{banner}"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let status_ok = wait_bounded(&mut child, Duration::from_secs(15));
+    for set in ["CapPrm", "CapEff", "CapInh", "CapAmb"] {
+        let line = status.lines().find(|l| l.starts_with(set)).unwrap_or("");
+        assert!(line.ends_with("0000000000000000"), "{set}: {status}");
+    }
+    assert!(status_ok.is_some_and(|s| s.success()), "{status_ok:?}");
+}

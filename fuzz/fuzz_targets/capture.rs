@@ -95,7 +95,7 @@ fuzz_target!(|data: &[u8]| {
         Err(_) => return,
     };
     let frames = summary.frames;
-    let Ok((outcome, agg)) = engine.finish(summary) else {
+    let Ok((outcome, agg, _)) = engine.finish(summary) else {
         return;
     };
     assert_eq!(outcome.source.frames, frames);

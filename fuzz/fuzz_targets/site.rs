@@ -35,7 +35,7 @@ fn sample() -> &'static (RunStats, Aggregator) {
             Err(e) => panic!("{path}: {e}"),
         };
         match engine.finish(summary) {
-            Ok(r) => r,
+            Ok((stats, agg, _)) => (stats, agg),
             Err(e) => panic!("{path}: {e}"),
         }
     })
