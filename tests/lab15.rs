@@ -179,10 +179,10 @@ fn check_finding(name: &str, f: &Value, conns: &BTreeMap<(String, u64), usize>) 
                 ));
             }
         }
-        "tls_blocked_by_name" | "tls_handshake_failed" => {
-            if f["sni"].as_str().is_none_or(str::is_empty) {
-                p.push(format!("{name}: {kind} without an sni"));
-            }
+        "tls_blocked_by_name" | "tls_handshake_failed"
+            if f["sni"].as_str().is_none_or(str::is_empty) =>
+        {
+            p.push(format!("{name}: {kind} without an sni"));
         }
         "idle_timeout_kill" => {
             let num = |k: &str| f[k].as_f64().unwrap_or(f64::NAN);
