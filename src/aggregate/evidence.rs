@@ -84,8 +84,9 @@ pub struct Evidence {
     /// RSTs taken for spoofed or ignored ([`ConnRecord::ignored_rsts`]).
     pub ignored_rsts: u32,
     /// Nothing but the responder's SYN-ACK, answering no SYN the capture saw: backscatter of
-    /// someone else's spoofed SYNs, or a forged packet. Still one-sided on its own, but it
-    /// does not outweigh real attempts (see [`crate::aggregate::verdict::decide`]).
+    /// someone else's spoofed SYNs, or a forged packet. No attempt, not one-sided, not
+    /// established: it says nothing of the flow (a few of them would otherwise turn a
+    /// blocked row one-sided).
     pub lone_synack: bool,
     /// A completed handshake with data both ways: a service proven in use, where a few
     /// packets a blind spoofer can send (SYN, SYN-ACK, ACK) only make it likely.
@@ -152,11 +153,14 @@ impl Evidence {
         let synack = has(h, 'h');
         // One direction only: the originator ACKs or sends data the capture never saw answered,
         // or only the responder's packets are there.
-        let one_sided = (rp == 0 && op > 0 && (has(h, 'A') || has(h, 'D'))) || (op == 0 && rp > 0);
+        let lone_synack = op == 0 && synack && h.chars().all(|c| c == '^' || c == 'h');
+        let one_sided = ((rp == 0 && op > 0 && (has(h, 'A') || has(h, 'D')))
+            || (op == 0 && rp > 0))
+            && !lone_synack;
         // A connection already open when the capture started (no handshake seen) that carries
         // packets both ways is proof the flow works: count it as established.
         let midstream = !orig_syn && !synack && op > 0 && rp > 0 && !has(h, 'R') && !has(h, 'r');
-        let established = (synack || midstream) && !one_sided;
+        let established = (synack || midstream) && !one_sided && !lone_synack;
         let attempt = orig_syn || one_sided || established;
         let failure = if established || one_sided || !orig_syn {
             None
@@ -217,7 +221,7 @@ impl Evidence {
                 (true, _) => r.resp_stats.first_ttl,
             },
             ignored_rsts: r.ignored_rsts,
-            lone_synack: op == 0 && synack && h.chars().all(|c| c == '^' || c == 'h'),
+            lone_synack,
             confirmed: established
                 && orig_syn
                 && synack

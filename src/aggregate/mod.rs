@@ -117,7 +117,6 @@ impl Group {
         c.established += o.established as u64;
         c.one_sided += o.one_sided as u64;
         c.syn_retries += o.syn_retries as u64;
-        c.lone_synacks += o.lone_synack as u64;
         c.ignored_resets += u64::from(o.ignored_rsts);
         c.confirmed += o.confirmed as u64;
         self.probes += o.probe as u64;

@@ -108,8 +108,6 @@ pub struct Counts {
     pub reset_unknown: u64,
     pub syn_retries: u64,
     pub one_sided: u64,
-    /// Of the one-sided: connections of nothing but a SYN-ACK answering no captured SYN.
-    pub lone_synacks: u64,
     /// RSTs taken for spoofed or ignored: outside their receiver's window, or followed by
     /// data or a FIN from their receiver. Never a reset mid-stream.
     pub ignored_resets: u64,
@@ -130,7 +128,6 @@ impl Counts {
         self.reset_unknown += o.reset_unknown;
         self.syn_retries += o.syn_retries;
         self.one_sided += o.one_sided;
-        self.lone_synacks += o.lone_synacks;
         self.ignored_resets += o.ignored_resets;
         self.confirmed += o.confirmed;
     }
@@ -149,15 +146,7 @@ pub fn decide(c: &Counts) -> Verdict {
     if c.attempts == 0 {
         return Verdict::NotSeen;
     }
-    // Lone SYN-ACKs (answering no captured SYN) are what anyone can send in a server's name:
-    // beside real attempts they do not count toward one-sided.
-    let lone = c.lone_synacks.min(c.one_sided);
-    let (one_sided, attempts) = if c.attempts > lone {
-        (c.one_sided - lone, c.attempts - lone)
-    } else {
-        (c.one_sided, c.attempts)
-    };
-    if one_sided > 0 && one_sided * 2 >= attempts {
+    if c.one_sided > 0 && c.one_sided * 2 >= c.attempts {
         return Verdict::OneSided;
     }
     if c.established == 0 {
@@ -355,24 +344,6 @@ mod tests {
         assert_eq!(
             decide(&Counts {
                 one_sided: 2,
-                ..c(2, 0)
-            }),
-            Verdict::OneSided
-        );
-        // Ten lone SYN-ACKs beside three dropped attempts: still blocked; alone, one-sided.
-        assert_eq!(
-            decide(&Counts {
-                dropped: 3,
-                one_sided: 10,
-                lone_synacks: 10,
-                ..c(13, 0)
-            }),
-            Verdict::Blocked
-        );
-        assert_eq!(
-            decide(&Counts {
-                one_sided: 2,
-                lone_synacks: 2,
                 ..c(2, 0)
             }),
             Verdict::OneSided
