@@ -6,7 +6,8 @@ use super::model::{CaptureFacts, Example, FilterFact, Fix, FlowEntry, Report, Si
 use super::terminal::{sanitize, verdict_style, Style};
 use crate::aggregate::rows::{DiedAt, Place, Rejection, Stopped};
 use crate::aggregate::verdict::{AnsweredBy, Counts, Percentiles, Verdict};
-use crate::classify::infer::{EdgeEvidence, MailboxEvidence, NotExchange, Reason};
+use crate::classify::catalogue::HostRole;
+use crate::classify::infer::{self, EdgeEvidence, MailboxEvidence, NotExchange, Reason};
 use crate::classify::rules::UnexpectedReason;
 use crate::flow::reorder::ReorderStats;
 use crate::source::live::Drops;
@@ -346,6 +347,25 @@ pub fn inference_reason(r: &Reason) -> String {
         Reason::Dc(h, from, port) => {
             format!("{h} is a domain controller: the Exchange server {from} reaches it on {port}")
         }
+        Reason::TooMany(role, hosts, conversations) => format!(
+            "{} more looked like {} but are not named: exflow names at most {} per role when \
+             it infers the site (those with the most conversations); {} with them are \
+             classified as those of unnamed hosts (a site file names them all)",
+            plural(*hosts as u64, "host", "hosts"),
+            match role {
+                HostRole::Mailbox => "Mailbox servers",
+                HostRole::Edge => "Edge Transport servers",
+                HostRole::Dns => "DNS servers",
+                HostRole::Dc => "domain controllers",
+                _ => "servers",
+            },
+            infer::MAX_INFERRED_HOSTS,
+            plural(*conversations, "conversation", "conversations"),
+        ),
+        Reason::MoreNotExchange(hosts) => format!(
+            "… and {} more not taken for Exchange servers",
+            plural(*hosts as u64, "host", "hosts")
+        ),
         Reason::Profile(profile, edge_seen) => format!(
             "profile {}: {}",
             profile.name(),
