@@ -784,7 +784,7 @@ fn the_report_is_quadratic_without_a_site_file_end_to_end() {
     );
     let left = 4 * n as usize - MAX_INFERRED_HOSTS;
     assert!(
-        report.contains(&format!("{left} hosts more looked like Mailbox servers"))
+        report.contains(&format!("{left} more hosts looked like Mailbox servers"))
             && report.contains(&format!("{left} conversations with them")),
         "the report counts the hosts left unnamed"
     );

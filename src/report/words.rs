@@ -348,10 +348,14 @@ pub fn inference_reason(r: &Reason) -> String {
             format!("{h} is a domain controller: the Exchange server {from} reaches it on {port}")
         }
         Reason::TooMany(role, hosts, conversations) => format!(
-            "{} more looked like {} but are not named: exflow names at most {} per role when \
+            "{hosts} more {} like {} but {} not named: exflow names at most {} per role when \
              it infers the site (those with the most conversations); {} with them are \
              classified as those of unnamed hosts (a site file names them all)",
-            plural(*hosts as u64, "host", "hosts"),
+            if *hosts == 1 {
+                "host looked"
+            } else {
+                "hosts looked"
+            },
             match role {
                 HostRole::Mailbox => "Mailbox servers",
                 HostRole::Edge => "Edge Transport servers",
@@ -359,12 +363,13 @@ pub fn inference_reason(r: &Reason) -> String {
                 HostRole::Dc => "domain controllers",
                 _ => "servers",
             },
+            if *hosts == 1 { "is" } else { "are" },
             infer::MAX_INFERRED_HOSTS,
             plural(*conversations, "conversation", "conversations"),
         ),
         Reason::MoreNotExchange(hosts) => format!(
-            "… and {} more not taken for Exchange servers",
-            plural(*hosts as u64, "host", "hosts")
+            "… and {hosts} more {} not taken for Exchange servers",
+            if *hosts == 1 { "host" } else { "hosts" }
         ),
         Reason::Profile(profile, edge_seen) => format!(
             "profile {}: {}",
