@@ -999,3 +999,60 @@ fn the_index_follows_every_change() {
     assert_eq!(copy, site);
     assert_eq!(copy.host_zone(&copy.hosts()[0]), Zone::Perimeter);
 }
+
+/// Issue 18, finding 3, with a site file: where the capture is seen from was worked out by
+/// adding every address of a conversation's host, once per conversation, so a host the site
+/// file gives many addresses made the report quadratic. 4× the conversations to a host of 4×
+/// the addresses now take about 4× the time.
+#[test]
+fn the_report_is_quadratic_with_a_host_of_many_addresses() {
+    use crate::util::{exflow, Host as End, TinyPcap, ACK, SYN};
+    let run = |n: u32| {
+        let mut site = String::from("[[host]]\nrole = \"mailbox\"\naddresses = [\"10.0.0.1\"");
+        for i in 0..n {
+            let [_, b, c, d] = (0x0a01_0000 + i).to_be_bytes();
+            site.push_str(&format!(", \"10.{b}.{c}.{d}\""));
+        }
+        site.push_str("]\n");
+        let mut pcap = TinyPcap::new(None);
+        let s = End {
+            ip: [10, 0, 0, 1],
+            port: 443,
+            ttl: 128,
+        };
+        for i in 0..n {
+            let c = End {
+                ip: (0xc612_0000 + i).to_be_bytes(),
+                port: 40_000,
+                ttl: 64,
+            };
+            let t = 1_700_000_000_000_000u64 + u64::from(i) * 100;
+            pcap.tcp(t, c, s, SYN, 1000, 0, &[])
+                .tcp(t + 10, s, c, SYN | ACK, 5000, 1001, &[])
+                .tcp(t + 20, c, s, ACK, 1001, 5001, &[]);
+        }
+        let (p, sp) = (tmp_path("many.pcap"), tmp_path("many.site.toml"));
+        std::fs::write(&p, pcap.bytes()).unwrap();
+        std::fs::write(&sp, site).unwrap();
+        let start = Instant::now();
+        let o = exflow(&[
+            "analyze",
+            p.to_str().unwrap(),
+            "--site",
+            sp.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        let took = start.elapsed();
+        let _ = (std::fs::remove_file(&p), std::fs::remove_file(&sp));
+        assert!(o.status.success(), "{o:?}");
+        took
+    };
+    let n = 3_000;
+    let small = run(n);
+    let large = run(4 * n);
+    assert!(
+        large < small * 10 + Duration::from_secs(3),
+        "4× the conversations and addresses took {large:?} against {small:?}: not linear"
+    );
+}
