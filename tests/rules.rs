@@ -420,7 +420,7 @@ fn rules_plan_joins_every_exchange_server_and_dc_pair_with_an_allow_all() {
             })
         };
         let inner: Vec<_> = site
-            .hosts
+            .hosts()
             .iter()
             .filter(|h| matches!(h.role, HostRole::Mailbox | HostRole::Dc))
             .collect();
@@ -441,7 +441,7 @@ fn rules_plan_joins_every_exchange_server_and_dc_pair_with_an_allow_all() {
         assert!(pairs >= 6, "{pairs}");
         // The Edge is not an internal Exchange server: restricted like any other host.
         let edge = site
-            .hosts
+            .hosts()
             .iter()
             .find(|h| h.role == HostRole::Edge)
             .unwrap();

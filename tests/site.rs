@@ -99,7 +99,7 @@ fn parses_a_full_example() {
     assert!(!site.is_inferred());
     assert_eq!(site.file(), Some("site.toml"));
     assert_eq!(
-        site.internal,
+        site.internal(),
         vec![cidr("198.51.100.0/24"), cidr("2001:db8:200::/64")]
     );
     assert_eq!(
@@ -110,7 +110,7 @@ fn parses_a_full_example() {
         site.perimeter_strings(),
         vec!["192.0.2.128/26", "2001:db8:300::/64"]
     );
-    let roles: Vec<HostRole> = site.hosts.iter().map(|h| h.role).collect();
+    let roles: Vec<HostRole> = site.hosts().iter().map(|h| h.role).collect();
     assert_eq!(
         roles,
         [
@@ -122,15 +122,15 @@ fn parses_a_full_example() {
         ]
     );
     assert_eq!(
-        site.hosts[0].addresses,
+        site.hosts()[0].addresses,
         [ip("198.51.100.10"), ip("2001:db8:200::10")]
     );
-    assert_eq!(site.hosts[0].nat, [ip("203.0.113.25")]);
+    assert_eq!(site.hosts()[0].nat, [ip("203.0.113.25")]);
     assert_eq!(
-        site.hosts[1].nat,
+        site.hosts()[1].nat,
         [ip("203.0.113.26"), ip("2001:db8:ffff::26")]
     );
-    assert!(site.hosts[2].nat.is_empty());
+    assert!(site.hosts()[2].nat.is_empty());
     assert_eq!(site.services.get("imap4"), Some(&true));
     assert_eq!(site.services.get("http"), Some(&false));
     assert_eq!(site.services.len(), 2);
@@ -140,7 +140,7 @@ fn parses_a_full_example() {
 fn profile_defaults_to_mailbox_and_an_empty_file_is_an_empty_site() {
     let site = parse("");
     assert_eq!(site.profile, Profile::Mailbox);
-    assert!(site.hosts.is_empty() && site.internal.is_empty() && site.services.is_empty());
+    assert!(site.hosts().is_empty() && site.internal().is_empty() && site.services.is_empty());
     assert_eq!(site.zone_of(ip("198.51.100.10")), Zone::Internet);
     let site = parse("internal = [\"10.0.0.0/8\"]\n");
     assert_eq!(site.profile, Profile::Mailbox);
@@ -361,11 +361,15 @@ fn builders_make_an_inferred_site() {
         .set_service("imap4", true);
     assert_eq!(site.internal_strings(), ["10.0.0.0/8"]);
     assert_eq!(site.perimeter_strings(), ["10.9.0.0/16"]);
-    assert_eq!(site.hosts.len(), 2);
+    assert_eq!(site.hosts().len(), 2);
     assert_eq!(site.role_of(ip("10.0.0.5")), Some(HostRole::Mailbox));
     assert_eq!(site.role_of(ip("fd00::5")), Some(HostRole::Mailbox));
     assert_eq!(site.role_of(ip("73.122.35.127")), Some(HostRole::Mailbox));
-    assert_eq!(site.hosts[1].addresses, [ip("10.0.0.6")], "stored as IPv4");
+    assert_eq!(
+        site.hosts()[1].addresses,
+        [ip("10.0.0.6")],
+        "stored as IPv4"
+    );
     assert_eq!(site.role_of(ip("10.0.0.6")), Some(HostRole::Dc));
     assert_eq!(site.zone_of(ip("73.122.35.127")), Zone::Internal);
     assert_eq!(site.zone_of(ip("10.9.1.1")), Zone::Perimeter);
@@ -378,7 +382,7 @@ fn loads_from_a_file_and_names_it_in_errors() {
     std::fs::write(&path, FULL).unwrap();
     let site = Site::load(&path).unwrap();
     assert_eq!(site.file(), Some(path.display().to_string().as_str()));
-    assert_eq!(site.hosts.len(), 5);
+    assert_eq!(site.hosts().len(), 5);
 
     let missing = tmp_path("missing.toml");
     match Site::load(&missing) {
@@ -570,9 +574,9 @@ fn template_parses_and_yields_its_hosts() {
         ["198.51.100.0/24", "2001:db8:200::/64"]
     );
     assert_eq!(site.perimeter_strings(), ["192.0.2.128/26"]);
-    let roles: Vec<HostRole> = site.hosts.iter().map(|h| h.role).collect();
+    let roles: Vec<HostRole> = site.hosts().iter().map(|h| h.role).collect();
     assert_eq!(roles, [HostRole::Mailbox, HostRole::Dns, HostRole::Dc]);
-    let mailbox = &site.hosts[0];
+    let mailbox = &site.hosts()[0];
     assert_eq!(
         mailbox.addresses,
         [ip("198.51.100.10"), ip("2001:db8:200::10")]
@@ -630,4 +634,425 @@ fn template_lists_every_service_and_switching_them_all_parses() {
     assert!(site.service_enabled(role("pop3")));
     assert!(!site.service_enabled(role("http-client")));
     assert!(!site.service_enabled(role("smtp-submission")));
+}
+
+// ---- issue 18: lookups by index, bounded inference, a bounded site file ----
+
+use exflow::classify::infer::{self, Conversation, Reason, MAX_INFERRED_HOSTS};
+use exflow::classify::rules::{classify, ConvKey};
+use std::time::{Duration, Instant};
+
+/// A deterministic stream of pseudo-random numbers (an LCG: generators in test code only).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) as u32
+    }
+}
+
+/// `n` answered handshakes, each from a source of its own in 198.18.0.0/15 to a random host
+/// of its own in 10.0.0.0/8, on 443: every responder looks like a Mailbox server (no source
+/// reaches several, which would make it a browser).
+fn handshakes_to_random_hosts(n: u32) -> Vec<Conversation> {
+    let mut rng = Lcg(18);
+    let mut hosts = std::collections::BTreeSet::new();
+    while hosts.len() < n as usize {
+        hosts.insert(rng.next() & 0x00ff_ffff | 0x0a00_0000);
+    }
+    hosts
+        .into_iter()
+        .zip(0u32..)
+        .map(|(h, i)| Conversation {
+            key: ConvKey {
+                proto: exflow::classify::catalogue::Proto::Tcp,
+                orig: IpAddr::from((0xc612_0000 + i).to_be_bytes()),
+                resp: IpAddr::from(h.to_be_bytes()),
+                port: 443,
+            },
+            attempts: 1,
+            established: 1,
+            one_sided: 0,
+        })
+        .collect()
+}
+
+/// Infers the site of `n` handshakes to random hosts and classifies every conversation.
+fn infer_and_classify(n: u32) -> (Duration, infer::Inferred) {
+    let cat = Catalogue::embedded().unwrap();
+    let convs = handshakes_to_random_hosts(n);
+    let start = Instant::now();
+    let inferred = infer::infer(&convs, cat);
+    for c in &convs {
+        std::hint::black_box(classify(&c.key, &inferred.site, cat));
+    }
+    (start.elapsed(), inferred)
+}
+
+/// Issue 18, finding 3: "the report is quadratic without a site file". Every lookup scanned
+/// every host and inference added a host per responder (200k handshakes: 15.5 s). Now 4× the
+/// conversations take about 4× the time (a quadratic cost would be 16×; the bound is
+/// generous), and inference names at most MAX_INFERRED_HOSTS Mailbox servers, counting the
+/// rest with their conversations.
+#[test]
+fn the_report_is_quadratic_without_a_site_file() {
+    let n = 3_000;
+    let (small, _) = infer_and_classify(n);
+    let (large, inferred) = infer_and_classify(4 * n);
+    assert!(
+        large < small * 10 + Duration::from_millis(500),
+        "4× the conversations took {large:?} against {small:?}: not linear"
+    );
+    let mailboxes = inferred
+        .site
+        .hosts()
+        .iter()
+        .filter(|h| h.role == HostRole::Mailbox)
+        .count();
+    assert_eq!(mailboxes, MAX_INFERRED_HOSTS);
+    let left = (4 * n) as usize - MAX_INFERRED_HOSTS;
+    assert!(
+        inferred
+            .reasons
+            .contains(&Reason::TooMany(HostRole::Mailbox, left, left as u64)),
+        "the hosts left unnamed are counted: {:?}",
+        inferred.reasons.last()
+    );
+}
+
+/// Below the bound inference names every host it finds, as before.
+#[test]
+fn inference_names_every_host_below_the_bound() {
+    let (_, inferred) = infer_and_classify(MAX_INFERRED_HOSTS as u32);
+    assert_eq!(inferred.site.hosts().len(), MAX_INFERRED_HOSTS);
+    assert!(!inferred
+        .reasons
+        .iter()
+        .any(|r| matches!(r, Reason::TooMany(..))));
+}
+
+/// The same through the binary: a capture of answered handshakes to random hosts; 4× the
+/// handshakes take about 4× the time (before: 10k took 31 s and 20k 230 s in a release
+/// build), and the report says how many hosts were left unnamed.
+#[test]
+fn the_report_is_quadratic_without_a_site_file_end_to_end() {
+    use crate::util::{exflow, stdout, Host as End, TinyPcap, ACK, SYN};
+    let run = |n: u32| {
+        let mut rng = Lcg(7);
+        let mut hosts = std::collections::BTreeSet::new();
+        while hosts.len() < n as usize {
+            hosts.insert(rng.next() & 0x00ff_ffff | 0x0a00_0000);
+        }
+        let hosts: Vec<u32> = hosts.into_iter().collect();
+        let mut pcap = TinyPcap::new(None);
+        let t0 = 1_700_000_000_000_000u64;
+        for i in 0..n {
+            let c = End {
+                ip: (0xc612_0000 + i).to_be_bytes(),
+                port: 1024 + (rng.next() % 60_000) as u16,
+                ttl: 64,
+            };
+            let s = End {
+                ip: hosts[i as usize].to_be_bytes(),
+                port: 443,
+                ttl: 128,
+            };
+            let t = t0 + u64::from(i) * 100;
+            pcap.tcp(t, c, s, SYN, 1000, 0, &[])
+                .tcp(t + 10, s, c, SYN | ACK, 5000, 1001, &[])
+                .tcp(t + 20, c, s, ACK, 1001, 5001, &[]);
+        }
+        let path = tmp_path("handshakes.pcap");
+        std::fs::write(&path, pcap.bytes()).unwrap();
+        let start = Instant::now();
+        let o = exflow(&["analyze", path.to_str().unwrap(), "--format", "json"]);
+        let took = start.elapsed();
+        let _ = std::fs::remove_file(&path);
+        assert!(o.status.success(), "{o:?}");
+        (took, stdout(&o))
+    };
+    let n = 1_000;
+    let (small, _) = run(n);
+    let (large, report) = run(4 * n);
+    assert!(
+        large < small * 10 + Duration::from_secs(3),
+        "4× the handshakes took {large:?} against {small:?}: not linear"
+    );
+    let left = 4 * n as usize - MAX_INFERRED_HOSTS;
+    assert!(
+        report.contains(&format!("{left} more hosts looked like Mailbox servers"))
+            && report.contains(&format!("{left} conversations with them")),
+        "the report counts the hosts left unnamed"
+    );
+}
+
+/// A site file of `n` hosts, each with an address and a NAT address.
+fn site_of(n: u32) -> String {
+    let mut text = String::from("internal = [\"10.0.0.0/8\"]\n");
+    for i in 0..n {
+        let [_, b, c, d] = (10u32 << 24 | (i + 1)).to_be_bytes();
+        let [_, y, z, w] = (100u32 << 24 | (i + 1)).to_be_bytes();
+        text.push_str(&format!(
+            "[[host]]\nrole = \"client\"\naddresses = [\"10.{b}.{c}.{d}\"]\nnat = [\"100.{y}.{z}.{w}\"]\n"
+        ));
+    }
+    text
+}
+
+/// Issue 18, finding 8: "the site file is parsed quadratically" (100k hosts: 66 s): every
+/// address counted the lines from the top and was checked against every address before it.
+/// 4× the hosts now take about 4× the time, and lookups in the large site find every host.
+#[test]
+fn the_site_file_is_parsed_quadratically() {
+    let time = |n: u32| {
+        let text = site_of(n);
+        let start = Instant::now();
+        let site = parse(&text);
+        (start.elapsed(), site)
+    };
+    let n = 2_000;
+    let (small, _) = time(n);
+    let (large, site) = time(4 * n);
+    assert!(
+        large < small * 10 + Duration::from_millis(500),
+        "4× the hosts took {large:?} against {small:?}: not linear"
+    );
+    assert_eq!(site.hosts().len(), 4 * n as usize);
+    let last = site.hosts().last().unwrap();
+    assert_eq!(site.host_of(ip("100.0.31.64")), Some(last));
+    assert_eq!(
+        site.zone_of(ip("100.0.31.64")),
+        Zone::Internal,
+        "its host's zone"
+    );
+    assert_eq!(site.zone_of(ip("100.0.31.65")), Zone::Internet);
+    // A duplicate far down the file is still found, with both lines.
+    let dup = format!(
+        "{}[[host]]\nrole = \"dns\"\naddresses = [\"10.0.0.1\"]\n",
+        site_of(n)
+    );
+    let p = problem(&dup);
+    assert!(p.contains("listed twice") && p.contains("line 4"), "{p}");
+}
+
+/// Issue 18, finding 8: "the site file is read whole with no size limit" (`--site /dev/zero`
+/// ran until out of memory). It is read up to MAX_SITE_FILE_BYTES, then refused with exit 2.
+#[test]
+fn the_site_file_is_read_whole_with_no_size_limit() {
+    let zero = std::path::Path::new("/dev/zero");
+    if !zero.exists() {
+        return crate::util::skip("site /dev/zero", "no /dev/zero");
+    }
+    match Site::load(zero) {
+        Err(Error::Input { problem, .. }) => {
+            assert!(problem.contains("longer than 16 MiB"), "{problem}")
+        }
+        other => panic!("must be an input error: {other:?}"),
+    }
+    // One byte past the limit is refused; the limit itself is read.
+    let path = tmp_path("big.site.toml");
+    let mut text = vec![b'#'; MAX_SITE_FILE_BYTES as usize + 1];
+    text[MAX_SITE_FILE_BYTES as usize - 1] = b'\n';
+    std::fs::write(&path, &text).unwrap();
+    assert!(Site::load(&path).is_err());
+    text.truncate(MAX_SITE_FILE_BYTES as usize);
+    std::fs::write(&path, &text).unwrap();
+    assert!(
+        Site::load(&path).is_ok(),
+        "a file of exactly the limit is read"
+    );
+    let _ = std::fs::remove_file(&path);
+
+    // Through the binary: exit 2, promptly (the child is killed if it runs on).
+    let pcap = crate::util::root().join("samples");
+    let sample = std::fs::read_dir(&pcap)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .expect("a sample capture");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exflow"))
+        .args(["analyze", sample.to_str().unwrap(), "--site", "/dev/zero"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("exflow --site /dev/zero still running after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("longer than 16 MiB") && err.len() < 400,
+        "{err}"
+    );
+}
+
+/// Issue 18, finding 8: "a 50 MB site value is echoed whole on stderr". Messages quote at most
+/// MAX_QUOTED_CHARS characters of a value, then "…", whichever key holds it.
+#[test]
+fn a_50_mb_site_value_is_echoed_whole_on_stderr() {
+    let long = "x".repeat(1_000_000);
+    let cases = [
+        format!("profile = \"{long}\"\n"),
+        format!("internal = [\"{long}\"]\n"),
+        format!("[[host]]\nrole = \"{long}\"\naddresses = [\"10.0.0.1\"]\n"),
+        format!("[[host]]\nrole = \"dns\"\naddresses = [\"{long}\"]\n"),
+        format!("{long} = 1\n"),
+        format!("[services]\n{long} = true\n"),
+        format!("[services]\nimap4 = \"{long}\"\n"),
+        format!("a = 1\na = \"{long}\"\n"),
+    ];
+    for text in cases {
+        let p = problem(&text);
+        assert!(p.len() < 1_000, "{} bytes quoted: {}…", p.len(), &p[..200]);
+    }
+    let p = problem(&format!("profile = \"{long}\"\n"));
+    assert!(
+        p.contains(&format!("\"{}…\"", "x".repeat(MAX_QUOTED_CHARS))),
+        "{p}"
+    );
+    // A short value is quoted whole, its quotes escaped.
+    let p = problem("profile = 'ma\"il'\n");
+    assert!(p.contains(r#""ma\"il""#), "{p}");
+}
+
+/// The prefix table finds the longest network holding an address, IPv4 and IPv6, and never
+/// matches across families (an IPv4-mapped address is its IPv4 address).
+#[test]
+fn prefix_table_longest_match() {
+    let mut t = PrefixTable::new();
+    assert_eq!(t.longest_match(ip("10.1.2.3")), None);
+    for c in [
+        "10.0.0.0/8",
+        "10.1.0.0/16",
+        "10.1.2.0/24",
+        "0.0.0.0/0",
+        "2001:db8::/32",
+    ] {
+        assert!(t.insert(cidr(c)));
+    }
+    assert!(
+        !t.insert(cidr("10.1.2.9/24")),
+        "the same network (host bits cleared)"
+    );
+    assert_eq!(t.len(), 5);
+    assert_eq!(t.longest_match(ip("10.1.2.3")), Some(cidr("10.1.2.0/24")));
+    assert_eq!(t.longest_match(ip("10.1.3.3")), Some(cidr("10.1.0.0/16")));
+    assert_eq!(t.longest_match(ip("10.2.0.0")), Some(cidr("10.0.0.0/8")));
+    assert_eq!(t.longest_match(ip("192.0.2.1")), Some(cidr("0.0.0.0/0")));
+    assert_eq!(
+        t.longest_match(ip("::ffff:10.1.2.3")),
+        Some(cidr("10.1.2.0/24"))
+    );
+    assert_eq!(
+        t.longest_match(ip("2001:db8:1::1")),
+        Some(cidr("2001:db8::/32"))
+    );
+    assert_eq!(t.longest_match(ip("2001:db9::1")), None, "no IPv6 /0");
+    assert!(t.insert(cidr("2001:db8:1::5/128")));
+    assert_eq!(
+        t.longest_match(ip("2001:db8:1::5")),
+        Some(cidr("2001:db8:1::5/128"))
+    );
+    assert!(t.has(cidr("10.1.0.0/16")) && !t.has(cidr("10.1.0.0/17")));
+}
+
+/// The index follows the builders: hosts, addresses and NAT addresses added after networks
+/// (and networks added after hosts) are found, and the first owner of an address keeps it.
+#[test]
+fn the_index_follows_every_change() {
+    let mut site = Site::new(Profile::Mailbox);
+    site.add_host(HostRole::Mailbox, ip("192.0.2.10"));
+    assert_eq!(
+        site.zone_of(ip("192.0.2.10")),
+        Zone::Internal,
+        "role default"
+    );
+    site.add_nat(ip("192.0.2.10"), ip("203.0.113.25"));
+    assert_eq!(site.zone_of(ip("203.0.113.25")), Zone::Internal);
+    site.add_perimeter(cidr("192.0.2.0/24"));
+    assert_eq!(
+        site.zone_of(ip("203.0.113.25")),
+        Zone::Perimeter,
+        "recomputed"
+    );
+    site.add_address(ip("203.0.113.25"), ip("::ffff:198.51.100.7"));
+    assert_eq!(site.host_of(ip("198.51.100.7")), site.hosts().first());
+    site.add_host(HostRole::Dns, ip("198.51.100.7"));
+    assert_eq!(site.hosts().len(), 1, "the address has an owner");
+    assert_eq!(site.role_of(ip("198.51.100.7")), Some(HostRole::Mailbox));
+    let copy = site.clone();
+    assert_eq!(copy, site);
+    assert_eq!(copy.host_zone(&copy.hosts()[0]), Zone::Perimeter);
+}
+
+/// Issue 18, finding 3, with a site file: where the capture is seen from was worked out by
+/// adding every address of a conversation's host, once per conversation, so a host the site
+/// file gives many addresses made the report quadratic. 4× the conversations to a host of 4×
+/// the addresses now take about 4× the time.
+#[test]
+fn the_report_is_quadratic_with_a_host_of_many_addresses() {
+    use crate::util::{exflow, Host as End, TinyPcap, ACK, SYN};
+    let run = |n: u32| {
+        let mut site = String::from("[[host]]\nrole = \"mailbox\"\naddresses = [\"10.0.0.1\"");
+        for i in 0..n {
+            let [_, b, c, d] = (0x0a01_0000 + i).to_be_bytes();
+            site.push_str(&format!(", \"10.{b}.{c}.{d}\""));
+        }
+        site.push_str("]\n");
+        let mut pcap = TinyPcap::new(None);
+        let s = End {
+            ip: [10, 0, 0, 1],
+            port: 443,
+            ttl: 128,
+        };
+        for i in 0..n {
+            let c = End {
+                ip: (0xc612_0000 + i).to_be_bytes(),
+                port: 40_000,
+                ttl: 64,
+            };
+            let t = 1_700_000_000_000_000u64 + u64::from(i) * 100;
+            pcap.tcp(t, c, s, SYN, 1000, 0, &[])
+                .tcp(t + 10, s, c, SYN | ACK, 5000, 1001, &[])
+                .tcp(t + 20, c, s, ACK, 1001, 5001, &[]);
+        }
+        let (p, sp) = (tmp_path("many.pcap"), tmp_path("many.site.toml"));
+        std::fs::write(&p, pcap.bytes()).unwrap();
+        std::fs::write(&sp, site).unwrap();
+        let start = Instant::now();
+        let o = exflow(&[
+            "analyze",
+            p.to_str().unwrap(),
+            "--site",
+            sp.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        let took = start.elapsed();
+        let _ = (std::fs::remove_file(&p), std::fs::remove_file(&sp));
+        assert!(o.status.success(), "{o:?}");
+        took
+    };
+    let n = 3_000;
+    let small = run(n);
+    let large = run(4 * n);
+    assert!(
+        large < small * 10 + Duration::from_secs(3),
+        "4× the conversations and addresses took {large:?} against {small:?}: not linear"
+    );
 }

@@ -727,6 +727,8 @@ struct Sources {
     /// as clients.
     clients: bool,
     addresses: BTreeSet<IpAddr>,
+    /// The hosts whose own addresses are in `addresses`, by their first address.
+    hosts: HashSet<IpAddr>,
 }
 
 impl Sources {
@@ -744,10 +746,16 @@ impl Sources {
 
     /// A host seen at all (originating or answering): the capture point sees its traffic.
     fn host(&mut self, ip: IpAddr, site: &Site) {
-        if let Some(h) = site.host_of(ip) {
-            self.addresses.extend(h.addresses.iter().copied());
+        // A host's own addresses are added once, the first time one of its addresses shows
+        // up: once per conversation, a host the site file gives many addresses made this
+        // quadratic.
+        if self.addresses.insert(ip) {
+            if let Some(h) = site.host_of(ip) {
+                if h.addresses.first().is_some_and(|&a| self.hosts.insert(a)) {
+                    self.addresses.extend(h.addresses.iter().copied());
+                }
+            }
         }
-        self.addresses.insert(ip);
     }
 
     /// Whether the capture shows anything at all from this side.

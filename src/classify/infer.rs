@@ -5,12 +5,25 @@
 //! queries to are DNS servers; those they reach on 88, 389, 636 or 3268 are domain
 //! controllers; private and ULA ranges are internal, every other address is internet.
 //! Every fact comes with the reason it was inferred.
+//!
+//! # Bounds
+//! Inference names at most [`MAX_INFERRED_HOSTS`] hosts of each role (Mailbox, Edge, DNS,
+//! domain controller): a capture of answered handshakes to a hundred thousand hosts would
+//! otherwise make each of them an Exchange server, and the report's expected flows between
+//! them grow with the square of their number. Past the bound the hosts with the most
+//! conversations are named; the others are counted, with their conversations, in a
+//! [`Reason::TooMany`] that the report shows: their flows are classified as those of unnamed
+//! hosts (a site file names them all). The hosts found not to be Exchange servers are listed
+//! up to the same bound, the rest counted ([`Reason::MoreNotExchange`]).
 
 use super::catalogue::{Catalogue, HostRole, Place, Profile, Proto, Zone};
 use super::rules::ConvKey;
 use super::site::{Cidr, Site};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+
+/// The most hosts inference names per role; see the module documentation.
+pub const MAX_INFERRED_HOSTS: usize = 128;
 
 /// A source that reached this many servers on one client port is browsing.
 pub const BROWSING_SERVERS: usize = 3;
@@ -137,6 +150,47 @@ pub enum Reason {
     NotExchange(IpAddr, NotExchange),
     /// The profile, and whether an Edge was seen.
     Profile(Profile, bool),
+    /// More hosts than [`MAX_INFERRED_HOSTS`] looked like servers of this role: this many
+    /// were left unnamed (those with the fewest conversations), and this many conversations
+    /// had one of them at an end.
+    TooMany(HostRole, usize, u64),
+    /// This many more hosts were found not to be Exchange servers than the reasons list.
+    MoreNotExchange(usize),
+}
+
+/// The hosts of one role inference may name: all of them up to [`MAX_INFERRED_HOSTS`], else
+/// those with the most conversations (then the lowest addresses), and what was left out: how
+/// many hosts and how many conversations had one of them at an end.
+fn bounded<T>(
+    found: BTreeMap<IpAddr, T>,
+    groups: &[(&ConvKey, &Conversation)],
+) -> (BTreeMap<IpAddr, T>, Option<(usize, u64)>) {
+    if found.len() <= MAX_INFERRED_HOSTS {
+        return (found, None);
+    }
+    let mut weight: HashMap<IpAddr, u64> = found.keys().map(|h| (*h, 0)).collect();
+    for (k, _) in groups {
+        for end in [k.orig, k.resp] {
+            if let Some(w) = weight.get_mut(&end) {
+                *w += 1;
+            }
+        }
+    }
+    let mut order: Vec<(u64, IpAddr)> = weight.iter().map(|(h, w)| (*w, *h)).collect();
+    order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let left: HashSet<IpAddr> = order[MAX_INFERRED_HOSTS..]
+        .iter()
+        .map(|(_, h)| *h)
+        .collect();
+    let conversations = groups
+        .iter()
+        .filter(|(k, _)| left.contains(&k.orig) || left.contains(&k.resp))
+        .count() as u64;
+    let kept = found
+        .into_iter()
+        .filter(|(h, _)| !left.contains(h))
+        .collect();
+    (kept, Some((left.len(), conversations)))
 }
 
 /// What was inferred: the site and why.
@@ -299,6 +353,8 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
             mailbox.insert(h, MailboxEvidence::Tried(ports, attempts, sources.len()));
         }
     }
+    let (mailbox, mailbox_left) = bounded(mailbox, &groups);
+    let (edge, edge_left) = bounded(edge, &groups);
     let exchange: BTreeSet<IpAddr> = mailbox.keys().chain(edge.keys()).copied().collect();
     let mut dns: BTreeMap<IpAddr, IpAddr> = BTreeMap::new();
     let mut dc: BTreeMap<IpAddr, (IpAddr, u16)> = BTreeMap::new();
@@ -312,6 +368,8 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
             dc.entry(k.resp).or_insert((k.orig, k.port));
         }
     }
+    let (dns, dns_left) = bounded(dns, &groups);
+    let (dc, dc_left) = bounded(dc, &groups);
     let profile = if edge.is_empty() {
         Profile::Mailbox
     } else {
@@ -324,26 +382,42 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
         }
     }
     reasons.push(Reason::Internal(&PRIVATE));
+    let too_many = |role: HostRole, left: Option<(usize, u64)>| {
+        left.map(|(hosts, conversations)| Reason::TooMany(role, hosts, conversations))
+    };
     for (h, why) in mailbox {
         site.add_host(HostRole::Mailbox, h);
         reasons.push(Reason::Mailbox(h, why));
     }
+    reasons.extend(too_many(HostRole::Mailbox, mailbox_left));
     for (h, why) in edge {
         site.add_host(HostRole::Edge, h);
         reasons.push(Reason::Edge(h, why));
     }
+    reasons.extend(too_many(HostRole::Edge, edge_left));
     for (h, from) in dns {
         site.add_host(HostRole::Dns, h);
         reasons.push(Reason::Dns(h, from));
     }
+    reasons.extend(too_many(HostRole::Dns, dns_left));
     for (h, (from, port)) in dc {
         site.add_host(HostRole::Dc, h);
         reasons.push(Reason::Dc(h, from, port));
     }
+    reasons.extend(too_many(HostRole::Dc, dc_left));
+    let (mut listed, mut not_listed) = (0, 0);
     for (h, why) in not_exchange {
         if !exchange.contains(&h) {
-            reasons.push(Reason::NotExchange(h, why));
+            if listed < MAX_INFERRED_HOSTS {
+                reasons.push(Reason::NotExchange(h, why));
+                listed += 1;
+            } else {
+                not_listed += 1;
+            }
         }
+    }
+    if not_listed > 0 {
+        reasons.push(Reason::MoreNotExchange(not_listed));
     }
     reasons.push(Reason::Profile(profile, profile == Profile::Edge));
     Inferred { site, reasons }

@@ -27,15 +27,29 @@
 //!
 //! # Lookups
 //! [`Site::zone_of`], [`Site::host_of`] and the others are called once per connection, never
-//! per packet; they scan the few networks and hosts of a site and allocate nothing.
+//! per packet, and allocate nothing. They go by index, so classification is linear in the
+//! conversations however many hosts and networks a site names (a site inferred from a capture
+//! of many servers included): host addresses and NAT addresses are keys of a hash map, and
+//! networks are held in a [`PrefixTable`] (one hash set per prefix length, searched longest
+//! prefix first). The index is kept by the methods that change a site (`add_*`), which is why
+//! the networks and hosts are read through [`Site::internal`], [`Site::perimeter`] and
+//! [`Site::hosts`] rather than public fields.
+//!
+//! # Bounds
+//! A site file is read up to [`MAX_SITE_FILE_BYTES`] (16 MiB, far beyond any real site);
+//! a longer one is refused with an error, so `--site /dev/zero` stops at once. Parsing is
+//! linear in the file's size. Messages quote at most [`MAX_QUOTED_CHARS`] characters of a
+//! value, then `…`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fmt::Write as _;
+use std::io::Read as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use serde::{Serialize, Serializer};
 use toml::de::{DeTable, DeValue};
@@ -43,6 +57,32 @@ use toml::Spanned;
 
 use super::catalogue::{Catalogue, DefaultState, HostRole, Profile, Role, Zone};
 use crate::error::Error;
+
+/// The longest site file exflow reads: 16 MiB. A real site file is a few kilobytes; this
+/// allows some hundred thousand hosts and keeps a wrong `--site` (a device, a capture) from
+/// filling memory.
+pub const MAX_SITE_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Messages about a site file quote at most this many characters of a value, then `…`.
+pub const MAX_QUOTED_CHARS: usize = 80;
+
+/// A value from the input as messages quote it: at most [`MAX_QUOTED_CHARS`] characters, then
+/// `…` if there was more; double quotes and backslashes escaped (control characters are
+/// escaped where the message is printed).
+pub fn excerpt(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX_QUOTED_CHARS {
+            out.push('…');
+            break;
+        }
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// The top-level keys of a version 1 site file.
 const KNOWN_KEYS: [&str; 5] = ["profile", "internal", "perimeter", "host", "services"];
@@ -169,7 +209,7 @@ impl FromStr for Cidr {
     /// Parses `address/prefix` or a bare address. The error reads
     /// `"…" is not an address or network`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("\"{s}\" is not an address or network");
+        let bad = || format!("\"{}\" is not an address or network", excerpt(s));
         let t = s.trim();
         match t.split_once('/') {
             None => t.parse::<IpAddr>().map(Cidr::host).map_err(|_| bad()),
@@ -188,6 +228,88 @@ impl FromStr for Cidr {
 impl Serialize for Cidr {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PrefixTable
+
+/// A set of networks searched by address: one hash set of networks per prefix length in use,
+/// tried longest prefix first, so a lookup costs at most one hash probe per distinct prefix
+/// length (33 for IPv4, 129 for IPv6), however many networks the table holds.
+#[derive(Clone, Default)]
+pub struct PrefixTable {
+    nets: HashSet<Cidr>,
+    /// The prefix lengths in use, longest first, per family.
+    v4_lengths: Vec<u8>,
+    v6_lengths: Vec<u8>,
+}
+
+impl PrefixTable {
+    /// An empty table.
+    pub fn new() -> PrefixTable {
+        PrefixTable::default()
+    }
+
+    /// Adds a network; false if it was there already.
+    pub fn insert(&mut self, cidr: Cidr) -> bool {
+        if !self.nets.insert(cidr) {
+            return false;
+        }
+        let lengths = if cidr.v4 {
+            &mut self.v4_lengths
+        } else {
+            &mut self.v6_lengths
+        };
+        if let Err(at) = lengths.binary_search_by(|l| cidr.prefix.cmp(l)) {
+            lengths.insert(at, cidr.prefix);
+        }
+        true
+    }
+
+    /// Whether the network itself is in the table.
+    pub fn has(&self, cidr: Cidr) -> bool {
+        self.nets.contains(&cidr)
+    }
+
+    /// How many networks the table holds.
+    pub fn len(&self) -> usize {
+        self.nets.len()
+    }
+
+    /// Whether the table holds no network.
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+
+    /// The longest network of the table that holds `ip` (an IPv4-mapped IPv6 address counts
+    /// as its IPv4 address).
+    pub fn longest_match(&self, ip: IpAddr) -> Option<Cidr> {
+        if self.nets.is_empty() {
+            return None;
+        }
+        let (bits, v4) = ip_key(ip);
+        let (lengths, width) = if v4 {
+            (&self.v4_lengths, 32u8)
+        } else {
+            (&self.v6_lengths, 128u8)
+        };
+        lengths.iter().find_map(|&prefix| {
+            let mask = u128::MAX
+                .checked_shl(u32::from(width - prefix))
+                .unwrap_or(0);
+            let c = Cidr {
+                bits: bits & mask,
+                prefix,
+                v4,
+            };
+            self.nets.contains(&c).then_some(c)
+        })
+    }
+
+    /// Whether some network of the table holds `ip`.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.longest_match(ip).is_some()
     }
 }
 
@@ -244,23 +366,56 @@ pub enum SiteSource {
 
 /// The topology exflow judges flows against. See the module documentation.
 ///
-/// Fields are public so that inference can build a site freely; [`Site::from_toml`] is the
-/// only constructor that validates (no host without an address, no address in two hosts,
-/// only known services).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The networks and hosts are private so that the lookup index stays true to them: read them
+/// with [`Site::internal`], [`Site::perimeter`] and [`Site::hosts`], change them with the
+/// `add_*` methods. [`Site::from_toml`] is the only constructor that validates (no host
+/// without an address, no address in two hosts, only known services); the `add_*` methods
+/// keep an address to one host too (the first role given wins).
+#[derive(Debug, Clone)]
 pub struct Site {
     /// How mail reaches the internet.
     pub profile: Profile,
     /// Internal networks.
-    pub internal: Vec<Cidr>,
+    internal: Vec<Cidr>,
     /// Perimeter (DMZ) networks; they win over internal networks where both match.
-    pub perimeter: Vec<Cidr>,
+    perimeter: Vec<Cidr>,
     /// The hosts named, in file order.
-    pub hosts: Vec<Host>,
+    hosts: Vec<Host>,
     /// `[services]` switches: catalogue service name → on/off. Absent = the role's default.
     pub services: BTreeMap<String, bool>,
     /// A file or inference.
     pub source: SiteSource,
+    index: Index,
+}
+
+impl PartialEq for Site {
+    fn eq(&self, other: &Site) -> bool {
+        self.profile == other.profile
+            && self.internal == other.internal
+            && self.perimeter == other.perimeter
+            && self.hosts == other.hosts
+            && self.services == other.services
+            && self.source == other.source
+    }
+}
+
+impl Eq for Site {}
+
+/// The lookup index of a [`Site`]: every host address and NAT address (canonical) → the
+/// host's position and whether it is a NAT address; the networks as prefix tables; each
+/// host's zone, computed on first use after a change.
+#[derive(Clone, Default)]
+struct Index {
+    addresses: HashMap<IpAddr, (usize, bool)>,
+    internal: PrefixTable,
+    perimeter: PrefixTable,
+    host_zones: OnceLock<Vec<Zone>>,
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Index({} addresses)", self.addresses.len())
+    }
 }
 
 /// The zone of a host's own address that no network lists.
@@ -285,14 +440,43 @@ impl Site {
             hosts: Vec::new(),
             services: BTreeMap::new(),
             source: SiteSource::Inferred,
+            index: Index::default(),
         }
     }
 
-    /// Reads and parses a site file. An unreadable file is an [`Error::Input`] too.
+    /// Reads and parses a site file. An unreadable file is an [`Error::Input`] too, and so is
+    /// one longer than [`MAX_SITE_FILE_BYTES`] (read no further than that) or not UTF-8.
     pub fn load(path: &Path) -> Result<Site, Error> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::input(file.clone(), format!("cannot read the site file: {e}")))?;
+        let cannot = |e: std::io::Error| {
+            Error::input(file.clone(), format!("cannot read the site file: {e}"))
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_SITE_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(cannot)?;
+        if bytes.len() as u64 > MAX_SITE_FILE_BYTES {
+            return Err(Error::input(
+                file,
+                format!(
+                    "the site file is longer than {} MiB, the most exflow reads (a site file \
+                     is a few kilobytes of TOML: is this the right file?)",
+                    MAX_SITE_FILE_BYTES / (1024 * 1024)
+                ),
+            ));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..valid]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            Error::input(
+                file.clone(),
+                format!("line {line}: the site file is not UTF-8 text"),
+            )
+        })?;
         Site::from_toml(&text, &file)
     }
 
@@ -304,27 +488,47 @@ impl Site {
             Error::input(file, format!("the built-in port catalogue is broken: {e}"))
         })?;
         let services = switchable_services(catalogue);
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         let mut parser = Parser {
             text,
             file,
             services,
-            seen: Vec::new(),
+            line_starts,
+            seen: HashMap::new(),
         };
         parser.parse()
     }
 
+    /// The internal networks, in the order given.
+    pub fn internal(&self) -> &[Cidr] {
+        &self.internal
+    }
+
+    /// The perimeter networks, in the order given.
+    pub fn perimeter(&self) -> &[Cidr] {
+        &self.perimeter
+    }
+
+    /// The hosts named, in file (or inference) order.
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
     /// Adds an internal network.
     pub fn add_internal(&mut self, cidr: Cidr) -> &mut Self {
-        if !self.internal.contains(&cidr) {
+        if self.index.internal.insert(cidr) {
             self.internal.push(cidr);
+            self.index.host_zones = OnceLock::new();
         }
         self
     }
 
     /// Adds a perimeter network.
     pub fn add_perimeter(&mut self, cidr: Cidr) -> &mut Self {
-        if !self.perimeter.contains(&cidr) {
+        if self.index.perimeter.insert(cidr) {
             self.perimeter.push(cidr);
+            self.index.host_zones = OnceLock::new();
         }
         self
     }
@@ -332,8 +536,11 @@ impl Site {
     /// Adds a host with one address. If a host already owns `addr` (as an address or a NAT
     /// address) nothing changes: the first role given for an address wins.
     pub fn add_host(&mut self, role: HostRole, addr: IpAddr) -> &mut Self {
-        if self.host_of(addr).is_none() {
+        let addr = addr.to_canonical();
+        if !self.index.addresses.contains_key(&addr) {
+            self.index.addresses.insert(addr, (self.hosts.len(), false));
             self.hosts.push(Host::new(role, [addr]));
+            self.index.host_zones = OnceLock::new();
         }
         self
     }
@@ -341,23 +548,51 @@ impl Site {
     /// Adds `extra` as another address of the host that owns `addr`. Nothing changes if no
     /// host owns `addr` or some host already owns `extra`.
     pub fn add_address(&mut self, addr: IpAddr, extra: IpAddr) -> &mut Self {
-        if self.host_of(extra).is_none() {
-            if let Some(h) = self.hosts.iter_mut().find(|h| h.owns(addr)) {
-                h.addresses.push(extra.to_canonical());
-            }
-        }
-        self
+        self.add_to_host(addr, extra, false)
     }
 
     /// Adds `public` as a NAT address of the host that owns `addr`. Nothing changes if no
     /// host owns `addr` or some host already owns `public`.
     pub fn add_nat(&mut self, addr: IpAddr, public: IpAddr) -> &mut Self {
-        if self.host_of(public).is_none() {
-            if let Some(h) = self.hosts.iter_mut().find(|h| h.owns(addr)) {
-                h.nat.push(public.to_canonical());
+        self.add_to_host(addr, public, true)
+    }
+
+    fn add_to_host(&mut self, addr: IpAddr, new: IpAddr, nat: bool) -> &mut Self {
+        let new = new.to_canonical();
+        if self.index.addresses.contains_key(&new) {
+            return self;
+        }
+        if let Some(&(i, _)) = self.index.addresses.get(&addr.to_canonical()) {
+            let h = &mut self.hosts[i];
+            if nat {
+                h.nat.push(new);
+            } else {
+                h.addresses.push(new);
             }
+            self.index.addresses.insert(new, (i, nat));
+            self.index.host_zones = OnceLock::new();
         }
         self
+    }
+
+    /// Rebuilds the index from the networks and hosts (after the parser set them whole). The
+    /// first host to list an address owns it.
+    fn reindex(&mut self) {
+        let mut index = Index::default();
+        for &c in &self.internal {
+            index.internal.insert(c);
+        }
+        for &c in &self.perimeter {
+            index.perimeter.insert(c);
+        }
+        for (i, h) in self.hosts.iter().enumerate() {
+            for (list, nat) in [(&h.addresses, false), (&h.nat, true)] {
+                for a in list {
+                    index.addresses.entry(a.to_canonical()).or_insert((i, nat));
+                }
+            }
+        }
+        self.index = index;
     }
 
     /// Switches a catalogue service on or off (not checked against the catalogue).
@@ -381,22 +616,51 @@ impl Site {
 
     /// The zone an address is in, the networks' zone only (no host rules).
     fn network_zone(&self, ip: IpAddr) -> Option<Zone> {
-        if self.perimeter.iter().any(|c| c.contains(ip)) {
+        if self.index.perimeter.contains(ip) {
             Some(Zone::Perimeter)
-        } else if self.internal.iter().any(|c| c.contains(ip)) {
+        } else if self.index.internal.contains(ip) {
             Some(Zone::Internal)
         } else {
             None
         }
     }
 
-    /// The zone a host is in: that of the first of its addresses a network lists, else the
-    /// default for its role (mailbox, dns, dc: internal; edge: perimeter; client: internet).
-    pub fn host_zone(&self, host: &Host) -> Zone {
+    /// The zone of a host, computed from its addresses.
+    fn compute_host_zone(&self, host: &Host) -> Zone {
         host.addresses
             .iter()
             .find_map(|a| self.network_zone(*a))
             .unwrap_or_else(|| default_zone(host.role))
+    }
+
+    /// The zone of the host at position `i`, from the cache (filled for every host at once).
+    fn host_zone_at(&self, i: usize) -> Zone {
+        let zones = self.index.host_zones.get_or_init(|| {
+            self.hosts
+                .iter()
+                .map(|h| self.compute_host_zone(h))
+                .collect()
+        });
+        zones
+            .get(i)
+            .copied()
+            .unwrap_or_else(|| self.compute_host_zone(&self.hosts[i]))
+    }
+
+    /// The position of a host of this site (by identity), if it is one.
+    fn position(&self, host: &Host) -> Option<usize> {
+        let first = host.addresses.first().or(host.nat.first())?;
+        let &(i, _) = self.index.addresses.get(&first.to_canonical())?;
+        std::ptr::eq(&self.hosts[i], host).then_some(i)
+    }
+
+    /// The zone a host is in: that of the first of its addresses a network lists, else the
+    /// default for its role (mailbox, dns, dc: internal; edge: perimeter; client: internet).
+    pub fn host_zone(&self, host: &Host) -> Zone {
+        match self.position(host) {
+            Some(i) => self.host_zone_at(i),
+            None => self.compute_host_zone(host),
+        }
     }
 
     /// The zone of an address, in this order:
@@ -407,14 +671,15 @@ impl Site {
     ///    hosts perimeter, clients internet;
     /// 4. everything else is the internet.
     pub fn zone_of(&self, ip: IpAddr) -> Zone {
-        if let Some(h) = self.hosts.iter().find(|h| h.has_nat(ip)) {
-            return self.host_zone(h);
+        let owner = self.index.addresses.get(&ip.to_canonical()).copied();
+        if let Some((i, true)) = owner {
+            return self.host_zone_at(i);
         }
         if let Some(z) = self.network_zone(ip) {
             return z;
         }
-        match self.hosts.iter().find(|h| h.has_address(ip)) {
-            Some(h) => default_zone(h.role),
+        match owner {
+            Some((i, _)) => default_zone(self.hosts[i].role),
             None => Zone::Internet,
         }
     }
@@ -440,7 +705,10 @@ impl Site {
 
     /// The host an address belongs to, by its own addresses or its NAT addresses.
     pub fn host_of(&self, ip: IpAddr) -> Option<&Host> {
-        self.hosts.iter().find(|h| h.owns(ip))
+        self.index
+            .addresses
+            .get(&ip.to_canonical())
+            .and_then(|&(i, _)| self.hosts.get(i))
     }
 
     /// The role of the host an address belongs to.
@@ -503,12 +771,14 @@ pub fn switchable_services(catalogue: &Catalogue) -> Vec<&str> {
 // Parsing
 
 /// Parsing state: the text (for line numbers), the file name (for errors), the services the
-/// catalogue knows and every host address seen so far with its line and host role.
+/// catalogue knows, where each line starts (so that a line number is a binary search, not a
+/// count from the top) and every host address seen so far with its line and host role.
 struct Parser<'a> {
     text: &'a str,
     file: &'a str,
     services: Vec<&'a str>,
-    seen: Vec<(IpAddr, usize, HostRole)>,
+    line_starts: Vec<usize>,
+    seen: HashMap<IpAddr, (usize, HostRole)>,
 }
 
 type Entry<'i> = (
@@ -541,15 +811,21 @@ impl<'a> Parser<'a> {
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let before = &self.text[..offset];
-        let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before[line_start..].chars().count() + 1;
+        let line = self.line_of(offset);
+        let line_start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let col = self.text[line_start.min(offset)..offset].chars().count() + 1;
         (line, col)
     }
 
+    /// The 1-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.line_starts
+            .partition_point(|&start| start <= offset)
+            .max(1)
+    }
+
     fn line(&self, span: &Range<usize>) -> usize {
-        self.line_col(span.start).0
+        self.line_of(span.start)
     }
 
     /// An error about the text at `span`.
@@ -558,7 +834,12 @@ impl<'a> Parser<'a> {
     }
 
     fn toml_error(&self, e: &toml::de::Error) -> Error {
+        // The parser's messages may quote the input (a duplicate key's name): bounded too.
         let message = e.message().trim();
+        let message = match message.char_indices().nth(4 * MAX_QUOTED_CHARS) {
+            Some((at, _)) => format!("{}…", &message[..at]),
+            None => message.to_owned(),
+        };
         match e.span() {
             Some(span) => {
                 let (line, col) = self.line_col(span.start);
@@ -584,13 +865,15 @@ impl<'a> Parser<'a> {
                     return Err(self.err(
                         key.span(),
                         format_args!(
-                            "unknown key \"{other}\" (a site file's keys are {})",
+                            "unknown key \"{}\" (a site file's keys are {})",
+                            excerpt(other),
                             list(KNOWN_KEYS)
                         ),
                     ))
                 }
             }
         }
+        site.reindex();
         Ok(site)
     }
 
@@ -607,7 +890,10 @@ impl<'a> Parser<'a> {
             .ok_or_else(|| {
                 self.err(
                     value.span(),
-                    format_args!("unknown profile \"{name}\" (expected mailbox or edge)"),
+                    format_args!(
+                        "unknown profile \"{}\" (expected mailbox or edge)",
+                        excerpt(name)
+                    ),
                 )
             })
     }
@@ -643,11 +929,12 @@ impl<'a> Parser<'a> {
 
     fn networks(&self, what: &str, value: &Spanned<DeValue<'_>>) -> Result<Vec<Cidr>, Error> {
         let mut out: Vec<Cidr> = Vec::new();
+        let mut seen: HashSet<Cidr> = HashSet::new();
         for (s, span) in self.strings(what, "198.51.100.0/24", value)? {
             let cidr: Cidr = s
                 .parse()
                 .map_err(|e| self.err(span, format_args!("{e} (in {what})")))?;
-            if !out.contains(&cidr) {
+            if seen.insert(cidr) {
                 out.push(cidr);
             }
         }
@@ -684,7 +971,8 @@ impl<'a> Parser<'a> {
                     return Err(self.err(
                         key.span(),
                         format_args!(
-                            "unknown key \"{other}\" in [[host]] (a host's keys are {})",
+                            "unknown key \"{}\" in [[host]] (a host's keys are {})",
+                            excerpt(other),
                             list(KNOWN_HOST_KEYS)
                         ),
                     ))
@@ -736,7 +1024,7 @@ impl<'a> Parser<'a> {
             .ok_or_else(|| {
                 self.err(
                     value.span(),
-                    format_args!("host role \"{name}\" is not one of {roles}"),
+                    format_args!("host role \"{}\" is not one of {roles}", excerpt(name)),
                 )
             })
     }
@@ -757,14 +1045,15 @@ impl<'a> Parser<'a> {
                 self.err(
                     span.clone(),
                     format_args!(
-                        "\"{s}\" is not an address (in {what} of a {} host)",
+                        "\"{}\" is not an address (in {what} of a {} host)",
+                        excerpt(s),
                         role.name()
                     ),
                 )
             })?
             .to_canonical();
         let line = self.line(&span);
-        if let Some(&(_, first, other)) = self.seen.iter().find(|(a, _, _)| *a == ip) {
+        if let Some(&(first, other)) = self.seen.get(&ip) {
             return Err(self.err(
                 span,
                 format_args!(
@@ -773,7 +1062,7 @@ impl<'a> Parser<'a> {
                 ),
             ));
         }
-        self.seen.push((ip, line, role));
+        self.seen.insert(ip, (line, role));
         Ok(ip)
     }
 
@@ -793,8 +1082,9 @@ impl<'a> Parser<'a> {
                 return Err(self.err(
                     key.span(),
                     format_args!(
-                        "unknown service \"{name}\" in [services] (the catalogue's services \
+                        "unknown service \"{}\" in [services] (the catalogue's services \
                          are {})",
+                        excerpt(name),
                         list(known)
                     ),
                 ));
@@ -802,7 +1092,7 @@ impl<'a> Parser<'a> {
             let on = value.get_ref().as_bool().ok_or_else(|| {
                 self.err(
                     value.span(),
-                    format_args!("services: {name} must be true or false"),
+                    format_args!("services: {} must be true or false", excerpt(name)),
                 )
             })?;
             out.insert(name.to_owned(), on);

@@ -111,7 +111,7 @@ pub fn capture_facts(o: &RunStats) -> CaptureFacts {
 /// The topology section: the site used, and why when it was inferred.
 pub fn topology(site: &Site, reasons: &[String]) -> Topology {
     let mut hosts = vec![];
-    for h in &site.hosts {
+    for h in site.hosts() {
         for a in h.addresses.iter().chain(h.nat.iter()) {
             hosts.push(TopologyHost {
                 address: a.to_string(),
@@ -382,7 +382,7 @@ pub fn report(
     }
     let capture = capture_facts(o);
     let mut warnings = vec![];
-    let has_exchange = site.hosts.iter().any(|h| h.role.is_exchange());
+    let has_exchange = site.hosts().iter().any(|h| h.role.is_exchange());
     if !has_exchange {
         warnings.push(words::no_exchange_server(
             &capture,

@@ -35,7 +35,7 @@ pub fn inferred(agg: &Aggregator, cat: &Catalogue, from: &[String]) -> String {
     let _ = writeln!(out, "profile = \"{}\"", site.profile.name());
     let _ = writeln!(out, "internal = {}", toml_list(&site.internal_strings()));
     let _ = writeln!(out, "perimeter = {}", toml_list(&site.perimeter_strings()));
-    for h in &site.hosts {
+    for h in site.hosts() {
         // Roles a site file names (the catalogue's aggregate roles never come from inference).
         if matches!(h.role, HostRole::Exchange | HostRole::Lync) {
             continue;
@@ -49,7 +49,7 @@ pub fn inferred(agg: &Aggregator, cat: &Catalogue, from: &[String]) -> String {
             let _ = writeln!(out, "nat = {}", toml_list(&nat));
         }
     }
-    if site.hosts.iter().all(|h| !h.role.is_exchange()) {
+    if site.hosts().iter().all(|h| !h.role.is_exchange()) {
         out.push_str(
             "\n# No Exchange server was inferred: name yours here, e.g.\n# [[host]]\n\
              # role = \"mailbox\"\n# addresses = [\"198.51.100.10\"]\n",

@@ -6,7 +6,8 @@ use super::model::{CaptureFacts, Example, FilterFact, Fix, FlowEntry, Report, Si
 use super::terminal::{sanitize, verdict_style, Style};
 use crate::aggregate::rows::{DiedAt, Place, Rejection, Stopped};
 use crate::aggregate::verdict::{AnsweredBy, Counts, Percentiles, Verdict};
-use crate::classify::infer::{EdgeEvidence, MailboxEvidence, NotExchange, Reason};
+use crate::classify::catalogue::HostRole;
+use crate::classify::infer::{self, EdgeEvidence, MailboxEvidence, NotExchange, Reason};
 use crate::classify::rules::UnexpectedReason;
 use crate::flow::reorder::ReorderStats;
 use crate::source::live::Drops;
@@ -393,6 +394,30 @@ pub fn inference_reason(r: &Reason) -> String {
         Reason::Dc(h, from, port) => {
             format!("{h} is a domain controller: the Exchange server {from} reaches it on {port}")
         }
+        Reason::TooMany(role, hosts, conversations) => format!(
+            "{hosts} more {} like {} but {} not named: exflow names at most {} per role when \
+             it infers the site (those with the most conversations); {} with them are \
+             classified as those of unnamed hosts (a site file names them all)",
+            if *hosts == 1 {
+                "host looked"
+            } else {
+                "hosts looked"
+            },
+            match role {
+                HostRole::Mailbox => "Mailbox servers",
+                HostRole::Edge => "Edge Transport servers",
+                HostRole::Dns => "DNS servers",
+                HostRole::Dc => "domain controllers",
+                _ => "servers",
+            },
+            if *hosts == 1 { "is" } else { "are" },
+            infer::MAX_INFERRED_HOSTS,
+            plural(*conversations, "conversation", "conversations"),
+        ),
+        Reason::MoreNotExchange(hosts) => format!(
+            "… and {hosts} more {} not taken for Exchange servers",
+            if *hosts == 1 { "host" } else { "hosts" }
+        ),
         Reason::Profile(profile, edge_seen) => format!(
             "profile {}: {}",
             profile.name(),

@@ -474,17 +474,22 @@ fn addrs(party: &Party, site: &Site, family: Family) -> Option<Addrs> {
     let non_empty = |v: Vec<Cidr>| (!v.is_empty()).then_some(Addrs::In(v));
     match party {
         Party::Zone(Zone::Internet) => {
-            let nets = minimal(site.internal.iter().chain(&site.perimeter).copied(), family);
+            let nets = minimal(
+                site.internal().iter().chain(site.perimeter()).copied(),
+                family,
+            );
             Some(if nets.is_empty() {
                 Addrs::Any
             } else {
                 Addrs::NotIn(nets)
             })
         }
-        Party::Zone(Zone::Internal) => non_empty(minimal(site.internal.iter().copied(), family)),
-        Party::Zone(Zone::Perimeter) => non_empty(minimal(site.perimeter.iter().copied(), family)),
+        Party::Zone(Zone::Internal) => non_empty(minimal(site.internal().iter().copied(), family)),
+        Party::Zone(Zone::Perimeter) => {
+            non_empty(minimal(site.perimeter().iter().copied(), family))
+        }
         Party::Clients => non_empty(minimal(
-            site.internal
+            site.internal()
                 .iter()
                 .copied()
                 .chain(host_cidrs(site.hosts_with(HostRole::Client))),
