@@ -1069,7 +1069,7 @@ mod tests {
         for i in 0..n {
             let sport = 1024 + (i % 60_000) as u16;
             // A handshake time that varies (1 .. 5 ms), then the connection is closed.
-            let rtt = 1_000 + i64::from(i % 4_000);
+            let rtt = (1_000 + i64::from(i % 4_000)) * 1_000;
             table.observe(Timestamp(t), &seg(c, sport, mbx, 443, S, 1, 0), &mut agg);
             table.observe(
                 Timestamp(t + rtt),
@@ -1097,7 +1097,7 @@ mod tests {
                 &seg(c, sport, mbx, 443, A, 3, 11),
                 &mut agg,
             );
-            t += 10_000;
+            t += 10_000_000;
         }
         table.finish(&mut agg);
         assert_eq!(agg.len(), 1);

@@ -413,15 +413,21 @@ pub fn report(
         ));
     }
     if fin.fold.destinations + fin.fold.ports > 0 {
-        warnings.push(format!(
+        let mut w = format!(
             "{} of them went to destinations past the first {} seen (a flood or scan of an \
-             address space): their destinations were summed by zone per port ({} of them, past \
-             {} groups, per zone alone, as port 0).",
+             address space) and were summed by zone per port",
             fin.fold.destinations + fin.fold.ports,
-            MAX_GROUPS,
-            fin.fold.ports,
-            MAX_GROUPS + MAX_GROUPS / 8
-        ));
+            MAX_GROUPS
+        );
+        if fin.fold.ports > 0 {
+            w.push_str(&format!(
+                "; {} of those, past {} groups, by zone alone (as port 0)",
+                fin.fold.ports,
+                MAX_GROUPS + MAX_GROUPS / 8
+            ));
+        }
+        w.push('.');
+        warnings.push(w);
     }
     for f in &fin.floods {
         warnings.push(format!(
