@@ -600,7 +600,7 @@ mod tests {
             assert!(out.contains(&more), "{name} does not say '{more}'");
         }
         // The summary counts the whole list.
-        assert!(text.contains(&format!("{} unexpected", n)), "{text}");
+        assert!(text.contains(&format!("{n} unexpected")), "{text}");
     }
 
     #[test]
