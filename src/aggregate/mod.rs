@@ -220,9 +220,11 @@ impl Group {
 ///   addresses tell it alone (the site may yet be inferred from these groups): public ones
 ///   into a stand-in (`0.0.0.2`, `::3`, read as the internet), private ones (RFC 1918, shared,
 ///   ULA, link-local) into the first private destination folded, which keeps its zone.
-/// - Past 2 × [`MAX_GROUPS`] groups, a new group's port is folded too (to port 0).
+/// - Past [`MAX_GROUPS`] + [`MAX_GROUPS`] / 8 groups, a new group's port is folded too (to
+///   port 0), its destination as above.
 ///
-/// So at most about 2 × [`MAX_GROUPS`] groups are kept, whatever the capture, and every
+/// So at most about 1.125 × [`MAX_GROUPS`] groups are kept (a hash table that does not grow
+/// past 2^17 slots with the default cap), whatever the capture, and every
 /// conversation folded is counted ([`Aggregator::folded`], [`Aggregator::fold`]).
 #[derive(Clone, Debug)]
 pub struct Aggregator {
@@ -243,7 +245,7 @@ pub struct Aggregator {
 pub struct FoldCounts {
     /// Destination folded by zone (port kept).
     pub destinations: u64,
-    /// Destination folded by zone and port folded to 0 (past 2 × the cap).
+    /// Destination folded by zone and port folded to 0 (past 1.125 × the cap).
     pub ports: u64,
 }
 
@@ -254,7 +256,7 @@ impl Default for Aggregator {
 }
 
 /// The most conversations kept apart (a group costs about 300 bytes; the aggregator keeps at
-/// most about twice this many groups, see [`Aggregator`]).
+/// most about 1.125 times this many groups, see [`Aggregator`]).
 pub const MAX_GROUPS: usize = 100_000;
 
 /// A service reached by at least this many sources that each sent one unanswered SYN (no
@@ -297,9 +299,7 @@ impl Sink for Aggregator {
                 key.resp = self.fold_destination(key.resp);
                 dest_folded = true;
             }
-            if !self.groups.contains_key(&key)
-                && self.groups.len() >= self.max_groups.saturating_mul(2)
-            {
+            if !self.groups.contains_key(&key) && self.groups.len() >= self.hard_cap() {
                 if !dest_folded {
                     key.resp = self.fold_destination(key.resp);
                     dest_folded = true;
@@ -348,6 +348,11 @@ impl Aggregator {
 
     pub fn groups(&self) -> impl Iterator<Item = (&GroupKey, &Group)> {
         self.groups.iter()
+    }
+
+    /// The most groups with a port of their own (see [`Aggregator`]).
+    fn hard_cap(&self) -> usize {
+        self.max_groups.saturating_add(self.max_groups / 8)
     }
 
     /// Groups kept (conversations apart plus the overflow groups).
@@ -668,7 +673,8 @@ impl Aggregator {
         let mut out: Vec<Conversation> = self
             .groups
             .iter()
-            .filter(|(k, g)| !Self::is_scan_probe(&noise, k, g))
+            // A folded destination is a stand-in for many, not a host to infer a role of.
+            .filter(|(k, g)| !g.dest_folded && !Self::is_scan_probe(&noise, k, g))
             .map(|(k, g)| Conversation {
                 key: *k,
                 attempts: g.counts.attempts,
@@ -1068,5 +1074,143 @@ mod tests {
         let (_, g) = agg.groups().next().unwrap();
         assert_eq!((g.counts.attempts, g.counts.established), (1, 1));
         assert_eq!(g.counts.one_sided, 0);
+    }
+
+    /// Issue 18, finding 4: memory grew with connections (one handshake sample kept per
+    /// connection, and copied twice). 20,000 answered handshakes of one conversation keep a
+    /// bounded reservoir, and the percentiles still count every connection.
+    #[test]
+    fn memory_grows_with_conversations_not_connections() {
+        let mbx = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
+        let c = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10));
+        let mut table = FlowTable::new(FlowConfig::default());
+        let mut agg = Aggregator::default();
+        let n = 20_000u32;
+        let mut t = 0i64;
+        for i in 0..n {
+            let sport = 1024 + (i % 60_000) as u16;
+            // A handshake time that varies (1 .. 5 ms), then the connection is closed.
+            let rtt = (1_000 + i64::from(i % 4_000)) * 1_000;
+            table.observe(Timestamp(t), &seg(c, sport, mbx, 443, S, 1, 0), &mut agg);
+            table.observe(
+                Timestamp(t + rtt),
+                &seg(mbx, 443, c, sport, SA, 9, 2),
+                &mut agg,
+            );
+            table.observe(
+                Timestamp(t + rtt + 10),
+                &seg(c, sport, mbx, 443, A, 2, 10),
+                &mut agg,
+            );
+            let fin = TcpFlags::FIN | A;
+            table.observe(
+                Timestamp(t + rtt + 20),
+                &seg(c, sport, mbx, 443, fin, 2, 10),
+                &mut agg,
+            );
+            table.observe(
+                Timestamp(t + rtt + 30),
+                &seg(mbx, 443, c, sport, fin, 10, 3),
+                &mut agg,
+            );
+            table.observe(
+                Timestamp(t + rtt + 40),
+                &seg(c, sport, mbx, 443, A, 3, 11),
+                &mut agg,
+            );
+            t += 10_000_000;
+        }
+        table.finish(&mut agg);
+        assert_eq!(agg.len(), 1);
+        let (_, g) = agg.groups().next().unwrap();
+        assert_eq!(g.handshake.count(), u64::from(n));
+        // The size this conversation keeps, measured: at most the reservoir.
+        assert!(
+            g.handshake.kept() <= latency::LATENCY_SAMPLES,
+            "{} samples kept",
+            g.handshake.kept()
+        );
+        let mut site = Site::new(Profile::Mailbox);
+        site.add_host(crate::classify::catalogue::HostRole::Mailbox, mbx);
+        let fin = agg.finalize(&site, Catalogue::embedded().unwrap());
+        let l = &fin.latency[0];
+        assert_eq!(l.connections, u64::from(n));
+        let p = l.syn_synack;
+        assert!(
+            p.p50 > 1.5 && p.p50 < 4.5 && p.max > 4.9 && p.max < 5.1,
+            "{p:?}"
+        );
+    }
+
+    /// Issue 18, finding 5: the bounded-flood promise held only for one destination. SYNs
+    /// from random sources to random destinations and ports keep at most about twice the cap
+    /// of groups (measured), every fold counted.
+    #[test]
+    fn the_bounded_flood_promise_holds_for_random_destinations() {
+        // The flow table's cap holds for random destinations too (finding 5's part 3).
+        let max_flows = 5_000;
+        let mut table = FlowTable::new(FlowConfig {
+            max_flows,
+            ..FlowConfig::default()
+        });
+        let cap = 200;
+        let mut agg = Aggregator::with_max_groups(cap);
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let n = 30_000u32;
+        for i in 0..n {
+            let r = next();
+            let src = IpAddr::V4(Ipv4Addr::from(0xC612_0000 | (r as u32 & 0x1_FFFF)));
+            // Public and private destinations alike, on random ports.
+            let dst = if i % 2 == 0 {
+                IpAddr::V4(Ipv4Addr::from((r >> 32) as u32 | 0x0100_0000))
+            } else {
+                IpAddr::V4(Ipv4Addr::from(0x0A00_0000 | ((r >> 32) as u32 & 0xFF_FFFF)))
+            };
+            let port = 1 + (r >> 20) as u16 % 65_000;
+            table.observe(
+                Timestamp(i64::from(i) * 10),
+                &seg(
+                    src,
+                    1024 + (r >> 8) as u16 % 60_000,
+                    dst,
+                    port,
+                    S,
+                    r as u32,
+                    0,
+                ),
+                &mut agg,
+            );
+        }
+        let peak = table.stats().peak_flows;
+        assert!(
+            peak <= max_flows,
+            "{peak} flows open for a cap of {max_flows}"
+        );
+        table.finish(&mut agg);
+        let groups = agg.len();
+        assert!(
+            groups <= 2 * cap + 8,
+            "{groups} groups kept for a cap of {cap}"
+        );
+        assert!(
+            agg.fold.ports > 0 && agg.fold.destinations > 0,
+            "{:?}",
+            agg.fold
+        );
+        let conns: u64 = agg.groups().map(|(_, g)| g.conns).sum();
+        assert_eq!(conns, u64::from(n), "every connection still counted");
+        // Private destinations are folded into a private one (their zone), never the internet.
+        let private_stand_ins = agg
+            .groups()
+            .filter(|(k, g)| g.dest_folded && private(k.resp))
+            .count();
+        assert!(private_stand_ins > 0);
+        assert!(agg.floods().is_empty(), "{:?}", agg.floods());
     }
 }

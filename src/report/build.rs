@@ -422,15 +422,21 @@ pub fn report(
         ));
     }
     if fin.fold.destinations + fin.fold.ports > 0 {
-        warnings.push(format!(
+        let mut w = format!(
             "{} of them went to destinations past the first {} seen (a flood or scan of an \
-             address space): their destinations were summed by zone per port ({} of them, past \
-             {} groups, per zone alone, as port 0).",
+             address space) and were summed by zone per port",
             fin.fold.destinations + fin.fold.ports,
-            MAX_GROUPS,
-            fin.fold.ports,
-            2 * MAX_GROUPS
-        ));
+            MAX_GROUPS
+        );
+        if fin.fold.ports > 0 {
+            w.push_str(&format!(
+                "; {} of those, past {} groups, by zone alone (as port 0)",
+                fin.fold.ports,
+                MAX_GROUPS + MAX_GROUPS / 8
+            ));
+        }
+        w.push('.');
+        warnings.push(w);
     }
     for f in &fin.floods {
         warnings.push(format!(
@@ -550,4 +556,70 @@ fn cut<T>(list: &mut Vec<T>, weight: impl Fn(&T) -> u64) -> u64 {
     let mut kept = keep.into_iter();
     list.retain(|_| kept.next().unwrap_or(false));
     n as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::catalogue::HostRole;
+    use crate::decode::{Packet, TcpFlags};
+    use crate::flow::{FlowConfig, FlowTable};
+    use crate::time::Timestamp;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    /// Issue 18, finding 5: a flood to random destinations made a 48 MB JSON report (65,528
+    /// unexpected entries) and a 202,370-line table. 600 unexpected flows (a source each, a
+    /// port each) give lists of at most LIST_MAX entries in every format, each saying how
+    /// many were left out.
+    #[test]
+    fn the_printed_lists_are_bounded_and_say_how_many_were_left_out() {
+        let mbx = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
+        let mut site = Site::new(Profile::Mailbox);
+        site.add_host(HostRole::Mailbox, mbx);
+        let mut table = FlowTable::new(FlowConfig::default());
+        let mut agg = Aggregator::default();
+        let n = 600u16;
+        for i in 0..n {
+            let net = [[203, 0, 113], [192, 0, 2], [198, 51, 100]][usize::from(i / 200)];
+            let src = IpAddr::V4(Ipv4Addr::new(net[0], net[1], net[2], (i % 200) as u8 + 20));
+            let syn = Packet {
+                ttl: 60,
+                ..Packet::tcp(src, 40_000, mbx, 3_000 + i, TcpFlags::SYN, 1, 0, 0)
+            };
+            table.observe(Timestamp(i64::from(i) * 1_000), &syn, &mut agg);
+        }
+        table.finish(&mut agg);
+        let cat = Catalogue::embedded().unwrap();
+        let (r, site) = conclude_with_site(&RunStats::default(), &agg, Some(&site), None, cat);
+        let left = r.left_out.get("unexpected").copied().unwrap_or(0);
+        assert_eq!(r.unexpected.len(), LIST_MAX);
+        assert_eq!(
+            r.unexpected.len() as u64 + left,
+            u64::from(n),
+            "{:?}",
+            r.left_out
+        );
+        let more = format!("… and {left} more unexpected flows");
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains(&format!("\"left_out\":{{\"unexpected\":{left}}}")));
+        let text = super::super::table::render(&r, &Default::default());
+        let md = super::super::markdown::render(&r);
+        let html = super::super::html::render(&r, &site, cat);
+        for (name, out) in [("table", &text), ("markdown", &md), ("html", &html)] {
+            assert!(out.contains(&more), "{name} does not say '{more}'");
+        }
+        // The summary counts the whole list.
+        assert!(text.contains(&format!("{n} unexpected")), "{text}");
+    }
+
+    #[test]
+    fn a_cut_keeps_the_largest_in_order() {
+        let mut v: Vec<u64> = (0..(LIST_MAX as u64 + 10)).collect();
+        v.reverse();
+        v.push(1_000);
+        assert_eq!(cut(&mut v, |x| *x), 11);
+        assert_eq!(v.len(), LIST_MAX);
+        assert_eq!(v.last(), Some(&1_000));
+        assert!(v.windows(2).take(LIST_MAX - 2).all(|w| w[0] > w[1]));
+    }
 }
