@@ -472,6 +472,9 @@ fn init(a: InitArgs) -> Result<ExitCode, Error> {
     for w in &outcome.source.warnings {
         eprintln!("exflow: warning: {}", sanitize(&w.to_string()));
     }
+    for w in exflow::report::words::source_warnings(&outcome.source) {
+        eprintln!("exflow: warning: {}", sanitize(&w));
+    }
     let text = exflow::report::site_file::inferred(&agg, catalogue()?, &a.from);
     print_stdout(&text).map(|_| ExitCode::SUCCESS)
 }
@@ -602,6 +605,9 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
     let (outcome, agg) = pipeline::analyze(&opts)?;
     for w in &outcome.source.warnings {
         eprintln!("exflow: warning: {}", sanitize(&w.to_string()));
+    }
+    for w in exflow::report::words::source_warnings(&outcome.source) {
+        eprintln!("exflow: warning: {}", sanitize(&w));
     }
     let to_stdout = r.report_to_stdout();
     if r.format() == Format::Summary {
