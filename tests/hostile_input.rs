@@ -5,6 +5,7 @@
 //! windows. Each test is named after its finding; where a hang or growth is the failure, the
 //! test measures it itself (against the same run without the hostile part, so that a slow
 //! machine does not fail it).
+use crate::util::{root, tmp_path};
 use exflow::source::file::{read_files, SourceStats, MAX_INTERFACES};
 use exflow::source::filter::Filter;
 use exflow::source::Frame;
@@ -13,7 +14,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use crate::util::{root, tmp_path};
 
 // ---------------------------------------------------------------------------------------------
 // Generators
@@ -54,7 +54,10 @@ fn write_pcap(link: u32, recs: &[Rec]) -> Vec<u8> {
         out.extend_from_slice(&v.to_le_bytes());
     }
     for r in recs {
-        let (s, us) = (r.ts.div_euclid(1_000_000_000), r.ts.rem_euclid(1_000_000_000) / 1000);
+        let (s, us) = (
+            r.ts.div_euclid(1_000_000_000),
+            r.ts.rem_euclid(1_000_000_000) / 1000,
+        );
         for v in [s as u32, us as u32, r.data.len() as u32, r.wire] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -113,13 +116,7 @@ impl Ng {
 
     fn epb(&mut self, if_id: u32, ts: u64, data: &[u8], wire: u32) -> &mut Self {
         let mut body = vec![];
-        for v in [
-            if_id,
-            (ts >> 32) as u32,
-            ts as u32,
-            data.len() as u32,
-            wire,
-        ] {
+        for v in [if_id, (ts >> 32) as u32, ts as u32, data.len() as u32, wire] {
             body.extend_from_slice(&v.to_le_bytes());
         }
         body.extend_from_slice(data);
@@ -129,7 +126,12 @@ impl Ng {
 
 /// Records as a pcapng of one interface with `if_tsoffset` (seconds); each record's time is
 /// written in µs less the offset, capped as `stamp` decides.
-fn to_pcapng(link: u32, recs: &[Rec], tsoffset: Option<i64>, stamp: impl Fn(usize, i64) -> u64) -> Vec<u8> {
+fn to_pcapng(
+    link: u32,
+    recs: &[Rec],
+    tsoffset: Option<i64>,
+    stamp: impl Fn(usize, i64) -> u64,
+) -> Vec<u8> {
     let mut ng = Ng::default();
     ng.shb().idb(link as u16, None, tsoffset);
     for (i, r) in recs.iter().enumerate() {
@@ -189,7 +191,10 @@ const YEARS_10: i64 = 10 * 365 * 86_400 * 1_000_000_000;
 
 fn sample(name: &str) -> (PathBuf, PathBuf) {
     let s = root().join("samples");
-    (s.join(format!("{name}.pcap")), s.join(format!("{name}.site.toml")))
+    (
+        s.join(format!("{name}.pcap")),
+        s.join(format!("{name}.site.toml")),
+    )
 }
 
 fn put(name: &str, bytes: &[u8]) -> String {
@@ -285,10 +290,18 @@ fn one_timestamp_hangs_a_run() {
     // saturated, every later packet swept the whole table (quadratic).
     let recs = handshakes(30_000, T0);
     let link = 1;
-    let plain = put("plain.pcapng", &to_pcapng(link, &recs, None, |_, us| us as u64));
+    let plain = put(
+        "plain.pcapng",
+        &to_pcapng(link, &recs, None, |_, us| us as u64),
+    );
     let stray = put(
         "stray.pcapng",
-        &to_pcapng(link, &recs, None, |i, us| if i == 1 { u64::MAX } else { us as u64 }),
+        &to_pcapng(
+            link,
+            &recs,
+            None,
+            |i, us| if i == 1 { u64::MAX } else { us as u64 },
+        ),
     );
     let (base, _, t_base) = report(&[&plain], None, &[]);
     let (hit, err, t_hit) = report(&[&stray], None, &[]);
@@ -297,7 +310,12 @@ fn one_timestamp_hangs_a_run() {
         "one stray timestamp: {t_hit:?} against {t_base:?} without it"
     );
     assert_eq!(verdicts(&hit), verdicts(&base));
-    assert_eq!(anomaly(&hit, "timestamp_out_of_range"), 1, "{}", hit["capture"]);
+    assert_eq!(
+        anomaly(&hit, "timestamp_out_of_range"),
+        1,
+        "{}",
+        hit["capture"]
+    );
     assert!(err.contains("outside 1970 to 2116"), "{err}");
     // The capture's span is the real one, not 2^64 µs.
     assert_eq!(hit["capture"]["last_ts"], base["capture"]["last_ts"]);
@@ -344,7 +362,11 @@ fn clock_jump_neither_splits_nor_freezes_connections() {
     let (hit, _, _) = report(&[&p], Some(&site), &[]);
     assert_eq!(verdicts(&hit), verdicts(&base));
     assert_eq!(anomaly(&hit, "clock_jump_forward"), 1, "{}", hit["capture"]);
-    assert!(warnings(&hit).contains("clock jumped"), "{}", hit["warnings"]);
+    assert!(
+        warnings(&hit).contains("clock jumped"),
+        "{}",
+        hit["warnings"]
+    );
     // One packet +10 years, the rest in place: before, the sweeps stopped (the clock stayed
     // 10 years ahead) and the capture spanned 10 years.
     let mut stray = recs.clone();
@@ -399,7 +421,11 @@ fn zero_and_backward_timestamps_are_counted() {
     let p = put("zero.pcap", &write_pcap(link, &recs));
     let (hit, err, _) = report(&[&p], Some(&site), &[]);
     assert_eq!(anomaly(&hit, "timestamp_zero"), 1, "{}", hit["capture"]);
-    assert!(anomaly(&hit, "timestamp_backward") >= 1, "{}", hit["capture"]);
+    assert!(
+        anomaly(&hit, "timestamp_backward") >= 1,
+        "{}",
+        hit["capture"]
+    );
     assert!(err.contains("stamped 0"), "{err}");
     assert!(err.contains("earlier than the packet before it"), "{err}");
 }
@@ -423,7 +449,10 @@ fn pcapng_interfaces_are_bounded_per_section() {
     ng.epb(0, (T0 / 1000) as u64 + 2, &frame, 54);
     ng.shb().idb(1, None, None);
     ng.epb(0, (T0 / 1000) as u64 + 3, &frame, 54);
-    let p = put("ifaces.pcapng.zst", &zstd::encode_all(&ng.out[..], 3).unwrap());
+    let p = put(
+        "ifaces.pcapng.zst",
+        &zstd::encode_all(&ng.out[..], 3).unwrap(),
+    );
     let (stats, n) = read(&[p.clone()], None);
     assert_eq!(n, 3);
     assert_eq!(stats.ignored_interfaces, 200_000 - MAX_INTERFACES as u64);
@@ -432,7 +461,10 @@ fn pcapng_interfaces_are_bounded_per_section() {
     assert!(stats.warnings.is_empty(), "{:?}", stats.warnings);
     let (hit, err, _) = report(&[&p], None, &[]);
     assert_eq!(anomaly(&hit, "frame_on_ignored_interface"), 1);
-    assert!(err.contains("interface descriptions past the first"), "{err}");
+    assert!(
+        err.contains("interface descriptions past the first"),
+        "{err}"
+    );
 }
 
 fn read(paths: &[String], filter: Option<&mut Filter>) -> (SourceStats, usize) {
@@ -595,4 +627,26 @@ fn zstd_long_31_captures_are_read() {
     );
     let (hit, _, _) = report(&[&p], Some(&site), &[]);
     assert_eq!(verdicts(&hit), verdicts(&base));
+}
+
+#[test]
+fn non_utf8_file_names_are_read_and_printed_escaped() {
+    use std::os::unix::ffi::OsStrExt;
+    let (pcap, _) = sample("exchange-healthy");
+    let dir = tmp_path("non-utf8");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(std::ffi::OsStr::from_bytes(b"cap\xff\x1b[31m.pcap"));
+    std::fs::copy(&pcap, &path).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_exflow"))
+        .arg("analyze")
+        .arg(&path)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let files = r["capture"]["files"].to_string();
+    assert!(files.contains("cap\\\\xff"), "{files}");
+    assert!(r["capture"]["packets"].as_u64().unwrap() > 0);
 }

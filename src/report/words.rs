@@ -1014,7 +1014,11 @@ pub fn source_warnings(s: &crate::source::SourceStats) -> Vec<String> {
         out.push(format!(
             "{} outside 1970 to 2116 (a wrong if_tsresol or a corrupt stamp): each was \
              given the time of the packet before it",
-            n(c.out_of_range, "packet had a timestamp", "packets had timestamps")
+            n(
+                c.out_of_range,
+                "packet had a timestamp",
+                "packets had timestamps"
+            )
         ));
     }
     if c.offset_ignored > 0 {

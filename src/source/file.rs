@@ -219,7 +219,7 @@ fn time_order(paths: &[String]) -> Result<Vec<usize>, Error> {
     if paths.len() < 2
         || !paths
             .iter()
-            .all(|p| p != "-" && std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+            .all(|p| p != "-" && std::fs::metadata(fs_path(p)).is_ok_and(|m| m.is_file()))
     {
         return Ok(given);
     }
@@ -263,8 +263,8 @@ fn first_timestamp(path: &str) -> Result<Option<Timestamp>, Error> {
 /// Opens a file and checks its magic, before any file is read. Only regular files: the first
 /// bytes of a pipe (`<(zcat x.pcap)`) would be lost to a second opening.
 fn check_early(path: &str) -> Result<(), Error> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+    let meta = std::fs::metadata(fs_path(path))
+        .map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
     if meta.is_file() || meta.is_dir() {
         open(path)?;
     }
@@ -279,6 +279,42 @@ const MAX_BLOCK: usize = 16 * 1024 * 1024;
 /// The upper bits of a pcap file's link-type field may carry the FCS length; the link type is
 /// the lower 26 bits (libpcap's `LT_LINKTYPE`).
 const LINKTYPE_MASK: u32 = 0x03FF_FFFF;
+
+/// File names that are not UTF-8, by the name they are given in messages and reports (their
+/// invalid bytes written `\xNN`): [`name_of_path`] registers them, opening looks them up.
+static RAW_PATHS: std::sync::Mutex<Vec<(String, std::path::PathBuf)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The name a file given on the command line goes by: the path itself when it is UTF-8, else
+/// its bytes with every byte that is not part of UTF-8 written `\xNN` (and a backslash
+/// doubled), registered so that opening that name opens the file.
+pub fn name_of_path(path: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(s) = path.to_str() {
+        return s.to_string();
+    }
+    let mut name = String::new();
+    for chunk in path.as_bytes().utf8_chunks() {
+        name.push_str(&chunk.valid().replace('\\', "\\\\"));
+        for b in chunk.invalid() {
+            name.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    let mut raw = RAW_PATHS.lock().unwrap_or_else(|p| p.into_inner());
+    if !raw.iter().any(|(n, _)| *n == name) {
+        raw.push((name.clone(), std::path::PathBuf::from(path)));
+    }
+    name
+}
+
+/// The path to open for a file's name ([`name_of_path`]).
+pub fn fs_path(name: &str) -> std::path::PathBuf {
+    let raw = RAW_PATHS.lock().unwrap_or_else(|p| p.into_inner());
+    raw.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, p)| p.clone())
+        .unwrap_or_else(|| std::path::PathBuf::from(name))
+}
 
 /// The name of a file in messages.
 fn display_name(path: &str) -> &str {
@@ -392,7 +428,7 @@ fn open(path: &str) -> Result<Opened, Error> {
     } else if let Some(pre) = take_sniffed(path) {
         pre
     } else {
-        Box::new(File::open(path).map_err(|e| fail("cannot open", e))?)
+        Box::new(File::open(fs_path(path)).map_err(|e| fail("cannot open", e))?)
     };
     let (head, len, raw) = peek(raw).map_err(|e| fail("cannot read", e))?;
     let (compression, stream) = decompress(name, &head[..len], raw)?;
@@ -486,7 +522,10 @@ pub fn open_decompressed(path: &str) -> Result<(Option<&'static str>, Box<dyn Re
     } else if let Some(pre) = take_sniffed(path) {
         pre
     } else {
-        Box::new(File::open(path).map_err(|e| Error::input(name, format!("cannot open: {e}")))?)
+        Box::new(
+            File::open(fs_path(path))
+                .map_err(|e| Error::input(name, format!("cannot open: {e}")))?,
+        )
     };
     let (head, len, raw) =
         peek(raw).map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
@@ -529,8 +568,8 @@ pub fn sniff(path: &str) -> Result<Sniffed, Error> {
             .map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
         Box::new(io::Cursor::new(buffered.to_vec()))
     } else {
-        let mut file =
-            File::open(path).map_err(|e| Error::input(name, format!("cannot open: {e}")))?;
+        let mut file = File::open(fs_path(path))
+            .map_err(|e| Error::input(name, format!("cannot open: {e}")))?;
         let regular = file.metadata().is_ok_and(|m| m.is_file());
         if regular {
             Box::new(file)
@@ -903,10 +942,7 @@ impl Interface {
     fn ts(&self, high: u32, low: u32) -> (i128, Option<i128>) {
         let units = (u64::from(high) << 32) | u64::from(low);
         let ns = self.scale.to_ns(units);
-        (
-            ns + self.offset_ns,
-            (self.offset_ns != 0).then_some(ns),
-        )
+        (ns + self.offset_ns, (self.offset_ns != 0).then_some(ns))
     }
 }
 
