@@ -386,7 +386,17 @@ fn every_shared_capture_analyses_cleanly() {
         files.sort();
         for f in files {
             let o = crate::util::exflow(&["analyze", f.to_str().unwrap()]);
-            let err = String::from_utf8_lossy(&o.stderr);
+            let mut err = String::from_utf8_lossy(&o.stderr).into_owned();
+            // Zeek's modbus capture joins packets taken 18.8 years apart: its clock jump is
+            // real, and told (issue 18).
+            if f.ends_with("zeek/modbus_modbus-and-non-modbus-p502.pcap") {
+                assert!(
+                    err.starts_with("exflow: warning: the capture clock jumped")
+                        && err.contains("1 forward, 0 back; the largest 6884d"),
+                    "{err}"
+                );
+                err.clear();
+            }
             assert!(
                 o.status.success() && err.is_empty(),
                 "{}: {:?} {err}",

@@ -988,7 +988,7 @@ pub fn reorder_warning(r: &ReorderStats) -> Option<String> {
 /// jumping (`source::clock`), interfaces past the bound, frames the filter could not look at,
 /// files read in another order than given or overlapping in time.
 pub fn source_warnings(s: &crate::source::SourceStats) -> Vec<String> {
-    use crate::source::clock::JUMP;
+    use crate::source::clock::{JUMP_BACK, JUMP_FORWARD};
     let mut out = vec![];
     let c = &s.clock;
     let n = |count: u64, one: &str, many: &str| {
@@ -1000,11 +1000,13 @@ pub fn source_warnings(s: &crate::source::SourceStats) -> Vec<String> {
     };
     if c.jumps_forward + c.jumps_back > 0 {
         out.push(format!(
-            "the capture clock jumped by more than {} ({} forward, {} back; the largest {}): \
+            "the capture clock jumped (more than {} forward or {} back within a file: {} \
+             forward, {} back; the largest {}): \
              the jumps were taken out, later packets shifted by them, so connections across a \
              jump are neither split nor kept open by it; times after a jump are not the \
              capture's own",
-            duration(JUMP.as_secs_f64()),
+            duration(JUMP_FORWARD.as_secs_f64()),
+            duration(JUMP_BACK.as_secs_f64()),
             c.jumps_forward,
             c.jumps_back,
             duration(c.largest_jump.as_secs_f64())
@@ -1035,12 +1037,8 @@ pub fn source_warnings(s: &crate::source::SourceStats) -> Vec<String> {
             n(c.zero, "packet was", "packets were")
         ));
     }
-    if c.backward > 0 {
-        out.push(format!(
-            "{} earlier than the packet before it on the same interface",
-            n(c.backward, "packet was", "packets were")
-        ));
-    }
+    // Packets a little earlier than the one before them (`c.backward`) are common (NIC
+    // queues, several CPUs): counted in the anomalies, put back in order, no warning.
     if s.ignored_interfaces > 0 {
         out.push(format!(
             "{} past the first {} of a pcapng section were ignored, and the {} on them \

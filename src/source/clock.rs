@@ -3,7 +3,8 @@
 //! middle of a capture. Every later stage takes time from the packets, so one such stamp would
 //! otherwise decide what every connection after it looks like.
 //!
-//! The rules, per file (a new file starts afresh: rotated files may lie days apart):
+//! The rules, per file and pcapng section (a new file or section starts afresh: rotated files
+//! may lie days apart, and `cat a.pcapng b.pcapng` is one file of two sections):
 //! - **Range**: a timestamp must lie in `[0, MAX_NS]` (1970 to early 2116; a legacy pcap's
 //!   32-bit seconds end in 2106). One outside it (or that does not fit in 64 bits at all) is
 //!   **out of range**: the frame gets the time of the frame before it on its interface (of the
@@ -11,18 +12,21 @@
 //!   otherwise good timestamp out of range is ignored for that frame, counted apart.
 //! - **Zero**: a timestamp of exactly 0 (the epoch) is counted; when an earlier frame gave a
 //!   time, the frame gets that time instead (a zero stamp is a writer's placeholder).
-//! - **Jumps**: a frame more than [`JUMP`] (24 hours) later or earlier than the frame before it
-//!   on its interface (of the file, for an interface's first frame) is a clock jump, counted,
+//! - **Jumps**: a frame more than [`JUMP_FORWARD`] (30 days) later or more than [`JUMP_BACK`]
+//!   (24 hours) earlier than the frame before it on its interface is a clock jump, counted,
 //!   with the largest. The jump is taken out: that frame gets the previous frame's time and the
 //!   interface's later frames are shifted by the same amount, so connections open across the
 //!   jump are neither split (a forward jump would idle them all out) nor frozen (a backward
 //!   one would stop expiry until time caught up). A single stray stamp is two jumps, out and
 //!   back; the jump back restores the times as written, so the rest of the capture is
-//!   untouched. The cost: a real silence longer than
-//!   a day inside one file is shortened to nothing (its connections then end at the end of
-//!   the capture rather than by their idle timeout).
+//!   untouched. Forward, the bound is wide because real captures do fall silent for days
+//!   (one of Zeek's test captures, for four); backward, time never goes back a day. The cost: a real silence longer than
+//!   30 days inside one file is shortened to nothing (its connections then end at the end of
+//!   the capture rather than by their idle timeout). An interface's first frame is not
+//!   compared with the other interfaces' (their clocks may differ; the reorder buffer deals
+//!   with it).
 //! - **Backward**: a frame earlier than the frame before it on its interface by less than a
-//!   jump is counted; its time is kept (the reorder buffer puts it back in its place).
+//!   jump is counted (an anomaly, no warning: NIC queues do it); its time is kept (the reorder buffer puts it back in its place).
 //!
 //! Nothing is allocated per frame: one small state per interface, made when the interface is
 //! described.
@@ -32,9 +36,12 @@ use crate::time::{Duration, Timestamp};
 /// The latest timestamp accepted: 2^62 ns after the epoch (2116-02-20).
 pub const MAX_NS: i64 = 1 << 62;
 
-/// A step in time (forward or back) between two frames of one interface larger than this is
-/// a clock jump.
-pub const JUMP: Duration = Duration::from_secs(24 * 3600);
+/// A step forward in time between two frames of one interface larger than this is a clock
+/// jump.
+pub const JUMP_FORWARD: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A step back in time between two frames of one interface larger than this is a clock jump.
+pub const JUMP_BACK: Duration = Duration::from_secs(24 * 3600);
 
 /// What the timestamps of a capture's frames looked like.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,7 +90,8 @@ pub struct ClockGuard {
 }
 
 impl ClockGuard {
-    /// A new file: what came before says nothing of its times (the counts are kept).
+    /// A new file or pcapng section: what came before says nothing of its times (the counts
+    /// are kept).
     pub fn new_file(&mut self) {
         self.last = None;
         self.lanes.clear();
@@ -121,21 +129,21 @@ impl ClockGuard {
                 raw = w;
             }
         }
-        let reference = self.lanes[li].last.or(self.last);
+        let fallback = self.lanes[li].last.or(self.last);
         let t = if !in_range(raw) {
             self.stats.out_of_range += 1;
-            reference.unwrap_or(0)
+            fallback.unwrap_or(0)
         } else if raw == 0 {
             self.stats.zero += 1;
-            reference.unwrap_or(0)
+            fallback.unwrap_or(0)
         } else {
             let lane = &mut self.lanes[li];
             let mut adj = raw + lane.shift;
-            if let Some(r) = reference {
+            if let Some(r) = lane.last {
                 let r = i128::from(r);
                 let step = adj - r;
-                let jump = i128::from(JUMP.0);
-                if step > jump || step < -jump {
+                let (forward, back) = (i128::from(JUMP_FORWARD.0), i128::from(JUMP_BACK.0));
+                if step > forward || step < -back {
                     if step > 0 {
                         self.stats.jumps_forward += 1;
                     } else {
@@ -146,7 +154,7 @@ impl ClockGuard {
                         self.stats.largest_jump = Duration(size);
                     }
                     let undone = raw + lane.before;
-                    if (undone - r).abs() <= jump {
+                    if (-back..=forward).contains(&(undone - r)) {
                         lane.shift = lane.before;
                         adj = undone;
                     } else {
@@ -154,7 +162,7 @@ impl ClockGuard {
                         lane.shift -= step;
                         adj = r;
                     }
-                } else if step < 0 && lane.last.is_some() {
+                } else if step < 0 {
                     self.stats.backward += 1;
                 }
             }

@@ -328,6 +328,19 @@ fn display_name(path: &str) -> &str {
 // ---------------------------------------------------------------------------------------------
 // Delivering frames
 
+/// A frame's timestamp as its file gives it.
+#[derive(Clone, Copy, Debug)]
+enum Stamp {
+    /// Written: nanoseconds (unbounded), and the same without the interface's `if_tsoffset`
+    /// when it has one.
+    Written {
+        ns: i128,
+        without_offset: Option<i128>,
+    },
+    /// None of its own (a pcapng simple packet block): the last frame's, unchecked.
+    Last,
+}
+
 /// Where frames go: the summary being filled, the filter and the callback.
 struct Feed<'f, 'c, F: FnMut(&Frame<'_>)> {
     summary: SourceStats,
@@ -347,18 +360,17 @@ struct Feed<'f, 'c, F: FnMut(&Frame<'_>)> {
 }
 
 impl<F: FnMut(&Frame<'_>)> Feed<'_, '_, F> {
-    /// Counts a frame, runs the filter and hands the frame on if it passes. `raw` is its
-    /// timestamp as written, in nanoseconds (unbounded), `without_offset` the same without its
-    /// interface's `if_tsoffset`; the frame gets the time [`ClockGuard::admit`] gives it.
-    /// Returns false when reading should stop (a probe has its timestamp).
+    /// Counts a frame, runs the filter and hands the frame on if it passes. The frame gets the
+    /// time [`ClockGuard::admit`] gives its stamp. Returns false when reading should stop (a
+    /// probe has its timestamp).
     #[inline]
-    fn deliver(
-        &mut self,
-        frame: &Frame<'_>,
-        raw: i128,
-        without_offset: Option<i128>,
-    ) -> Result<bool, Error> {
-        let ts = self.clock.admit(frame.iface, raw, without_offset);
+    fn deliver(&mut self, frame: &Frame<'_>, stamp: Stamp) -> Result<bool, Error> {
+        let ts = match stamp {
+            Stamp::Written { ns, without_offset } => {
+                self.clock.admit(frame.iface, ns, without_offset)
+            }
+            Stamp::Last => self.last_ts,
+        };
         if let Some(p) = self.probe.as_mut() {
             *p = Some(ts);
             return Ok(false);
@@ -863,7 +875,11 @@ fn read_pcap<F: FnMut(&Frame<'_>)>(
             interfaces: len_u16(sink.summary.interfaces.len()),
             bytes,
         };
-        if !sink.deliver(&frame, raw, None)? {
+        let stamp = Stamp::Written {
+            ns: raw,
+            without_offset: None,
+        };
+        if !sink.deliver(&frame, stamp)? {
             return Ok(End::Clean(offset));
         }
         // Without moving what is left to the front of the buffer each time half of it has
@@ -1063,6 +1079,7 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                         }
                         interfaces.clear();
                         described = 0;
+                        sink.clock.new_file();
                         Ok(())
                     }
                     Ok((used, PcapBlockOwned::NG(Block::InterfaceDescription(idb))))
@@ -1133,7 +1150,11 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                     interfaces: len_u16(sink.summary.interfaces.len()),
                     bytes,
                 };
-                if !sink.deliver(&frame, raw, without_offset)? {
+                let stamp = Stamp::Written {
+                    ns: raw,
+                    without_offset,
+                };
+                if !sink.deliver(&frame, stamp)? {
                     return Ok(End::Clean(offset));
                 }
             }
@@ -1153,7 +1174,6 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                     caplen = caplen.min(iface.snaplen as usize);
                 }
                 let bytes = &block[12..12 + caplen];
-                let raw = i128::from(sink.last_ts.0);
                 let frame = Frame {
                     ts: sink.last_ts,
                     link: iface.link,
@@ -1163,7 +1183,7 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                     interfaces: len_u16(sink.summary.interfaces.len()),
                     bytes,
                 };
-                if !sink.deliver(&frame, raw, None)? {
+                if !sink.deliver(&frame, Stamp::Last)? {
                     return Ok(End::Clean(offset));
                 }
             }
