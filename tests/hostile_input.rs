@@ -452,7 +452,7 @@ fn pcapng_interfaces_are_bounded_per_section() {
         "ifaces.pcapng.zst",
         &zstd::encode_all(&ng.out[..], 3).unwrap(),
     );
-    let (stats, n) = read(&[p.clone()], None);
+    let (stats, n) = read(std::slice::from_ref(&p), None);
     assert_eq!(n, 3);
     assert_eq!(stats.ignored_interfaces, 200_000 - MAX_INTERFACES as u64);
     assert_eq!(stats.frames_on_ignored_interfaces, 1);
@@ -588,7 +588,7 @@ fn filter_skips_frames_of_link_types_it_cannot_filter() {
     ng.epb(0, us + 3, &tcp_frame(1, true, 0x12), 54);
     let p = put("unfilterable.pcapng", &ng.out);
     let mut filter = Filter::new("tcp port 443").unwrap();
-    let (stats, n) = read(&[p.clone()], Some(&mut filter));
+    let (stats, n) = read(std::slice::from_ref(&p), Some(&mut filter));
     assert_eq!(n, 2);
     assert_eq!(stats.unfilterable, 2);
     let (hit, err, _) = report(&[&p], None, &["--filter", "tcp port 443"]);
