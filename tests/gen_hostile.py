@@ -6,7 +6,7 @@ filters, zstd windows) at full size, for measuring a build before and after by h
 
 tests/hostile_input.rs builds the same captures, smaller, inside `cargo test`. Files:
 
-  stray.pcapng         100,000 handshakes (SYN, SYN-ACK, ACK; 26 MB), the second packet
+  stray.pcapng         100,000 handshakes (SYN, SYN-ACK, ACK; 26 MB), the middle packet
                        stamped 0xFFFFFFFFFFFFFFFF us; plain.pcapng: the same without it
   offset.pcapng        samples/exchange-healthy.pcap on an interface with if_tsoffset 2^62
   jump.pcap            the same sample, +10 years from its middle packet on
@@ -85,7 +85,8 @@ def main(out):
         pkts += [(t, tcp(i, False, 0x02)), (t + 10, tcp(i, True, 0x12)), (t + 20, tcp(i, False, 0x10))]
     plain = [SHB, idb(1)] + [epb(0, t, d, 54) for t, d in pkts]
     put("plain.pcapng", b"".join(plain))
-    plain[3] = epb(0, 2**64 - 1, pkts[1][1], 54)
+    mid = len(pkts) // 2
+    plain[2 + mid] = epb(0, 2**64 - 1, pkts[mid][1], 54)
     put("stray.pcapng", b"".join(plain))
     link, recs = read_pcap(SAMPLE)
     put("offset.pcapng", b"".join([SHB, idb(link, 1 << 62)] + [epb(0, t, d, w) for t, d, w in recs]))

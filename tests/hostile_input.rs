@@ -286,9 +286,11 @@ fn warnings(r: &Value) -> String {
 
 #[test]
 fn one_timestamp_hangs_a_run() {
-    // 30,000 connections; the second packet stamped 0xFFFFFFFFFFFFFFFF µs. Before: the clock
-    // saturated, every later packet swept the whole table (quadratic).
+    // 30,000 connections; the middle packet stamped 0xFFFFFFFFFFFFFFFF µs. Before: the clock
+    // saturated, every later packet swept the whole table (15,000 open connections) and ended
+    // them all: quadratic, and every connection after it split.
     let recs = handshakes(30_000, T0);
+    let mid = recs.len() / 2;
     let link = 1;
     let plain = put(
         "plain.pcapng",
@@ -296,12 +298,13 @@ fn one_timestamp_hangs_a_run() {
     );
     let stray = put(
         "stray.pcapng",
-        &to_pcapng(
-            link,
-            &recs,
-            None,
-            |i, us| if i == 1 { u64::MAX } else { us as u64 },
-        ),
+        &to_pcapng(link, &recs, None, |i, us| {
+            if i == mid {
+                u64::MAX
+            } else {
+                us as u64
+            }
+        }),
     );
     let (base, _, t_base) = report(&[&plain], None, &[]);
     let (hit, err, t_hit) = report(&[&stray], None, &[]);
