@@ -160,7 +160,7 @@ def pcapng(link, recs, big_endian):
 
 
 def main():
-    added = {"frame": 0, "capture": 0, "site": 0, "records": 0}
+    added = {"frame": 0, "capture": 0, "site": 0, "records": 0, "pcapng_clock": 0}
     pcaps = sorted(f for f in os.listdir(SAMPLES) if f.endswith(".pcap"))
     turn = 0
     for name in pcaps:
@@ -218,6 +218,15 @@ def main():
         if f.endswith(".site.toml"):
             with open(os.path.join(SAMPLES, f), "rb") as fh:
                 added["site"] += put("site", fh.read())
+    # pcapng_clock: scripts (see fuzz_targets/pcapng_clock.rs): interfaces with options,
+    # packets near a base time, one stamped 2^64-1, a jump, an offset of 2^62 s.
+    iface_opts = bytes([1, 1, 0, 0, 0, 0, 3, 6]) + bytes([2, 0, 0x40, 0]) + (1 << 62).to_bytes(8, "little")
+    packet = lambda sel, kind, val: bytes([4, sel, kind]) + val + bytes([1])
+    near = lambda d: packet(0, 1, d.to_bytes(4, "little"))
+    added["pcapng_clock"] += put("pcapng_clock", iface_opts + near(0) + packet(0x40, 1, (5).to_bytes(4, "little")))
+    added["pcapng_clock"] += put("pcapng_clock", bytes([1, 0, 0, 0, 0, 0, 0]) + near(0) + packet(0, 0, (2**64 - 1).to_bytes(8, "little")) + near(9))
+    added["pcapng_clock"] += put("pcapng_clock", bytes([1, 0, 0, 0, 0, 0, 0]) + near(0) + packet(0, 0, (2**62).to_bytes(8, "little")) + near(3) + packet(0, 3, bytes(2)))
+    added["pcapng_clock"] += put("pcapng_clock", bytes([1, 1, 0, 0, 0, 0, 8, 0xff, 0x04]) + near(0) + packet(0x85, 1, bytes(4)) + bytes([3, 1]))
     for t, n in added.items():
         total = len(os.listdir(os.path.join(CORPUS, t)))
         print(f"{t}: {n} seeds added, {total} in fuzz/corpus/{t}/")

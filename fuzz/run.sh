@@ -4,7 +4,7 @@
 #   fuzz/run.sh TARGET SECONDS [extra libFuzzer flags...]
 #   fuzz/run.sh frame 600
 #
-# TARGET: frame, capture or site. Needs the nightly toolchain and cargo-fuzz
+# TARGET: frame, capture, site, records or pcapng_clock. Needs the nightly toolchain and cargo-fuzz
 # (`cargo install cargo-fuzz`). Seeds the corpus from samples/ (make-seeds.py) first,
 # runs niced, one process, with a 2 GiB RSS limit and a 10 s per-input timeout, and keeps
 # the whole libFuzzer log in fuzz/logs/. A crash, hang or OOM leaves its input in
@@ -12,16 +12,16 @@
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
-    echo "usage: $0 TARGET SECONDS [libFuzzer flags...]   (TARGET: frame, capture, site, records)" >&2
+    echo "usage: $0 TARGET SECONDS [libFuzzer flags...]   (TARGET: frame, capture, site, records, pcapng_clock)" >&2
     exit 2
 fi
 target=$1
 seconds=$2
 shift 2
 case "$target" in
-    frame | capture | site | records) ;;
+    frame | capture | site | records | pcapng_clock) ;;
     *)
-        echo "$0: unknown target '$target' (frame, capture, site, records)" >&2
+        echo "$0: unknown target '$target' (frame, capture, site, records, pcapng_clock)" >&2
         exit 2
         ;;
 esac

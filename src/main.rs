@@ -16,6 +16,7 @@ use exflow::report::summary;
 use exflow::report::terminal::sanitize;
 use exflow::report::words;
 use exflow::report::{build, html, junit, live_view, markdown, rules, table};
+use exflow::source::file::name_of_path;
 use exflow::source::live::{self, Live, LiveOptions};
 use exflow::source::outputs;
 use exflow::source::privileges::{self, Dropped};
@@ -58,7 +59,7 @@ enum Command {
 struct InitArgs {
     /// Infer the site from these captures or connection records (as `analyze` reads them).
     #[arg(long, value_name = "FILE", num_args = 1..)]
-    from: Vec<String>,
+    from: Vec<std::ffi::OsString>,
     /// A BPF filter applied to the captures first (as `analyze --filter`).
     #[arg(long, value_name = "EXPR", requires = "from")]
     filter: Option<String>,
@@ -123,8 +124,9 @@ enum PortsFormat {
 #[derive(Args)]
 struct AnalyzeArgs {
     /// Capture files, read in order as one capture. `-` reads standard input.
+    /// (A name that is not UTF-8 is accepted and printed with its other bytes as `\xNN`.)
     #[arg(required = true, value_name = "FILE")]
-    files: Vec<String>,
+    files: Vec<std::ffi::OsString>,
 
     /// Only packets matching this BPF expression (tcpdump syntax, compiled by libpcap).
     #[arg(long, short = 'f', value_name = "BPF")]
@@ -475,8 +477,9 @@ fn init(a: InitArgs) -> Result<ExitCode, Error> {
     if a.from.is_empty() {
         return print_stdout(&site::template()).map(|_| ExitCode::SUCCESS);
     }
+    let from: Vec<String> = a.from.iter().map(|f| name_of_path(f)).collect();
     let opts = Options {
-        files: a.from.clone(),
+        files: from.clone(),
         filter: a.filter,
         ..Options::default()
     };
@@ -484,7 +487,10 @@ fn init(a: InitArgs) -> Result<ExitCode, Error> {
     for w in &outcome.source.warnings {
         eprintln!("exflow: warning: {}", sanitize(&w.to_string()));
     }
-    let text = exflow::report::site_file::inferred(&agg, catalogue()?, &a.from);
+    for w in exflow::report::words::source_warnings(&outcome.source) {
+        eprintln!("exflow: warning: {}", sanitize(&w));
+    }
+    let text = exflow::report::site_file::inferred(&agg, catalogue()?, &from);
     print_stdout(&text).map(|_| ExitCode::SUCCESS)
 }
 
@@ -599,11 +605,12 @@ impl TimeoutArgs {
 
 fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
     let r = &a.report;
-    let inputs: Vec<&str> = a.files.iter().map(String::as_str).collect();
+    let files: Vec<String> = a.files.iter().map(|f| name_of_path(f)).collect();
+    let inputs: Vec<&str> = files.iter().map(String::as_str).collect();
     r.check_outputs(&inputs, None)?;
     let given = r.load_site()?;
     let opts = Options {
-        files: a.files.clone(),
+        files: files.clone(),
         input: a.input.map(InputArg::kind),
         filter: a.filter.clone(),
         flows: r.flows.clone(),
@@ -614,6 +621,9 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
     let (outcome, agg, failure) = pipeline::analyze(&opts)?;
     for w in &outcome.source.warnings {
         eprintln!("exflow: warning: {}", sanitize(&w.to_string()));
+    }
+    for w in exflow::report::words::source_warnings(&outcome.source) {
+        eprintln!("exflow: warning: {}", sanitize(&w));
     }
     let to_stdout = r.report_to_stdout();
     let code = if r.format() == Format::Summary {

@@ -12,6 +12,7 @@ mod closes;
 mod conformance;
 mod decode_frames;
 mod flow_props;
+mod hostile_input;
 mod html;
 mod junit;
 mod lab15;

@@ -4,11 +4,11 @@
 
 #![no_main]
 
+use exflow::aggregate::stats::RunStats;
 use exflow::aggregate::Aggregator;
 use exflow::classify::catalogue::Catalogue;
 use exflow::classify::site::Site;
 use exflow::flow::FlowConfig;
-use exflow::aggregate::stats::RunStats;
 use exflow::pipeline::Engine;
 use exflow::report::{build, markdown, table};
 use exflow::source::file::read_files;

@@ -340,7 +340,10 @@ pub struct FlowTable {
     /// The packet being observed is an exact duplicate ([`FlowTable::observe_duplicate`]).
     duplicate: bool,
     now: Timestamp,
-    next_sweep: Timestamp,
+    /// When the table last looked for expired connections (`i64::MIN`: never). The next
+    /// sweep is [`SWEEP_EVERY`] after it, compared as an elapsed time so that it never
+    /// saturates: a clock at `i64::MAX` sweeps once, not at every packet.
+    last_sweep: Timestamp,
     stats: FlowStats,
     /// The site's NAT addresses, for the `via` of joined connections.
     nat: nat::NatMap,
@@ -417,7 +420,7 @@ impl FlowTable {
             next_uid: 0,
             duplicate: false,
             now: Timestamp::ZERO,
-            next_sweep: Timestamp::ZERO,
+            last_sweep: Timestamp(i64::MIN),
             stats: FlowStats::default(),
             nat: nat::NatMap::default(),
         }
@@ -515,9 +518,9 @@ impl FlowTable {
         if ts > self.now {
             self.now = ts;
         }
-        if self.now >= self.next_sweep {
+        if self.now.since(self.last_sweep) >= SWEEP_EVERY {
             self.expire(self.now, sink);
-            self.next_sweep = self.now.plus(SWEEP_EVERY);
+            self.last_sweep = self.now;
         }
         match pkt.transport {
             Transport::Tcp(seg) => {

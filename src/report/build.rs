@@ -66,9 +66,27 @@ pub fn capture_facts(o: &RunStats) -> CaptureFacts {
     if o.payload_truncated > 0 {
         anomalies.insert("payload_cut_by_snaplen".to_string(), o.payload_truncated);
     }
+    let c = &f.clock;
+    for (name, n) in [
+        ("timestamp_out_of_range", c.out_of_range),
+        ("timestamp_offset_ignored", c.offset_ignored),
+        ("timestamp_zero", c.zero),
+        ("timestamp_backward", c.backward),
+        ("clock_jump_forward", c.jumps_forward),
+        ("clock_jump_back", c.jumps_back),
+        ("frame_on_ignored_interface", f.frames_on_ignored_interfaces),
+        ("link_type_not_filterable", f.unfilterable),
+    ] {
+        if n > 0 {
+            anomalies.insert(name.to_string(), n);
+        }
+    }
     CaptureFacts {
         files: f.files.clone(),
-        packets: f.frames.saturating_sub(f.filtered_out),
+        packets: f
+            .frames
+            .saturating_sub(f.filtered_out)
+            .saturating_sub(f.unfilterable),
         bytes: f.bytes,
         first_ts: f.first_ts.map(|t| t.as_secs_f64()),
         last_ts: f.last_ts.map(|t| t.as_secs_f64()),
@@ -101,7 +119,10 @@ pub fn capture_facts(o: &RunStats) -> CaptureFacts {
         queue_drops: o.live_drops.map(|d| d.queue),
         filter: f.filter.as_ref().map(|expr| FilterFact {
             expression: expr.clone(),
-            matched: f.frames.saturating_sub(f.filtered_out),
+            matched: f
+                .frames
+                .saturating_sub(f.filtered_out)
+                .saturating_sub(f.unfilterable),
             of: f.frames,
         }),
         vlan_tagged: f.vlan_tagged,
@@ -448,6 +469,7 @@ pub fn report(
     if let Some(w) = words::reorder_warning(&o.reorder) {
         warnings.push(w);
     }
+    warnings.extend(words::source_warnings(&o.source));
     for w in &o.source.warnings {
         warnings.push(w.clone());
     }

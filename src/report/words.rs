@@ -1096,6 +1096,98 @@ pub fn reorder_warning(r: &ReorderStats) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
+/// Warnings about what reading the files counted: timestamps out of range, zero, backward or
+/// jumping (`source::clock`), interfaces past the bound, frames the filter could not look at,
+/// files read in another order than given or overlapping in time.
+pub fn source_warnings(s: &crate::source::SourceStats) -> Vec<String> {
+    use crate::source::clock::{JUMP_BACK, JUMP_FORWARD};
+    let mut out = vec![];
+    let c = &s.clock;
+    let n = |count: u64, one: &str, many: &str| {
+        if count == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{count} {many}")
+        }
+    };
+    if c.jumps_forward + c.jumps_back > 0 {
+        out.push(format!(
+            "the capture clock jumped (more than {} forward or {} back within a file: {} \
+             forward, {} back; the largest {}): \
+             the jumps were taken out, later packets shifted by them, so connections across a \
+             jump are neither split nor kept open by it; times after a jump are not the \
+             capture's own",
+            duration(JUMP_FORWARD.as_secs_f64()),
+            duration(JUMP_BACK.as_secs_f64()),
+            c.jumps_forward,
+            c.jumps_back,
+            duration(c.largest_jump.as_secs_f64())
+        ));
+    }
+    if c.out_of_range > 0 {
+        out.push(format!(
+            "{} outside 1970 to 2116 (a wrong if_tsresol or a corrupt stamp): each was \
+             given the time of the packet before it",
+            n(
+                c.out_of_range,
+                "packet had a timestamp",
+                "packets had timestamps"
+            )
+        ));
+    }
+    if c.offset_ignored > 0 {
+        out.push(format!(
+            "{} whose interface's if_tsoffset put them outside 1970 to 2116: read without \
+             the offset",
+            n(c.offset_ignored, "packet", "packets")
+        ));
+    }
+    if c.zero > 0 {
+        out.push(format!(
+            "{} stamped 0 (1970-01-01): given the time of the packet before it, when there was \
+             one",
+            n(c.zero, "packet was", "packets were")
+        ));
+    }
+    // Packets a little earlier than the one before them (`c.backward`) are common (NIC
+    // queues, several CPUs): counted in the anomalies, put back in order, no warning.
+    if s.ignored_interfaces > 0 {
+        out.push(format!(
+            "{} past the first {} of a pcapng section were ignored, and the {} on them \
+             skipped",
+            n(
+                s.ignored_interfaces,
+                "interface description",
+                "interface descriptions"
+            ),
+            crate::source::file::MAX_INTERFACES,
+            n(s.frames_on_ignored_interfaces, "packet", "packets")
+        ));
+    }
+    if s.unfilterable > 0 {
+        let links: Vec<String> = s.unfilterable_links.iter().map(|l| l.to_string()).collect();
+        out.push(format!(
+            "{} of link types the --filter expression cannot be applied to ({}) skipped, not \
+             analysed",
+            n(s.unfilterable, "packet", "packets"),
+            links.join(", ")
+        ));
+    }
+    if s.reordered_files {
+        out.push(
+            "the files were read in the order of their first packets, not in the order given"
+                .to_string(),
+        );
+    }
+    if s.overlapping_files > 0 {
+        out.push(format!(
+            "{} before the file read before it ended: their packets overlap in time",
+            n(s.overlapping_files, "file starts", "files start")
+        ));
+    }
+    out
+}
+
 /// "3 packets put back in time order (the largest step back 212.5 ms)", or "none".
 pub fn reordered_label(packets: u64, max_step_back_ms: f64) -> String {
     if packets == 0 {

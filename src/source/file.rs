@@ -29,6 +29,7 @@
 //! impossible length, a packet on an undeclared interface, ...), is not an error: reading that
 //! file stops there with a warning in [`SourceStats::warnings`] and goes on with the next file.
 
+use super::clock::{ClockGuard, ClockStats};
 use super::filter::Filter;
 use super::{Frame, LinkType};
 use crate::error::Error;
@@ -40,6 +41,7 @@ use pcap_parser::{
     PcapNGReader,
 };
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read};
 use std::rc::Rc;
@@ -51,10 +53,28 @@ pub struct SourceStats {
     pub files: Vec<String>,
     /// Link types seen, in order of first appearance.
     pub link_types: Vec<LinkType>,
+    /// The same, to look a link type up without a scan (a capture may hold 65,535 of them).
+    pub link_set: HashSet<LinkType>,
     /// Frames read (before the filter).
     pub frames: u64,
     /// Frames the BPF filter rejected.
     pub filtered_out: u64,
+    /// Frames skipped because the filter cannot be compiled for their link type (libpcap
+    /// refuses it): not analysed.
+    pub unfilterable: u64,
+    /// The link types of those frames (each once, at most [`MAX_LISTED_LINKS`]).
+    pub unfilterable_links: Vec<LinkType>,
+    /// What the timestamps looked like (see [`super::clock`]).
+    pub clock: ClockStats,
+    /// pcapng interface descriptions past [`MAX_INTERFACES`] in their section: ignored.
+    pub ignored_interfaces: u64,
+    /// Frames on those interfaces: skipped, not analysed.
+    pub frames_on_ignored_interfaces: u64,
+    /// Files whose first packet is earlier than the last packet of the file read before it
+    /// (after sorting by first packet): their times overlap.
+    pub overlapping_files: u64,
+    /// Whether the files were read in another order than given (sorted by first packet).
+    pub reordered_files: bool,
     /// The `--filter` expression the frames went through, if any.
     pub filter: Option<String>,
     /// Ethernet frames carrying an 802.1Q / 802.1ad VLAN tag (before the filter): a filter
@@ -89,8 +109,13 @@ fn len_u16(n: usize) -> u16 {
     u16::try_from(n).unwrap_or(u16::MAX)
 }
 
-/// The most interfaces told apart (a pcapng file may describe any number).
+/// The most interfaces told apart (a pcapng file may describe any number), and the most
+/// interfaces read in one pcapng section: the descriptions past it are counted
+/// ([`SourceStats::ignored_interfaces`]) and the frames on them skipped and counted.
 pub const MAX_INTERFACES: usize = 1024;
+
+/// The most link types listed in [`SourceStats::unfilterable_links`].
+pub const MAX_LISTED_LINKS: usize = 16;
 
 impl SourceStats {
     /// Adds an interface and returns its id (the last one's, past [`MAX_INTERFACES`]).
@@ -108,7 +133,7 @@ impl SourceStats {
 
     /// Adds a link type to those seen, if it is new.
     pub fn note_link(&mut self, link: LinkType) {
-        if self.link_types.last() != Some(&link) && !self.link_types.contains(&link) {
+        if self.link_types.last() != Some(&link) && self.link_set.insert(link) {
             self.link_types.push(link);
         }
     }
@@ -133,10 +158,17 @@ impl SourceStats {
     }
 }
 
-/// Reads `paths` in order as one capture, handing every frame that passes `filter` to
-/// `on_frame`. Errors (exit 2) name the file: missing, unreadable, not a capture. Every file
-/// other than `-` is opened and its magic checked before the first frame is read, so a bad
-/// name in the list fails at once.
+/// Reads `paths` as one capture, handing every frame that passes `filter` to `on_frame`.
+/// Errors (exit 2) name the file: missing, unreadable, not a capture. Every file other than
+/// `-` is opened and its magic checked before the first frame is read, so a bad name in the
+/// list fails at once.
+///
+/// Several regular files are read in time order: sorted by their first packet's time (a file
+/// without packets keeps its place relative to the others; equal times keep the order
+/// given), so that a shell glob of rotated files (`x.pcap x.pcap1 x.pcap10 x.pcap2`) reads
+/// as captured. [`SourceStats::reordered_files`] says when that order differs from the one
+/// given, [`SourceStats::overlapping_files`] counts files starting before the previous one
+/// ended. Standard input or a pipe among them: read in the order given.
 pub fn read_files<F: FnMut(&Frame<'_>)>(
     paths: &[String],
     filter: Option<&mut Filter>,
@@ -145,27 +177,94 @@ pub fn read_files<F: FnMut(&Frame<'_>)>(
     for path in paths.iter().filter(|p| p.as_str() != "-") {
         check_early(path)?;
     }
+    let order = time_order(paths)?;
     let mut sink = Feed {
         summary: SourceStats {
             files: paths.to_vec(),
             filter: filter.as_ref().map(|f| f.expr().to_string()),
+            reordered_files: order.iter().enumerate().any(|(i, &j)| i != j),
             ..SourceStats::default()
         },
         filter,
         on_frame,
         last_ts: Timestamp::ZERO,
+        clock: ClockGuard::default(),
+        probe: None,
+        file_first: None,
     };
-    for path in paths {
+    let mut previous_last: Option<Timestamp> = None;
+    for &i in &order {
+        let path = &paths[i];
+        let before = sink.summary.frames;
+        sink.clock.new_file();
+        sink.file_first = None;
         read_file(path, &mut sink)?;
+        if sink.summary.frames > before {
+            if let (Some(prev), Some(first)) = (previous_last, sink.file_first) {
+                if first < prev {
+                    sink.summary.overlapping_files += 1;
+                }
+            }
+            previous_last = sink.clock.last().map(Timestamp);
+        }
     }
+    sink.summary.clock = sink.clock.stats;
     Ok(sink.summary)
+}
+
+/// The order to read `paths` in: by their first packet's time when there are several and all
+/// are regular files, else as given.
+fn time_order(paths: &[String]) -> Result<Vec<usize>, Error> {
+    let given: Vec<usize> = (0..paths.len()).collect();
+    if paths.len() < 2
+        || !paths
+            .iter()
+            .all(|p| p != "-" && std::fs::metadata(fs_path(p)).is_ok_and(|m| m.is_file()))
+    {
+        return Ok(given);
+    }
+    let mut firsts = Vec::with_capacity(paths.len());
+    for path in paths {
+        firsts.push(first_timestamp(path)?);
+    }
+    // Files without a packet go with the file given before them (the first: at the start).
+    let mut key = Vec::with_capacity(paths.len());
+    let mut carried = i64::MIN;
+    for t in &firsts {
+        if let Some(t) = t {
+            carried = t.0;
+        }
+        key.push(carried);
+    }
+    let mut order = given;
+    order.sort_by_key(|&i| key[i]);
+    Ok(order)
+}
+
+/// The time of a file's first packet (checked as reading it would), if it has one.
+fn first_timestamp(path: &str) -> Result<Option<Timestamp>, Error> {
+    let mut nothing = |_: &Frame<'_>| {};
+    let mut sink = Feed {
+        summary: SourceStats {
+            files: vec![path.to_string()],
+            ..SourceStats::default()
+        },
+        filter: None,
+        on_frame: &mut nothing,
+        last_ts: Timestamp::ZERO,
+        clock: ClockGuard::default(),
+        probe: Some(None),
+        file_first: None,
+    };
+    read_file(path, &mut sink)?;
+    Ok(sink.probe.flatten())
 }
 
 /// Opens a file and checks its magic, before any file is read. Only regular files: the first
 /// bytes of a pipe (`<(zcat x.pcap)`) would be lost to a second opening.
 fn check_early(path: &str) -> Result<(), Error> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+    let meta = std::fs::metadata(fs_path(path))
+        .map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
     if meta.is_file() || meta.is_dir() {
         open(path)?;
     }
@@ -181,6 +280,42 @@ const MAX_BLOCK: usize = 16 * 1024 * 1024;
 /// the lower 26 bits (libpcap's `LT_LINKTYPE`).
 const LINKTYPE_MASK: u32 = 0x03FF_FFFF;
 
+/// File names that are not UTF-8, by the name they are given in messages and reports (their
+/// invalid bytes written `\xNN`): [`name_of_path`] registers them, opening looks them up.
+static RAW_PATHS: std::sync::Mutex<Vec<(String, std::path::PathBuf)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The name a file given on the command line goes by: the path itself when it is UTF-8, else
+/// its bytes with every byte that is not part of UTF-8 written `\xNN` (and a backslash
+/// doubled), registered so that opening that name opens the file.
+pub fn name_of_path(path: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(s) = path.to_str() {
+        return s.to_string();
+    }
+    let mut name = String::new();
+    for chunk in path.as_bytes().utf8_chunks() {
+        name.push_str(&chunk.valid().replace('\\', "\\\\"));
+        for b in chunk.invalid() {
+            name.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    let mut raw = RAW_PATHS.lock().unwrap_or_else(|p| p.into_inner());
+    if !raw.iter().any(|(n, _)| *n == name) {
+        raw.push((name.clone(), std::path::PathBuf::from(path)));
+    }
+    name
+}
+
+/// The path to open for a file's name ([`name_of_path`]).
+pub fn fs_path(name: &str) -> std::path::PathBuf {
+    let raw = RAW_PATHS.lock().unwrap_or_else(|p| p.into_inner());
+    raw.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, p)| p.clone())
+        .unwrap_or_else(|| std::path::PathBuf::from(name))
+}
+
 /// The name of a file in messages.
 fn display_name(path: &str) -> &str {
     if path == "-" {
@@ -193,6 +328,19 @@ fn display_name(path: &str) -> &str {
 // ---------------------------------------------------------------------------------------------
 // Delivering frames
 
+/// A frame's timestamp as its file gives it.
+#[derive(Clone, Copy, Debug)]
+enum Stamp {
+    /// Written: nanoseconds (unbounded), and the same without the interface's `if_tsoffset`
+    /// when it has one.
+    Written {
+        ns: i128,
+        without_offset: Option<i128>,
+    },
+    /// None of its own (a pcapng simple packet block): the last frame's, unchecked.
+    Last,
+}
+
 /// Where frames go: the summary being filled, the filter and the callback.
 struct Feed<'f, 'c, F: FnMut(&Frame<'_>)> {
     summary: SourceStats,
@@ -202,23 +350,60 @@ struct Feed<'f, 'c, F: FnMut(&Frame<'_>)> {
     on_frame: &'c mut F,
     /// Timestamp of the last frame, for pcapng Simple Packet Blocks, which carry none.
     last_ts: Timestamp,
+    /// The checks of the timestamps (see [`super::clock`]).
+    clock: ClockGuard,
+    /// Looking only for the file's first timestamp (to sort the files): set to it, then the
+    /// reading stops.
+    probe: Option<Option<Timestamp>>,
+    /// The time of the current file's first frame.
+    file_first: Option<Timestamp>,
 }
 
 impl<F: FnMut(&Frame<'_>)> Feed<'_, '_, F> {
-    /// Counts a frame, runs the filter and hands the frame on if it passes.
-    fn deliver(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
+    /// Counts a frame, runs the filter and hands the frame on if it passes. The frame gets the
+    /// time [`ClockGuard::admit`] gives its stamp. Returns false when reading should stop (a
+    /// probe has its timestamp).
+    #[inline]
+    fn deliver(&mut self, frame: &Frame<'_>, stamp: Stamp) -> Result<bool, Error> {
+        let ts = match stamp {
+            Stamp::Written { ns, without_offset } => {
+                self.clock.admit(frame.iface, ns, without_offset)
+            }
+            Stamp::Last => self.last_ts,
+        };
+        if let Some(p) = self.probe.as_mut() {
+            *p = Some(ts);
+            return Ok(false);
+        }
+        let frame = &Frame { ts, ..*frame };
+        if self.file_first.is_none() {
+            self.file_first = Some(ts);
+        }
         let s = &mut self.summary;
         s.saw(frame);
         self.last_ts = frame.ts;
         if let Some(filter) = self.filter.as_deref_mut() {
-            if !filter.matches(frame)? {
-                s.filtered_out += 1;
-                return Ok(());
+            match filter.try_matches(frame) {
+                Some(true) => {}
+                Some(false) => {
+                    s.filtered_out += 1;
+                    return Ok(true);
+                }
+                None => {
+                    // libpcap cannot filter this link type: skipped, counted.
+                    s.unfilterable += 1;
+                    if s.unfilterable_links.len() < MAX_LISTED_LINKS
+                        && !s.unfilterable_links.contains(&frame.link)
+                    {
+                        s.unfilterable_links.push(frame.link);
+                    }
+                    return Ok(true);
+                }
             }
         }
         s.bytes += u64::from(frame.caplen);
         (self.on_frame)(frame);
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -255,7 +440,7 @@ fn open(path: &str) -> Result<Opened, Error> {
     } else if let Some(pre) = take_sniffed(path) {
         pre
     } else {
-        Box::new(File::open(path).map_err(|e| fail("cannot open", e))?)
+        Box::new(File::open(fs_path(path)).map_err(|e| fail("cannot open", e))?)
     };
     let (head, len, raw) = peek(raw).map_err(|e| fail("cannot read", e))?;
     let (compression, stream) = decompress(name, &head[..len], raw)?;
@@ -323,16 +508,21 @@ fn decompress(
 ) -> Result<(Option<&'static str>, Box<dyn Read>), Error> {
     Ok(match head {
         [0x1f, 0x8b, ..] => (Some("gzip"), Box::new(MultiGzDecoder::new(raw))),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => (
-            Some("zstd"),
-            Box::new(
-                zstd::Decoder::new(raw)
-                    .map_err(|e| Error::input(name, format!("cannot decompress (zstd): {e}")))?,
-            ),
-        ),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => {
+            let fail = |e: io::Error| Error::input(name, format!("cannot decompress (zstd): {e}"));
+            let mut decoder = zstd::Decoder::new(raw).map_err(fail)?;
+            // `zstd --long=31` (and any level up to --ultra -22) writes windows up to 2 GiB;
+            // the decoder refuses more than 128 MiB unless told. Memory follows the window
+            // the file declares, as for the zstd command itself.
+            decoder.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(fail)?;
+            (Some("zstd"), Box::new(decoder))
+        }
         _ => (None, raw),
     })
 }
+
+/// The largest zstd window accepted: 2^31 bytes, the most `zstd --long` writes.
+const ZSTD_WINDOW_LOG_MAX: u32 = 31;
 
 /// A file opened for a reader of another format than packets (connection logs): its bytes,
 /// decompressed the way captures are (gzip, zstd), with the compression's name. `-` is
@@ -344,7 +534,10 @@ pub fn open_decompressed(path: &str) -> Result<(Option<&'static str>, Box<dyn Re
     } else if let Some(pre) = take_sniffed(path) {
         pre
     } else {
-        Box::new(File::open(path).map_err(|e| Error::input(name, format!("cannot open: {e}")))?)
+        Box::new(
+            File::open(fs_path(path))
+                .map_err(|e| Error::input(name, format!("cannot open: {e}")))?,
+        )
     };
     let (head, len, raw) =
         peek(raw).map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
@@ -387,8 +580,8 @@ pub fn sniff(path: &str) -> Result<Sniffed, Error> {
             .map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
         Box::new(io::Cursor::new(buffered.to_vec()))
     } else {
-        let mut file =
-            File::open(path).map_err(|e| Error::input(name, format!("cannot open: {e}")))?;
+        let mut file = File::open(fs_path(path))
+            .map_err(|e| Error::input(name, format!("cannot open: {e}")))?;
         let regular = file.metadata().is_ok_and(|m| m.is_file());
         if regular {
             Box::new(file)
@@ -647,6 +840,7 @@ fn read_pcap<F: FnMut(&Frame<'_>)>(
         .position(|f| f == name)
         .unwrap_or(0);
     let iface = sink.summary.add_interface(file, None, link);
+    sink.clock.reserve(iface);
 
     loop {
         let offset = reader.consumed() as u64;
@@ -670,11 +864,10 @@ fn read_pcap<F: FnMut(&Frame<'_>)>(
             return Ok(End::Corrupt(offset, "unreadable record".into()));
         };
         let bytes = record.get(record_header..).unwrap_or_default();
+        let raw = i128::from(u32_at(record, 0, big_endian)) * 1_000_000_000
+            + i128::from(u32_at(record, 4, big_endian)) * i128::from(nanos_per_unit);
         let frame = Frame {
-            ts: Timestamp::from_secs_nanos(
-                i64::from(u32_at(record, 0, big_endian)),
-                i64::from(u32_at(record, 4, big_endian)) * nanos_per_unit,
-            ),
+            ts: Timestamp::ZERO,
             link,
             caplen: len_u32(bytes),
             wire_len: u32_at(record, 12, big_endian).max(len_u32(bytes)),
@@ -682,7 +875,13 @@ fn read_pcap<F: FnMut(&Frame<'_>)>(
             interfaces: len_u16(sink.summary.interfaces.len()),
             bytes,
         };
-        sink.deliver(&frame)?;
+        let stamp = Stamp::Written {
+            ns: raw,
+            without_offset: None,
+        };
+        if !sink.deliver(&frame, stamp)? {
+            return Ok(End::Clean(offset));
+        }
         // Without moving what is left to the front of the buffer each time half of it has
         // been read (pcap-parser's `consume`): `refill` moves only the partial record left.
         reader.consume_noshift(record_header + caplen);
@@ -710,7 +909,7 @@ struct Interface {
     snaplen: u32,
     scale: TsScale,
     /// `if_tsoffset`, in nanoseconds.
-    offset_ns: i64,
+    offset_ns: i128,
 }
 
 impl Interface {
@@ -750,14 +949,16 @@ impl Interface {
             link: LinkType(idb.linktype.0 as u32), // read from a u16
             snaplen: idb.snaplen,
             scale,
-            offset_ns: offset_s.saturating_mul(1_000_000_000),
+            offset_ns: i128::from(offset_s) * 1_000_000_000,
         })
     }
 
-    /// The time of a 64-bit pcapng timestamp on this interface.
-    fn ts(&self, high: u32, low: u32) -> Timestamp {
+    /// The time of a 64-bit pcapng timestamp on this interface, in nanoseconds (unbounded:
+    /// [`ClockGuard::admit`] checks it), and the same without `if_tsoffset` when it has one.
+    fn ts(&self, high: u32, low: u32) -> (i128, Option<i128>) {
         let units = (u64::from(high) << 32) | u64::from(low);
-        Timestamp(self.scale.to_ns(units).saturating_add(self.offset_ns))
+        let ns = self.scale.to_ns(units);
+        (ns + self.offset_ns, (self.offset_ns != 0).then_some(ns))
     }
 }
 
@@ -786,13 +987,14 @@ impl TsScale {
         }
     }
 
-    fn to_ns(self, units: u64) -> i64 {
+    /// Nanoseconds; at most 2^64 * 10^9, which an `i128` holds.
+    fn to_ns(self, units: u64) -> i128 {
         let ns = match self {
             TsScale::Mul(m) => u128::from(units) * u128::from(m),
             TsScale::Div(d) => u128::from(units / d),
-            TsScale::Shift(n) => (u128::from(units) * 1_000_000_000) >> n,
+            TsScale::Shift(n) => (u128::from(units) * 1_000_000_000) >> n.min(127),
         };
-        i64::try_from(ns).unwrap_or(i64::MAX)
+        i128::try_from(ns).unwrap_or(i128::MAX)
     }
 }
 
@@ -820,8 +1022,10 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
         .iter()
         .position(|f| f == name)
         .unwrap_or(0);
-    // The interfaces of the current section: ids restart at 0 in each section.
+    // The interfaces of the current section: ids restart at 0 in each section. At most
+    // MAX_INTERFACES; `described` counts them all.
     let mut interfaces: Vec<Interface> = Vec::new();
+    let mut described = 0usize;
 
     loop {
         let offset = reader.consumed() as u64;
@@ -874,20 +1078,25 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                             ));
                         }
                         interfaces.clear();
+                        described = 0;
+                        sink.clock.new_file();
                         Ok(())
                     }
                     Ok((used, PcapBlockOwned::NG(Block::InterfaceDescription(idb))))
                         if used == len =>
                     {
+                        described = described.saturating_add(1);
                         if interfaces.len() >= MAX_INTERFACES {
-                            return corrupt(format!(
-                                "more than {MAX_INTERFACES} interfaces in one section"
-                            ));
+                            // Past the bound: counted, its frames skipped.
+                            sink.summary.ignored_interfaces += 1;
+                            Ok(())
+                        } else {
+                            Interface::from_idb(&idb, big_endian).map(|mut i| {
+                                i.id = sink.summary.add_interface(file, i.name.clone(), i.link);
+                                sink.clock.reserve(i.id);
+                                interfaces.push(i)
+                            })
                         }
-                        Interface::from_idb(&idb, big_endian).map(|mut i| {
-                            i.id = sink.summary.add_interface(file, i.name.clone(), i.link);
-                            interfaces.push(i)
-                        })
                     }
                     _ => Err(if block_type == SHB {
                         "unreadable section header block".to_string()
@@ -914,6 +1123,11 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                     usize::from(u16::from_le_bytes([block[8], block[9]]))
                 };
                 let Some(iface) = interfaces.get(if_id) else {
+                    if if_id < described {
+                        sink.summary.frames_on_ignored_interfaces += 1;
+                        reader.consume_noshift(len);
+                        continue;
+                    }
                     return corrupt(format!(
                         "packet on interface {if_id}, which this section does not describe"
                     ));
@@ -925,8 +1139,10 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                 }
                 let bytes = &block[28..28 + claimed.min(room)];
                 let caplen = len_u32(bytes);
+                let (raw, without_offset) =
+                    iface.ts(u32_at(block, 12, big_endian), u32_at(block, 16, big_endian));
                 let frame = Frame {
-                    ts: iface.ts(u32_at(block, 12, big_endian), u32_at(block, 16, big_endian)),
+                    ts: Timestamp::ZERO,
                     link: iface.link,
                     caplen,
                     wire_len: u32_at(block, 24, big_endian).max(caplen),
@@ -934,7 +1150,13 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                     interfaces: len_u16(sink.summary.interfaces.len()),
                     bytes,
                 };
-                sink.deliver(&frame)?;
+                let stamp = Stamp::Written {
+                    ns: raw,
+                    without_offset,
+                };
+                if !sink.deliver(&frame, stamp)? {
+                    return Ok(End::Clean(offset));
+                }
             }
             SPB => {
                 // Original length, then data; the interface is the section's first, the
@@ -961,7 +1183,9 @@ fn read_pcapng<F: FnMut(&Frame<'_>)>(
                     interfaces: len_u16(sink.summary.interfaces.len()),
                     bytes,
                 };
-                sink.deliver(&frame)?;
+                if !sink.deliver(&frame, Stamp::Last)? {
+                    return Ok(End::Clean(offset));
+                }
             }
             // Statistics, name resolution, secrets, custom blocks...: nothing for us.
             _ => {}

@@ -14,6 +14,7 @@
 
 use super::{Frame, LinkType};
 use crate::error::Error;
+use std::collections::HashMap;
 use std::fmt;
 
 /// A `--filter` expression, compiled for every link type it has met.
@@ -21,6 +22,10 @@ pub struct Filter {
     expr: String,
     /// One compiled program per link type met, Ethernet first.
     programs: Vec<(LinkType, Program)>,
+    /// Where each link type's program is in `programs` (`None`: libpcap cannot compile the
+    /// expression for it), so that a capture of thousands of link types is not scanned per
+    /// frame, nor compiled again for a link type that failed.
+    index: HashMap<LinkType, Option<usize>>,
     /// Index in `programs` of the one used last (frames come in runs of one link type).
     last: usize,
 }
@@ -41,6 +46,7 @@ impl Filter {
         Ok(Filter {
             expr: expr.to_string(),
             programs: vec![(LinkType::ETHERNET, program)],
+            index: HashMap::from([(LinkType::ETHERNET, Some(0))]),
             last: 0,
         })
     }
@@ -60,30 +66,56 @@ impl Filter {
         })
     }
 
-    /// Index in `programs` of the program for `link`, compiling it if it is new.
-    fn program_for(&mut self, link: LinkType) -> Result<usize, Error> {
+    /// Whether the frame passes; `None` when the expression cannot be compiled for its link
+    /// type (the reader skips and counts such frames). Compiles once per link type.
+    #[inline]
+    pub fn try_matches(&mut self, frame: &Frame<'_>) -> Option<bool> {
+        let index = self.lookup(frame.link)?;
+        let program = &self.programs[index].1;
+        Some(match &program.insns {
+            Some(insns) => run(insns, frame.bytes, frame.wire_len) != 0,
+            None => program.bpf.filter(frame.bytes),
+        })
+    }
+
+    /// Index in `programs` of the program for `link`, compiling it if it is new; `None` if it
+    /// cannot be compiled (remembered).
+    fn lookup(&mut self, link: LinkType) -> Option<usize> {
         if self
             .programs
             .get(self.last)
             .is_some_and(|(l, _)| *l == link)
         {
-            return Ok(self.last);
+            return Some(self.last);
         }
-        let index = match self.programs.iter().position(|(l, _)| *l == link) {
-            Some(i) => i,
+        let index = match self.index.get(&link) {
+            Some(known) => *known,
             None => {
-                let program = Program::compile(&self.expr, link).map_err(|msg| {
-                    Error::Usage(format!(
-                        "--filter '{}' cannot be applied to link type {link} ({}): {msg}",
-                        self.expr, link.0
-                    ))
-                })?;
-                self.programs.push((link, program));
-                self.programs.len() - 1
+                let compiled = Program::compile(&self.expr, link).ok().map(|program| {
+                    self.programs.push((link, program));
+                    self.programs.len() - 1
+                });
+                self.index.insert(link, compiled);
+                compiled
             }
         };
-        self.last = index;
-        Ok(index)
+        if let Some(i) = index {
+            self.last = i;
+        }
+        index
+    }
+
+    /// Index in `programs` of the program for `link`, compiling it if it is new; an error
+    /// names the link type when libpcap cannot compile the expression for it.
+    fn program_for(&mut self, link: LinkType) -> Result<usize, Error> {
+        if let Some(i) = self.lookup(link) {
+            return Ok(i);
+        }
+        let msg = Program::compile(&self.expr, link).err().unwrap_or_default();
+        Err(Error::Usage(format!(
+            "--filter '{}' cannot be applied to link type {link} ({}): {msg}",
+            self.expr, link.0
+        )))
     }
 
     /// Runs the frame through libpcap's own `pcap_offline_filter` (which is given the captured

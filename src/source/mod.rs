@@ -4,6 +4,7 @@
 //! A source lends each frame to a callback as a [`Frame`] borrowed from its own buffer; it never
 //! copies a frame onto the heap.
 
+pub mod clock;
 pub mod file;
 pub mod filter;
 pub mod live;
