@@ -6,6 +6,7 @@
 //! with its verdict.
 
 pub mod evidence;
+pub mod findings;
 pub mod stats;
 pub mod verdict;
 
@@ -213,6 +214,8 @@ pub struct Aggregator {
     max_groups: usize,
     /// Conversations folded into the per-service overflow groups.
     pub folded: u64,
+    /// What the payload looks of the connections showed, per conversation.
+    looks: findings::Looks,
 }
 
 impl Default for Aggregator {
@@ -264,6 +267,7 @@ impl Sink for Aggregator {
             g.sources += 1;
         }
         g.add(r, &o);
+        self.looks.add(&key, r);
     }
 }
 
@@ -278,6 +282,7 @@ impl Aggregator {
             groups: HashMap::new(),
             max_groups,
             folded: 0,
+            looks: findings::Looks::default(),
         }
     }
 
@@ -557,14 +562,17 @@ impl Aggregator {
                 syn_synack: verdict::percentiles(&v),
             })
             .collect();
-        Finalized {
+        let mut fin = Finalized {
             expected,
             unexpected,
             unsupported_restrictions,
             scans,
             floods,
             latency,
-        }
+            findings: Vec::new(),
+        };
+        self.looks.apply(site, cat, &mut fin);
+        fin
     }
 
     /// What inference reads of each conversation, scanners' probes and floods left out.
@@ -754,6 +762,8 @@ impl Acc {
             died_at,
             via: self.via,
             out_of_view: false,
+            mail_replied: 0,
+            mail_refused: 0,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod history;
 pub mod import;
 pub mod key;
 pub mod nat;
+pub mod payload;
 pub mod record;
 pub mod reorder;
 pub mod tcp;
@@ -151,6 +152,11 @@ struct Flow {
     icmp_count: u16,
     /// The NAT pair a packet of it was translated by ([`Packet::nat`]; 0: none).
     via: u8,
+    /// No payload look for this connection (its start was not seen, or its first bytes are
+    /// no protocol looked into): [`payload`].
+    look_off: bool,
+    /// The payload look, from the connection's first payload byte ([`payload`]).
+    look: Option<Box<payload::Look>>,
 }
 
 /// No attempt deadline set ([`Flow::attempt_deadline`]).
@@ -188,6 +194,8 @@ impl Flow {
             via: 0,
             icmp: [None; ICMP_KEPT],
             icmp_count: 0,
+            look_off: false,
+            look: None,
         }
     }
 
@@ -196,6 +204,9 @@ impl Flow {
     fn flip_endpoints(&mut self) {
         std::mem::swap(&mut self.orig, &mut self.resp);
         self.stats.swap(0, 1);
+        if let Some(l) = &mut self.look {
+            l.flip();
+        }
         if let Some((s, ttl)) = self.rst_by {
             let s = if s == Side::Orig {
                 Side::Resp
@@ -303,6 +314,7 @@ impl Flow {
             icmp: self.icmp,
             icmp_count: u32::from(self.icmp_count),
             end,
+            look: self.look.as_ref().and_then(|l| l.facts()).map(Box::new),
         }
     }
 }
@@ -492,6 +504,19 @@ impl FlowTable {
 
     /// Updates the table with one packet seen at `ts`.
     pub fn observe(&mut self, ts: Timestamp, pkt: &Packet, sink: &mut impl Sink) {
+        self.observe_with(ts, pkt, &[], sink);
+    }
+
+    /// [`FlowTable::observe`] with the packet's captured TCP payload (or its first bytes, as
+    /// many as [`payload::Gate`] let through): read by the connection's payload look.
+    #[inline]
+    pub fn observe_with(
+        &mut self,
+        ts: Timestamp,
+        pkt: &Packet,
+        payload: &[u8],
+        sink: &mut impl Sink,
+    ) {
         if ts > self.now {
             self.now = ts;
         }
@@ -503,7 +528,7 @@ impl FlowTable {
             Transport::Tcp(seg) => {
                 let src = Endpoint::new(pkt.src, seg.sport);
                 let dst = Endpoint::new(pkt.dst, seg.dport);
-                self.tcp(ts, pkt, src, dst, sink);
+                self.tcp(ts, pkt, src, dst, payload, sink);
             }
             Transport::Udp(d) => {
                 let src = Endpoint::new(pkt.src, d.sport);
@@ -598,6 +623,7 @@ impl FlowTable {
         pkt: &Packet,
         src: Endpoint,
         dst: Endpoint,
+        payload: &[u8],
         sink: &mut impl Sink,
     ) {
         let Transport::Tcp(seg) = pkt.transport else {
@@ -631,7 +657,12 @@ impl FlowTable {
                 }
             },
             sink,
-            |f, is_orig| tcp_update(f, is_orig, ts, pkt, &seg, close_delay),
+            |f, is_orig| {
+                tcp_update(f, is_orig, ts, pkt, &seg, close_delay);
+                if !payload.is_empty() && !f.look_off {
+                    look(f, src, &seg, payload);
+                }
+            },
         );
     }
 
@@ -857,6 +888,39 @@ impl FlowTable {
 }
 
 /// One TCP segment of a connection: Zeek's state machine plus exflow's own facts.
+/// Feeds a segment's payload to its connection's look (see [`payload`]): allocated at the
+/// first payload byte of a connection whose start was seen, once.
+#[inline(never)]
+fn look(f: &mut Flow, src: Endpoint, seg: &crate::decode::TcpSegment, data: &[u8]) {
+    let Kind::Tcp(c) = &f.kind else {
+        return;
+    };
+    let d = usize::from(f.orig != src);
+    let ep = if d == 0 { c.orig() } else { c.resp() };
+    let off = seg.seq.wrapping_sub(ep.start_seq()).wrapping_sub(1);
+    let complete = data.len() >= seg.payload_len as usize
+        || off.saturating_add(data.len() as u32) >= payload::BUDGET;
+    let look = match &mut f.look {
+        Some(l) => l,
+        None => {
+            let h = &f.history;
+            let syn_seen = [b'S', b's', b'H', b'h'].iter().any(|&c| h.contains(c));
+            if !syn_seen || off >= payload::BUDGET {
+                f.look_off = true;
+                return;
+            }
+            f.look.insert(Box::default())
+        }
+    };
+    look.feed(d, off, data, complete);
+    if look.finished() {
+        f.look_off = true;
+        if look.facts().is_none() {
+            f.look = None;
+        }
+    }
+}
+
 fn tcp_update(
     f: &mut Flow,
     is_orig: bool,

@@ -203,6 +203,11 @@ fn flow_entry(row: FlowRow, cat: &Catalogue, ifaces: &[String]) -> FlowEntry {
         row.handshake,
         row.died_at,
     );
+    let detail = if row.mail_refused > 0 {
+        words::mail_refused(row.mail_refused, row.mail_replied, &src, &dst, row.port)
+    } else {
+        detail
+    };
     let name = |i: u16| {
         ifaces
             .get(usize::from(i))
@@ -332,6 +337,26 @@ fn example(x: &rows::Example) -> Example {
     }
 }
 
+fn finding(f: &crate::aggregate::findings::Finding) -> model::Finding {
+    let (src, dst) = (side(&f.src), side(&f.dst));
+    model::Finding {
+        kind: f.kind.as_str(),
+        proto: "tcp",
+        port: f.port,
+        detail: words::finding(f, &src, &dst),
+        src,
+        dst,
+        count: f.count,
+        by: f.by.as_str(),
+        example: example(&f.example),
+        sni: f.sni.clone(),
+        code: f.rejection.as_ref().map(|r| r.1),
+        text: f.rejection.as_ref().map(|r| r.2.clone()),
+        command: f.rejection.as_ref().map(|r| r.0.as_str()),
+        banner: f.banner.clone(),
+    }
+}
+
 fn scan(s: &rows::Scan) -> Scan {
     Scan {
         source: s.source.to_string(),
@@ -450,8 +475,10 @@ pub fn report(
             syn_synack_ms: l.syn_synack,
         })
         .collect();
+    let findings = fin.findings.iter().map(finding).collect();
     Report {
         schema_version: SCHEMA_VERSION,
+        findings,
         tool: Tool {
             name: "exflow",
             version: env!("CARGO_PKG_VERSION"),

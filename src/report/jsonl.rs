@@ -1,6 +1,7 @@
 //! `--flows OUT.jsonl`: one JSON object per connection, written when the connection ends.
 //! Zeek's conn.log field names where Zeek has the field; exflow's own fields after them.
 
+use crate::flow::payload::Facts;
 use crate::flow::ConnRecord;
 use serde_json::ser::{CompactFormatter, Formatter};
 use std::io::{self, Write};
@@ -140,6 +141,69 @@ fn ms(d: Option<crate::time::Duration>) -> Option<f64> {
 }
 
 /// Writes one record as a JSON line.
+/// The payload look's facts as `--flows` fields (PRODUCT.md's names): the key (`smtp`,
+/// `tls`, `http`) and its object. Wire strings go through serde_json, which escapes them;
+/// they are bounded where they were copied (`flow::payload`).
+pub fn look_json(f: &Facts) -> (&'static str, serde_json::Value) {
+    use serde_json::json;
+    let text = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
+    match f {
+        Facts::Smtp(s) => (
+            "smtp",
+            json!({
+                "banner_code": s.banner_code,
+                "banner": text(s.banner.bytes()),
+                "banner_masked": s.banner_masked,
+                "starttls_offered": s.starttls_offered,
+                "starttls_masked": s.starttls_masked,
+                "starttls": s.starttls,
+                "commands_masked": s.commands_masked,
+                "reply_codes": s.codes(),
+                "rejected": s.rejected.map(|(cmd, code)| json!({
+                    "command": cmd.as_str(),
+                    "code": code,
+                    "text": text(s.reject_text.bytes()),
+                })),
+            }),
+        ),
+        Facts::Tls(t) => (
+            "tls",
+            json!({
+                "sni": (!t.sni.is_empty()).then(|| text(t.sni.bytes())),
+                "alpn": text(t.alpn.bytes())
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+                "client_hello": t.client_hello,
+                "established": t.server_hello,
+                "alert": t.alert.map(|(by_resp, level, desc)| json!({
+                    "by": if by_resp { "resp" } else { "orig" },
+                    "level": level,
+                    "description": desc,
+                })),
+            }),
+        ),
+        Facts::Http(h) => {
+            let path = text(h.path.bytes());
+            let service = crate::classify::catalogue::Catalogue::embedded()
+                .ok()
+                .and_then(|c| c.service_of_path(&path))
+                .map(str::to_string);
+            (
+                "http",
+                json!({
+                    "method": text(h.method.bytes()),
+                    "host": (!h.host.is_empty()).then(|| text(h.host.bytes())),
+                    "path": path,
+                    "status": (h.status != 0).then_some(h.status),
+                    "service": service,
+                }),
+            )
+        }
+    }
+}
+
 pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
     w.write_all(b"{\"ts\":")?;
     f64_value(w, r.ts.as_secs_f64())?;
@@ -245,6 +309,13 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
             CompactFormatter.write_u16(w, id)?;
         }
         w.write_all(b"]")?;
+    }
+    if let Some(f) = &r.look {
+        let (key, value) = look_json(f);
+        w.write_all(b",\"")?;
+        w.write_all(key.as_bytes())?;
+        w.write_all(b"\":")?;
+        serde_json::to_writer(&mut *w, &value).map_err(io::Error::from)?;
     }
     w.write_all(b",\"end\":")?;
     name(w, r.end.as_str())?;
@@ -461,6 +532,7 @@ mod tests {
                 EndReason::Evicted,
                 EndReason::EndOfCapture,
             ][(i % 4) as usize],
+            look: None,
         }
     }
 
