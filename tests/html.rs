@@ -341,6 +341,7 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
         warnings: vec![evil.into()],
         interim: None,
         inputs: vec![],
+        findings: vec![],
     };
     let cat = Catalogue::embedded().unwrap();
     let mut site = Site::new(exflow::classify::catalogue::Profile::Mailbox);

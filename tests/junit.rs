@@ -257,6 +257,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         warnings: vec![],
         interim: None,
         inputs: vec![],
+        findings: vec![],
     };
     assert_eq!(junit::counts(&report), (8, 6, 1));
     let xml = junit::render(&report);

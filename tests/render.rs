@@ -386,6 +386,7 @@ fn site_report() -> Report {
         ],
         interim: None,
         inputs: vec![],
+        findings: vec![],
     }
 }
 

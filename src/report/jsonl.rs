@@ -141,6 +141,19 @@ fn ms(d: Option<crate::time::Duration>) -> Option<f64> {
 }
 
 /// Writes one record as a JSON line.
+/// The ALPN protocols offered (the last one left out if it did not fit).
+fn alpn(t: &crate::flow::payload::TlsFacts) -> Vec<String> {
+    let mut v: Vec<String> = String::from_utf8_lossy(t.alpn.bytes())
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if t.alpn.is_cut() {
+        v.pop();
+    }
+    v
+}
+
 /// The payload look's facts as `--flows` fields (PRODUCT.md's names): the key (`smtp`,
 /// `tls`, `http`) and its object. Wire strings go through serde_json, which escapes them;
 /// they are bounded where they were copied (`flow::payload`).
@@ -170,11 +183,7 @@ pub fn look_json(f: &Facts) -> (&'static str, serde_json::Value) {
             "tls",
             json!({
                 "sni": (!t.sni.is_empty()).then(|| text(t.sni.bytes())),
-                "alpn": text(t.alpn.bytes())
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect::<Vec<_>>(),
+                "alpn": alpn(t),
                 "client_hello": t.client_hello,
                 "established": t.server_hello,
                 "alert": t.alert.map(|(by_resp, level, desc)| json!({

@@ -87,7 +87,8 @@ impl Look {
     /// The facts so far (None: not a protocol looked into, or nothing learnt).
     pub fn facts(&self) -> Option<Facts> {
         match &self.app {
-            App::Smtp(s) => Some(Facts::Smtp(s.facts)),
+            App::Smtp(s) if s.confirmed => Some(Facts::Smtp(s.facts)),
+            App::Smtp(_) => None,
             App::Tls { facts, .. } => Some(Facts::Tls(*facts)),
             App::Http(h) => Some(Facts::Http(h.facts)),
             App::Unknown | App::Off => None,

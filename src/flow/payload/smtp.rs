@@ -87,6 +87,10 @@ pub struct Smtp {
     n_pending: u8,
     greeted: bool,
     in_body: bool,
+    /// SMTP for sure: the client said EHLO or HELO, or the greeting names (E)SMTP or was
+    /// masked. An FTP server greets with `220 ` too; its client says USER or AUTH.
+    pub confirmed: bool,
+    client_lines: u8,
     /// The reply being read (its first line's command), for continuation lines.
     in_reply: bool,
 }
@@ -173,6 +177,13 @@ impl Smtp {
             *d = s.to_ascii_uppercase();
         }
         let verb = up.get(..n).unwrap_or_default();
+        self.client_lines = self.client_lines.saturating_add(1);
+        if matches!(verb, b"EHLO" | b"HELO") {
+            self.confirmed = true;
+        } else if self.client_lines == 1 && !self.confirmed {
+            // Not an SMTP client's first word (FTP's USER, AUTH, ...).
+            return Next::Stop;
+        }
         let cmd = match verb {
             b"EHLO" => Command::Ehlo,
             b"HELO" => Command::Helo,
@@ -223,6 +234,11 @@ impl Smtp {
                 f.banner_code = code;
                 f.banner.set(text);
                 f.banner_masked = masked(text);
+                let up = |c: &u8| c.to_ascii_uppercase();
+                self.confirmed |= f.banner_masked
+                    || text
+                        .windows(4)
+                        .any(|w| w.iter().map(up).eq(b"SMTP".iter().copied()));
             }
             Command::Ehlo if code == 250 => {
                 // The first line is the server's name; the others are capabilities.
