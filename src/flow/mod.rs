@@ -139,7 +139,9 @@ struct Flow {
     /// Saturating at 65,535.
     syn_retries: u16,
     last_syn_ts: Option<Timestamp>,
-    synack_ts: Option<Timestamp>,
+    /// The first SYN-ACK's time; [`NO_TIME`] until one is seen (a sentinel rather than an
+    /// `Option`: 8 bytes less per tracked connection, which its payload look's pointer took).
+    synack_ts: Timestamp,
     rtt_syn_synack: Option<Duration>,
     rtt_synack_ack: Option<Duration>,
     rst_by: Option<(Side, u8)>,
@@ -152,12 +154,12 @@ struct Flow {
     icmp_count: u16,
     /// The NAT pair a packet of it was translated by ([`Packet::nat`]; 0: none).
     via: u8,
-    /// No payload look for this connection (its start was not seen, or its first bytes are
-    /// no protocol looked into): [`payload`].
-    look_off: bool,
     /// The payload look, from the connection's first payload byte ([`payload`]).
     look: Option<Box<payload::Look>>,
 }
+
+/// No SYN-ACK seen yet ([`Flow::synack_ts`]).
+const NO_TIME: Timestamp = Timestamp(i64::MIN);
 
 /// No attempt deadline set ([`Flow::attempt_deadline`]).
 const NO_DEADLINE: Timestamp = Timestamp(i64::MAX);
@@ -185,7 +187,7 @@ impl Flow {
             stats: [DirStats::default(); 2],
             syn_retries: 0,
             last_syn_ts: None,
-            synack_ts: None,
+            synack_ts: NO_TIME,
             rtt_syn_synack: None,
             rtt_synack_ack: None,
             rst_by: None,
@@ -194,7 +196,6 @@ impl Flow {
             via: 0,
             icmp: [None; ICMP_KEPT],
             icmp_count: 0,
-            look_off: false,
             look: None,
         }
     }
@@ -659,7 +660,7 @@ impl FlowTable {
             sink,
             |f, is_orig| {
                 tcp_update(f, is_orig, ts, pkt, &seg, close_delay);
-                if !payload.is_empty() && !f.look_off {
+                if !payload.is_empty() {
                     look(f, src, &seg, payload);
                 }
             },
@@ -889,7 +890,10 @@ impl FlowTable {
 
 /// One TCP segment of a connection: Zeek's state machine plus exflow's own facts.
 /// Feeds a segment's payload to its connection's look (see [`payload`]): allocated at the
-/// first payload byte of a connection whose start was seen, once.
+/// first byte of either direction's stream (offset 0) of a connection whose start was seen,
+/// and dropped at once when those bytes are no protocol looked into; so a connection
+/// allocates at most once per direction (again only for a retransmitted first segment of a
+/// connection whose look was dropped), never per packet, and carries no flag for it.
 #[inline(never)]
 fn look(f: &mut Flow, src: Endpoint, seg: &crate::decode::TcpSegment, data: &[u8]) {
     let Kind::Tcp(c) = &f.kind else {
@@ -901,23 +905,20 @@ fn look(f: &mut Flow, src: Endpoint, seg: &crate::decode::TcpSegment, data: &[u8
     let complete = data.len() >= seg.payload_len as usize
         || off.saturating_add(data.len() as u32) >= payload::BUDGET;
     let look = match &mut f.look {
+        Some(l) if l.finished() => return,
         Some(l) => l,
         None => {
             let h = &f.history;
             let syn_seen = [b'S', b's', b'H', b'h'].iter().any(|&c| h.contains(c));
-            if !syn_seen || off >= payload::BUDGET {
-                f.look_off = true;
+            if !syn_seen || off != 0 {
                 return;
             }
             f.look.insert(Box::default())
         }
     };
     look.feed(d, off, data, complete);
-    if look.finished() {
-        f.look_off = true;
-        if look.facts().is_none() {
-            f.look = None;
-        }
+    if look.finished() && look.facts().is_none() {
+        f.look = None;
     }
 }
 
@@ -954,19 +955,19 @@ fn tcp_update(
     }
     // exflow's own handshake facts.
     if flags.pure_syn() && is_orig {
-        if f.last_syn_ts.is_some() && f.synack_ts.is_none() {
+        if f.last_syn_ts.is_some() && f.synack_ts == NO_TIME {
             f.syn_retries = f.syn_retries.saturating_add(1);
         }
         f.last_syn_ts = Some(ts);
     }
-    if flags.syn() && flags.ack() && !is_orig && f.synack_ts.is_none() {
-        f.synack_ts = Some(ts);
+    if flags.syn() && flags.ack() && !is_orig && f.synack_ts == NO_TIME {
+        f.synack_ts = ts;
         if let Some(s) = f.last_syn_ts {
             f.rtt_syn_synack = Some(ts.since(s));
         }
     }
     if flags.ack() && !flags.syn() && is_orig && f.rtt_synack_ack.is_none() {
-        if let Some(s) = f.synack_ts {
+        if let Some(s) = Some(f.synack_ts).filter(|&t| t != NO_TIME) {
             f.rtt_synack_ack = Some(ts.since(s));
         }
     }
