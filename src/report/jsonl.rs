@@ -16,7 +16,7 @@ use std::net::IpAddr;
 //
 // Fields, in order: Zeek's conn.log names where Zeek has the field (`ts`, `uid`,
 // `id.orig_h`, `id.orig_p`, `id.resp_h`, `id.resp_p`, `proto`, `service` (always null:
-// Zeek fills it from payload inspection, exflow does not inspect payload), `duration`,
+// Zeek fills it from payload inspection; exflow's own payload look gives `smtp`/`tls`/`http`), `duration`,
 // `orig_bytes`, `resp_bytes`, `conn_state`, `missed_bytes`, `history`, `orig_pkts`,
 // `orig_ip_bytes`, `resp_pkts`, `resp_ip_bytes`), then exflow's own: `syn_retries` (SYNs
 // the originator sent again before an answer), `rtt` (handshake round trips in
@@ -26,7 +26,8 @@ use std::net::IpAddr;
 // `via` (left out unless a NAT translated it: the public address its other leg used, the
 // record showing the host's own), `interfaces` (the capture interfaces that saw it, left out
 // when only interface 0 did, as in every one-interface capture), `end` (why the record was
-// written: closed, idle, reused, evicted, end_of_capture).
+// written: closed, idle, reused, evicted, end_of_capture); before `end`, where the payload look
+// saw them, `smtp`, `tls` or `http` ([`look_json`]).
 
 /// A JSON number as serde_json writes an `f64` (non-finite: `null`).
 fn f64_value(w: &mut impl Write, v: f64) -> io::Result<()> {
