@@ -212,7 +212,13 @@ impl Acc {
                         r.conn_state,
                         ConnState::RSTO | ConnState::RSTR | ConnState::SF
                     );
-                if t.client_hello && !t.server_hello && ended {
+                // The server's side seen: it answered the handshake, and either its bytes
+                // were read (no ServerHello among them) or it sent none. A capture that cut
+                // the server's payload away (a short snap length) or saw one direction only
+                // tells nothing.
+                let answered = r.history.contains(b'h') || r.history.contains(b'H');
+                let server_known = t.server_seen || r.resp_bytes == 0;
+                if t.client_hello && !t.server_hello && ended && answered && server_known {
                     let by = match t.alert {
                         Some((true, ..)) => By::Server,
                         _ => reset_by(r),

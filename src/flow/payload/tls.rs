@@ -13,6 +13,9 @@ use super::text::Text;
 pub struct TlsFacts {
     pub client_hello: bool,
     pub server_hello: bool,
+    /// Bytes of the responder were read (so a missing ServerHello is known missing, not
+    /// just cut away by the snap length).
+    pub server_seen: bool,
     /// The first alert before the handshake ended: (sent by the responder, level, description).
     pub alert: Option<(bool, u8, u8)>,
     pub sni: Text<64>,
@@ -85,6 +88,9 @@ pub fn sniff_client(b: &[u8]) -> bool {
 impl TlsDir {
     /// Bytes of one direction (`from_resp`: the responder's), in order.
     pub fn feed(&mut self, from_resp: bool, facts: &mut TlsFacts, mut b: &[u8]) -> bool {
+        if from_resp && !b.is_empty() {
+            facts.server_seen = true;
+        }
         while !b.is_empty() && !self.stop {
             if self.body_left == 0 {
                 let n = usize::from(5 - self.hdr_n).min(b.len());
