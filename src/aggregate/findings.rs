@@ -102,6 +102,8 @@ pub struct Acc {
     /// EHLO answered with 250, and of those, STARTTLS offered.
     ehlo_ok: u64,
     starttls_offered: u64,
+    /// EHLO answered without STARTTLS (not masked), and STARTTLS not used anyway.
+    lacking: u64,
     no_starttls: Option<(Example, Timestamp)>,
     /// Sessions whose mail got a reply, and of those, refused.
     mail_replied: u64,
@@ -188,8 +190,11 @@ impl Acc {
                     self.ehlo_ok += 1;
                     if s.starttls_offered {
                         self.starttls_offered += 1;
-                    } else if !s.starttls_masked && self.no_starttls.is_none() {
-                        self.no_starttls = Some((example(r), r.ts));
+                    } else if !s.starttls_masked && !s.starttls {
+                        self.lacking += 1;
+                        if self.no_starttls.is_none() {
+                            self.no_starttls = Some((example(r), r.ts));
+                        }
                     }
                 }
                 if !s.codes().is_empty() {
@@ -292,7 +297,7 @@ impl Looks {
             for (kind, (n, ex, ts, p)) in &a.kinds {
                 put(*kind, *n, ex, *ts, p);
             }
-            let missing = a.ehlo_ok - a.starttls_offered;
+            let missing = a.lacking;
             if missing > 0 && offers.get(&(k.resp, k.port)).copied().unwrap_or(0) > 0 {
                 if let Some((ex, ts)) = &a.no_starttls {
                     let p = Particulars {
