@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::flow::dedup::{Dedup, Seen};
 use crate::flow::import::{self, merge::SensorMerge};
 use crate::flow::nat::NatMap;
+use crate::flow::payload::Gate;
 use crate::flow::reorder::{self, Reorder};
 use crate::flow::{ConnRecord, FlowConfig, FlowTable, Sink};
 use crate::report::jsonl;
@@ -122,6 +123,8 @@ pub struct Front {
     stats: RunStats,
     /// The tunnel layers of the frame decoded last.
     layers: Layers,
+    /// Which TCP payloads are copied for the payload look (`flow::payload`).
+    gate: Gate,
 }
 
 impl Front {
@@ -173,6 +176,16 @@ impl Front {
         }
     }
 
+    /// The part of the last decoded frame's TCP payload the payload look wants: within the
+    /// first `flow::payload::BUDGET` bytes of its direction (empty for nearly every packet
+    /// of a long connection, and at once for a packet without payload).
+    #[inline]
+    pub fn payload<'a>(&mut self, frame: &Frame<'a>, pkt: &Packet) -> &'a [u8] {
+        let p = self.layers.tcp_payload(frame.bytes);
+        let n = self.gate.wanted(pkt, p);
+        p.get(..n).unwrap_or_default()
+    }
+
     /// The UDP packets that carried the last decoded frame's tunnels (VXLAN, Geneve): Zeek
     /// tracks each as a connection, so they go to the flow table too, before the frame's packet.
     pub fn carriers(&self) -> &[Packet] {
@@ -218,6 +231,14 @@ impl<S: Sink> Tracker<S> {
     /// One decoded packet (the hot path: no allocation).
     #[inline]
     fn packet(&mut self, ts: crate::time::Timestamp, pkt: &Packet) {
+        self.packet_with(ts, pkt, &[]);
+    }
+
+    /// One decoded packet with the payload bytes the payload look gets (`Front::payload`).
+    /// A packet the reorder buffer holds (a capture of several interfaces) loses them: the
+    /// bytes are borrowed for this call only.
+    #[inline]
+    fn packet_with(&mut self, ts: crate::time::Timestamp, pkt: &Packet, payload: &[u8]) {
         let Tracker { table, prep, sink } = self;
         let Prep {
             nat,
@@ -236,6 +257,7 @@ impl<S: Sink> Tracker<S> {
         reorder.push(ts, pkt, &mut |ts, p| match dedup.check(ts, p) {
             Seen::Copy => table.observe_copy(ts, p),
             Seen::Exact => table.observe_duplicate(ts, p, sink),
+            Seen::New if std::ptr::eq(p, pkt) => table.observe_with(ts, p, payload, sink),
             Seen::New => table.observe(ts, p, sink),
         });
     }
@@ -293,7 +315,8 @@ impl Engine {
             for carrier in self.front.carriers() {
                 self.tracker.packet(frame.ts, carrier);
             }
-            self.tracker.packet(frame.ts, &pkt);
+            let payload = self.front.payload(frame, &pkt);
+            self.tracker.packet_with(frame.ts, &pkt, payload);
         }
     }
 
@@ -432,7 +455,51 @@ const BATCH: usize = 1024;
 /// 64.0 ms (20 interleaved runs each).
 const QUEUE: usize = 64;
 
-type Batch = Vec<(crate::time::Timestamp, Packet)>;
+/// A batch of decoded packets, with the payload bytes the payload look gets: `looks` says
+/// which packet (its index) has which bytes of `bytes`. Reused: nothing is allocated once a
+/// few batches are in circulation.
+#[derive(Default)]
+struct Batch {
+    pkts: Vec<(crate::time::Timestamp, Packet)>,
+    looks: Vec<(u32, u32, u32)>,
+    bytes: Vec<u8>,
+}
+
+/// Payload bytes a batch carries before it is sent on early (its memory bound; the queue's
+/// is `QUEUE` times this).
+const BATCH_BYTES: usize = 1 << 16;
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            pkts: Vec::with_capacity(BATCH),
+            looks: Vec::new(),
+            bytes: Vec::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.pkts.clear();
+        self.looks.clear();
+        self.bytes.clear();
+    }
+
+    /// Full: to be sent on.
+    fn full(&self) -> bool {
+        self.pkts.len() == BATCH || self.bytes.len() >= BATCH_BYTES
+    }
+
+    /// The last packet's payload excerpt.
+    fn look(&mut self, payload: &[u8]) {
+        if payload.is_empty() || self.pkts.is_empty() {
+            return;
+        }
+        let at = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(payload);
+        self.looks
+            .push((self.pkts.len() as u32 - 1, at, payload.len() as u32));
+    }
+}
 
 /// Refuses a capture none of whose link types can be decoded (exit 2, naming the files),
 /// rather than reporting an empty capture. One with at least one decodable link type goes on;
@@ -521,8 +588,19 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator, Option<WriteFail
                 },
             };
             for mut batch in full_rx {
-                for (ts, pkt) in &batch {
-                    tracker.packet(*ts, pkt);
+                let mut looks = batch.looks.iter().peekable();
+                for (i, (ts, pkt)) in batch.pkts.iter().enumerate() {
+                    match looks.peek() {
+                        Some(&&(j, at, n)) if j as usize == i => {
+                            looks.next();
+                            let bytes = batch
+                                .bytes
+                                .get(at as usize..(at + n) as usize)
+                                .unwrap_or_default();
+                            tracker.packet_with(*ts, pkt, bytes);
+                        }
+                        _ => tracker.packet(*ts, pkt),
+                    }
                 }
                 open_flows.store(tracker.table.len(), Ordering::Relaxed);
                 batch.clear();
@@ -544,11 +622,9 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator, Option<WriteFail
                 sink: collector,
             }
         });
-        let mut batch: Batch = Vec::with_capacity(BATCH);
+        let mut batch = Batch::new();
         let send = |batch: &mut Batch| {
-            let next = empty_rx
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+            let next = empty_rx.try_recv().unwrap_or_else(|_| Batch::new());
             // Fails only if the tracker thread panicked; its join below reports that.
             let _ = full_tx.send(std::mem::replace(batch, next));
         };
@@ -557,36 +633,45 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator, Option<WriteFail
         let mut on_frame = |frame: &Frame<'_>| {
             frames += 1;
             // Decoded in place, in the batch (see `decode::decode_into`).
-            batch.push((frame.ts, Packet::EMPTY));
-            let decoded = match batch.last_mut() {
+            batch.pkts.push((frame.ts, Packet::EMPTY));
+            let decoded = match batch.pkts.last_mut() {
                 Some((_, pkt)) => front.decode_into(frame, pkt),
                 None => false,
             };
             if !decoded {
-                batch.pop();
+                batch.pkts.pop();
             } else if !front.carriers().is_empty() {
                 // A tunnel's carriers go first (rare: moved rather than decoded in place).
-                if let Some((ts, inner)) = batch.pop() {
+                if let Some((ts, inner)) = batch.pkts.pop() {
                     for carrier in front.carriers() {
-                        batch.push((ts, *carrier));
-                        if batch.len() == BATCH {
+                        batch.pkts.push((ts, *carrier));
+                        if batch.full() {
                             send(&mut batch);
                         }
                     }
-                    batch.push((ts, inner));
+                    batch.pkts.push((ts, inner));
+                    let payload = front.payload(frame, &inner);
+                    batch.look(payload);
                 }
-                if batch.len() == BATCH {
+                if batch.full() {
                     send(&mut batch);
                 }
-            } else if batch.len() == BATCH {
-                send(&mut batch);
+            } else {
+                if let Some((_, pkt)) = batch.pkts.last() {
+                    let pkt = *pkt;
+                    let payload = front.payload(frame, &pkt);
+                    batch.look(payload);
+                }
+                if batch.full() {
+                    send(&mut batch);
+                }
             }
             if let Some(p) = &progress {
                 p.frame(frames, frame.caplen, open_flows.load(Ordering::Relaxed));
             }
         };
         let read = read_files(&captures, filter.as_mut(), &mut on_frame);
-        if !batch.is_empty() {
+        if !batch.pkts.is_empty() {
             send(&mut batch);
         }
         drop(full_tx);

@@ -112,3 +112,69 @@ fn decode_and_flow_update_allocate_nothing_per_packet() {
     );
     assert_eq!(during, 0, "the hot path allocated");
 }
+
+/// With the payload look fed (each TCP segment's captured payload, as the pipeline's gate
+/// lets it through), allocations are per connection that carries a look, never per packet:
+/// its look (one box) and, when it ends, its facts in the record (one box).
+#[test]
+fn the_payload_look_allocates_per_connection_not_per_packet() {
+    let mut samples: Vec<_> = std::fs::read_dir(root().join("samples"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .map(|p| p.to_string_lossy().to_string())
+        .collect();
+    samples.sort();
+    let mut frames = vec![];
+    read_files(&samples, None, &mut |f: &Frame<'_>| {
+        frames.push(Owned {
+            ts: f.ts,
+            link: f.link,
+            wire_len: f.wire_len,
+            bytes: f.bytes.to_vec(),
+        })
+    })
+    .unwrap();
+    let mut table = FlowTable::new(FlowConfig::default());
+    let mut looked = 0u64;
+    let mut sink = |r: &ConnRecord| looked += u64::from(r.look.is_some());
+    let mut layers = Layers::default();
+    let mut gate = exflow::flow::payload::Gate::default();
+    let mut pkt = Packet::EMPTY;
+    let mut with_payload = 0u64;
+    let before = allocations();
+    for f in &frames {
+        let frame = Frame {
+            ts: f.ts,
+            link: f.link,
+            caplen: f.bytes.len() as u32,
+            wire_len: f.wire_len,
+            iface: 0,
+            interfaces: 1,
+            bytes: &f.bytes,
+        };
+        if decode_into(&frame, &mut pkt, &mut layers).is_ok() {
+            for c in layers.carriers() {
+                table.observe(frame.ts, c, &mut sink);
+            }
+            let p = layers.tcp_payload(&f.bytes);
+            let n = gate.wanted(&pkt, p);
+            with_payload += u64::from(n > 0);
+            table.observe_with(frame.ts, &pkt, &p[..n], &mut sink);
+        }
+    }
+    table.finish(&mut sink);
+    let during = allocations() - before;
+    let conns = table.stats().connections;
+    println!(
+        "{} frames ({with_payload} with payload looked at), {conns} connections, {looked} with facts, {during} allocations",
+        frames.len()
+    );
+    assert!(looked > 0, "the samples carry SMTP, TLS and HTTP");
+    assert!(
+        during <= 2 * conns,
+        "{during} allocations for {conns} connections"
+    );
+    assert!(during < with_payload, "allocated per packet");
+}

@@ -344,6 +344,7 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
         interim: None,
         left_out: Default::default(),
         inputs: vec![],
+        findings: vec![],
     };
     let cat = Catalogue::embedded().unwrap();
     let mut site = Site::new(exflow::classify::catalogue::Profile::Mailbox);

@@ -260,6 +260,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         interim: None,
         left_out: Default::default(),
         inputs: vec![],
+        findings: vec![],
     };
     assert_eq!(junit::counts(&report), (8, 6, 1));
     let xml = junit::render(&report);

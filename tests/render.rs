@@ -391,6 +391,7 @@ fn site_report() -> Report {
         interim: None,
         left_out: Default::default(),
         inputs: vec![],
+        findings: vec![],
     }
 }
 

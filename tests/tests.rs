@@ -11,6 +11,7 @@ mod cli;
 mod closes;
 mod conformance;
 mod decode_frames;
+mod findings;
 mod flow_props;
 mod hostile_input;
 mod html;

@@ -49,6 +49,11 @@ fuzz_target!(|data: &[u8]| {
     let mut counted = 0u64;
     let mut sink = |r: &ConnRecord| {
         common::check_record(r);
+        if let Some(f) = &r.look {
+            // The facts print, bounded, whatever the bytes were.
+            let (_, v) = exflow::report::jsonl::look_json(f);
+            assert!(v.to_string().len() < 4096, "look facts unbounded");
+        }
         counted += r.orig_stats.pkts + r.resp_stats.pkts;
     };
     let mut layers = Layers::default();
@@ -83,12 +88,15 @@ fuzz_target!(|data: &[u8]| {
             "a cut frame not marked truncated"
         );
         assert!(layers.carriers().len() <= layers.tunnels().len());
-        // A tunnel's UDP carriers go to the table before the packet inside, as in the pipeline.
-        for p in layers.carriers().iter().chain([&pkt]) {
+        // A tunnel's UDP carriers go to the table before the packet inside, as in the pipeline;
+        // the packet with its TCP payload, for the payload look's parsers (SMTP, TLS, HTTP).
+        let payload = layers.tcp_payload(bytes);
+        for (i, p) in layers.carriers().iter().chain([&pkt]).enumerate() {
             if !matches!(p.transport, Transport::Other { .. }) {
                 fed += 1;
             }
-            table.observe(ts, p, &mut sink);
+            let last = i == layers.carriers().len();
+            table.observe_with(ts, p, if last { payload } else { &[] }, &mut sink);
             assert!(table.len() <= cfg.max_flows, "table over its cap");
         }
     }

@@ -6,6 +6,7 @@
 //! with its verdict.
 
 pub mod evidence;
+pub mod findings;
 pub mod latency;
 pub mod stats;
 pub mod verdict;
@@ -238,6 +239,8 @@ pub struct Aggregator {
     pub folded: u64,
     /// Of those, how many had their destination, or their destination and port, folded.
     pub fold: FoldCounts,
+    /// What the payload looks of the connections showed, per conversation.
+    looks: findings::Looks,
 }
 
 /// Conversations whose destination (or port too) was folded past the aggregator's caps.
@@ -326,6 +329,7 @@ impl Sink for Aggregator {
             g.sources += 1;
         }
         g.add(r, &o);
+        self.looks.add(&key, r);
     }
 }
 
@@ -343,6 +347,7 @@ impl Aggregator {
             private_stand_in: [None; 2],
             folded: 0,
             fold: FoldCounts::default(),
+            looks: findings::Looks::default(),
         }
     }
 
@@ -656,7 +661,7 @@ impl Aggregator {
                 syn_synack: latency::percentiles_of(v.iter().copied()),
             })
             .collect();
-        Finalized {
+        let mut fin = Finalized {
             expected,
             unexpected,
             unsupported_restrictions,
@@ -664,7 +669,10 @@ impl Aggregator {
             floods,
             latency,
             fold: self.fold,
-        }
+            findings: Vec::new(),
+        };
+        self.looks.apply(site, cat, &mut fin);
+        fin
     }
 
     /// What inference reads of each conversation, scanners' probes and floods left out.
@@ -884,6 +892,8 @@ impl<'a> Acc<'a> {
             died_at,
             via: self.via,
             out_of_view: false,
+            mail_replied: 0,
+            mail_refused: 0,
         }
     }
 }

@@ -104,6 +104,10 @@ pub struct FlowRow {
     /// Not seen, from a place the capture shows no traffic from at all: a flow this capture
     /// point cannot see (folded in the report; `--fail-on not-seen` ignores it).
     pub out_of_view: bool,
+    /// SMTP sessions whose mail (MAIL, RCPT, DATA, the message) got a reply, and of those,
+    /// the ones the server refused (`findings`).
+    pub mail_replied: u64,
+    pub mail_refused: u64,
 }
 
 /// An example connection of an unexpected flow.
@@ -184,4 +188,6 @@ pub struct Finalized {
     pub latency: Vec<RoleLatency>,
     /// Conversations whose destination (or port too) was folded past the aggregator's caps.
     pub fold: super::FoldCounts,
+    /// Exchange-level findings from the payload look, worst first.
+    pub findings: Vec<super::findings::Finding>,
 }

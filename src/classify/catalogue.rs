@@ -33,6 +33,7 @@ pub struct Catalogue {
     version: u32,
     seeds: Vec<Seed>,
     roles: Vec<Role>,
+    services: Vec<Service>,
 }
 
 /// The file's shape, before validation.
@@ -42,6 +43,23 @@ struct CatalogueFile {
     version: u32,
     seed: Vec<Seed>,
     role: Vec<Role>,
+    #[serde(default)]
+    service: Vec<Service>,
+}
+
+/// An Exchange service (virtual directory) as HTTP paths and TLS server names tell it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// The name reports and JSON use (`owa`, `autodiscover`, ...).
+    pub name: String,
+    /// Path prefixes, compared without case, each a whole path segment (`/owa` matches
+    /// `/owa`, `/owa/` and `/OWA/auth.owa`, not `/owafoo`).
+    pub paths: Vec<String>,
+    /// Server-name prefixes (SNI, Host), compared without case (`autodiscover.`).
+    #[serde(default)]
+    pub names: Vec<String>,
+    pub sources: Vec<Source>,
 }
 
 /// A document a role cites: one of the seed files.
@@ -495,6 +513,7 @@ impl Catalogue {
             version: file.version,
             seeds: file.seed,
             roles: file.role,
+            services: file.service,
         };
         catalogue.validate()?;
         Ok(catalogue)
@@ -513,6 +532,41 @@ impl Catalogue {
     /// Every role, in file order.
     pub fn roles(&self) -> &[Role] {
         &self.roles
+    }
+
+    /// The Exchange services HTTP paths and server names tell.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    /// The service an HTTP request path names (query and fragment ignored).
+    pub fn service_of_path(&self, path: &str) -> Option<&str> {
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        self.services.iter().find_map(|s| {
+            s.paths
+                .iter()
+                .any(|p| {
+                    path.len() >= p.len()
+                        && path.is_char_boundary(p.len())
+                        && path[..p.len()].eq_ignore_ascii_case(p)
+                        && matches!(path.as_bytes().get(p.len()), None | Some(b'/'))
+                })
+                .then_some(s.name.as_str())
+        })
+    }
+
+    /// The service a server name (SNI or Host) names by its first label.
+    pub fn service_of_name(&self, name: &str) -> Option<&str> {
+        self.services.iter().find_map(|s| {
+            s.names
+                .iter()
+                .any(|p| {
+                    name.len() >= p.len()
+                        && name.is_char_boundary(p.len())
+                        && name[..p.len()].eq_ignore_ascii_case(p)
+                })
+                .then_some(s.name.as_str())
+        })
     }
 
     /// The seed with this id.

@@ -253,6 +253,9 @@ pub struct Layers {
     /// The packet of the innermost tunnel opened, for when its inside fails. Kept here
     /// rather than in a local, which would be set up for every frame.
     outer: Packet,
+    /// Where the decoded TCP segment's captured payload is in the frame's bytes (start,
+    /// end); empty for anything else.
+    payload: (u32, u32),
 }
 
 impl Default for Layers {
@@ -264,6 +267,7 @@ impl Default for Layers {
             carried: 0,
             inner_error: None,
             outer: Packet::EMPTY,
+            payload: (0, 0),
         }
     }
 }
@@ -289,6 +293,17 @@ impl Layers {
             return &[];
         }
         self.carriers.get(..self.carried).unwrap_or_default()
+    }
+
+    /// The captured payload of the TCP segment decoded last from `bytes` (that frame's
+    /// bytes): empty for a segment without payload and for anything not TCP.
+    #[inline]
+    pub fn tcp_payload<'a>(&self, bytes: &'a [u8]) -> &'a [u8] {
+        let (a, b) = self.payload;
+        if a == b {
+            return &[];
+        }
+        bytes.get(a as usize..b as usize).unwrap_or_default()
     }
 
     /// Why the packet inside the innermost tunnel was not used (the frame's packet is then
@@ -335,6 +350,7 @@ pub fn decode_into(
 ) -> Result<(), AnomalyKind> {
     layers.depth = 0;
     layers.inner_error = None;
+    layers.payload = (0, 0);
     let bytes = frame.bytes;
     let wire_len = usize::try_from(frame.wire_len).unwrap_or(usize::MAX);
     let cut = frame.caplen < frame.wire_len || bytes.len() < wire_len;
@@ -366,6 +382,11 @@ pub fn decode_into(
         out.truncated = cut || ip.ip_len > l3.len();
         out.iface = frame.iface;
         out.interfaces = frame.interfaces;
+        if let Transport::Tcp(seg) = &out.transport {
+            if seg.payload_len > 0 {
+                layers.payload = payload_span(bytes, ip.payload, seg.payload_len);
+            }
+        }
         if !tunnelled {
             return Ok(());
         }
@@ -376,6 +397,26 @@ pub fn decode_into(
             Ok(None) => return Ok(()),
             Err(e) => return layers.inside_failed(out, e),
         }
+    }
+}
+
+/// Where a TCP segment's captured payload lies in the frame's `bytes`: `segment` is the
+/// segment's captured bytes (a part of `bytes`), `payload_len` its payload's declared length.
+#[inline(never)]
+fn payload_span(bytes: &[u8], segment: &[u8], payload_len: u32) -> (u32, u32) {
+    let header = segment.get(12).map_or(0, |&b| usize::from(b >> 4) * 4);
+    let at = (segment.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);
+    let captured = segment
+        .len()
+        .saturating_sub(header)
+        .min(payload_len as usize);
+    let start = at.saturating_add(header);
+    match (
+        u32::try_from(start),
+        u32::try_from(start.saturating_add(captured)),
+    ) {
+        (Ok(a), Ok(b)) if start.saturating_add(captured) <= bytes.len() => (a, b),
+        _ => (0, 0),
     }
 }
 

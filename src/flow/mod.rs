@@ -13,6 +13,7 @@ pub mod history;
 pub mod import;
 pub mod key;
 pub mod nat;
+pub mod payload;
 pub mod record;
 pub mod reorder;
 pub mod tcp;
@@ -138,7 +139,9 @@ struct Flow {
     /// Saturating at 65,535.
     syn_retries: u16,
     last_syn_ts: Option<Timestamp>,
-    synack_ts: Option<Timestamp>,
+    /// The first SYN-ACK's time; [`NO_TIME`] until one is seen (a sentinel rather than an
+    /// `Option`: 8 bytes less per tracked connection, which its payload look's pointer took).
+    synack_ts: Timestamp,
     rtt_syn_synack: Option<Duration>,
     rtt_synack_ack: Option<Duration>,
     rst_by: Option<(Side, u8)>,
@@ -156,7 +159,12 @@ struct Flow {
     icmp_count: u16,
     /// The NAT pair a packet of it was translated by ([`Packet::nat`]; 0: none).
     via: u8,
+    /// The payload look, from the connection's first payload byte ([`payload`]).
+    look: Option<Box<payload::Look>>,
 }
+
+/// No SYN-ACK seen yet ([`Flow::synack_ts`]).
+const NO_TIME: Timestamp = Timestamp(i64::MIN);
 
 /// No attempt deadline set ([`Flow::attempt_deadline`]).
 const NO_DEADLINE: Timestamp = Timestamp(i64::MAX);
@@ -184,7 +192,7 @@ impl Flow {
             stats: [DirStats::default(); 2],
             syn_retries: 0,
             last_syn_ts: None,
-            synack_ts: None,
+            synack_ts: NO_TIME,
             rtt_syn_synack: None,
             rtt_synack_ack: None,
             rst_by: None,
@@ -195,6 +203,7 @@ impl Flow {
             via: 0,
             icmp: [None; ICMP_KEPT],
             icmp_count: 0,
+            look: None,
         }
     }
 
@@ -203,6 +212,9 @@ impl Flow {
     fn flip_endpoints(&mut self) {
         std::mem::swap(&mut self.orig, &mut self.resp);
         self.stats.swap(0, 1);
+        if let Some(l) = &mut self.look {
+            l.flip();
+        }
         if let Some((s, ttl)) = self.rst_by {
             let s = if s == Side::Orig {
                 Side::Resp
@@ -312,6 +324,7 @@ impl Flow {
             icmp: self.icmp,
             icmp_count: u32::from(self.icmp_count),
             end,
+            look: self.look.as_ref().and_then(|l| l.facts()).map(Box::new),
         }
     }
 }
@@ -515,6 +528,19 @@ impl FlowTable {
 
     /// Updates the table with one packet seen at `ts`.
     pub fn observe(&mut self, ts: Timestamp, pkt: &Packet, sink: &mut impl Sink) {
+        self.observe_with(ts, pkt, &[], sink);
+    }
+
+    /// [`FlowTable::observe`] with the packet's captured TCP payload (or its first bytes, as
+    /// many as [`payload::Gate`] let through): read by the connection's payload look.
+    #[inline]
+    pub fn observe_with(
+        &mut self,
+        ts: Timestamp,
+        pkt: &Packet,
+        payload: &[u8],
+        sink: &mut impl Sink,
+    ) {
         if ts > self.now {
             self.now = ts;
         }
@@ -526,7 +552,7 @@ impl FlowTable {
             Transport::Tcp(seg) => {
                 let src = Endpoint::new(pkt.src, seg.sport);
                 let dst = Endpoint::new(pkt.dst, seg.dport);
-                self.tcp(ts, pkt, src, dst, sink);
+                self.tcp(ts, pkt, src, dst, payload, sink);
             }
             Transport::Udp(d) => {
                 let src = Endpoint::new(pkt.src, d.sport);
@@ -621,6 +647,7 @@ impl FlowTable {
         pkt: &Packet,
         src: Endpoint,
         dst: Endpoint,
+        payload: &[u8],
         sink: &mut impl Sink,
     ) {
         let Transport::Tcp(seg) = pkt.transport else {
@@ -678,7 +705,10 @@ impl FlowTable {
                 if crossing && f.sim_open == SimOpen::No {
                     f.sim_open = SimOpen::Crossing;
                 }
-                tcp_update(f, is_orig, ts, pkt, &seg, close_delay, duplicate)
+                tcp_update(f, is_orig, ts, pkt, &seg, close_delay, duplicate);
+                if !payload.is_empty() {
+                    look(f, src, &seg, payload);
+                }
             },
         );
     }
@@ -905,6 +935,39 @@ impl FlowTable {
 }
 
 /// One TCP segment of a connection: Zeek's state machine plus exflow's own facts.
+/// Feeds a segment's payload to its connection's look (see [`payload`]): allocated at the
+/// first byte of either direction's stream (offset 0) of a connection whose start was seen,
+/// and dropped at once when those bytes are no protocol looked into; so a connection
+/// allocates at most once per direction (again only for a retransmitted first segment of a
+/// connection whose look was dropped), never per packet, and carries no flag for it.
+#[inline(never)]
+fn look(f: &mut Flow, src: Endpoint, seg: &crate::decode::TcpSegment, data: &[u8]) {
+    let Kind::Tcp(c) = &f.kind else {
+        return;
+    };
+    let d = usize::from(f.orig != src);
+    let ep = if d == 0 { c.orig() } else { c.resp() };
+    let off = seg.seq.wrapping_sub(ep.start_seq()).wrapping_sub(1);
+    let complete = data.len() >= seg.payload_len as usize
+        || off.saturating_add(data.len() as u32) >= payload::BUDGET;
+    let look = match &mut f.look {
+        Some(l) if l.finished() => return,
+        Some(l) => l,
+        None => {
+            let h = &f.history;
+            let syn_seen = [b'S', b's', b'H', b'h'].iter().any(|&c| h.contains(c));
+            if !syn_seen || off != 0 {
+                return;
+            }
+            f.look.insert(Box::default())
+        }
+    };
+    look.feed(d, off, data, complete);
+    if look.finished() && look.facts().is_none() {
+        f.look = None;
+    }
+}
+
 fn tcp_update(
     f: &mut Flow,
     is_orig: bool,
@@ -941,19 +1004,19 @@ fn tcp_update(
     }
     // exflow's own handshake facts.
     if flags.pure_syn() && is_orig && !duplicate {
-        if f.last_syn_ts.is_some() && f.synack_ts.is_none() {
+        if f.last_syn_ts.is_some() && f.synack_ts == NO_TIME {
             f.syn_retries = f.syn_retries.saturating_add(1);
         }
         f.last_syn_ts = Some(ts);
     }
-    if flags.syn() && flags.ack() && !is_orig && f.synack_ts.is_none() {
-        f.synack_ts = Some(ts);
+    if flags.syn() && flags.ack() && !is_orig && f.synack_ts == NO_TIME {
+        f.synack_ts = ts;
         if let Some(s) = f.last_syn_ts {
             f.rtt_syn_synack = Some(ts.since(s));
         }
     }
     if flags.ack() && !flags.syn() && is_orig && f.rtt_synack_ack.is_none() {
-        if let Some(s) = f.synack_ts {
+        if let Some(s) = Some(f.synack_ts).filter(|&t| t != NO_TIME) {
             f.rtt_synack_ack = Some(ts.since(s));
         }
     }

@@ -162,6 +162,9 @@ pub struct ConnRecord {
     pub icmp: [Option<IcmpError>; ICMP_KEPT],
     pub icmp_count: u32,
     pub end: EndReason,
+    /// What the connection's first bytes showed ([`crate::flow::payload`]): SMTP, TLS or
+    /// HTTP facts, where seen.
+    pub look: Option<Box<crate::flow::payload::Facts>>,
 }
 
 impl ConnRecord {

@@ -201,6 +201,12 @@ impl TcpEndpoint {
         self.ack_rel == 0 || self.ack_rel == 1
     }
 
+    /// The sequence number before the stream's first byte (the SYN's; one before the first
+    /// segment seen when the SYN was not).
+    pub fn start_seq(&self) -> u32 {
+        self.start_seq
+    }
+
     /// Payload bytes from sequence numbers (Zeek's `TCP_Endpoint::Size`).
     pub fn size(&self, peer_state: EpState) -> u64 {
         if self.prev_state == EpState::SynSent

@@ -225,6 +225,11 @@ fn flow_entry(row: FlowRow, cat: &Catalogue, ifaces: &[String]) -> FlowEntry {
         row.handshake,
         row.died_at,
     );
+    let detail = if row.mail_refused > 0 {
+        words::mail_refused(row.mail_refused, row.mail_replied, &src, &dst, row.port)
+    } else {
+        detail
+    };
     let name = |i: u16| {
         ifaces
             .get(usize::from(i))
@@ -357,6 +362,26 @@ fn example(x: &rows::Example) -> Example {
         resp_p: x.resp_p,
         conn_state: x.conn_state.as_str(),
         history: x.history.as_str().to_string(),
+    }
+}
+
+fn finding(f: &crate::aggregate::findings::Finding) -> model::Finding {
+    let (src, dst) = (side(&f.src), side(&f.dst));
+    model::Finding {
+        kind: f.kind.as_str(),
+        proto: "tcp",
+        port: f.port,
+        detail: words::finding(f, &src, &dst),
+        src,
+        dst,
+        count: f.count,
+        by: f.by.as_str(),
+        example: example(&f.example),
+        sni: f.sni.clone(),
+        code: f.rejection.as_ref().map(|r| r.1),
+        text: f.rejection.as_ref().map(|r| r.2.clone()),
+        command: f.rejection.as_ref().map(|r| r.0.as_str()),
+        banner: f.banner.clone(),
     }
 }
 
@@ -499,8 +524,10 @@ pub fn report(
             syn_synack_ms: l.syn_synack,
         })
         .collect();
+    let findings = fin.findings.iter().map(finding).collect();
     let mut r = Report {
         schema_version: SCHEMA_VERSION,
+        findings,
         tool: Tool {
             name: "exflow",
             version: env!("CARGO_PKG_VERSION"),
@@ -557,6 +584,7 @@ fn cut_lists(r: &mut Report) {
     );
     note("scans", cut(&mut r.scans, |s| s.ports_probed));
     note("floods", cut(&mut r.floods, |f| f.sources));
+    note("findings", cut(&mut r.findings, |f| f.count));
     note("warnings", cut(&mut r.warnings, |_| 0));
     note("topology.hosts", cut(&mut r.topology.hosts, |_| 0));
     r.left_out = left;

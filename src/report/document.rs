@@ -9,6 +9,7 @@ use super::terminal::sanitize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Section {
     Expected,
+    Findings,
     Unexpected,
     Unsupported,
     Scans,
@@ -24,6 +25,7 @@ pub enum Section {
 pub fn sections(r: &Report) -> Vec<Section> {
     let mut out = vec![Section::Expected];
     for (s, present) in [
+        (Section::Findings, !r.findings.is_empty()),
         (Section::Unexpected, !r.unexpected.is_empty()),
         (Section::Unsupported, !r.unsupported_restrictions.is_empty()),
         (Section::Scans, !r.scans.is_empty()),
@@ -75,6 +77,7 @@ impl Section {
     pub fn title(self) -> &'static str {
         match self {
             Section::Expected => "Expected flows",
+            Section::Findings => "Findings",
             Section::Unexpected => "Unexpected flows",
             Section::Unsupported => "Unsupported restrictions",
             Section::Scans => "Port scans",
@@ -105,6 +108,9 @@ impl Section {
             Section::Unsupported => "Drops or resets on traffic Microsoft does not support \
                                      restricting (Exchange ↔ Exchange, Exchange ↔ domain \
                                      controllers, Exchange ↔ Skype/Lync)."
+                .to_string(),
+            Section::Findings => "What the first bytes of connections show was done to them, \
+                                  worst first."
                 .to_string(),
             Section::Scans => "Their probes are kept out of the verdicts.".to_string(),
             Section::Floods => "Their SYNs are kept out of the verdicts.".to_string(),

@@ -1,6 +1,7 @@
 //! `--flows OUT.jsonl`: one JSON object per connection, written when the connection ends.
 //! Zeek's conn.log field names where Zeek has the field; exflow's own fields after them.
 
+use crate::flow::payload::Facts;
 use crate::flow::ConnRecord;
 use serde_json::ser::{CompactFormatter, Formatter};
 use std::io::{self, Write};
@@ -15,7 +16,7 @@ use std::net::IpAddr;
 //
 // Fields, in order: Zeek's conn.log names where Zeek has the field (`ts`, `uid`,
 // `id.orig_h`, `id.orig_p`, `id.resp_h`, `id.resp_p`, `proto`, `service` (always null:
-// Zeek fills it from payload inspection, exflow does not inspect payload), `duration`,
+// Zeek fills it from payload inspection; exflow's own payload look gives `smtp`/`tls`/`http`), `duration`,
 // `orig_bytes`, `resp_bytes`, `conn_state`, `missed_bytes`, `history`, `orig_pkts`,
 // `orig_ip_bytes`, `resp_pkts`, `resp_ip_bytes`), then exflow's own: `syn_retries` (SYNs
 // the originator sent again before an answer), `rtt` (handshake round trips in
@@ -25,7 +26,8 @@ use std::net::IpAddr;
 // `via` (left out unless a NAT translated it: the public address its other leg used, the
 // record showing the host's own), `interfaces` (the capture interfaces that saw it, left out
 // when only interface 0 did, as in every one-interface capture), `end` (why the record was
-// written: closed, idle, reused, evicted, end_of_capture).
+// written: closed, idle, reused, evicted, end_of_capture); before `end`, where the payload look
+// saw them, `smtp`, `tls` or `http` ([`look_json`]).
 
 /// serde_json's output with one more rule: the characters the terminal's `sanitize` escapes
 /// that JSON allows raw (C1 controls U+0080–U+009F, the bidi marks, embeddings, overrides and
@@ -223,6 +225,78 @@ fn ms(d: Option<crate::time::Duration>) -> Option<f64> {
 }
 
 /// Writes one record as a JSON line.
+/// The ALPN protocols offered (the last one left out if it did not fit).
+fn alpn(t: &crate::flow::payload::TlsFacts) -> Vec<String> {
+    let mut v: Vec<String> = String::from_utf8_lossy(t.alpn.bytes())
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if t.alpn.is_cut() {
+        v.pop();
+    }
+    v
+}
+
+/// The payload look's facts as `--flows` fields (PRODUCT.md's names): the key (`smtp`,
+/// `tls`, `http`) and its object. Wire strings go through serde_json, which escapes them;
+/// they are bounded where they were copied (`flow::payload`).
+pub fn look_json(f: &Facts) -> (&'static str, serde_json::Value) {
+    use serde_json::json;
+    let text = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
+    match f {
+        Facts::Smtp(s) => (
+            "smtp",
+            json!({
+                "banner_code": s.banner_code,
+                "banner": text(s.banner.bytes()),
+                "banner_masked": s.banner_masked,
+                "starttls_offered": s.starttls_offered,
+                "starttls_masked": s.starttls_masked,
+                "starttls": s.starttls,
+                "commands_masked": s.commands_masked,
+                "reply_codes": s.codes(),
+                "rejected": s.rejected.map(|(cmd, code)| json!({
+                    "command": cmd.as_str(),
+                    "code": code,
+                    "text": text(s.reject_text.bytes()),
+                })),
+            }),
+        ),
+        Facts::Tls(t) => (
+            "tls",
+            json!({
+                "sni": (!t.sni.is_empty()).then(|| text(t.sni.bytes())),
+                "alpn": alpn(t),
+                "client_hello": t.client_hello,
+                "established": t.server_hello,
+                "alert": t.alert.map(|(by_resp, level, desc)| json!({
+                    "by": if by_resp { "resp" } else { "orig" },
+                    "level": level,
+                    "description": desc,
+                })),
+            }),
+        ),
+        Facts::Http(h) => {
+            let path = text(h.path.bytes());
+            let service = crate::classify::catalogue::Catalogue::embedded()
+                .ok()
+                .and_then(|c| c.service_of_path(&path))
+                .map(str::to_string);
+            (
+                "http",
+                json!({
+                    "method": text(h.method.bytes()),
+                    "host": (!h.host.is_empty()).then(|| text(h.host.bytes())),
+                    "path": path,
+                    "status": (h.status != 0).then_some(h.status),
+                    "service": service,
+                }),
+            )
+        }
+    }
+}
+
 pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
     w.write_all(b"{\"ts\":")?;
     f64_value(w, r.ts.as_secs_f64())?;
@@ -328,6 +402,13 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
             CompactFormatter.write_u16(w, id)?;
         }
         w.write_all(b"]")?;
+    }
+    if let Some(f) = &r.look {
+        let (key, value) = look_json(f);
+        w.write_all(b",\"")?;
+        w.write_all(key.as_bytes())?;
+        w.write_all(b"\":")?;
+        serde_json::to_writer(&mut *w, &value).map_err(io::Error::from)?;
     }
     w.write_all(b",\"end\":")?;
     name(w, r.end.as_str())?;
@@ -546,6 +627,7 @@ mod tests {
                 EndReason::Evicted,
                 EndReason::EndOfCapture,
             ][(i % 4) as usize],
+            look: None,
         }
     }
 

@@ -49,6 +49,7 @@ pub fn render(report: &Report) -> String {
                     flow_table(&mut out, &r.expected);
                 }
             }
+            Section::Findings => findings(&mut out, r),
             Section::Unexpected => unexpected(&mut out, r),
             Section::Unsupported => flow_table(&mut out, &r.unsupported_restrictions),
             Section::Scans => scans(&mut out, r),
@@ -66,6 +67,27 @@ pub fn render(report: &Report) -> String {
         out.pop();
     }
     out
+}
+
+fn findings(out: &mut String, r: &Report) {
+    table_head(
+        out,
+        &["Finding", "Port", "Count", "By", "Example", "Detail"],
+    );
+    for f in &r.findings {
+        table_row(
+            out,
+            &[
+                md_escape(f.kind),
+                f.port.to_string(),
+                f.count.to_string(),
+                md_escape(f.by),
+                md_escape(&example_text(&f.example)),
+                md_escape(&f.detail),
+            ],
+        );
+    }
+    out.push('\n');
 }
 
 fn unexpected(out: &mut String, r: &Report) {

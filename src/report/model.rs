@@ -48,6 +48,42 @@ pub struct Report {
     /// packets alone, whose reports stay as they were).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<Input>,
+    /// What the first bytes of connections showed the firewall (or the server) did: an ESMTP
+    /// inspection, refused mail, failed TLS handshakes; worst first. Left out when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+}
+
+/// A finding (PRODUCT.md, "Exchange-level signs").
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// smtp_banner_masked | starttls_stripped | smtp_commands_masked | smtp_rejected |
+    /// tls_handshake_failed
+    pub kind: &'static str,
+    pub proto: &'static str,
+    pub port: u16,
+    pub src: Side,
+    pub dst: Side,
+    /// Connections that showed it.
+    pub count: u64,
+    /// firewall | server | unknown
+    pub by: &'static str,
+    /// What happened and what to change (wire text in it is escaped where printed).
+    pub detail: String,
+    pub example: Example,
+    /// tls kinds: the server name the client asked for (raw; escaped where printed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// smtp_rejected: the reply code and text, and the command refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<&'static str>,
+    /// smtp_banner_masked: the greeting as it arrived (raw).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub banner: Option<String>,
 }
 
 /// An input file: its kind and, for records, what was read from it.

@@ -63,6 +63,7 @@ pub fn render(report: &Report, opts: &TableOptions) -> String {
         lines.extend(match section {
             Section::Expected if report.expected.is_empty() => vec![],
             Section::Expected => flow_table(&report.expected, &p, width),
+            Section::Findings => findings_lines(report, width),
             Section::Unexpected => unexpected_table(report, &p, width),
             Section::Unsupported => flow_table(&report.unsupported_restrictions, &p, width),
             Section::Scans => scans_table(&report.scans, &p, width),
@@ -832,4 +833,26 @@ impl Table {
         }
         (line.trim_end().to_string(), cut)
     }
+}
+
+/// Each finding as a wrapped paragraph: kind, count, who, the sentence, an example.
+fn findings_lines(r: &Report, width: usize) -> Vec<String> {
+    let mut out = vec![];
+    for f in &r.findings {
+        let text = format!(
+            "{} ×{} (by {}): {} Example: {}.",
+            f.kind,
+            f.count,
+            f.by,
+            f.detail,
+            crate::report::words::example_text(&f.example)
+        );
+        out.extend(super::layout::wrap(
+            &super::terminal::sanitize(&text),
+            "  ",
+            2,
+            width,
+        ));
+    }
+    out
 }

@@ -1304,3 +1304,116 @@ pub(crate) fn files_inline(files: &[String], escape: impl Fn(&str) -> String) ->
         n => format!("{n} files: {}", list_limited(files, 3, escape)),
     }
 }
+
+/// Wire text (a greeting, a reply, a server name) for a sentence: control characters as
+/// visible escapes (`\x1b`), at most `WIRE_MAX` characters (then `…`), in quotes. Each
+/// format escapes the sentence again for itself (Markdown, HTML, JSON).
+pub fn wire(s: &str) -> String {
+    let mut out = String::from("\"");
+    for (i, c) in s.chars().enumerate() {
+        if i == WIRE_MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || c == '"' || c == '\\' {
+            let _ = write!(out, "\\x{:02x}", u32::from(c).min(0xff));
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Wire text kept in a sentence, in characters.
+pub const WIRE_MAX: usize = 80;
+
+/// An expected mail-flow row whose sessions opened but whose mail the server refused.
+pub fn mail_refused(refused: u64, replied: u64, src: &Side, dst: &Side, port: u16) -> String {
+    format!(
+        "{} from {} to {} port {port} opened, but the server refused the mail in {} \
+         (see the smtp_rejected finding for its reply): the firewall let it through; the \
+         server's answer is what to look at.",
+        plural(replied, "SMTP session", "SMTP sessions"),
+        place(src),
+        place(dst),
+        if refused >= replied {
+            "every one".to_string()
+        } else {
+            refused.to_string()
+        },
+    )
+}
+
+/// A finding's sentence: what happened and what to change.
+pub fn finding(f: &crate::aggregate::findings::Finding, src: &Side, dst: &Side) -> String {
+    use crate::aggregate::findings::{Kind, Stripped};
+    let route = format!("from {} to {} port {}", place(src), place(dst), f.port);
+    let n = plural(f.count, "SMTP session", "SMTP sessions");
+    match f.kind {
+        Kind::SmtpBannerMasked => format!(
+            "{n} {route} got a greeting of asterisks ({}): a device in between rewrites SMTP, \
+             as a Cisco ASA's `inspect esmtp` does. Turn the inspection off for this traffic \
+             (`no inspect esmtp` in the policy map) or allow the banner through; Exchange \
+             needs ESMTP intact.",
+            wire(f.banner.as_deref().unwrap_or_default())
+        ),
+        Kind::StarttlsStripped => match f.stripped {
+            Some(Stripped::Masked) => format!(
+                "{n} {route}: the server's EHLO reply listed XXXXXXXA where STARTTLS was, so \
+                 the mail goes unencrypted or a sender that requires TLS gives up. An ESMTP \
+                 inspection (Cisco ASA `inspect esmtp`) masked it: turn the inspection off for \
+                 this traffic or allow STARTTLS."
+            ),
+            _ => format!(
+                "{n} {route}: the server's EHLO reply had no STARTTLS, while the same server \
+                 offered it on another path: something on this path removed it (an SMTP \
+                 inspection). Let ESMTP through unchanged."
+            ),
+        },
+        Kind::SmtpCommandsMasked => format!(
+            "{n} {route} carried commands overwritten with X characters (XXXX): an ESMTP \
+             inspection (Cisco ASA `inspect esmtp`) blocks commands it does not know. Turn \
+             the inspection off for this traffic, or allow the commands Exchange uses \
+             (AUTH, BDAT, X-ANONYMOUSTLS, XEXCH50)."
+        ),
+        Kind::SmtpRejected => {
+            let (cmd, code, text) = f
+                .rejection
+                .as_ref()
+                .map(|(c, code, t)| (c.as_str(), *code, t.as_str()))
+                .unwrap_or(("command", 0, ""));
+            format!(
+                "{n} {route} reached the server, which refused {cmd} with {code} {}: not the \
+                 firewall; {}",
+                wire(text),
+                if code < 500 {
+                    "a temporary refusal (the sender retries); see why the server defers it."
+                } else {
+                    "see the server's receive connector, recipient and sender rules."
+                }
+            )
+        }
+        Kind::TlsHandshakeFailed => {
+            let who = match (f.alert, f.by) {
+                (Some((true, _, d)), _) => format!("the server answered with TLS alert {d}"),
+                (Some((false, _, d)), _) => format!("the client gave up with TLS alert {d}"),
+                (None, crate::aggregate::findings::By::Firewall) => {
+                    "a device in between reset it (the reset's TTL is not the server's)".to_string()
+                }
+                (None, crate::aggregate::findings::By::Server) => "the server reset it".to_string(),
+                _ => "it closed or was reset".to_string(),
+            };
+            format!(
+                "{} {route} sent a TLS ClientHello{} and got no ServerHello: {who}. Check TLS \
+                 inspection or server-name filtering on the firewall, and the server's \
+                 certificate and TLS settings.",
+                plural(f.count, "connection", "connections"),
+                f.sni
+                    .as_deref()
+                    .map(|s| format!(" for {}", wire(s)))
+                    .unwrap_or_default()
+            )
+        }
+    }
+}

@@ -199,6 +199,7 @@ pub fn render(report: &Report, site: &Site, cat: &Catalogue) -> String {
                     evidence(&mut out, r, site, &expected);
                 }
             }
+            Section::Findings => findings(&mut out, r),
             Section::Unexpected => unexpected(&mut out, r),
             Section::Unsupported => {
                 flow_table(&mut out, &restrictions);
@@ -223,6 +224,7 @@ pub fn render(report: &Report, site: &Site, cat: &Catalogue) -> String {
 fn section_id(s: Section) -> &'static str {
     match s {
         Section::Expected => "expected",
+        Section::Findings => "findings",
         Section::Unexpected => "unexpected",
         Section::Unsupported => "unsupported",
         Section::Scans => "scans",
@@ -824,6 +826,22 @@ fn latency(out: &mut String, r: &Report) {
         );
     }
     out.push_str("</tbody>\n</table>\n");
+}
+
+fn findings(out: &mut String, r: &Report) {
+    out.push_str("<ul class=\"findings\">\n");
+    for f in &r.findings {
+        let _ = writeln!(
+            out,
+            "<li><b>{}</b> × {} (by {}): {} <small>e.g. {}</small></li>",
+            h(f.kind),
+            f.count,
+            h(f.by),
+            h(&f.detail),
+            h(&crate::report::words::example_text(&f.example)),
+        );
+    }
+    out.push_str("</ul>\n");
 }
 
 fn warnings(out: &mut String, r: &Report) {

@@ -1,0 +1,337 @@
+//! Exchange-level findings from the payload look (`flow::payload`): what an ESMTP inspection
+//! did to SMTP (greeting masked, STARTTLS masked or missing on one path, commands
+//! overwritten), mail the server refused, TLS handshakes that never got a ServerHello.
+//! Facts only; the sentences are the report's (`report::words`).
+//!
+//! Connections are summed per conversation as they end (only those that carried a look: a
+//! few dozen bytes each), then, when the report is made, classified like their
+//! conversations and summed per finding kind, destination and port.
+
+use super::rows::{Example, Finalized};
+use super::verdict::Verdict;
+use super::GroupKey;
+use crate::classify::catalogue::Catalogue;
+use crate::classify::rules::{classify, Class, Side};
+use crate::classify::site::Site;
+use crate::flow::payload::smtp::Command;
+use crate::flow::payload::Facts;
+use crate::flow::{ConnRecord, ConnState, EndReason};
+use crate::time::Timestamp;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+/// The kinds of finding, worst first (the report's order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    SmtpRejected,
+    StarttlsStripped,
+    TlsHandshakeFailed,
+    SmtpBannerMasked,
+    SmtpCommandsMasked,
+}
+
+impl Kind {
+    /// The name in the JSON report (PRODUCT.md).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::SmtpBannerMasked => "smtp_banner_masked",
+            Kind::StarttlsStripped => "starttls_stripped",
+            Kind::SmtpCommandsMasked => "smtp_commands_masked",
+            Kind::SmtpRejected => "smtp_rejected",
+            Kind::TlsHandshakeFailed => "tls_handshake_failed",
+        }
+    }
+}
+
+/// Who did what a finding describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum By {
+    Firewall,
+    Server,
+    Unknown,
+}
+
+impl By {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            By::Firewall => "firewall",
+            By::Server => "server",
+            By::Unknown => "unknown",
+        }
+    }
+}
+
+/// How STARTTLS went missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stripped {
+    /// `XXXXXXXA` in its place: an inspection masked it.
+    Masked,
+    /// Offered by the same server on another path, not on this one.
+    Missing,
+}
+
+/// One finding: a kind, where, how many connections, an example, and its particulars.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub kind: Kind,
+    pub port: u16,
+    pub src: Side,
+    pub dst: Side,
+    pub count: u64,
+    pub by: By,
+    pub example: Example,
+    pub example_ts: Timestamp,
+    /// smtp_rejected: the command, the code and the server's text (raw; escaped where
+    /// printed).
+    pub rejection: Option<(Command, u16, String)>,
+    /// smtp_banner_masked: the greeting as it arrived (raw).
+    pub banner: Option<String>,
+    /// starttls_stripped: how.
+    pub stripped: Option<Stripped>,
+    /// tls kinds: the server name asked for, and an alert (by the responder, level,
+    /// description).
+    pub sni: Option<String>,
+    pub alert: Option<(bool, u8, u8)>,
+}
+
+/// Per conversation: what its connections' looks showed.
+#[derive(Clone, Debug, Default)]
+pub struct Acc {
+    /// Per kind: connections, and the first one's example.
+    kinds: BTreeMap<Kind, (u64, Example, Timestamp, Particulars)>,
+    /// EHLO answered with 250, and of those, STARTTLS offered.
+    ehlo_ok: u64,
+    starttls_offered: u64,
+    /// EHLO answered without STARTTLS (not masked), and STARTTLS not used anyway.
+    lacking: u64,
+    no_starttls: Option<(Example, Timestamp)>,
+    /// Sessions whose mail got a reply, and of those, refused.
+    mail_replied: u64,
+    mail_refused: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Particulars {
+    rejection: Option<(Command, u16, String)>,
+    banner: Option<String>,
+    stripped: Option<Stripped>,
+    sni: Option<String>,
+    alert: Option<(bool, u8, u8)>,
+    by: Option<By>,
+}
+
+/// The looks of every conversation (only conversations with a look have an entry).
+#[derive(Clone, Debug, Default)]
+pub struct Looks {
+    accs: HashMap<GroupKey, Acc>,
+}
+
+fn example(r: &ConnRecord) -> Example {
+    Example {
+        orig_h: r.orig.ip(),
+        orig_p: r.orig.port(),
+        resp_h: r.resp.ip(),
+        resp_p: r.resp.port(),
+        conn_state: r.conn_state,
+        history: r.history,
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Who reset a connection: the responder's side with its usual TTL is the server, another
+/// TTL a device in between.
+fn reset_by(r: &ConnRecord) -> By {
+    match r.rst_by {
+        Some((crate::flow::Side::Resp, Some(ttl))) => match r.resp_stats.first_ttl {
+            Some(t) if t == ttl => By::Server,
+            Some(_) => By::Firewall,
+            None => By::Unknown,
+        },
+        _ => By::Unknown,
+    }
+}
+
+impl Acc {
+    fn hit(&mut self, kind: Kind, r: &ConnRecord, p: impl FnOnce() -> Particulars) {
+        let e = self
+            .kinds
+            .entry(kind)
+            .or_insert_with(|| (0, example(r), r.ts, p()));
+        e.0 += 1;
+    }
+
+    fn add(&mut self, r: &ConnRecord, f: &Facts) {
+        match f {
+            Facts::Smtp(s) => {
+                if s.banner_masked {
+                    self.hit(Kind::SmtpBannerMasked, r, || Particulars {
+                        banner: Some(text(s.banner.bytes())),
+                        by: Some(By::Firewall),
+                        ..Particulars::default()
+                    });
+                }
+                if s.commands_masked {
+                    self.hit(Kind::SmtpCommandsMasked, r, || Particulars {
+                        by: Some(By::Firewall),
+                        ..Particulars::default()
+                    });
+                }
+                if s.starttls_masked {
+                    self.hit(Kind::StarttlsStripped, r, || Particulars {
+                        stripped: Some(Stripped::Masked),
+                        by: Some(By::Firewall),
+                        ..Particulars::default()
+                    });
+                }
+                if s.ehlo_ok {
+                    self.ehlo_ok += 1;
+                    if s.starttls_offered {
+                        self.starttls_offered += 1;
+                    } else if !s.starttls_masked && !s.starttls {
+                        self.lacking += 1;
+                        if self.no_starttls.is_none() {
+                            self.no_starttls = Some((example(r), r.ts));
+                        }
+                    }
+                }
+                if !s.codes().is_empty() {
+                    self.mail_replied += 1;
+                    if let Some((cmd, code)) = s.rejected {
+                        if !s.message_accepted {
+                            self.mail_refused += 1;
+                        }
+                        self.hit(Kind::SmtpRejected, r, || Particulars {
+                            rejection: Some((cmd, code, text(s.reject_text.bytes()))),
+                            by: Some(By::Server),
+                            ..Particulars::default()
+                        });
+                    }
+                }
+            }
+            Facts::Tls(t) => {
+                let ended = matches!(r.end, EndReason::Closed)
+                    || matches!(
+                        r.conn_state,
+                        ConnState::RSTO | ConnState::RSTR | ConnState::SF
+                    );
+                // The server's side seen: it answered the handshake, and either its bytes
+                // were read (no ServerHello among them) or it sent none. A capture that cut
+                // the server's payload away (a short snap length) or saw one direction only
+                // tells nothing.
+                let answered = r.history.contains(b'h') || r.history.contains(b'H');
+                let server_known = t.server_seen || r.resp_bytes == 0;
+                if t.client_hello && !t.server_hello && ended && answered && server_known {
+                    let by = match t.alert {
+                        Some((true, ..)) => By::Server,
+                        _ => reset_by(r),
+                    };
+                    self.hit(Kind::TlsHandshakeFailed, r, || Particulars {
+                        sni: (!t.sni.is_empty()).then(|| text(t.sni.bytes())),
+                        alert: t.alert,
+                        by: Some(by),
+                        ..Particulars::default()
+                    });
+                }
+            }
+            Facts::Http(_) => {}
+        }
+    }
+}
+
+impl Looks {
+    /// A finished connection (those without a look cost nothing).
+    pub fn add(&mut self, key: &GroupKey, r: &ConnRecord) {
+        if let Some(f) = &r.look {
+            self.accs.entry(*key).or_default().add(r, f);
+        }
+    }
+
+    /// The findings, worst first, and the verdicts of expected rows whose sessions opened but
+    /// whose mail the server refused: "rejected" when it refused every session's mail,
+    /// "flaky" when some.
+    pub fn apply(&self, site: &Site, cat: &Catalogue, fin: &mut Finalized) {
+        type At = (Kind, u16, Side, Side);
+        let mut out: BTreeMap<At, Finding> = BTreeMap::new();
+        // STARTTLS offered by a server on some paths: the paths without it lost it.
+        let mut offers: HashMap<(IpAddr, u16), u64> = HashMap::new();
+        for (k, a) in &self.accs {
+            *offers.entry((k.resp, k.port)).or_default() += a.starttls_offered;
+        }
+        let mut keys: Vec<&GroupKey> = self.accs.keys().collect();
+        keys.sort();
+        for k in keys {
+            let a = &self.accs[k];
+            let (src, dst, row) = match classify(k, site, cat) {
+                Class::Expected(i, s, d) => (s, d, Some((i, s, d))),
+                Class::Unexpected { src, dst, .. } => (src, dst, None),
+                Class::Unrestricted(_, s, d) => (s, d, None),
+                Class::Unrelated => continue,
+            };
+            let mut put = |kind: Kind, n: u64, ex: &Example, ts: Timestamp, p: &Particulars| {
+                let f = out
+                    .entry((kind, k.port, src, dst))
+                    .or_insert_with(|| Finding {
+                        kind,
+                        port: k.port,
+                        src,
+                        dst,
+                        count: 0,
+                        by: p.by.unwrap_or(By::Unknown),
+                        example: *ex,
+                        example_ts: ts,
+                        rejection: p.rejection.clone(),
+                        banner: p.banner.clone(),
+                        stripped: p.stripped,
+                        sni: p.sni.clone(),
+                        alert: p.alert,
+                    });
+                f.count += n;
+                if ts < f.example_ts {
+                    f.example = *ex;
+                    f.example_ts = ts;
+                }
+            };
+            for (kind, (n, ex, ts, p)) in &a.kinds {
+                put(*kind, *n, ex, *ts, p);
+            }
+            let missing = a.lacking;
+            if missing > 0 && offers.get(&(k.resp, k.port)).copied().unwrap_or(0) > 0 {
+                if let Some((ex, ts)) = &a.no_starttls {
+                    let p = Particulars {
+                        stripped: Some(Stripped::Missing),
+                        by: Some(By::Firewall),
+                        ..Particulars::default()
+                    };
+                    put(Kind::StarttlsStripped, missing, ex, *ts, &p);
+                }
+            }
+            if let Some((i, s, d)) = row {
+                if a.mail_refused > 0 {
+                    if let Some(r) = fin
+                        .expected
+                        .iter_mut()
+                        .find(|r| r.role == i && r.src == s && r.dst == d)
+                    {
+                        r.mail_replied += a.mail_replied;
+                        r.mail_refused += a.mail_refused;
+                    }
+                }
+            }
+        }
+        for r in &mut fin.expected {
+            if r.mail_refused > 0 && r.verdict == Verdict::Ok {
+                r.verdict = if r.mail_refused >= r.mail_replied {
+                    Verdict::Rejected
+                } else {
+                    Verdict::Flaky
+                };
+            }
+        }
+        fin.findings = out.into_values().collect();
+        fin.findings
+            .sort_by_key(|f| (f.kind, std::cmp::Reverse(f.count)));
+    }
+}

@@ -1,0 +1,440 @@
+//! The payload look: each TCP connection's first bytes each way, read by small incremental
+//! parsers into Exchange-level facts (SMTP greeting and EHLO reply, TLS ClientHello and
+//! ServerHello, HTTP request and status lines).
+//!
+//! # Budget
+//! At most [`BUDGET`] bytes of each direction are looked at (the first 2 KiB of its stream:
+//! enough for a greeting, an EHLO reply, a ClientHello with a post-quantum key share, an
+//! HTTP request's first lines), and less when the parser has what it wants: then that
+//! direction is not looked at again, at no cost beyond a flag. A direction stops too at a
+//! gap (a segment beyond the next expected byte: lost, or not captured) and where the
+//! snap length cut the payload.
+//!
+//! # Memory
+//! A connection carries one pointer for it ([`Look`], boxed). The box is allocated at the
+//! first payload byte within the budget of a connection whose start was seen, once per
+//! connection, never per packet, and only for connections that carry payload: about 450
+//! bytes (two 96-byte line buffers, the TLS walk's counters, and the facts with their bounded
+//! strings: SNI 64, ALPN 32, greeting 64, reply text 80, Host 64, path 96 bytes). A
+//! connection whose first bytes are no SMTP, TLS or HTTP drops its box at once.
+//!
+//! Which protocol is told by the first bytes, not by ports: a server that greets with
+//! `ddd `/`ddd-` is SMTP, a client that opens with a TLS handshake record is TLS, a client
+//! that opens with an HTTP method is HTTP.
+
+pub mod gate;
+pub mod http;
+pub mod smtp;
+pub mod text;
+pub mod tls;
+
+pub use gate::Gate;
+pub use http::HttpFacts;
+pub use smtp::SmtpFacts;
+pub use text::Text;
+pub use tls::TlsFacts;
+
+/// Bytes of each direction's stream looked at, at most.
+pub const BUDGET: u32 = 2048;
+
+/// What a connection's first bytes showed, handed on in its record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Facts {
+    Smtp(SmtpFacts),
+    Tls(TlsFacts),
+    Http(HttpFacts),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum App {
+    Unknown,
+    Smtp(smtp::Smtp),
+    Tls {
+        facts: TlsFacts,
+        dir: [tls::TlsDir; 2],
+    },
+    Http(http::Http),
+    /// Not a protocol looked into.
+    Off,
+}
+
+/// One connection's look (see the module's documentation).
+#[derive(Clone, Debug)]
+pub struct Look {
+    app: App,
+    /// The next stream offset expected per direction (0: originator, 1: responder).
+    next: [u32; 2],
+    /// Stopped looking at this direction.
+    done: [bool; 2],
+    line: [Text<96>; 2],
+}
+
+impl Look {
+    pub fn new() -> Look {
+        Look {
+            app: App::Unknown,
+            next: [0; 2],
+            done: [false; 2],
+            line: [Text::default(); 2],
+        }
+    }
+
+    /// Nothing more will be looked at.
+    pub fn finished(&self) -> bool {
+        matches!(self.app, App::Off) || (self.done[0] && self.done[1])
+    }
+
+    /// The facts so far (None: not a protocol looked into, or nothing learnt).
+    pub fn facts(&self) -> Option<Facts> {
+        match &self.app {
+            App::Smtp(s) if s.confirmed => Some(Facts::Smtp(s.facts)),
+            App::Smtp(_) => None,
+            App::Tls { facts, .. } => Some(Facts::Tls(*facts)),
+            App::Http(h) => Some(Facts::Http(h.facts)),
+            App::Unknown | App::Off => None,
+        }
+    }
+
+    /// Originator and responder swapped places.
+    pub fn flip(&mut self) {
+        // The facts are by role (client, server): a flip after the look started means the
+        // guess of who is who was wrong; stop rather than mix them.
+        self.app = App::Off;
+    }
+
+    /// Payload of direction `d` (0 originator, 1 responder) starting at stream offset `off`
+    /// (0 = the first byte after the SYN); `complete`: the whole segment was captured.
+    pub fn feed(&mut self, d: usize, off: u32, data: &[u8], complete: bool) {
+        let (Some(next), Some(done)) = (self.next.get(d).copied(), self.done.get(d).copied())
+        else {
+            return;
+        };
+        if done || matches!(self.app, App::Off) {
+            return;
+        }
+        let end = off.wrapping_add(data.len() as u32);
+        // A retransmission of bytes already read, or a gap.
+        if end.wrapping_sub(next) as i32 <= 0 {
+            return;
+        }
+        if off.wrapping_sub(next) as i32 > 0 || off >= BUDGET {
+            self.stop(d);
+            return;
+        }
+        let skip = next.wrapping_sub(off) as usize;
+        let room = BUDGET.saturating_sub(next) as usize;
+        let Some(data) = data.get(skip..) else {
+            return;
+        };
+        let data = data.get(..room.min(data.len())).unwrap_or(data);
+        if let Some(n) = self.next.get_mut(d) {
+            *n = next.wrapping_add(data.len() as u32);
+        }
+        if matches!(self.app, App::Unknown) {
+            self.app = if next != 0 {
+                App::Off
+            } else if d == 1 && smtp::sniff_server(data) {
+                App::Smtp(smtp::Smtp::default())
+            } else if d == 0 && tls::sniff_client(data) {
+                App::Tls {
+                    facts: TlsFacts::default(),
+                    dir: [tls::TlsDir::default(); 2],
+                }
+            } else if d == 0 && http::sniff_client(data) {
+                App::Http(http::Http::default())
+            } else {
+                App::Off
+            };
+        }
+        let more = match &mut self.app {
+            App::Tls { facts, dir } => dir.get_mut(d).is_some_and(|t| t.feed(d == 1, facts, data)),
+            App::Smtp(_) | App::Http(_) => self.lines(d, data),
+            App::Unknown | App::Off => false,
+        };
+        let full = self.next.get(d).is_some_and(|&n| n >= BUDGET);
+        if !more || !complete || full {
+            self.stop(d);
+        }
+    }
+
+    fn stop(&mut self, d: usize) {
+        if let Some(x) = self.done.get_mut(d) {
+            *x = true;
+        }
+    }
+
+    /// Splits `data` into lines through direction `d`'s line buffer (a line longer than the
+    /// buffer keeps its start) and hands each to the parser; false when the parser wants no
+    /// more of this direction.
+    fn lines(&mut self, d: usize, mut data: &[u8]) -> bool {
+        let Some(buf) = self.line.get_mut(d) else {
+            return false;
+        };
+        while !data.is_empty() {
+            let (part, rest, eol) = match data.iter().position(|&c| c == b'\n') {
+                Some(i) => (
+                    data.get(..=i).unwrap_or(data),
+                    data.get(i + 1..).unwrap_or_default(),
+                    true,
+                ),
+                None => (data, &[][..], false),
+            };
+            data = rest;
+            buf.push(part);
+            if !eol {
+                break;
+            }
+            let line = *buf;
+            *buf = Text::default();
+            let more = match &mut self.app {
+                App::Smtp(s) => {
+                    let n = if d == 0 {
+                        s.client_line(line.bytes())
+                    } else {
+                        s.server_line(line.bytes())
+                    };
+                    if n == smtp::Next::Stop {
+                        // Encrypted from here (STARTTLS), or not SMTP: both directions.
+                        self.done = [true; 2];
+                        return false;
+                    }
+                    true
+                }
+                App::Http(h) => {
+                    if d == 0 {
+                        h.client_line(line.bytes(), line.is_cut())
+                    } else {
+                        h.server_line(line.bytes())
+                    }
+                }
+                _ => false,
+            };
+            if !more {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl Default for Look {
+    fn default() -> Self {
+        Look::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_all(l: &mut Look, parts: &[(usize, &[u8])]) {
+        let mut off = [0u32; 2];
+        for &(d, b) in parts {
+            l.feed(d, off[d], b, true);
+            off[d] += b.len() as u32;
+        }
+    }
+
+    fn smtp(l: &Look) -> SmtpFacts {
+        match l.facts() {
+            Some(Facts::Smtp(s)) => s,
+            other => panic!("not smtp: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_asa_masked_smtp_session() {
+        let mut l = Look::new();
+        feed_all(
+            &mut l,
+            &[
+                (1, b"220 ******************************************\r\n"),
+                (0, b"EHLO client.example\r\n"),
+                (
+                    1,
+                    b"250-mail.example.com\r\n250-PIPELINING\r\n250-XXXXXXXA\r\n250 8BITMIME\r\n",
+                ),
+                (0, b"XXXX\r\n"),
+                (1, b"500 5.5.2 Error: command not recognized XXXX\r\n"),
+                (
+                    0,
+                    b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n",
+                ),
+                (
+                    1,
+                    b"250 2.1.0 Ok\r\n550 5.1.1 <b@example.com>: Recipient address rejected\r\n",
+                ),
+            ],
+        );
+        let s = smtp(&l);
+        assert_eq!(s.banner_code, 220);
+        assert!(s.banner_masked);
+        assert!(s.ehlo_ok && s.starttls_masked && !s.starttls_offered);
+        assert!(s.commands_masked);
+        assert_eq!(s.codes(), &[250, 550]);
+        assert_eq!(s.rejected, Some((smtp::Command::Rcpt, 550)));
+        assert!(s
+            .reject_text
+            .to_string_lossy()
+            .starts_with("5.1.1 <b@example.com>"));
+    }
+
+    #[test]
+    fn a_clear_smtp_session_that_starts_tls_and_split_lines() {
+        let mut l = Look::new();
+        feed_all(
+            &mut l,
+            &[
+                (
+                    1,
+                    b"220 mail.example.com Microsoft ESMTP MAIL Service ready\r",
+                ),
+                (1, b"\n"),
+                (0, b"EHLO c\r\n"),
+                (1, b"250-mail.example.com Hello\r\n250-STARTT"),
+                (1, b"LS\r\n250 SIZE 37748736\r\n"),
+                (0, b"STARTTLS\r\n"),
+                (1, b"220 2.0.0 SMTP server ready\r\n"),
+                (0, b"\x16\x03\x01\x02\x00\x01"),
+            ],
+        );
+        let s = smtp(&l);
+        assert!(!s.banner_masked);
+        assert!(s.banner.to_string_lossy().contains("Microsoft ESMTP"));
+        assert!(s.starttls_offered && s.starttls_sent && s.starttls);
+        assert!(s.rejected.is_none() && !s.commands_masked);
+        assert!(l.finished());
+    }
+
+    /// A ClientHello with SNI and ALPN, as `examples/synth.rs` and TLS libraries write it.
+    pub(crate) fn client_hello(sni: &str, alpn: &[&str]) -> Vec<u8> {
+        let mut ext = vec![];
+        // A GREASE-like extension first, so SNI is not the first one.
+        ext.extend_from_slice(&[0x0a, 0x0a, 0, 1, 0]);
+        let name = sni.as_bytes();
+        let list_len = name.len() + 3;
+        ext.extend_from_slice(&[0, 0]);
+        ext.extend_from_slice(&((list_len + 2) as u16).to_be_bytes());
+        ext.extend_from_slice(&(list_len as u16).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        ext.extend_from_slice(name);
+        let mut protos = vec![];
+        for p in alpn {
+            protos.push(p.len() as u8);
+            protos.extend_from_slice(p.as_bytes());
+        }
+        ext.extend_from_slice(&[0, 16]);
+        ext.extend_from_slice(&((protos.len() + 2) as u16).to_be_bytes());
+        ext.extend_from_slice(&(protos.len() as u16).to_be_bytes());
+        ext.extend_from_slice(&protos);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[7; 32]);
+        body.push(32);
+        body.extend_from_slice(&[9; 32]);
+        body.extend_from_slice(&[0, 4, 0x13, 0x01, 0x13, 0x02]);
+        body.extend_from_slice(&[1, 0]);
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut hs = vec![1];
+        hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        hs.extend_from_slice(&body);
+        let mut rec = vec![0x16, 3, 1];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    #[test]
+    fn a_client_hello_in_any_split_gives_sni_and_alpn() {
+        let ch = client_hello("autodiscover.example.com", &["h2", "http/1.1"]);
+        // The first segment tells the protocol: at least its first few bytes.
+        for cut in 4..ch.len() {
+            let (a, b) = ch.split_at(cut);
+            let mut l = Look::new();
+            feed_all(&mut l, &[(0, a), (0, b), (1, &[0x15, 3, 3, 0, 2, 2, 40])]);
+            let Some(Facts::Tls(t)) = l.facts() else {
+                panic!("not tls at {cut}");
+            };
+            assert!(t.client_hello, "cut {cut}");
+            assert_eq!(
+                t.sni.to_string_lossy(),
+                "autodiscover.example.com",
+                "cut {cut}"
+            );
+            assert_eq!(t.alpn.to_string_lossy(), "h2,http/1.1", "cut {cut}");
+            assert!(!t.server_hello);
+            assert_eq!(t.alert, Some((true, 2, 40)));
+        }
+    }
+
+    #[test]
+    fn a_server_hello_is_seen() {
+        let mut l = Look::new();
+        let ch = client_hello("mail.example.com", &[]);
+        feed_all(&mut l, &[(0, &ch), (1, &[0x16, 3, 3, 0, 4, 2, 0, 0, 0])]);
+        let Some(Facts::Tls(t)) = l.facts() else {
+            panic!("not tls");
+        };
+        assert!(t.server_hello && t.alert.is_none());
+        assert!(t.alpn.is_empty());
+    }
+
+    #[test]
+    fn an_http_request_and_status() {
+        let mut l = Look::new();
+        feed_all(
+            &mut l,
+            &[
+                (0, b"GET /owa/auth/logon.aspx?x=1 HTTP/1.1\r\nUser-Agent: x\r\nhOST: mail.example.com\r\n\r\n"),
+                (1, b"HTTP/1.1 302 Found\r\nServer: Microsoft-IIS/10.0\r\n"),
+            ],
+        );
+        let Some(Facts::Http(h)) = l.facts() else {
+            panic!("not http");
+        };
+        assert_eq!(h.method.to_string_lossy(), "GET");
+        assert_eq!(h.path.to_string_lossy(), "/owa/auth/logon.aspx?x=1");
+        assert_eq!(h.host.to_string_lossy(), "mail.example.com");
+        assert_eq!(h.status, 302);
+        assert!(l.finished());
+    }
+
+    #[test]
+    fn other_protocols_gaps_and_mid_stream_starts_are_not_looked_into() {
+        let mut l = Look::new();
+        l.feed(0, 0, b"SSH-2.0-OpenSSH_9.6\r\n", true);
+        assert!(l.finished() && l.facts().is_none());
+        let mut l = Look::new();
+        l.feed(1, 100, b"220 mail\r\n", true);
+        assert!(l.facts().is_none());
+        let mut l = Look::new();
+        l.feed(1, 0, b"220 mail ready\r\n", true);
+        l.feed(1, 500, b"250 x\r\n", true);
+        assert!(l.done[1]);
+    }
+
+    #[test]
+    fn random_bytes_never_panic_and_stay_bounded() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for _ in 0..2000 {
+            let mut l = Look::new();
+            let mut off = [0u32; 2];
+            for _ in 0..8 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let d = (x & 1) as usize;
+                let n = (x >> 8) as usize % 300;
+                let mut b: Vec<u8> = (0..n).map(|i| (x >> (i % 56)) as u8).collect();
+                if x & 6 == 0 {
+                    b.splice(0..0, client_hello("a.example", &["h2"]));
+                } else if x & 6 == 2 {
+                    b.splice(0..0, *b"220 ok\r\n");
+                }
+                l.feed(d, off[d], &b, x & 8 == 0);
+                off[d] = off[d].wrapping_add(b.len() as u32);
+            }
+        }
+    }
+}
