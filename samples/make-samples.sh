@@ -1127,7 +1127,7 @@ step_http() {
 step_smtp_inbound() {
     client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$M_ADDR" --port 25
     expect_from "$C_ADDR" tcp "$M_ADDR" 25 SF "swaks --port 25 (EHLO, MAIL, RCPT, DATA, QUIT) exit 0; allowed by $ALLOWED"
-    report_expected smtp-inbound internet "mailbox=$M_ADDR" ok "swaks from the internet host $C_ADDR to $M_ADDR:25 exit 0 (full dialogue); allowed by $ALLOWED"
+    report_expected smtp-inbound internet "mailbox=$M_ADDR" "${SMTP_INBOUND_VERDICT:-ok}" "swaks from the internet host $C_ADDR to $M_ADDR:25 exit 0 (full dialogue); allowed by $ALLOWED"
 }
 step_submission() {
     client 0 20 "${SWAKS_IN[@]}" --timeout 10 --server "$M_ADDR" --port 587
@@ -2315,7 +2315,7 @@ scenario_smtp_refusals() {
     text=$(sed -E 's/.*\]: (550 [^;]*);.*/\1/' <<<"$line550")
     expect tcp "$SERVER" 25 SF "swaks --to $UNKNOWN_RCPT exit $CLIENT_RC (no RCPT accepted), then QUIT; Postfix: $line550" \
         "{\"client_exit\":$CLIENT_RC}"
-    report_expected smtp-inbound internet "$MBX" ok "swaks --to $UNKNOWN_RCPT exit $CLIENT_RC: the session opened and closed cleanly; Postfix refused the recipient ($text)"
+    report_expected smtp-inbound internet "$MBX" flaky "swaks --to $UNKNOWN_RCPT exit $CLIENT_RC: the session opened and closed cleanly; Postfix refused the recipient ($text); the server refused the mail of some sessions but not all: flaky (issue 15: a mail flow whose mail was refused is not ok)"
     finding smtp_rejected 25 internet "$MBX" server \
         "$(jq -cn --arg t "${text#550 }" --argjson rc "$CLIENT_RC" '{count: 1, code: 550, command: "RCPT", text: $t, client_exit: $rc}')" \
         "virtual_mailbox_maps lists only bob@example.test; Postfix's log: $line550"
@@ -2326,12 +2326,12 @@ scenario_smtp_refusals() {
     text=$(sed -E 's/.*\]: (450 [^;]*);.*/\1/' <<<"$line450")
     expect tcp "$SERVER" 25 SF "swaks --from $DEFERRED_SENDER exit $CLIENT_RC (error in MAIL), then QUIT; Postfix: $line450" \
         "{\"client_exit\":$CLIENT_RC}"
-    report_expected smtp-inbound internet "$MBX" ok "swaks --from $DEFERRED_SENDER exit $CLIENT_RC: the session opened and closed cleanly; Postfix deferred the sender ($text)"
+    report_expected smtp-inbound internet "$MBX" flaky "swaks --from $DEFERRED_SENDER exit $CLIENT_RC: the session opened and closed cleanly; Postfix deferred the sender ($text); the server refused the mail of some sessions but not all: flaky (issue 15: a mail flow whose mail was refused is not ok)"
     finding smtp_rejected 25 internet "$MBX" server \
         "$(jq -cn --arg t "${text#450 }" --argjson rc "$CLIENT_RC" '{count: 1, code: 450, command: "MAIL", text: $t, client_exit: $rc}')" \
         "check_sender_access: '$DEFERRED_SENDER 450 4.7.1 ...'; Postfix's log: $line450"
-    # And one message Postfix accepts.
-    step_smtp_inbound
+    # And one message Postfix accepts (the row stays flaky: the two above were refused).
+    SMTP_INBOUND_VERDICT=flaky step_smtp_inbound
     postfix_log "to=<bob@example.test>.*status=sent" >/dev/null || die "Postfix's log has no delivery to bob@example.test"
     payload_finish "$n"
 }
