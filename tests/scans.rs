@@ -120,3 +120,50 @@ fn a_scanner_that_never_resets_gets_its_open_ports_and_no_client_traffic() {
         rep["unexpected"]
     );
 }
+
+/// A SYN flood to thousands of random hosts (documentation addresses here) is not an outage
+/// capture: without a site file, none of its one-attempt destinations is named a mailbox and
+/// judged "blocked" (before: every one of them, up to the inference bound).
+#[test]
+fn a_flood_to_random_hosts_names_no_mailbox_by_its_attempts() {
+    let mut p = TinyPcap::new(None);
+    let mut t = 1_700_000_000_000_000u64;
+    let mut n = 0u32;
+    for net in [[192u8, 0, 2], [198, 51, 100], [203, 0, 113]] {
+        for last in 1u8..=250 {
+            t += 100;
+            n += 1;
+            let src = Host {
+                ip: [198, 51, 100, (n % 200) as u8 + 1],
+                port: 40_000 + (n % 20_000) as u16,
+                ttl: 50,
+            };
+            let dst = Host {
+                ip: [net[0], net[1], net[2], last],
+                port: 443,
+                ttl: 64,
+            };
+            p.tcp(t, src, dst, SYN, n, 0, b"");
+        }
+    }
+    let cap = tmp_path("random-flood.pcap");
+    std::fs::write(&cap, p.bytes()).unwrap();
+    let o = exflow(&["analyze", cap.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.code() == Some(0), "{}", stderr(&o));
+    let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let named: Vec<&Value> = r["topology"]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["role"] == "mailbox")
+        .collect();
+    assert!(named.is_empty(), "mailboxes named from a flood: {named:?}");
+    let blocked = r["expected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["verdict"] == "blocked")
+        .count();
+    assert_eq!(blocked, 0, "blocked rows from a flood");
+    let _ = std::fs::remove_file(cap);
+}

@@ -23,6 +23,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 /// The most hosts inference names per role; see the module documentation.
+/// A destination tried only by failed attempts is named only with at least this share (1/N)
+/// of all such attempts (the capture of an outage).
+const TRIED_SHARE: u64 = 32;
+
 pub const MAX_INFERRED_HOSTS: usize = 128;
 
 /// A source that reached this many servers on one client port is browsing.
@@ -349,8 +353,15 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
                 t.2.insert(k.orig);
             }
         }
+        // Only destinations that stand out: an outage capture's attempts go to the few
+        // servers it was taken for, while a flood or scan of an address space spreads them
+        // thinly over thousands (2,000,000 SYNs to random hosts made 128 one-attempt
+        // "mailboxes", each "blocked"). At least 1/TRIED_SHARE of the attempts each.
+        let total: u64 = tried.values().map(|t| t.1).sum();
         for (h, (ports, attempts, sources)) in tried {
-            mailbox.insert(h, MailboxEvidence::Tried(ports, attempts, sources.len()));
+            if attempts.saturating_mul(TRIED_SHARE) >= total {
+                mailbox.insert(h, MailboxEvidence::Tried(ports, attempts, sources.len()));
+            }
         }
     }
     let (mailbox, mailbox_left) = bounded(mailbox, &groups);
