@@ -25,6 +25,7 @@ use std::net::IpAddr;
 pub enum Kind {
     SmtpRejected,
     StarttlsStripped,
+    TlsBlockedByName,
     TlsHandshakeFailed,
     SmtpBannerMasked,
     SmtpCommandsMasked,
@@ -39,6 +40,7 @@ impl Kind {
             Kind::SmtpCommandsMasked => "smtp_commands_masked",
             Kind::SmtpRejected => "smtp_rejected",
             Kind::TlsHandshakeFailed => "tls_handshake_failed",
+            Kind::TlsBlockedByName => "tls_blocked_by_name",
         }
     }
 }
@@ -92,13 +94,27 @@ pub struct Finding {
     /// description).
     pub sni: Option<String>,
     pub alert: Option<(bool, u8, u8)>,
+    /// tls_blocked_by_name: names whose handshakes completed with the same server and port
+    /// (raw, at most [`PASSING_MAX`]).
+    pub passing_sni: Vec<String>,
 }
+
+/// Names that passed kept per server and port.
+pub const PASSING_MAX: usize = 8;
+
+/// What splits one kind's connections into several findings: the reply code (smtp_rejected),
+/// the server name (TLS kinds), and for a failed handshake whether a device in between cut
+/// it (a reset whose TTL is not the server's, or silence after the ClientHello): the
+/// candidates for tls_blocked_by_name.
+type Sub = (u16, String, bool);
 
 /// Per conversation: what its connections' looks showed.
 #[derive(Clone, Debug, Default)]
 pub struct Acc {
     /// Per kind: connections, and the first one's example.
-    kinds: BTreeMap<Kind, (u64, Example, Timestamp, Particulars)>,
+    kinds: BTreeMap<(Kind, Sub), (u64, Example, Timestamp, Particulars)>,
+    /// Server names whose handshakes completed (ServerHello seen), at most [`PASSING_MAX`].
+    passed: Vec<String>,
     /// EHLO answered with 250, and of those, STARTTLS offered.
     ehlo_ok: u64,
     starttls_offered: u64,
@@ -156,9 +172,13 @@ fn reset_by(r: &ConnRecord) -> By {
 
 impl Acc {
     fn hit(&mut self, kind: Kind, r: &ConnRecord, p: impl FnOnce() -> Particulars) {
+        self.hit_sub(kind, (0, String::new(), false), r, p);
+    }
+
+    fn hit_sub(&mut self, kind: Kind, sub: Sub, r: &ConnRecord, p: impl FnOnce() -> Particulars) {
         let e = self
             .kinds
-            .entry(kind)
+            .entry((kind, sub))
             .or_insert_with(|| (0, example(r), r.ts, p()));
         e.0 += 1;
     }
@@ -203,7 +223,8 @@ impl Acc {
                         if !s.message_accepted {
                             self.mail_refused += 1;
                         }
-                        self.hit(Kind::SmtpRejected, r, || Particulars {
+                        let sub = (code, String::new(), false);
+                        self.hit_sub(Kind::SmtpRejected, sub, r, || Particulars {
                             rejection: Some((cmd, code, text(s.reject_text.bytes()))),
                             by: Some(By::Server),
                             ..Particulars::default()
@@ -223,13 +244,25 @@ impl Acc {
                 // tells nothing.
                 let answered = r.history.contains(b'h') || r.history.contains(b'H');
                 let server_known = t.server_seen || r.resp_bytes == 0;
-                if t.client_hello && !t.server_hello && ended && answered && server_known {
+                let sni = text(t.sni.bytes());
+                if t.server_hello && !sni.is_empty() {
+                    if !self.passed.contains(&sni) && self.passed.len() < PASSING_MAX {
+                        self.passed.push(sni.clone());
+                    }
+                } else if t.client_hello && !t.server_hello && ended && answered && server_known {
                     let by = match t.alert {
                         Some((true, ..)) => By::Server,
                         _ => reset_by(r),
                     };
-                    self.hit(Kind::TlsHandshakeFailed, r, || Particulars {
-                        sni: (!t.sni.is_empty()).then(|| text(t.sni.bytes())),
+                    // Cut by a device in between: its reset (TTL not the server's), or no
+                    // byte from the server after the ClientHello and no alert.
+                    let cut = t.alert.is_none()
+                        && (by == By::Firewall
+                            || (r.resp_bytes == 0
+                                && r.rst_by.is_none_or(|(s, _)| s != crate::flow::Side::Resp)));
+                    let sub = (0, sni.clone(), cut && !sni.is_empty());
+                    self.hit_sub(Kind::TlsHandshakeFailed, sub, r, || Particulars {
+                        sni: (!sni.is_empty()).then(|| sni.clone()),
                         alert: t.alert,
                         by: Some(by),
                         ..Particulars::default()
@@ -253,12 +286,23 @@ impl Looks {
     /// whose mail the server refused: "rejected" when it refused every session's mail,
     /// "flaky" when some.
     pub fn apply(&self, site: &Site, cat: &Catalogue, fin: &mut Finalized) {
-        type At = (Kind, u16, Side, Side);
+        type At = (Kind, u16, Side, Side, u16, String);
         let mut out: BTreeMap<At, Finding> = BTreeMap::new();
         // STARTTLS offered by a server on some paths: the paths without it lost it.
         let mut offers: HashMap<(IpAddr, u16), u64> = HashMap::new();
+        // Server names whose handshakes completed, per server and port.
+        let mut passed: HashMap<(IpAddr, u16), Vec<String>> = HashMap::new();
         for (k, a) in &self.accs {
             *offers.entry((k.resp, k.port)).or_default() += a.starttls_offered;
+            let names = passed.entry((k.resp, k.port)).or_default();
+            for n in &a.passed {
+                if !names.contains(n) && names.len() < PASSING_MAX {
+                    names.push(n.clone());
+                }
+            }
+        }
+        for names in passed.values_mut() {
+            names.sort();
         }
         let mut keys: Vec<&GroupKey> = self.accs.keys().collect();
         keys.sort();
@@ -270,32 +314,47 @@ impl Looks {
                 Class::Unrestricted(_, s, d) => (s, d, None),
                 Class::Unrelated => continue,
             };
-            let mut put = |kind: Kind, n: u64, ex: &Example, ts: Timestamp, p: &Particulars| {
-                let f = out
-                    .entry((kind, k.port, src, dst))
-                    .or_insert_with(|| Finding {
-                        kind,
-                        port: k.port,
-                        src,
-                        dst,
-                        count: 0,
-                        by: p.by.unwrap_or(By::Unknown),
-                        example: *ex,
-                        example_ts: ts,
-                        rejection: p.rejection.clone(),
-                        banner: p.banner.clone(),
-                        stripped: p.stripped,
-                        sni: p.sni.clone(),
-                        alert: p.alert,
-                    });
-                f.count += n;
-                if ts < f.example_ts {
-                    f.example = *ex;
-                    f.example_ts = ts;
-                }
-            };
-            for (kind, (n, ex, ts, p)) in &a.kinds {
-                put(*kind, *n, ex, *ts, p);
+            let none = Vec::new();
+            let names = passed.get(&(k.resp, k.port)).unwrap_or(&none);
+            let mut put =
+                |kind: Kind, sub: &Sub, n: u64, ex: &Example, ts: Timestamp, p: &Particulars| {
+                    // A handshake cut by a device in between for a name while other names to the
+                    // same server and port completed: blocked by name.
+                    let (kind, by, passing) = if kind == Kind::TlsHandshakeFailed
+                        && sub.2
+                        && !names.is_empty()
+                        && !names.contains(&sub.1)
+                    {
+                        (Kind::TlsBlockedByName, Some(By::Firewall), names.clone())
+                    } else {
+                        (kind, p.by, Vec::new())
+                    };
+                    let f = out
+                        .entry((kind, k.port, src, dst, sub.0, sub.1.clone()))
+                        .or_insert_with(|| Finding {
+                            kind,
+                            port: k.port,
+                            src,
+                            dst,
+                            count: 0,
+                            by: by.unwrap_or(By::Unknown),
+                            example: *ex,
+                            example_ts: ts,
+                            rejection: p.rejection.clone(),
+                            banner: p.banner.clone(),
+                            stripped: p.stripped,
+                            sni: p.sni.clone(),
+                            alert: p.alert,
+                            passing_sni: passing,
+                        });
+                    f.count += n;
+                    if ts < f.example_ts {
+                        f.example = *ex;
+                        f.example_ts = ts;
+                    }
+                };
+            for ((kind, sub), (n, ex, ts, p)) in &a.kinds {
+                put(*kind, sub, *n, ex, *ts, p);
             }
             let missing = a.lacking;
             if missing > 0 && offers.get(&(k.resp, k.port)).copied().unwrap_or(0) > 0 {
@@ -305,7 +364,8 @@ impl Looks {
                         by: Some(By::Firewall),
                         ..Particulars::default()
                     };
-                    put(Kind::StarttlsStripped, missing, ex, *ts, &p);
+                    let sub = (0, String::new(), false);
+                    put(Kind::StarttlsStripped, &sub, missing, ex, *ts, &p);
                 }
             }
             if let Some((i, s, d)) = row {
@@ -331,7 +391,10 @@ impl Looks {
             }
         }
         fin.findings = out.into_values().collect();
-        fin.findings
-            .sort_by_key(|f| (f.kind, std::cmp::Reverse(f.count)));
+        fin.findings.sort_by_key(|f| {
+            // Of two refusals as common, the permanent one (5xx) first.
+            let code = f.rejection.as_ref().map_or(0, |r| r.1);
+            (f.kind, std::cmp::Reverse(f.count), std::cmp::Reverse(code))
+        });
     }
 }

@@ -382,6 +382,7 @@ fn finding(f: &crate::aggregate::findings::Finding) -> model::Finding {
         text: f.rejection.as_ref().map(|r| r.2.clone()),
         command: f.rejection.as_ref().map(|r| r.0.as_str()),
         banner: f.banner.clone(),
+        passing_sni: f.passing_sni.clone(),
     }
 }
 

@@ -58,7 +58,7 @@ pub struct Report {
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
     /// smtp_banner_masked | starttls_stripped | smtp_commands_masked | smtp_rejected |
-    /// tls_handshake_failed
+    /// tls_handshake_failed | tls_blocked_by_name
     pub kind: &'static str,
     pub proto: &'static str,
     pub port: u16,
@@ -84,6 +84,10 @@ pub struct Finding {
     /// smtp_banner_masked: the greeting as it arrived (raw).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub banner: Option<String>,
+    /// tls_blocked_by_name: the names whose handshakes with the same server and port
+    /// completed (raw; escaped where printed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub passing_sni: Vec<String>,
 }
 
 /// An input file: its kind and, for records, what was read from it.

@@ -1394,6 +1394,22 @@ pub fn finding(f: &crate::aggregate::findings::Finding, src: &Side, dst: &Side) 
                 }
             )
         }
+        Kind::TlsBlockedByName => {
+            let mut passing: Vec<String> = f.passing_sni.iter().take(3).map(|n| wire(n)).collect();
+            if f.passing_sni.len() > 3 {
+                passing.push(format!("{} more", f.passing_sni.len() - 3));
+            }
+            let name = wire(f.sni.as_deref().unwrap_or_default());
+            format!(
+                "{} {route} sent a TLS ClientHello for {name} and were cut right after it by a \
+                 device in between (its reset's TTL is not the server's, or it dropped the \
+                 connection), while handshakes naming {} with the same server and port completed: \
+                 the firewall filters by TLS server name. Allow {name} in the firewall's TLS/URL \
+                 filtering policy for this server.",
+                plural(f.count, "connection", "connections"),
+                passing.join(", "),
+            )
+        }
         Kind::TlsHandshakeFailed => {
             let who = match (f.alert, f.by) {
                 (Some((true, _, d)), _) => format!("the server answered with TLS alert {d}"),

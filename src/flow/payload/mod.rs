@@ -279,6 +279,40 @@ mod tests {
             .starts_with("5.1.1 <b@example.com>"));
     }
 
+    /// Seen from the client's side of an ESMTP inspection (the esmtp-inspection sample's
+    /// third session): the commands arrive intact, the server got `XXXX` and says so only by
+    /// answering a verb its own EHLO reply listed with 500.
+    #[test]
+    fn listed_verbs_refused_as_unknown_are_masked_commands() {
+        let session = |verb: &'static [u8], listed: &'static [u8]| {
+            let mut l = Look::new();
+            feed_all(
+                &mut l,
+                &[
+                    (1, b"220 mail.example.test ESMTP\r\n"),
+                    (0, b"EHLO c\r\n"),
+                    (1, listed),
+                    (0, verb),
+                    (1, b"500 5.5.2 Error: command not recognized\r\n"),
+                ],
+            );
+            smtp(&l).commands_masked
+        };
+        let ehlo: &[u8] = b"250-mail.example.test\r\n250-ETRN\r\n250 XXXXXXXA\r\n";
+        assert!(session(b"ETRN example.net\r\n", ehlo));
+        assert!(session(b"STARTTLS\r\n", ehlo));
+        // Not listed: the server may well not know it.
+        assert!(!session(
+            b"ETRN example.net\r\n",
+            b"250-mail.example.test\r\n250 SIZE 1\r\n"
+        ));
+        assert!(!session(
+            b"STARTTLS\r\n",
+            b"250-mail.example.test\r\n250 SIZE 1\r\n"
+        ));
+        assert!(!session(b"FOO\r\n", ehlo));
+    }
+
     #[test]
     fn a_clear_smtp_session_that_starts_tls_and_split_lines() {
         let mut l = Look::new();

@@ -56,6 +56,8 @@ pub enum Command {
     /// The message itself (the reply after the final ".").
     Message,
     Masked,
+    /// A verb the server's own EHLO reply listed (ETRN, VRFY, EXPN, AUTH, ...).
+    Listed,
     Other,
 }
 
@@ -71,6 +73,7 @@ impl Command {
             Command::Data => "DATA",
             Command::Message => "message",
             Command::Masked => "masked command",
+            Command::Listed => "listed command",
             Command::Other => "command",
         }
     }
@@ -93,6 +96,21 @@ pub struct Smtp {
     client_lines: u8,
     /// The reply being read (its first line's command), for continuation lines.
     in_reply: bool,
+    /// The EHLO reply's keywords among [`LISTED`], a bit each.
+    listed: u8,
+}
+
+/// EHLO keywords that are also command verbs: a server that lists one and then answers it
+/// with 500 or 502 ("command not recognized") did not get the verb the client sent. Seen from
+/// the client's side of an ESMTP inspection, the overwritten command (`XXXX`) is not on the
+/// wire, only this contradiction.
+const LISTED: [&[u8]; 6] = [b"ETRN", b"VRFY", b"EXPN", b"AUTH", b"ATRN", b"HELP"];
+
+fn listed_bit(verb: &[u8]) -> u8 {
+    LISTED
+        .iter()
+        .position(|w| *w == verb)
+        .map_or(0, |i| 1u8 << i)
 }
 
 /// What the parser wants next from a direction.
@@ -201,6 +219,7 @@ impl Smtp {
                 self.facts.commands_masked = true;
                 Command::Masked
             }
+            w if self.listed & listed_bit(w) != 0 => Command::Listed,
             _ => Command::Other,
         };
         self.push(cmd);
@@ -248,6 +267,14 @@ impl Smtp {
                         f.starttls_offered = true;
                     } else if kw == b"XXXXXXXA" {
                         f.starttls_masked = true;
+                    } else {
+                        let mut up = [0u8; 4];
+                        if kw.len() == up.len() {
+                            for (d, s) in up.iter_mut().zip(kw) {
+                                *d = s.to_ascii_uppercase();
+                            }
+                            self.listed |= listed_bit(&up);
+                        }
                     }
                 }
                 if last {
@@ -257,6 +284,13 @@ impl Smtp {
             _ => {}
         }
         if code >= 500 && text.windows(4).any(|w| w == b"XXXX") {
+            f.commands_masked = true;
+        }
+        // A listed verb, or STARTTLS where the EHLO reply showed it masked, answered "not
+        // recognized": the server got something else (an inspection's XXXX).
+        if matches!(code, 500 | 502)
+            && (cmd == Command::Listed || (cmd == Command::StartTls && f.starttls_masked))
+        {
             f.commands_masked = true;
         }
         if !last {
