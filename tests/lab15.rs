@@ -1,12 +1,11 @@
 //! Issue 15's lab samples (samples/make-samples.sh: esmtp-inspection, smtp-refusals,
-//! idle-timeout-drop, idle-timeout-reset, tls-by-name, payload-healthy): what can be checked
-//! before exflow reads payloads. Each capture reads without an anomaly, its port-level verdicts
-//! are the expected report's (`report.rs` checks them for every sample; here the healthy one
-//! must be all ok with nothing unexpected), and its truth files (`X.expect-findings.json`,
-//! `X.expect-services.json`) are well formed and agree with the capture's expect lines: a
-//! finding names a port and destination the capture has connections to, a service line stands
-//! for one connection. The assertions that exflow reports these findings come with the
-//! analyzer.
+//! idle-timeout-drop, idle-timeout-reset, tls-by-name, payload-healthy). Each capture reads
+//! without an anomaly, its port-level verdicts are the expected report's (`report.rs` checks
+//! them for every sample; here the healthy one must be all ok with nothing unexpected), its
+//! truth files (`X.expect-findings.json`, `X.expect-services.json`) are well formed and agree
+//! with the capture's expect lines, and, through the binary, exflow reports every finding of
+//! the truth (kind, port, sides, by, count, and code, command, text, sni and passing names
+//! where the truth gives them) and no finding the truth does not list.
 
 use crate::util::{exflow, root, stderr};
 use serde_json::Value;
@@ -292,5 +291,132 @@ fn payload_truth_files_are_well_formed_and_fit_the_captures() {
             problems.push(format!("no sample's truth has a {k} finding"));
         }
     }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Finding kinds not built yet: while the report has none of them, their truth entries are
+/// skipped, each named on stderr with this reason; once the analyzer reports the kind, its
+/// entries are checked like the others.
+const NOT_BUILT: &[(&str, &str)] = &[(
+    "idle_timeout_kill",
+    "the idle-timeout estimate is built on another branch (issue 15's idle-timeout helper); \
+     until it is merged exflow reports no idle_timeout_kill",
+)];
+
+/// What makes two findings the same one: kind, port, the sides (zone, role, address), the
+/// reply code (smtp_rejected) and the server name (TLS kinds).
+fn finding_key(f: &Value) -> String {
+    let side = |s: &Value| format!("{}/{}/{}", s["zone"], s["role"], s["address"]);
+    format!(
+        "{} port {} {} -> {} code {} sni {}",
+        f["kind"].as_str().unwrap_or("?"),
+        f["port"],
+        side(&f["src"]),
+        side(&f["dst"]),
+        f["code"].as_u64().unwrap_or(0),
+        f["sni"].as_str().unwrap_or(""),
+    )
+}
+
+/// A report's finding against the truth entries with its key (their counts summed: a report
+/// may group several entries of one kind and flow).
+fn compare(name: &str, got: &Value, truth: &[&Value]) -> Vec<String> {
+    let mut p = vec![];
+    let key = finding_key(got);
+    let count: u64 = truth.iter().map(|t| t["count"].as_u64().unwrap_or(0)).sum();
+    if got["count"].as_u64() != Some(count) {
+        p.push(format!(
+            "{name}: {key}: count {} where the truth has {count}",
+            got["count"]
+        ));
+    }
+    for t in truth {
+        if got["by"] != t["by"] {
+            p.push(format!(
+                "{name}: {key}: by {} where the truth has {}",
+                got["by"], t["by"]
+            ));
+        }
+        if t.get("command").is_some() && got["command"] != t["command"] {
+            p.push(format!(
+                "{name}: {key}: command {} where the truth has {}",
+                got["command"], t["command"]
+            ));
+        }
+        // The reply text is bounded (the payload look keeps its first 80 bytes): the report's
+        // must be the truth's, or its start when the truth's is longer.
+        if let Some(want) = t["text"].as_str() {
+            let have = got["text"].as_str().unwrap_or("");
+            if !want.starts_with(have) || have.len() < want.len().min(64) {
+                p.push(format!(
+                    "{name}: {key}: text {have:?} where the truth has {want:?}"
+                ));
+            }
+        }
+        if let Some(want) = t["passing_sni"].as_array() {
+            let mut want: Vec<&str> = want.iter().filter_map(Value::as_str).collect();
+            let mut have: Vec<&str> = got["passing_sni"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            want.sort();
+            have.sort();
+            if want != have {
+                p.push(format!(
+                    "{name}: {key}: names that passed {have:?}, truth {want:?}"
+                ));
+            }
+        }
+    }
+    if got["detail"].as_str().is_none_or(str::is_empty) {
+        p.push(format!("{name}: {key}: no sentence"));
+    }
+    p
+}
+
+#[test]
+fn payload_samples_give_exactly_their_truths_findings() {
+    let mut problems = vec![];
+    let mut checked = 0;
+    for name in SAMPLES {
+        let rep = report(name);
+        let got = rep["findings"].as_array().cloned().unwrap_or_default();
+        let truth = json(&format!("samples/{name}.expect-findings.json"));
+        let truth = truth.as_array().expect("a list of findings");
+        let reported = |kind: &str| got.iter().any(|f| f["kind"] == kind);
+        let mut wanted: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+        for t in truth {
+            let kind = t["kind"].as_str().unwrap_or("");
+            if let Some((_, why)) = NOT_BUILT.iter().find(|(k, _)| *k == kind) {
+                if !reported(kind) {
+                    eprintln!("{name}: {kind} (count {}) skipped: {why}", t["count"]);
+                    continue;
+                }
+            }
+            wanted.entry(finding_key(t)).or_default().push(t);
+        }
+        let mut matched = vec![];
+        for f in &got {
+            let key = finding_key(f);
+            match wanted.get(&key) {
+                Some(truth) => {
+                    problems.extend(compare(name, f, truth));
+                    matched.push(key);
+                    checked += 1;
+                }
+                None => problems.push(format!(
+                    "{name}: a finding the truth does not list: {key}, count {}: {}",
+                    f["count"], f["detail"]
+                )),
+            }
+        }
+        for (key, truth) in &wanted {
+            let optional = truth.iter().all(|t| t["optional"] == true);
+            if !optional && !matched.contains(key) {
+                problems.push(format!("{name}: missing finding {key}"));
+            }
+        }
+    }
+    assert!(checked > 0, "no finding compared");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
