@@ -252,3 +252,114 @@ fn healthy_sessions_give_no_finding() {
     assert_eq!(tls["tls"]["established"], true);
     assert_eq!(tls["tls"]["sni"], "mail.example.com");
 }
+
+/// A firewall filtering by TLS server name: to the same server and port, `mail.example.com`
+/// completes its handshake; `autodiscover.example.com` is reset right after its ClientHello
+/// by a TTL not the server's, and `owa.example.com` gets silence until the client gives up
+/// (its own RST): both are tls_blocked_by_name, by firewall, naming mail.example.com as
+/// passing, and neither is also a tls_handshake_failed. `legacy.example.com` is reset with the
+/// server's own TTL: the server refused it, a tls_handshake_failed by server, not a block.
+#[test]
+fn a_name_cut_by_a_device_while_another_passes_is_blocked_by_name() {
+    let mut p = TinyPcap::new(None);
+    let t0 = 1_700_000_000_000_000;
+    let hello_ok = |name: &str| {
+        vec![
+            (false, client_hello(name)),
+            (true, vec![0x16, 3, 3, 0, 4, 2, 0, 0, 0]),
+        ]
+    };
+    let ok = hello_ok("mail.example.com");
+    let ok: Vec<(bool, &[u8])> = ok.iter().map(|(s, b)| (*s, b.as_slice())).collect();
+    session(&mut p, t0, 41_000, 443, &ok, None);
+    let ad = client_hello("autodiscover.example.com");
+    session(
+        &mut p,
+        t0 + 1_000_000,
+        41_001,
+        443,
+        &[(false, &ad)],
+        Some(120),
+    );
+    session(
+        &mut p,
+        t0 + 2_000_000,
+        41_002,
+        443,
+        &[(false, &ad)],
+        Some(120),
+    );
+    let owa = client_hello("owa.example.com");
+    session(&mut p, t0 + 3_000_000, 41_003, 443, &[(false, &owa)], None);
+    // The client gives up after the silence: its RST (seq after its ClientHello).
+    let c = Host {
+        ip: C,
+        port: 41_003,
+        ttl: 50,
+    };
+    let s = Host {
+        ip: S,
+        port: 443,
+        ttl: 64,
+    };
+    p.tcp(
+        t0 + 9_000_000,
+        c,
+        s,
+        RST | ACK,
+        1001 + owa.len() as u32,
+        5001,
+        b"",
+    );
+    let legacy = client_hello("legacy.example.com");
+    session(
+        &mut p,
+        t0 + 10_000_000,
+        41_004,
+        443,
+        &[(false, &legacy)],
+        Some(64),
+    );
+    let (report, md, _) = run("findings-by-name", &p);
+    let all = report["findings"].as_array().unwrap();
+    let of = |kind: &str, sni: &str| -> Vec<&Value> {
+        all.iter()
+            .filter(|f| f["kind"] == kind && f["sni"] == sni)
+            .collect()
+    };
+    let ad = of("tls_blocked_by_name", "autodiscover.example.com");
+    assert_eq!(ad.len(), 1, "{all:?}");
+    assert_eq!(ad[0]["count"], 2);
+    assert_eq!(ad[0]["by"], "firewall");
+    assert_eq!(
+        ad[0]["passing_sni"],
+        serde_json::json!(["mail.example.com"])
+    );
+    let detail = ad[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("\"autodiscover.example.com\"") && detail.contains("\"mail.example.com\""),
+        "{detail}"
+    );
+    assert!(detail.contains("filtering policy"), "{detail}");
+    let owa = of("tls_blocked_by_name", "owa.example.com");
+    assert_eq!(owa.len(), 1, "{all:?}");
+    assert_eq!(owa[0]["count"], 1);
+    for name in [
+        "autodiscover.example.com",
+        "owa.example.com",
+        "mail.example.com",
+    ] {
+        assert!(
+            of("tls_handshake_failed", name).is_empty(),
+            "{name}: {all:?}"
+        );
+    }
+    let legacy = of("tls_handshake_failed", "legacy.example.com");
+    assert_eq!(legacy.len(), 1, "{all:?}");
+    assert_eq!(legacy[0]["by"], "server");
+    assert!(
+        of("tls_blocked_by_name", "legacy.example.com").is_empty(),
+        "{all:?}"
+    );
+    assert!(md.contains("tls\\_blocked\\_by\\_name"), "{md}");
+}
