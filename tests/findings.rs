@@ -5,7 +5,7 @@
 //! built with, below; a healthy session of each gives no finding.
 
 use crate::closes::SITE;
-use crate::util::{exflow, stderr, stdout, tmp_path, Host, TinyPcap, ACK, PSH, RST, SYN};
+use crate::util::{exflow, stderr, stdout, tmp_path, Host, TinyPcap, ACK, FIN, PSH, RST, SYN};
 use serde_json::Value;
 
 const C: [u8; 4] = [203, 0, 113, 5];
@@ -258,7 +258,8 @@ fn healthy_sessions_give_no_finding() {
 /// by a TTL not the server's, and `owa.example.com` gets silence until the client gives up
 /// (its own RST): both are tls_blocked_by_name, by firewall, naming mail.example.com as
 /// passing, and neither is also a tls_handshake_failed. `legacy.example.com` is reset with the
-/// server's own TTL: the server refused it, a tls_handshake_failed by server, not a block.
+/// server's own TTL, and `closed.example.com` gets the server's FIN: the server refused them,
+/// tls_handshake_failed, not a block.
 #[test]
 fn a_name_cut_by_a_device_while_another_passes_is_blocked_by_name() {
     let mut p = TinyPcap::new(None);
@@ -320,6 +321,20 @@ fn a_name_cut_by_a_device_while_another_passes_is_blocked_by_name() {
         &[(false, &legacy)],
         Some(64),
     );
+    // A server that closes on a name it does not serve: its FIN, then the client's RST.
+    let closed = client_hello("closed.example.com");
+    session(
+        &mut p,
+        t0 + 11_000_000,
+        41_005,
+        443,
+        &[(false, &closed)],
+        None,
+    );
+    let c = Host { port: 41_005, ..c };
+    let cs = 1001 + closed.len() as u32;
+    p.tcp(t0 + 12_000_000, s, c, FIN | ACK, 5001, cs, b"");
+    p.tcp(t0 + 12_000_100, c, s, RST | ACK, cs, 5002, b"");
     let (report, md, _) = run("findings-by-name", &p);
     let all = report["findings"].as_array().unwrap();
     let of = |kind: &str, sni: &str| -> Vec<&Value> {
@@ -359,6 +374,15 @@ fn a_name_cut_by_a_device_while_another_passes_is_blocked_by_name() {
     assert_eq!(legacy[0]["by"], "server");
     assert!(
         of("tls_blocked_by_name", "legacy.example.com").is_empty(),
+        "{all:?}"
+    );
+    assert!(
+        of("tls_blocked_by_name", "closed.example.com").is_empty(),
+        "{all:?}"
+    );
+    assert_eq!(
+        of("tls_handshake_failed", "closed.example.com").len(),
+        1,
         "{all:?}"
     );
     assert!(md.contains("tls\\_blocked\\_by\\_name"), "{md}");

@@ -244,10 +244,11 @@ impl Acc {
                 // tells nothing.
                 let answered = r.history.contains(b'h') || r.history.contains(b'H');
                 let server_known = t.server_seen || r.resp_bytes == 0;
-                let sni = text(t.sni.bytes());
+                // Borrowed unless the name is not UTF-8: no allocation for a name already kept.
+                let sni = String::from_utf8_lossy(t.sni.bytes());
                 if t.server_hello && !sni.is_empty() {
-                    if !self.passed.contains(&sni) && self.passed.len() < PASSING_MAX {
-                        self.passed.push(sni.clone());
+                    if self.passed.len() < PASSING_MAX && !self.passed.iter().any(|p| *p == sni) {
+                        self.passed.push(sni.into_owned());
                     }
                 } else if t.client_hello && !t.server_hello && ended && answered && server_known {
                     let by = match t.alert {
@@ -255,14 +256,17 @@ impl Acc {
                         _ => reset_by(r),
                     };
                     // Cut by a device in between: its reset (TTL not the server's), or no
-                    // byte from the server after the ClientHello and no alert.
+                    // byte, FIN or RST from the server after the ClientHello and no alert (a
+                    // server that closes on a name it does not serve sends its FIN).
                     let cut = t.alert.is_none()
                         && (by == By::Firewall
                             || (r.resp_bytes == 0
+                                && !r.history.contains(b'f')
                                 && r.rst_by.is_none_or(|(s, _)| s != crate::flow::Side::Resp)));
+                    let sni = sni.into_owned();
                     let sub = (0, sni.clone(), cut && !sni.is_empty());
                     self.hit_sub(Kind::TlsHandshakeFailed, sub, r, || Particulars {
-                        sni: (!sni.is_empty()).then(|| sni.clone()),
+                        sni: (!sni.is_empty()).then_some(sni),
                         alert: t.alert,
                         by: Some(by),
                         ..Particulars::default()

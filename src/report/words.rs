@@ -1401,12 +1401,13 @@ pub fn finding(f: &crate::aggregate::findings::Finding, src: &Side, dst: &Side) 
             }
             let name = wire(f.sni.as_deref().unwrap_or_default());
             format!(
-                "{} {route} sent a TLS ClientHello for {name} and were cut right after it by a \
+                "{} {route} sent a TLS ClientHello for {name} and {} cut right after it by a \
                  device in between (its reset's TTL is not the server's, or it dropped the \
                  connection), while handshakes naming {} with the same server and port completed: \
                  the firewall filters by TLS server name. Allow {name} in the firewall's TLS/URL \
                  filtering policy for this server.",
                 plural(f.count, "connection", "connections"),
+                if f.count == 1 { "was" } else { "were" },
                 passing.join(", "),
             )
         }
