@@ -28,6 +28,7 @@ pub enum Kind {
     TlsHandshakeFailed,
     SmtpBannerMasked,
     SmtpCommandsMasked,
+    IdleTimeoutKill,
 }
 
 impl Kind {
@@ -39,6 +40,7 @@ impl Kind {
             Kind::SmtpCommandsMasked => "smtp_commands_masked",
             Kind::SmtpRejected => "smtp_rejected",
             Kind::TlsHandshakeFailed => "tls_handshake_failed",
+            Kind::IdleTimeoutKill => "idle_timeout_kill",
         }
     }
 }
@@ -92,6 +94,8 @@ pub struct Finding {
     /// description).
     pub sni: Option<String>,
     pub alert: Option<(bool, u8, u8)>,
+    /// idle_timeout_kill: the bounds the gaps gave ([`super::idle`]).
+    pub idle: Option<super::idle::Estimate>,
 }
 
 /// Per conversation: what its connections' looks showed.
@@ -287,6 +291,7 @@ impl Looks {
                         stripped: p.stripped,
                         sni: p.sni.clone(),
                         alert: p.alert,
+                        idle: None,
                     });
                 f.count += n;
                 if ts < f.example_ts {

@@ -20,7 +20,9 @@ pub mod tcp;
 pub mod zeek_ports;
 
 pub use key::{Endpoint, FlowKey};
-pub use record::{iface_bit, ConnRecord, DirStats, EndReason, IcmpError, Side, SimOpen};
+pub use record::{
+    iface_bit, AfterGap, ConnRecord, DirStats, EndReason, IcmpError, IdleGap, Side, SimOpen,
+};
 pub use tcp::ConnState;
 
 use crate::decode::proto::{self, Proto};
@@ -159,6 +161,12 @@ struct Flow {
     icmp_count: u16,
     /// The NAT pair a packet of it was translated by ([`Packet::nat`]; 0: none).
     via: u8,
+    /// The longest quiet gap of the established connection, in milliseconds (saturating),
+    /// what came after it (`IDLE_*`), and packets its breaker sent after it while no reply
+    /// came (saturating): see [`idle_update`].
+    idle_ms: u32,
+    idle_after: u8,
+    idle_sent: u8,
     /// The payload look, from the connection's first payload byte ([`payload`]).
     look: Option<Box<payload::Look>>,
 }
@@ -201,6 +209,9 @@ impl Flow {
             ignored_rsts: 0,
             sim_open: SimOpen::No,
             via: 0,
+            idle_ms: 0,
+            idle_after: IDLE_NONE,
+            idle_sent: 0,
             icmp: [None; ICMP_KEPT],
             icmp_count: 0,
             look: None,
@@ -267,6 +278,26 @@ impl Flow {
         }
     }
 
+    /// The longest quiet gap and what came after it, as the record shows it.
+    fn idle_gap(&self, end: EndReason) -> IdleGap {
+        let after = match self.idle_after {
+            IDLE_ANSWERED => AfterGap::Answered,
+            IDLE_RESET_BETWEEN => AfterGap::ResetInBetween,
+            IDLE_RESET_PEER => AfterGap::ResetByPeer,
+            IDLE_PENDING_ORIG | IDLE_PENDING_RESP
+                if end != EndReason::Open && self.idle_sent >= IDLE_RETRANSMITTED =>
+            {
+                AfterGap::Unanswered
+            }
+            IDLE_PENDING_ORIG | IDLE_PENDING_RESP => AfterGap::Pending,
+            _ => AfterGap::None,
+        };
+        IdleGap {
+            max_ms: if after == AfterGap::None { 0 } else { self.idle_ms },
+            after,
+        }
+    }
+
     /// The connection's record; `uid_key` is the run's [`FlowConfig::uid_key`].
     fn record(&self, end: EndReason, nat: &nat::NatMap, uid_key: u64) -> ConnRecord {
         let (orig_bytes, resp_bytes, conn_state, missed) = match &self.kind {
@@ -324,6 +355,7 @@ impl Flow {
             icmp: self.icmp,
             icmp_count: u32::from(self.icmp_count),
             end,
+            idle: self.idle_gap(end),
             look: self.look.as_ref().and_then(|l| l.facts()).map(Box::new),
         }
     }
@@ -1042,6 +1074,9 @@ fn tcp_update(
         f.rst_at_us = 0;
         f.ignored_rsts = f.ignored_rsts.saturating_add(1);
     }
+    if !duplicate {
+        idle_update(f, is_orig, ts, flags.rst(), pkt.ttl);
+    }
     let d = if is_orig { 0 } else { 1 };
     count(&mut f.stats[d], pkt, seg.payload_len);
     f.via = f.via.max(pkt.nat);
@@ -1052,6 +1087,65 @@ fn tcp_update(
     if out.close_complete {
         let at = f.last_time.plus(close_delay);
         f.delete_at = Some(f.delete_at.map_or(at, |d| d.min(at)));
+    }
+}
+
+/// [`Flow::idle_after`]: no gap measured yet; the gap's breaker (originator, responder)
+/// waits for a reply; answered; reset by a device in between (a TTL not its claimed
+/// sender's); reset by the endpoint itself.
+const IDLE_NONE: u8 = 0;
+const IDLE_PENDING_ORIG: u8 = 1;
+const IDLE_PENDING_RESP: u8 = 2;
+const IDLE_ANSWERED: u8 = 3;
+const IDLE_RESET_BETWEEN: u8 = 4;
+const IDLE_RESET_PEER: u8 = 5;
+
+/// Packets the breaker of a gap sends with no reply before they count as retransmissions
+/// (the first one and at least two more).
+const IDLE_RETRANSMITTED: u8 = 3;
+
+/// The idle-gap reading of one packet of an established TCP connection, before
+/// `last_seen` moves: a subtraction and a compare. A gap of at least
+/// [`record::IDLE_MIN_MS`] longer than the longest so far
+/// becomes the connection's, and waits for the other side: a non-RST packet answers it, a
+/// RST resets it (a device in between when its TTL is not that side's usual one). While it
+/// waits, the breaker's own packets (retransmissions) only count, so a retransmission
+/// backoff never takes the place of the quiet gap that came before it.
+#[inline]
+fn idle_update(f: &mut Flow, is_orig: bool, ts: Timestamp, rst: bool, ttl: u8) {
+    let d = usize::from(!is_orig);
+    let reset = |f: &Flow| {
+        if f.stats[d].first_ttl.is_some_and(|t| t != ttl) {
+            IDLE_RESET_BETWEEN
+        } else {
+            IDLE_RESET_PEER
+        }
+    };
+    let from = if is_orig {
+        IDLE_PENDING_ORIG
+    } else {
+        IDLE_PENDING_RESP
+    };
+    match f.idle_after {
+        a if a == from => {
+            f.idle_sent = f.idle_sent.saturating_add(1);
+            return;
+        }
+        IDLE_PENDING_ORIG | IDLE_PENDING_RESP => {
+            f.idle_after = if rst { reset(f) } else { IDLE_ANSWERED };
+            return;
+        }
+        _ => {}
+    }
+    if f.synack_ts == NO_TIME || f.stats[0].pkts == 0 || f.stats[1].pkts == 0 {
+        return;
+    }
+    let gap_ms = u32::try_from(ts.0.saturating_sub(f.last_seen.0).max(0) / 1_000_000)
+        .unwrap_or(u32::MAX);
+    if gap_ms >= record::IDLE_MIN_MS && gap_ms > f.idle_ms {
+        f.idle_ms = gap_ms;
+        f.idle_sent = 1;
+        f.idle_after = if rst { reset(f) } else { from };
     }
 }
 
