@@ -161,12 +161,12 @@ struct Flow {
     icmp_count: u16,
     /// The NAT pair a packet of it was translated by ([`Packet::nat`]; 0: none).
     via: u8,
-    /// The longest quiet gap of the established connection, in milliseconds (saturating),
-    /// what came after it (`IDLE_*`), and packets its breaker sent after it while no reply
-    /// came (saturating): see [`idle_update`].
-    idle_ms: u32,
-    idle_after: u8,
-    idle_sent: u8,
+    /// The established connection's longest quiet gap and what came after it, in one word
+    /// (4 bytes keep a tracked connection within its budget): the gap in milliseconds in the
+    /// low 27 bits (saturating at 37 hours), what came after it (`IDLE_*`) in the next 3, the
+    /// packets its breaker sent after it while no reply came in the top 2 (saturating at 3).
+    /// See [`idle_update`].
+    idle: u32,
     /// The payload look, from the connection's first payload byte ([`payload`]).
     look: Option<Box<payload::Look>>,
 }
@@ -209,9 +209,7 @@ impl Flow {
             ignored_rsts: 0,
             sim_open: SimOpen::No,
             via: 0,
-            idle_ms: 0,
-            idle_after: IDLE_NONE,
-            idle_sent: 0,
+            idle: IDLE_NONE,
             icmp: [None; ICMP_KEPT],
             icmp_count: 0,
             look: None,
@@ -280,12 +278,12 @@ impl Flow {
 
     /// The longest quiet gap and what came after it, as the record shows it.
     fn idle_gap(&self, end: EndReason) -> IdleGap {
-        let after = match self.idle_after {
+        let after = match idle_state(self.idle) {
             IDLE_ANSWERED => AfterGap::Answered,
             IDLE_RESET_BETWEEN => AfterGap::ResetInBetween,
             IDLE_RESET_PEER => AfterGap::ResetByPeer,
             IDLE_PENDING_ORIG | IDLE_PENDING_RESP
-                if end != EndReason::Open && self.idle_sent >= IDLE_RETRANSMITTED =>
+                if end != EndReason::Open && self.idle >> 30 >= IDLE_RETRANSMITTED =>
             {
                 AfterGap::Unanswered
             }
@@ -293,7 +291,11 @@ impl Flow {
             _ => AfterGap::None,
         };
         IdleGap {
-            max_ms: if after == AfterGap::None { 0 } else { self.idle_ms },
+            max_ms: if after == AfterGap::None {
+                0
+            } else {
+                self.idle & IDLE_MS
+            },
             after,
         }
     }
@@ -1090,19 +1092,27 @@ fn tcp_update(
     }
 }
 
-/// [`Flow::idle_after`]: no gap measured yet; the gap's breaker (originator, responder)
+/// [`Flow::idle`]: no gap measured yet; the gap's breaker (originator, responder)
 /// waits for a reply; answered; reset by a device in between (a TTL not its claimed
 /// sender's); reset by the endpoint itself.
-const IDLE_NONE: u8 = 0;
-const IDLE_PENDING_ORIG: u8 = 1;
-const IDLE_PENDING_RESP: u8 = 2;
-const IDLE_ANSWERED: u8 = 3;
-const IDLE_RESET_BETWEEN: u8 = 4;
-const IDLE_RESET_PEER: u8 = 5;
+const IDLE_NONE: u32 = 0;
+const IDLE_PENDING_ORIG: u32 = 1;
+const IDLE_PENDING_RESP: u32 = 2;
+const IDLE_ANSWERED: u32 = 3;
+const IDLE_RESET_BETWEEN: u32 = 4;
+const IDLE_RESET_PEER: u32 = 5;
+/// The gap's bits in [`Flow::idle`].
+const IDLE_MS: u32 = (1 << 27) - 1;
+
+/// What came after the gap ([`Flow::idle`]'s bits 27 to 29).
+#[inline]
+fn idle_state(idle: u32) -> u32 {
+    idle >> 27 & 7
+}
 
 /// Packets the breaker of a gap sends with no reply before they count as retransmissions
-/// (the first one and at least two more).
-const IDLE_RETRANSMITTED: u8 = 3;
+/// (the first one and at least two more; the count saturates here).
+const IDLE_RETRANSMITTED: u32 = 3;
 
 /// The idle-gap reading of one packet of an established TCP connection, before
 /// `last_seen` moves: a subtraction and a compare. A gap of at least
@@ -1126,13 +1136,17 @@ fn idle_update(f: &mut Flow, is_orig: bool, ts: Timestamp, rst: bool, ttl: u8) {
     } else {
         IDLE_PENDING_RESP
     };
-    match f.idle_after {
+    let ms = f.idle & IDLE_MS;
+    match idle_state(f.idle) {
         a if a == from => {
-            f.idle_sent = f.idle_sent.saturating_add(1);
+            if f.idle >> 30 < IDLE_RETRANSMITTED {
+                f.idle += 1 << 30;
+            }
             return;
         }
         IDLE_PENDING_ORIG | IDLE_PENDING_RESP => {
-            f.idle_after = if rst { reset(f) } else { IDLE_ANSWERED };
+            let after = if rst { reset(f) } else { IDLE_ANSWERED };
+            f.idle = ms | after << 27;
             return;
         }
         _ => {}
@@ -1141,11 +1155,15 @@ fn idle_update(f: &mut Flow, is_orig: bool, ts: Timestamp, rst: bool, ttl: u8) {
         return;
     }
     let gap_ms = u32::try_from(ts.0.saturating_sub(f.last_seen.0).max(0) / 1_000_000)
-        .unwrap_or(u32::MAX);
-    if gap_ms >= record::IDLE_MIN_MS && gap_ms > f.idle_ms {
-        f.idle_ms = gap_ms;
-        f.idle_sent = 1;
-        f.idle_after = if rst { reset(f) } else { from };
+        .unwrap_or(u32::MAX)
+        .min(IDLE_MS);
+    if gap_ms >= record::IDLE_MIN_MS && gap_ms > ms {
+        f.idle = gap_ms
+            | if rst {
+                reset(f) << 27
+            } else {
+                from << 27 | 1 << 30
+            };
     }
 }
 
