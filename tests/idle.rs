@@ -42,7 +42,9 @@ fn idle_findings(r: &Value) -> Vec<Value> {
 fn sample(name: &str) -> (String, String) {
     let s = root().join("samples");
     (
-        s.join(format!("{name}.pcap")).to_string_lossy().into_owned(),
+        s.join(format!("{name}.pcap"))
+            .to_string_lossy()
+            .into_owned(),
         s.join(format!("{name}.site.toml"))
             .to_string_lossy()
             .into_owned(),
@@ -57,13 +59,22 @@ fn check(name: &str, f: &Value, t: &Value) {
     let lo = f["idle_s_min"].as_f64().unwrap();
     let hi = f["timeout_s"].as_f64().unwrap();
     let killed = f["idle_s_killed"].as_f64().unwrap();
-    assert!(lo < timeout && timeout <= hi, "{name}: ({lo}, {hi}] vs {timeout}");
-    assert!(hi <= killed.ceil(), "{name}: estimate {hi} past the shortest kill {killed}");
+    assert!(
+        lo < timeout && timeout <= hi,
+        "{name}: ({lo}, {hi}] vs {timeout}"
+    );
+    assert!(
+        hi <= killed.ceil(),
+        "{name}: estimate {hi} past the shortest kill {killed}"
+    );
     let (tmin, tmax) = (
         t["timeout_s_min"].as_f64().unwrap(),
         t["timeout_s_max"].as_f64().unwrap(),
     );
-    assert!(lo >= tmin - 1.0 && lo <= tmin, "{name}: survived {lo} vs {tmin}");
+    assert!(
+        lo >= tmin - 1.0 && lo <= tmin,
+        "{name}: survived {lo} vs {tmin}"
+    );
     assert!(
         killed >= tmax && killed <= tmax + 6.0,
         "{name}: killed {killed} vs {tmax}"
@@ -130,7 +141,10 @@ fn every_poll_carries_its_gap_in_the_flows_lines_and_they_read_back() {
             .filter(|l| l["id.resp_p"] == 443)
             .map(|l| {
                 let g = l["idle_max_s"].as_f64().unwrap_or(0.0);
-                (g.round() as u64, l["idle_after"].as_str().unwrap_or("").into())
+                (
+                    g.round() as u64,
+                    l["idle_after"].as_str().unwrap_or("").into(),
+                )
             })
             .collect();
         gaps.sort();
@@ -147,7 +161,13 @@ fn every_poll_carries_its_gap_in_the_flows_lines_and_they_read_back() {
         let back = report(&["analyze", &out_s, "--site", &site, "--format", "json"]);
         let (a, b) = (idle_findings(&r), idle_findings(&back));
         assert_eq!(b.len(), 1, "{name} from its --flows lines");
-        for k in ["timeout_s", "idle_s_min", "idle_s_killed", "count", "detail"] {
+        for k in [
+            "timeout_s",
+            "idle_s_min",
+            "idle_s_killed",
+            "count",
+            "detail",
+        ] {
             assert_eq!(a[0][k], b[0][k], "{name}: {k}");
         }
         let _ = fs::remove_file(&out);
