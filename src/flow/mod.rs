@@ -1018,6 +1018,8 @@ fn tcp_update(
     let was = (conn.orig().state, conn.resp().state);
     // Zeek moves LastTime before the state machine runs, unless both sides had closed.
     let both_closed_before = conn.both_closed();
+    // A quiet gap after either side's FIN is a half-closed connection's, not an idle one's.
+    let closed_before = conn.orig().did_close || conn.resp().did_close;
     // Judged before the state machine moves the sender's sequence numbers.
     let rst_credible = !flags.rst() || conn.rst_in_window(is_orig, seg.seq);
     let out = conn.process(&mut f.history, is_orig, seg, !pkt.truncated);
@@ -1077,7 +1079,7 @@ fn tcp_update(
         f.ignored_rsts = f.ignored_rsts.saturating_add(1);
     }
     if !duplicate {
-        idle_update(f, is_orig, ts, flags.rst(), pkt.ttl);
+        idle_update(f, is_orig, ts, flags.rst(), pkt.ttl, closed_before);
     }
     let d = if is_orig { 0 } else { 1 };
     count(&mut f.stats[d], pkt, seg.payload_len);
@@ -1120,9 +1122,11 @@ const IDLE_RETRANSMITTED: u32 = 3;
 /// becomes the connection's, and waits for the other side: a non-RST packet answers it, a
 /// RST resets it (a device in between when its TTL is not that side's usual one). While it
 /// waits, the breaker's own packets (retransmissions) only count, so a retransmission
-/// backoff never takes the place of the quiet gap that came before it.
+/// backoff never takes the place of the quiet gap that came before it. No gap starts once
+/// either side sent a FIN (`closed`): a half-closed connection's silence, and a FIN the
+/// gone peer never answers, say nothing of a device's timeout.
 #[inline]
-fn idle_update(f: &mut Flow, is_orig: bool, ts: Timestamp, rst: bool, ttl: u8) {
+fn idle_update(f: &mut Flow, is_orig: bool, ts: Timestamp, rst: bool, ttl: u8, closed: bool) {
     let d = usize::from(!is_orig);
     let reset = |f: &Flow| {
         if f.stats[d].first_ttl.is_some_and(|t| t != ttl) {
@@ -1151,7 +1155,7 @@ fn idle_update(f: &mut Flow, is_orig: bool, ts: Timestamp, rst: bool, ttl: u8) {
         }
         _ => {}
     }
-    if f.synack_ts == NO_TIME || f.stats[0].pkts == 0 || f.stats[1].pkts == 0 {
+    if closed || f.synack_ts == NO_TIME || f.stats[0].pkts == 0 || f.stats[1].pkts == 0 {
         return;
     }
     let gap_ms = u32::try_from(ts.0.saturating_sub(f.last_seen.0).max(0) / 1_000_000)
