@@ -1411,6 +1411,67 @@ mod tests {
         assert_eq!((recs[0].orig_stats.pkts, recs[0].resp_stats.pkts), (0, 1));
     }
 
+    /// A handshake and a request, `gap` seconds of silence, then `after`.
+    fn quiet_then(gap: i64, after: &[(i64, Packet)]) -> AfterGapSeen {
+        let (c, s) = (ip(1), ip(10));
+        let mut pkts = vec![
+            (0, Packet::tcp(c, 40010, s, 443, S, 100, 0, 0)),
+            (0, Packet::tcp(s, 443, c, 40010, SA, 500, 101, 0)),
+            (0, Packet::tcp(c, 40010, s, 443, A, 101, 501, 10)),
+            (0, Packet::tcp(s, 443, c, 40010, A, 501, 111, 0)),
+        ];
+        pkts.extend(after.iter().map(|(t, p)| (gap + t, *p)));
+        let (recs, _) = run(FlowConfig::default(), &pkts);
+        (recs[0].idle.max_ms / 1000, recs[0].idle.after)
+    }
+    type AfterGapSeen = (u32, AfterGap);
+
+    #[test]
+    fn the_longest_gap_and_what_came_after_it() {
+        let (c, s) = (ip(1), ip(10));
+        let data = Packet::tcp(c, 40010, s, 443, A | TcpFlags::PSH, 111, 501, 10);
+        let answer = Packet::tcp(s, 443, c, 40010, A, 501, 121, 0);
+        let mut forged = Packet::tcp(s, 443, c, 40010, TcpFlags::RST, 501, 0, 0);
+        forged.ttl = 63;
+        let own = Packet::tcp(s, 443, c, 40010, TcpFlags::RST, 501, 0, 0);
+        assert_eq!(
+            quiet_then(30, &[(0, data), (0, answer)]),
+            (30, AfterGap::Answered)
+        );
+        assert_eq!(
+            quiet_then(30, &[(0, data), (0, forged)]),
+            (30, AfterGap::ResetInBetween)
+        );
+        assert_eq!(
+            quiet_then(30, &[(0, data), (0, own)]),
+            (30, AfterGap::ResetByPeer)
+        );
+        // Retransmissions with a growing backoff: the gap stays the quiet one before them.
+        assert_eq!(
+            quiet_then(30, &[(0, data), (1, data), (3, data), (40, data)]),
+            (30, AfterGap::Unanswered)
+        );
+        // Under 5 s is no gap; after a FIN no gap starts.
+        assert_eq!(quiet_then(4, &[(0, data), (0, answer)]).1, AfterGap::None);
+        let fin = Packet::tcp(c, 40010, s, 443, FA, 111, 501, 0);
+        let fin_ack = Packet::tcp(s, 443, c, 40010, A, 501, 112, 0);
+        let late = Packet::tcp(s, 443, c, 40010, FA, 501, 112, 0);
+        assert_eq!(
+            quiet_then(
+                1,
+                &[
+                    (0, fin),
+                    (0, fin_ack),
+                    (200, late),
+                    (201, late),
+                    (203, late)
+                ]
+            )
+            .1,
+            AfterGap::None
+        );
+    }
+
     #[test]
     fn a_new_syn_after_a_reset_is_a_new_connection() {
         let (c, s) = (ip(1), ip(10));
