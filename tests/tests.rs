@@ -15,6 +15,7 @@ mod findings;
 mod flow_props;
 mod hostile_input;
 mod html;
+mod idle;
 mod junit;
 mod lab15;
 mod layout;

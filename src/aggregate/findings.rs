@@ -29,6 +29,7 @@ pub enum Kind {
     TlsHandshakeFailed,
     SmtpBannerMasked,
     SmtpCommandsMasked,
+    IdleTimeoutKill,
 }
 
 impl Kind {
@@ -41,6 +42,7 @@ impl Kind {
             Kind::SmtpRejected => "smtp_rejected",
             Kind::TlsHandshakeFailed => "tls_handshake_failed",
             Kind::TlsBlockedByName => "tls_blocked_by_name",
+            Kind::IdleTimeoutKill => "idle_timeout_kill",
         }
     }
 }
@@ -97,6 +99,8 @@ pub struct Finding {
     /// tls_blocked_by_name: names whose handshakes completed with the same server and port
     /// (raw, at most [`PASSING_MAX`]).
     pub passing_sni: Vec<String>,
+    /// idle_timeout_kill: the bounds the gaps gave ([`super::idle`]).
+    pub idle: Option<super::idle::Estimate>,
 }
 
 /// Names that passed kept per server and port.
@@ -350,6 +354,7 @@ impl Looks {
                             sni: p.sni.clone(),
                             alert: p.alert,
                             passing_sni: passing,
+                            idle: None,
                         });
                     f.count += n;
                     if ts < f.example_ts {

@@ -7,6 +7,7 @@
 
 pub mod evidence;
 pub mod findings;
+pub mod idle;
 pub mod latency;
 pub mod stats;
 pub mod verdict;
@@ -241,6 +242,8 @@ pub struct Aggregator {
     pub fold: FoldCounts,
     /// What the payload looks of the connections showed, per conversation.
     looks: findings::Looks,
+    /// The longest quiet gaps of established connections, per conversation.
+    gaps: idle::Gaps,
 }
 
 /// Conversations whose destination (or port too) was folded past the aggregator's caps.
@@ -330,6 +333,7 @@ impl Sink for Aggregator {
         }
         g.add(r, &o);
         self.looks.add(&key, r);
+        self.gaps.add(&key, r);
     }
 }
 
@@ -348,6 +352,7 @@ impl Aggregator {
             folded: 0,
             fold: FoldCounts::default(),
             looks: findings::Looks::default(),
+            gaps: idle::Gaps::default(),
         }
     }
 
@@ -672,6 +677,7 @@ impl Aggregator {
             findings: Vec::new(),
         };
         self.looks.apply(site, cat, &mut fin);
+        self.gaps.apply(site, cat, &mut fin);
         fin
     }
 

@@ -20,7 +20,9 @@ pub mod tcp;
 pub mod zeek_ports;
 
 pub use key::{Endpoint, FlowKey};
-pub use record::{iface_bit, ConnRecord, DirStats, EndReason, IcmpError, Side, SimOpen};
+pub use record::{
+    iface_bit, AfterGap, ConnRecord, DirStats, EndReason, IcmpError, IdleGap, Side, SimOpen,
+};
 pub use tcp::ConnState;
 
 use crate::decode::proto::{self, Proto};
@@ -159,6 +161,12 @@ struct Flow {
     icmp_count: u16,
     /// The NAT pair a packet of it was translated by ([`Packet::nat`]; 0: none).
     via: u8,
+    /// The established connection's longest quiet gap and what came after it, in one word
+    /// (4 bytes keep a tracked connection within its budget): the gap in milliseconds in the
+    /// low 27 bits (saturating at 37 hours), what came after it (`IDLE_*`) in the next 3, the
+    /// packets its breaker sent after it while no reply came in the top 2 (saturating at 3).
+    /// See [`idle_update`].
+    idle: u32,
     /// The payload look, from the connection's first payload byte ([`payload`]).
     look: Option<Box<payload::Look>>,
 }
@@ -201,6 +209,7 @@ impl Flow {
             ignored_rsts: 0,
             sim_open: SimOpen::No,
             via: 0,
+            idle: IDLE_NONE,
             icmp: [None; ICMP_KEPT],
             icmp_count: 0,
             look: None,
@@ -267,6 +276,30 @@ impl Flow {
         }
     }
 
+    /// The longest quiet gap and what came after it, as the record shows it.
+    fn idle_gap(&self, end: EndReason) -> IdleGap {
+        let after = match idle_state(self.idle) {
+            IDLE_ANSWERED => AfterGap::Answered,
+            IDLE_RESET_BETWEEN => AfterGap::ResetInBetween,
+            IDLE_RESET_PEER => AfterGap::ResetByPeer,
+            IDLE_PENDING_ORIG | IDLE_PENDING_RESP
+                if end != EndReason::Open && self.idle >> 30 >= IDLE_RETRANSMITTED =>
+            {
+                AfterGap::Unanswered
+            }
+            IDLE_PENDING_ORIG | IDLE_PENDING_RESP => AfterGap::Pending,
+            _ => AfterGap::None,
+        };
+        IdleGap {
+            max_ms: if after == AfterGap::None {
+                0
+            } else {
+                self.idle & IDLE_MS
+            },
+            after,
+        }
+    }
+
     /// The connection's record; `uid_key` is the run's [`FlowConfig::uid_key`].
     fn record(&self, end: EndReason, nat: &nat::NatMap, uid_key: u64) -> ConnRecord {
         let (orig_bytes, resp_bytes, conn_state, missed) = match &self.kind {
@@ -324,6 +357,7 @@ impl Flow {
             icmp: self.icmp,
             icmp_count: u32::from(self.icmp_count),
             end,
+            idle: self.idle_gap(end),
             look: self.look.as_ref().and_then(|l| l.facts()).map(Box::new),
         }
     }
@@ -984,6 +1018,8 @@ fn tcp_update(
     let was = (conn.orig().state, conn.resp().state);
     // Zeek moves LastTime before the state machine runs, unless both sides had closed.
     let both_closed_before = conn.both_closed();
+    // A quiet gap after either side's FIN is a half-closed connection's, not an idle one's.
+    let closed_before = conn.orig().did_close || conn.resp().did_close;
     // Judged before the state machine moves the sender's sequence numbers.
     let rst_credible = !flags.rst() || conn.rst_in_window(is_orig, seg.seq);
     let out = conn.process(&mut f.history, is_orig, seg, !pkt.truncated);
@@ -1042,6 +1078,9 @@ fn tcp_update(
         f.rst_at_us = 0;
         f.ignored_rsts = f.ignored_rsts.saturating_add(1);
     }
+    if !duplicate {
+        idle_update(f, is_orig, ts, flags.rst(), pkt.ttl, closed_before);
+    }
     let d = if is_orig { 0 } else { 1 };
     count(&mut f.stats[d], pkt, seg.payload_len);
     f.via = f.via.max(pkt.nat);
@@ -1052,6 +1091,83 @@ fn tcp_update(
     if out.close_complete {
         let at = f.last_time.plus(close_delay);
         f.delete_at = Some(f.delete_at.map_or(at, |d| d.min(at)));
+    }
+}
+
+/// [`Flow::idle`]: no gap measured yet; the gap's breaker (originator, responder)
+/// waits for a reply; answered; reset by a device in between (a TTL not its claimed
+/// sender's); reset by the endpoint itself.
+const IDLE_NONE: u32 = 0;
+const IDLE_PENDING_ORIG: u32 = 1;
+const IDLE_PENDING_RESP: u32 = 2;
+const IDLE_ANSWERED: u32 = 3;
+const IDLE_RESET_BETWEEN: u32 = 4;
+const IDLE_RESET_PEER: u32 = 5;
+/// The gap's bits in [`Flow::idle`].
+const IDLE_MS: u32 = (1 << 27) - 1;
+
+/// What came after the gap ([`Flow::idle`]'s bits 27 to 29).
+#[inline]
+fn idle_state(idle: u32) -> u32 {
+    idle >> 27 & 7
+}
+
+/// Packets the breaker of a gap sends with no reply before they count as retransmissions
+/// (the first one and at least two more; the count saturates here).
+const IDLE_RETRANSMITTED: u32 = 3;
+
+/// The idle-gap reading of one packet of an established TCP connection, before
+/// `last_seen` moves: a subtraction and a compare. A gap of at least
+/// [`record::IDLE_MIN_MS`] longer than the longest so far
+/// becomes the connection's, and waits for the other side: a non-RST packet answers it, a
+/// RST resets it (a device in between when its TTL is not that side's usual one). While it
+/// waits, the breaker's own packets (retransmissions) only count, so a retransmission
+/// backoff never takes the place of the quiet gap that came before it. No gap starts once
+/// either side sent a FIN (`closed`): a half-closed connection's silence, and a FIN the
+/// gone peer never answers, say nothing of a device's timeout.
+#[inline]
+fn idle_update(f: &mut Flow, is_orig: bool, ts: Timestamp, rst: bool, ttl: u8, closed: bool) {
+    let d = usize::from(!is_orig);
+    let reset = |f: &Flow| {
+        if f.stats[d].first_ttl.is_some_and(|t| t != ttl) {
+            IDLE_RESET_BETWEEN
+        } else {
+            IDLE_RESET_PEER
+        }
+    };
+    let from = if is_orig {
+        IDLE_PENDING_ORIG
+    } else {
+        IDLE_PENDING_RESP
+    };
+    let ms = f.idle & IDLE_MS;
+    match idle_state(f.idle) {
+        a if a == from => {
+            if f.idle >> 30 < IDLE_RETRANSMITTED {
+                f.idle += 1 << 30;
+            }
+            return;
+        }
+        IDLE_PENDING_ORIG | IDLE_PENDING_RESP => {
+            let after = if rst { reset(f) } else { IDLE_ANSWERED };
+            f.idle = ms | after << 27;
+            return;
+        }
+        _ => {}
+    }
+    if closed || f.synack_ts == NO_TIME || f.stats[0].pkts == 0 || f.stats[1].pkts == 0 {
+        return;
+    }
+    let gap_ms = u32::try_from(ts.0.saturating_sub(f.last_seen.0).max(0) / 1_000_000)
+        .unwrap_or(u32::MAX)
+        .min(IDLE_MS);
+    if gap_ms >= record::IDLE_MIN_MS && gap_ms > ms {
+        f.idle = gap_ms
+            | if rst {
+                reset(f) << 27
+            } else {
+                from << 27 | 1 << 30
+            };
     }
 }
 
@@ -1293,6 +1409,67 @@ mod tests {
         assert_eq!(recs[0].history.as_str(), "^h");
         assert_eq!(recs[0].conn_state, ConnState::OTH);
         assert_eq!((recs[0].orig_stats.pkts, recs[0].resp_stats.pkts), (0, 1));
+    }
+
+    /// A handshake and a request, `gap` seconds of silence, then `after`.
+    fn quiet_then(gap: i64, after: &[(i64, Packet)]) -> AfterGapSeen {
+        let (c, s) = (ip(1), ip(10));
+        let mut pkts = vec![
+            (0, Packet::tcp(c, 40010, s, 443, S, 100, 0, 0)),
+            (0, Packet::tcp(s, 443, c, 40010, SA, 500, 101, 0)),
+            (0, Packet::tcp(c, 40010, s, 443, A, 101, 501, 10)),
+            (0, Packet::tcp(s, 443, c, 40010, A, 501, 111, 0)),
+        ];
+        pkts.extend(after.iter().map(|(t, p)| (gap + t, *p)));
+        let (recs, _) = run(FlowConfig::default(), &pkts);
+        (recs[0].idle.max_ms / 1000, recs[0].idle.after)
+    }
+    type AfterGapSeen = (u32, AfterGap);
+
+    #[test]
+    fn the_longest_gap_and_what_came_after_it() {
+        let (c, s) = (ip(1), ip(10));
+        let data = Packet::tcp(c, 40010, s, 443, A | TcpFlags::PSH, 111, 501, 10);
+        let answer = Packet::tcp(s, 443, c, 40010, A, 501, 121, 0);
+        let mut forged = Packet::tcp(s, 443, c, 40010, TcpFlags::RST, 501, 0, 0);
+        forged.ttl = 63;
+        let own = Packet::tcp(s, 443, c, 40010, TcpFlags::RST, 501, 0, 0);
+        assert_eq!(
+            quiet_then(30, &[(0, data), (0, answer)]),
+            (30, AfterGap::Answered)
+        );
+        assert_eq!(
+            quiet_then(30, &[(0, data), (0, forged)]),
+            (30, AfterGap::ResetInBetween)
+        );
+        assert_eq!(
+            quiet_then(30, &[(0, data), (0, own)]),
+            (30, AfterGap::ResetByPeer)
+        );
+        // Retransmissions with a growing backoff: the gap stays the quiet one before them.
+        assert_eq!(
+            quiet_then(30, &[(0, data), (1, data), (3, data), (40, data)]),
+            (30, AfterGap::Unanswered)
+        );
+        // Under 5 s is no gap; after a FIN no gap starts.
+        assert_eq!(quiet_then(4, &[(0, data), (0, answer)]).1, AfterGap::None);
+        let fin = Packet::tcp(c, 40010, s, 443, FA, 111, 501, 0);
+        let fin_ack = Packet::tcp(s, 443, c, 40010, A, 501, 112, 0);
+        let late = Packet::tcp(s, 443, c, 40010, FA, 501, 112, 0);
+        assert_eq!(
+            quiet_then(
+                1,
+                &[
+                    (0, fin),
+                    (0, fin_ack),
+                    (200, late),
+                    (201, late),
+                    (203, late)
+                ]
+            )
+            .1,
+            AfterGap::None
+        );
     }
 
     #[test]

@@ -69,6 +69,68 @@ pub enum SimOpen {
     Crossing,
 }
 
+/// What came after a connection's longest quiet gap ([`IdleGap`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AfterGap {
+    /// No gap was measured (not established, or a record read from a log).
+    #[default]
+    None,
+    /// The other side answered with a packet that was not a RST: the gap survived.
+    Answered,
+    /// A RST whose TTL is not its claimed sender's usual one: a device in between.
+    ResetInBetween,
+    /// A RST with its sender's usual TTL: the endpoint itself closed it.
+    ResetByPeer,
+    /// The side that broke the silence sent again and again (retransmissions) and the
+    /// connection ended with no reply.
+    Unanswered,
+    /// No reply yet, and too few packets after the gap to call them retransmissions.
+    Pending,
+}
+
+impl AfterGap {
+    /// Every value, for reading a name back.
+    pub const ALL: [AfterGap; 6] = [
+        AfterGap::None,
+        AfterGap::Answered,
+        AfterGap::ResetInBetween,
+        AfterGap::ResetByPeer,
+        AfterGap::Unanswered,
+        AfterGap::Pending,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterGap::None => "none",
+            AfterGap::Answered => "answered",
+            AfterGap::ResetInBetween => "reset_in_between",
+            AfterGap::ResetByPeer => "reset_by_peer",
+            AfterGap::Unanswered => "unanswered",
+            AfterGap::Pending => "pending",
+        }
+    }
+}
+
+/// Gaps shorter than this are neither shown (`idle_max_s`) nor read as evidence of an idle
+/// timeout: a busy connection's pauses between requests.
+pub const IDLE_MIN_MS: u32 = 5_000;
+
+/// An established TCP connection's longest quiet gap (between consecutive packets, either
+/// direction) and what came after it: what `idle_timeout_kill` reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IdleGap {
+    /// Milliseconds (saturating); 0 when none was measured.
+    pub max_ms: u32,
+    pub after: AfterGap,
+}
+
+impl IdleGap {
+    /// Worth showing and reading: a measured gap of at least [`IDLE_MIN_MS`].
+    pub fn meaningful(&self) -> bool {
+        self.after != AfterGap::None && self.max_ms >= IDLE_MIN_MS
+    }
+}
+
 /// An ICMP error that quoted one of this connection's packets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IcmpError {
@@ -162,6 +224,9 @@ pub struct ConnRecord {
     pub icmp: [Option<IcmpError>; ICMP_KEPT],
     pub icmp_count: u32,
     pub end: EndReason,
+    /// The longest quiet gap of an established TCP connection and what came after it
+    /// (default for UDP, ICMP and records read from logs).
+    pub idle: IdleGap,
     /// What the connection's first bytes showed ([`crate::flow::payload`]): SMTP, TLS or
     /// HTTP facts, where seen.
     pub look: Option<Box<crate::flow::payload::Facts>>,

@@ -383,6 +383,13 @@ fn finding(f: &crate::aggregate::findings::Finding) -> model::Finding {
         command: f.rejection.as_ref().map(|r| r.0.as_str()),
         banner: f.banner.clone(),
         passing_sni: f.passing_sni.clone(),
+        idle_s_min: f.idle.map(|e| e.idle_s_min()),
+        timeout_s: f.idle.map(|e| e.timeout_s()),
+        idle_s_killed: f.idle.map(|e| e.idle_s_killed()),
+        timeout_snapped: f.idle.map(|e| e.snapped_s().is_some()),
+        gaps_survived: f.idle.map(|e| e.survived),
+        gaps_reset: f.idle.map(|e| e.killed_reset),
+        gaps_unanswered: f.idle.map(|e| e.killed_unanswered),
     }
 }
 

@@ -25,7 +25,10 @@ use std::net::IpAddr;
 // quoted this connection's packets, the first few), `icmp_count` (how many quoted it),
 // `via` (left out unless a NAT translated it: the public address its other leg used, the
 // record showing the host's own), `interfaces` (the capture interfaces that saw it, left out
-// when only interface 0 did, as in every one-interface capture), `end` (why the record was
+// when only interface 0 did, as in every one-interface capture), `idle_max_s` and
+// `idle_after` (left out unless an established TCP connection was quiet at least 5 s: its
+// longest gap in seconds, and what came after it: answered, reset_in_between, reset_by_peer,
+// unanswered, pending), `end` (why the record was
 // written: closed, idle, reused, evicted, end_of_capture); before `end`, where the payload look
 // saw them, `smtp`, `tls` or `http` ([`look_json`]).
 
@@ -403,6 +406,12 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
         }
         w.write_all(b"]")?;
     }
+    if r.idle.meaningful() {
+        w.write_all(b",\"idle_max_s\":")?;
+        f64_value(w, f64::from(r.idle.max_ms) / 1000.0)?;
+        w.write_all(b",\"idle_after\":")?;
+        name(w, r.idle.after.as_str())?;
+    }
     if let Some(f) = &r.look {
         let (key, value) = look_json(f);
         w.write_all(b",\"")?;
@@ -627,6 +636,7 @@ mod tests {
                 EndReason::Evicted,
                 EndReason::EndOfCapture,
             ][(i % 4) as usize],
+            idle: crate::flow::IdleGap::default(),
             look: None,
         }
     }

@@ -58,7 +58,7 @@ pub struct Report {
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
     /// smtp_banner_masked | starttls_stripped | smtp_commands_masked | smtp_rejected |
-    /// tls_handshake_failed | tls_blocked_by_name
+    /// tls_handshake_failed | tls_blocked_by_name | idle_timeout_kill
     pub kind: &'static str,
     pub proto: &'static str,
     pub port: u16,
@@ -88,6 +88,23 @@ pub struct Finding {
     /// completed (raw; escaped where printed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub passing_sni: Vec<String>,
+    /// idle_timeout_kill: the longest quiet gap that survived (seconds; 0 when none did),
+    /// the estimated timeout (a common default when exactly one lies between the bounds,
+    /// else the shortest killed gap, rounded up), the shortest killed gap, and the counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_s_min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_s_killed: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_snapped: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gaps_survived: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gaps_reset: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gaps_unanswered: Option<u64>,
 }
 
 /// An input file: its kind and, for records, what was read from it.

@@ -1432,5 +1432,72 @@ pub fn finding(f: &crate::aggregate::findings::Finding, src: &Side, dst: &Side) 
                     .unwrap_or_default()
             )
         }
+        Kind::IdleTimeoutKill => idle_kill(f, &route),
     }
+}
+
+/// Seconds as a person reads a timeout: "35 s", "5 min", "1 h".
+fn span_words(s: u64) -> String {
+    match s {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 120 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// `idle_timeout_kill`'s sentence: the bounds, the estimate, Exchange's needs, the fix.
+fn idle_kill(f: &crate::aggregate::findings::Finding, route: &str) -> String {
+    let Some(e) = f.idle else {
+        return String::new();
+    };
+    let how = match (e.killed_reset, e.killed_unanswered) {
+        (r, 0) => format!("{r} reset by a device in between: the reset's TTL is not its sender's"),
+        (0, u) => format!("{u} whose packets after the gap were never answered"),
+        (r, u) => format!("{r} reset by a device in between, {u} never answered"),
+    };
+    let survived = if e.survived > 0 {
+        format!(
+            "the longest quiet gap that survived was {:.1} s ({} answered), ",
+            e.idle_s_min(),
+            plural(e.survived, "connection", "connections")
+        )
+    } else {
+        String::new()
+    };
+    let estimate = match e.snapped_s() {
+        Some(d) => format!(
+            "an idle timeout of about {} ({d} s, a common default)",
+            span_words(u64::from(d))
+        ),
+        None => format!(
+            "an idle timeout between {:.0} s and {:.0} s",
+            e.idle_s_min(),
+            e.idle_s_killed().ceil()
+        ),
+    };
+    let (need, fix) = match e.timeout_s() {
+        t if t < 900 => (
+            "far shorter than Exchange needs",
+            "Raise the firewall's TCP idle (established) timeout for this traffic to 1800 s or more.",
+        ),
+        t if t < 1800 => (
+            "shorter than the 30 minutes Microsoft recommends",
+            "Raise the firewall's TCP idle (established) timeout for this traffic to 1800 s or more.",
+        ),
+        _ => (
+            "as long as Microsoft asks, yet longer silences were killed",
+            "Raise it above the longest silence the clients keep, or lower ActiveSync's \
+             maximum heartbeat interval below it.",
+        ),
+    };
+    format!(
+        "{} {route} went quiet and were killed ({how}): {survived}the shortest that was \
+         killed {:.1} s, so a device in between (a firewall's connection table) forgets \
+         established connections after {estimate}, {need}. ActiveSync Direct Push and \
+         MAPI/HTTP hold a connection quiet for up to ~30 minutes between heartbeats; \
+         Microsoft asks for an idle timeout of at least 15 minutes, better 30 (KB 905013). \
+         {fix}",
+        plural(f.count, "connection", "connections"),
+        e.idle_s_killed()
+    )
 }

@@ -45,6 +45,9 @@ struct Line<'a> {
     icmp_count: Option<u32>,
     #[serde(borrow)]
     end: Option<&'a str>,
+    idle_max_s: Option<f64>,
+    #[serde(borrow)]
+    idle_after: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +121,17 @@ pub fn line(line: &[u8]) -> Result<ConnRecord, Malformed> {
     if let Some(t) = l.ttls {
         r.orig_stats.first_ttl = t.orig;
         r.resp_stats.first_ttl = t.resp;
+    }
+    if let (Some(g), Some(a)) = (l.idle_max_s, l.idle_after) {
+        let after = crate::flow::AfterGap::ALL
+            .into_iter()
+            .find(|x| x.as_str() == a)
+            .ok_or(Malformed)?;
+        let g = span(g).ok_or(Malformed)?;
+        r.idle = crate::flow::IdleGap {
+            max_ms: u32::try_from(g.0 / 1_000_000).unwrap_or(u32::MAX),
+            after,
+        };
     }
     r.syn_retries = l.syn_retries.unwrap_or(0);
     if let Some(rtt) = l.rtt {

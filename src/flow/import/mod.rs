@@ -274,6 +274,7 @@ pub(crate) fn blank(
         icmp: [None; super::record::ICMP_KEPT],
         icmp_count: 0,
         end: super::EndReason::Closed,
+        idle: super::IdleGap::default(),
         look: None,
     }
 }
