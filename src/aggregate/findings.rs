@@ -146,7 +146,8 @@ pub struct Looks {
     accs: HashMap<GroupKey, Acc>,
 }
 
-fn example(r: &ConnRecord) -> Example {
+/// The Zeek id fields and state of `r`, as a finding's example (idle.rs uses it too).
+pub(super) fn example(r: &ConnRecord) -> Example {
     Example {
         orig_h: r.orig.ip(),
         orig_p: r.orig.port(),

@@ -5,7 +5,7 @@
 //! RST whose TTL is not its claimed sender's, or retransmissions that never got a reply) an
 //! upper bound. Facts only; the sentence is the report's (`report::words`).
 
-use super::findings::{By, Finding, Kind};
+use super::findings::{example, By, Finding, Kind};
 use super::rows::{Example, Finalized};
 use super::GroupKey;
 use crate::classify::catalogue::Catalogue;
@@ -83,17 +83,6 @@ struct Acc {
 #[derive(Clone, Debug, Default)]
 pub struct Gaps {
     accs: HashMap<GroupKey, Acc>,
-}
-
-fn example(r: &ConnRecord) -> Example {
-    Example {
-        orig_h: r.orig.ip(),
-        orig_p: r.orig.port(),
-        resp_h: r.resp.ip(),
-        resp_p: r.resp.port(),
-        conn_state: r.conn_state,
-        history: r.history,
-    }
 }
 
 impl Gaps {
