@@ -10,6 +10,9 @@
 //! formatted; a flow allocates once, when it is created (its slot in the table).
 
 #![forbid(unsafe_code)]
+// No unwrap() or expect() outside tests: nothing reachable from capture bytes, records, a site
+// file or the command line may panic on a missing value (clippy -D warnings in CI holds it).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod aggregate;
 pub mod classify;

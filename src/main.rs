@@ -1,6 +1,8 @@
 //! The `exflow` command: parse arguments, run the pipeline, map the outcome to an exit code
 //! (0 fine, 1 a `--fail-on` condition met, 2 usage or input error).
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use exflow::aggregate::stats::RunStats;
 use exflow::aggregate::Aggregator;
