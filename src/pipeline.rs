@@ -219,11 +219,7 @@ impl<S: Sink> Tracker<S> {
             mut sink,
         } = self;
         let Prep { reorder, dedup, .. } = &mut prep;
-        reorder.flush(&mut |ts, p| match dedup.check(ts, p) {
-            Seen::Copy => table.observe_copy(ts, p),
-            Seen::Exact => table.observe_duplicate(ts, p, &mut sink),
-            Seen::New => table.observe(ts, p, &mut sink),
-        });
+        reorder.flush(&mut |ts, p| route(&mut table, dedup, ts, p, &[], &mut sink));
         table.finish(&mut sink);
         (table, prep, sink)
     }
@@ -254,12 +250,29 @@ impl<S: Sink> Tracker<S> {
             translated = p;
             &translated
         };
-        reorder.push(ts, pkt, &mut |ts, p| match dedup.check(ts, p) {
-            Seen::Copy => table.observe_copy(ts, p),
-            Seen::Exact => table.observe_duplicate(ts, p, sink),
-            Seen::New if std::ptr::eq(p, pkt) => table.observe_with(ts, p, payload, sink),
-            Seen::New => table.observe(ts, p, sink),
+        reorder.push(ts, pkt, &mut |ts, p| {
+            // A packet the reorder buffer held back is another than this call's: no payload.
+            let payload = if std::ptr::eq(p, pkt) { payload } else { &[] };
+            route(table, dedup, ts, p, payload, sink);
         });
+    }
+}
+
+/// A packet in time order to the flow table, as the copy filter sees it: another interface's
+/// copy, an exact duplicate, or new (with the payload bytes the payload look gets).
+#[inline]
+fn route<S: Sink>(
+    table: &mut FlowTable,
+    dedup: &mut Dedup,
+    ts: crate::time::Timestamp,
+    p: &Packet,
+    payload: &[u8],
+    sink: &mut S,
+) {
+    match dedup.check(ts, p) {
+        Seen::Copy => table.observe_copy(ts, p),
+        Seen::Exact => table.observe_duplicate(ts, p, sink),
+        Seen::New => table.observe_with(ts, p, payload, sink),
     }
 }
 
