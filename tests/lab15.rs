@@ -294,15 +294,6 @@ fn payload_truth_files_are_well_formed_and_fit_the_captures() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// Finding kinds not built yet: while the report has none of them, their truth entries are
-/// skipped, each named on stderr with this reason; once the analyzer reports the kind, its
-/// entries are checked like the others.
-const NOT_BUILT: &[(&str, &str)] = &[(
-    "idle_timeout_kill",
-    "the idle-timeout estimate is built on another branch (issue 15's idle-timeout helper); \
-     until it is merged exflow reports no idle_timeout_kill",
-)];
-
 /// What makes two findings the same one: kind, port, the sides (zone, role, address), the
 /// reply code (smtp_rejected) and the server name (TLS kinds).
 fn finding_key(f: &Value) -> String {
@@ -383,16 +374,8 @@ fn payload_samples_give_exactly_their_truths_findings() {
         let got = rep["findings"].as_array().cloned().unwrap_or_default();
         let truth = json(&format!("samples/{name}.expect-findings.json"));
         let truth = truth.as_array().expect("a list of findings");
-        let reported = |kind: &str| got.iter().any(|f| f["kind"] == kind);
         let mut wanted: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
         for t in truth {
-            let kind = t["kind"].as_str().unwrap_or("");
-            if let Some((_, why)) = NOT_BUILT.iter().find(|(k, _)| *k == kind) {
-                if !reported(kind) {
-                    eprintln!("{name}: {kind} (count {}) skipped: {why}", t["count"]);
-                    continue;
-                }
-            }
             wanted.entry(finding_key(t)).or_default().push(t);
         }
         let mut matched = vec![];
