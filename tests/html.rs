@@ -269,6 +269,8 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
         syn_retries: 6,
         one_sided: 0,
         ignored_resets: 0,
+        mail_sessions: 0,
+        mail_refused: 0,
         handshake_ms: None,
         verdict: Verdict::Blocked,
         answered_by: None,

@@ -174,6 +174,8 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         syn_retries: 2,
         one_sided: 0,
         ignored_resets: 0,
+        mail_sessions: 0,
+        mail_refused: 0,
         handshake_ms: None,
         verdict,
         answered_by: None,

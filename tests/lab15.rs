@@ -403,3 +403,27 @@ fn payload_samples_give_exactly_their_truths_findings() {
     assert!(checked > 0, "no finding compared");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// smtp-refusals: Postfix answered the mail commands of all three sessions and refused the mail
+/// of two (an unknown recipient, 550; a deferred sender, 450; the script's swaks exit codes and
+/// Postfix's log): the smtp-inbound row says so in `mail_sessions` / `mail_refused`, and is
+/// flaky; a healthy sample's mail row carries no `mail_refused`.
+#[test]
+fn refused_mail_is_counted_on_the_mail_row() {
+    let row = |name: &str| -> Value {
+        report(name)["expected"]
+            .as_array()
+            .expect("expected flows")
+            .iter()
+            .find(|e| e["role"] == "smtp-inbound")
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: no smtp-inbound row"))
+    };
+    let r = row("smtp-refusals");
+    assert_eq!(r["mail_sessions"], 3, "{r}");
+    assert_eq!(r["mail_refused"], 2, "{r}");
+    assert_eq!(r["verdict"], "flaky", "{r}");
+    let h = row("payload-healthy");
+    assert!(h.get("mail_refused").is_none(), "{h}");
+    assert_eq!(h["verdict"], "ok", "{h}");
+}

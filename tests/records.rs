@@ -28,10 +28,8 @@ fn verdicts(r: &Value) -> Vec<String> {
         .map(|e| {
             // Connection records (conn.log, EVE, exflow's own --flows read back) carry no SMTP
             // replies: a mail row that a capture's payload look judged by the server's refusals
-            // ("… but the server refused the mail …") reads as the opened sessions it was.
-            let refused_mail = e["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains("refused the mail"));
+            // (`mail_refused`) reads as the opened sessions it was.
+            let refused_mail = e["mail_refused"].as_u64().unwrap_or(0) > 0;
             let verdict = if refused_mail {
                 Value::from("ok")
             } else {
@@ -704,9 +702,7 @@ fn eve_flow_events_from_the_samples_give_their_verdicts() {
                 .iter()
                 .map(|e| {
                     // EVE carries no SMTP replies either (see `verdicts`).
-                    let refused_mail = e["detail"]
-                        .as_str()
-                        .is_some_and(|d| d.contains("refused the mail"));
+                    let refused_mail = e["mail_refused"].as_u64().unwrap_or(0) > 0;
                     let v = if refused_mail {
                         Value::from("ok")
                     } else {

@@ -50,6 +50,8 @@ fn entry(role: &str, proto: &'static str, port: u16, src: Side, dst: Side) -> Fl
         syn_retries: 0,
         one_sided: 0,
         ignored_resets: 0,
+        mail_sessions: 0,
+        mail_refused: 0,
         handshake_ms: None,
         verdict: Verdict::NotSeen,
         answered_by: None,
@@ -192,6 +194,8 @@ fn site_report() -> Report {
             attempts: 14,
             one_sided: 14,
             ignored_resets: 0,
+            mail_sessions: 0,
+            mail_refused: 0,
             verdict: Verdict::OneSided,
             detail: "Only the queries were captured (asymmetric mirror): no verdict can be \
                      trusted."

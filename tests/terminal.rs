@@ -464,6 +464,8 @@ fn a_fix_says_what_to_allow_when_no_rule_can_be_written() {
         syn_retries: 0,
         one_sided: 0,
         ignored_resets: 0,
+        mail_sessions: 0,
+        mail_refused: 0,
         handshake_ms: None,
         verdict: Verdict::Refused,
         answered_by: None,

@@ -212,23 +212,24 @@ fn flow_entry(row: FlowRow, cat: &Catalogue, ifaces: &[String]) -> FlowEntry {
         .map(|a| if a.is_ipv4() { "ipv4" } else { "ipv6" });
     let icmp: Vec<String> = row.rejections.iter().map(words::rejection).collect();
     let c = &row.counts;
-    let detail = words::detail(
-        row.verdict,
-        c,
-        &src,
-        &dst,
-        row.port,
-        row.answered_by,
-        row.refusal,
-        row.refused_without_ttl,
-        &icmp,
-        row.handshake,
-        row.died_at,
-    );
+    // Sessions that opened but whose mail the server refused are what the row is about;
+    // otherwise the verdict's own sentence.
     let detail = if row.mail_refused > 0 {
         words::mail_refused(row.mail_refused, row.mail_replied, &src, &dst, row.port)
     } else {
-        detail
+        words::detail(
+            row.verdict,
+            c,
+            &src,
+            &dst,
+            row.port,
+            row.answered_by,
+            row.refusal,
+            row.refused_without_ttl,
+            &icmp,
+            row.handshake,
+            row.died_at,
+        )
     };
     let name = |i: u16| {
         ifaces
@@ -260,6 +261,8 @@ fn flow_entry(row: FlowRow, cat: &Catalogue, ifaces: &[String]) -> FlowEntry {
         syn_retries: c.syn_retries,
         one_sided: c.one_sided,
         ignored_resets: c.ignored_resets,
+        mail_sessions: row.mail_replied,
+        mail_refused: row.mail_refused,
         handshake_ms: row.handshake,
         verdict: row.verdict,
         answered_by: row.answered_by,

@@ -258,6 +258,13 @@ pub struct FlowEntry {
     /// data or a FIN from their receiver): never a reset mid-stream. Absent when 0.
     #[serde(skip_serializing_if = "is_zero")]
     pub ignored_resets: u64,
+    /// Mail rows whose mail the server refused, from the payload look: the SMTP sessions that
+    /// got replies to their mail commands, and of those, the ones whose mail was refused
+    /// (4xx/5xx to MAIL, RCPT or DATA, and no message accepted). Both absent when none was.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub mail_sessions: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub mail_refused: u64,
     pub handshake_ms: Option<Percentiles>,
     pub verdict: Verdict,
     /// Who answered a refusal or reset: "server", "middlebox" (by TTL), or "unknown".
