@@ -670,9 +670,10 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator, Option<WriteFail
                     send(&mut batch);
                 }
             } else {
+                // By reference: copying the packet just written to the batch back out stalled
+                // the reading thread (a wide load of narrower stores to memory not in cache).
                 if let Some((_, pkt)) = batch.pkts.last() {
-                    let pkt = *pkt;
-                    let payload = front.payload(frame, &pkt);
+                    let payload = front.payload(frame, pkt);
                     batch.look(payload);
                 }
                 if batch.full() {

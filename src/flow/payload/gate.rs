@@ -5,7 +5,13 @@
 //! [`SLOTS`] entries (8 bytes each, 64 KiB, allocated once: small enough to stay in the
 //! cache while the capture's bytes stream past; the 1 MiB table it replaced missed it on
 //! most segments with payload and cost the reading thread about 4 % of a run). A payload-less segment costs a
-//! length check; a SYN a hash and a store; a segment with payload a hash and a load. Two
+//! length check; a SYN a hash and a store; a segment with payload a hash and a load.
+//!
+//! A stream that opens with a TLS handshake record is copied only up to the end of that
+//! record and one more record header and 2-byte body (an alert): all the look reads of TLS
+//! is the ClientHello or the ServerHello and an alert right after; the rest of the 2 KiB
+//! (certificates, encrypted records) was copied to be skipped, 3/4 of what the reading
+//! thread copied on an HTTPS site (the 1M-packet synthetic capture: 0.181 → 0.168 s). Two
 //! directions that share a slot overwrite each other: the later one's look goes on, the
 //! earlier one's stops (its segments are no longer copied), which only a capture with many
 //! connections opening at once makes likely.
@@ -18,9 +24,28 @@ use std::net::IpAddr;
 pub const SLOTS: usize = 1 << 13;
 
 pub struct Gate {
-    /// Per slot: the direction's tag (the upper half of its hash, never 0; 0: empty) and the
+    /// Per slot: the direction's tag (20 bits of its hash, never 0; 0: empty) above the
+    /// number of its stream's first bytes to copy (12 bits, at most [`BUDGET`]), and the
     /// stream's first sequence number.
     slots: Vec<(u32, u32)>,
+}
+
+/// Bits of a slot's first word that hold the bytes to copy.
+const LIMIT_BITS: u32 = 12;
+const LIMIT_MASK: u32 = (1 << LIMIT_BITS) - 1;
+const _: () = assert!(BUDGET <= LIMIT_MASK);
+
+/// Bytes of a direction's stream to copy, from its first segment: a TLS handshake record
+/// (`16 03 0v` and a length) up to its end and an alert record after it; anything else
+/// [`BUDGET`].
+#[inline]
+fn limit(first: &[u8]) -> u32 {
+    match first {
+        [0x16, 0x03, v, hi, lo, ..] if *v <= 4 => {
+            (5 + u32::from(u16::from_be_bytes([*hi, *lo])) + 7).min(BUDGET)
+        }
+        _ => BUDGET,
+    }
 }
 
 impl Default for Gate {
@@ -66,28 +91,87 @@ impl Gate {
         if !seg.flags.syn() && payload.is_empty() {
             return 0;
         }
-        self.slow(p, seg, payload.len())
+        self.slow(p, seg, payload)
     }
 
     #[inline(never)]
-    fn slow(&mut self, p: &Packet, seg: crate::decode::TcpSegment, len: usize) -> usize {
+    fn slow(&mut self, p: &Packet, seg: crate::decode::TcpSegment, payload: &[u8]) -> usize {
         let h = self.hash(p, seg.sport, seg.dport);
         let i = (h as usize) & (SLOTS - 1);
-        let h = ((h >> 32) as u32) | 1;
+        let tag = (((h >> 32) as u32) | 1) << LIMIT_BITS;
         let Some(slot) = self.slots.get_mut(i) else {
             return 0;
         };
         if seg.flags.syn() {
-            *slot = (h, seg.seq.wrapping_add(1));
+            *slot = (tag | BUDGET, seg.seq.wrapping_add(1));
             return 0;
         }
-        if slot.0 != h {
+        if slot.0 & !LIMIT_MASK != tag {
             return 0;
         }
         let off = seg.seq.wrapping_sub(slot.1);
-        if off >= BUDGET {
+        if off == 0 {
+            slot.0 = tag | limit(payload);
+        }
+        let end = slot.0 & LIMIT_MASK;
+        if off >= end {
             return 0;
         }
-        len.min((BUDGET - off) as usize)
+        payload.len().min((end - off) as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags;
+
+    fn seg(flags: u8, seq: u32, len: usize) -> Packet {
+        let a = "192.0.2.1".parse().unwrap();
+        let b = "198.51.100.2".parse().unwrap();
+        Packet::tcp(a, 50000, b, 443, flags, seq, 0, len as u32)
+    }
+
+    #[test]
+    fn copies_the_first_budget_bytes_of_a_stream_seen_from_its_syn() {
+        let mut g = Gate::default();
+        assert_eq!(g.wanted(&seg(TcpFlags::SYN, 99, 0), &[]), 0);
+        let smtp = [b'E'; 1448];
+        assert_eq!(g.wanted(&seg(TcpFlags::ACK, 100, 1448), &smtp), 1448);
+        assert_eq!(g.wanted(&seg(TcpFlags::ACK, 1548, 1448), &smtp), 600);
+        assert_eq!(g.wanted(&seg(TcpFlags::ACK, 2148, 1448), &smtp), 0);
+        // Another stream's segment (its SYN not seen): nothing.
+        let other = Packet::tcp(
+            "192.0.2.9".parse().unwrap(),
+            1,
+            "198.51.100.2".parse().unwrap(),
+            443,
+            TcpFlags::ACK,
+            100,
+            0,
+            10,
+        );
+        assert_eq!(g.wanted(&other, &[0; 10]), 0);
+    }
+
+    #[test]
+    fn a_tls_stream_is_copied_to_the_end_of_its_first_record_and_an_alert() {
+        let mut g = Gate::default();
+        g.wanted(&seg(TcpFlags::SYN, 0, 0), &[]);
+        // A ClientHello record of 512 bytes body, in a segment of 1448 with more records.
+        let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00];
+        hello.resize(1448, 0x17);
+        assert_eq!(g.wanted(&seg(TcpFlags::ACK, 1, 1448), &hello), 5 + 512 + 7);
+        assert_eq!(g.wanted(&seg(TcpFlags::ACK, 1449, 1448), &hello), 0);
+        // A record longer than the budget: the budget.
+        let mut g = Gate::default();
+        g.wanted(&seg(TcpFlags::SYN, 0, 0), &[]);
+        let mut big = vec![0x16, 0x03, 0x03, 0x40, 0x00];
+        big.resize(1448, 0);
+        assert_eq!(g.wanted(&seg(TcpFlags::ACK, 1, 1448), &big), 1448);
+        assert_eq!(
+            g.wanted(&seg(TcpFlags::ACK, 1449, 1448), &big),
+            (BUDGET - 1448) as usize
+        );
     }
 }
