@@ -13,6 +13,7 @@ pub mod stats;
 pub mod verdict;
 
 pub mod rows;
+pub mod services;
 
 use crate::classify::catalogue::{Catalogue, Proto};
 use crate::classify::infer::Conversation;
@@ -244,6 +245,9 @@ pub struct Aggregator {
     looks: findings::Looks,
     /// The longest quiet gaps of established connections, per conversation.
     gaps: idle::Gaps,
+    /// The Exchange services the connections' server names and HTTP requests named, per
+    /// conversation.
+    services: services::Services,
 }
 
 /// Conversations whose destination (or port too) was folded past the aggregator's caps.
@@ -334,6 +338,7 @@ impl Sink for Aggregator {
         g.add(r, &o);
         self.looks.add(&key, r);
         self.gaps.add(&key, r);
+        self.services.add(&key, r);
     }
 }
 
@@ -353,6 +358,7 @@ impl Aggregator {
             fold: FoldCounts::default(),
             looks: findings::Looks::default(),
             gaps: idle::Gaps::default(),
+            services: services::Services::default(),
         }
     }
 
@@ -678,6 +684,7 @@ impl Aggregator {
         };
         self.looks.apply(site, cat, &mut fin);
         self.gaps.apply(site, cat, &mut fin);
+        self.services.apply(site, cat, &mut fin);
         fin
     }
 
@@ -900,6 +907,7 @@ impl<'a> Acc<'a> {
             out_of_view: false,
             mail_replied: 0,
             mail_refused: 0,
+            services: Vec::new(),
         }
     }
 }

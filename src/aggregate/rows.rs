@@ -108,6 +108,9 @@ pub struct FlowRow {
     /// the ones the server refused (`findings`).
     pub mail_replied: u64,
     pub mail_refused: u64,
+    /// The connections by Exchange service, where the TLS server name or the HTTP request
+    /// tells ([`super::services`]): most attempts first. Empty when none told.
+    pub services: Vec<super::services::ServiceCount>,
 }
 
 /// An example connection of an unexpected flow.

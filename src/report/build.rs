@@ -9,6 +9,7 @@ use super::model::{
 use super::words;
 use crate::aggregate::rows::{self, Finalized, FlowRow, UnexpectedRow};
 use crate::aggregate::stats::RunStats;
+use crate::aggregate::services::ServiceCount;
 use crate::aggregate::{Aggregator, MAX_GROUPS};
 use crate::classify::catalogue::{Catalogue, Profile, Proto, Role};
 use crate::classify::infer;
@@ -263,6 +264,7 @@ fn flow_entry(row: FlowRow, cat: &Catalogue, ifaces: &[String]) -> FlowEntry {
         ignored_resets: c.ignored_resets,
         mail_sessions: row.mail_replied,
         mail_refused: row.mail_refused,
+        services: service_entries(&row.services),
         handshake_ms: row.handshake,
         verdict: row.verdict,
         answered_by: row.answered_by,
@@ -352,7 +354,20 @@ fn unexpected_entries(rows: Vec<UnexpectedRow>, cat: &Catalogue) -> Vec<Unexpect
                 role,
                 first_ts: u.first_ts.as_secs_f64(),
                 example: example(&u.example),
+                services: service_entries(&o.services),
             }
+        })
+        .collect()
+}
+
+/// A row's services as the report lists them (the aggregator's order).
+fn service_entries(list: &[ServiceCount]) -> Vec<model::ServiceEntry> {
+    list.iter()
+        .map(|c| model::ServiceEntry {
+            name: c.name,
+            evidence: c.evidence.as_str(),
+            attempts: c.attempts,
+            established: c.established,
         })
         .collect()
 }

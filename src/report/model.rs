@@ -265,6 +265,15 @@ pub struct FlowEntry {
     pub mail_sessions: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub mail_refused: u64,
+    /// The row's connections by Exchange service, where the TLS server name (`sni`) or the
+    /// HTTP request's path or Host (`http`) tells: most attempts first, then by name. A name
+    /// or path that names no Exchange service counts as `other`. `established` is the
+    /// service's own exchange (TLS: a ServerHello came back; HTTP: a status line came back),
+    /// not the TCP handshake. Absent (never an empty list) when no connection of the row
+    /// carried a server name or an HTTP request (ports other than HTTP(S), connection
+    /// records without payload facts).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceEntry>,
     pub handshake_ms: Option<Percentiles>,
     pub verdict: Verdict,
     /// Who answered a refusal or reset: "server", "middlebox" (by TTL), or "unknown".
@@ -346,6 +355,20 @@ pub struct Unexpected {
     pub first_ts: f64,
     pub example: Example,
     pub detail: String,
+    /// Its connections by Exchange service, as [`FlowEntry::services`]; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceEntry>,
+}
+
+/// The connections of one Exchange service in a row (see [`FlowEntry::services`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServiceEntry {
+    /// autodiscover | owa | ecp | ews | mapi | activesync | rpc | oab | powershell | other
+    pub name: &'static str,
+    /// sni | http
+    pub evidence: &'static str,
+    pub attempts: u64,
+    pub established: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -1,0 +1,212 @@
+//! Exchange services per row: the connections of HTTPS and HTTP rows split by the Exchange
+//! service their TLS server name (SNI) or HTTP request (path, else Host) names, with how
+//! many of each went through. Facts only; the sentences are the report's.
+//!
+//! Which name or path means which service is data (`[[service]]` in `exchange.toml`, read
+//! through [`Catalogue::service_of_name`] and [`Catalogue::service_of_path`]). A connection
+//! whose name or path names no service counts as [`OTHER`]; one with no server name and no
+//! HTTP request (or no look at all: connection records) is in no service.
+//!
+//! # Memory
+//! Per conversation that carried such a connection, one small entry per (service, evidence)
+//! pair seen: at most twice the catalogue's services plus two (a fixed set, 20 with the
+//! embedded catalogue), whatever the number of connections. Nothing is kept per connection.
+
+use super::rows::Finalized;
+use super::GroupKey;
+use crate::classify::catalogue::Catalogue;
+use crate::classify::rules::{classify, Class};
+use crate::classify::site::Site;
+use crate::flow::payload::Facts;
+use crate::flow::ConnRecord;
+use std::collections::HashMap;
+
+/// The name of the service a name or path that names no Exchange service counts as.
+pub const OTHER: &str = "other";
+
+/// What told the service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServiceEvidence {
+    /// The TLS ClientHello's server name.
+    Sni,
+    /// The HTTP request's path (or, where the path names none, its Host header).
+    Http,
+}
+
+impl ServiceEvidence {
+    /// The name in the JSON report (PRODUCT.md).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceEvidence::Sni => "sni",
+            ServiceEvidence::Http => "http",
+        }
+    }
+}
+
+/// The connections of one service (by one kind of evidence) in a conversation or row.
+///
+/// `established` is the service's own exchange, not the TCP handshake: for `sni`, the
+/// handshake completed (a ServerHello came back); for `http`, the request got a status line.
+/// A firewall that filters by server name lets the TCP handshake through and resets the
+/// ClientHello, which only this count shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceCount {
+    /// A catalogue service's name, or [`OTHER`].
+    pub name: &'static str,
+    pub evidence: ServiceEvidence,
+    pub attempts: u64,
+    pub established: u64,
+}
+
+/// Adds `n` into `list` (one entry per name and evidence).
+fn merge(list: &mut Vec<ServiceCount>, n: &ServiceCount) {
+    match list
+        .iter_mut()
+        .find(|c| c.name == n.name && c.evidence == n.evidence)
+    {
+        Some(c) => {
+            c.attempts += n.attempts;
+            c.established += n.established;
+        }
+        None => list.push(*n),
+    }
+}
+
+/// Most attempts first, then by name (and evidence): the report's order.
+pub fn sort(list: &mut [ServiceCount]) {
+    list.sort_by(|a, b| {
+        b.attempts
+            .cmp(&a.attempts)
+            .then(a.name.cmp(b.name))
+            .then(a.evidence.cmp(&b.evidence))
+    });
+}
+
+/// The service a finished connection's look names, by what, and whether it went through;
+/// `None` when it has no server name and no HTTP request. No allocation: names are borrowed
+/// from the embedded catalogue.
+pub fn of(r: &ConnRecord) -> Option<(&'static str, ServiceEvidence, bool)> {
+    let look = r.look.as_deref()?;
+    let cat = Catalogue::embedded().ok();
+    match look {
+        Facts::Tls(t) if !t.sni.is_empty() => {
+            let name = std::str::from_utf8(t.sni.bytes())
+                .ok()
+                .and_then(|n| cat?.service_of_name(n));
+            Some((
+                name.unwrap_or(OTHER),
+                ServiceEvidence::Sni,
+                t.server_hello,
+            ))
+        }
+        Facts::Http(h) if !h.path.is_empty() || !h.host.is_empty() => {
+            let by_path = std::str::from_utf8(h.path.bytes())
+                .ok()
+                .and_then(|p| cat?.service_of_path(p));
+            let name = by_path.or_else(|| {
+                std::str::from_utf8(h.host.bytes())
+                    .ok()
+                    .and_then(|n| cat?.service_of_name(n))
+            });
+            Some((name.unwrap_or(OTHER), ServiceEvidence::Http, h.status != 0))
+        }
+        _ => None,
+    }
+}
+
+/// The services of every conversation (only conversations with one have an entry).
+#[derive(Clone, Debug, Default)]
+pub struct Services {
+    convs: HashMap<GroupKey, Vec<ServiceCount>>,
+}
+
+impl Services {
+    /// A finished connection (those without a server name or HTTP request cost nothing).
+    pub fn add(&mut self, key: &GroupKey, r: &ConnRecord) {
+        if let Some((name, evidence, through)) = of(r) {
+            let c = ServiceCount {
+                name,
+                evidence,
+                attempts: 1,
+                established: u64::from(through),
+            };
+            merge(self.convs.entry(*key).or_default(), &c);
+        }
+    }
+
+    /// Sums each conversation's services into its expected or unexpected row, sorted.
+    pub fn apply(&self, site: &Site, cat: &Catalogue, fin: &mut Finalized) {
+        let mut keys: Vec<&GroupKey> = self.convs.keys().collect();
+        keys.sort();
+        for k in keys {
+            let counts = &self.convs[k];
+            let target = match classify(k, site, cat) {
+                Class::Expected(i, s, d) => fin
+                    .expected
+                    .iter_mut()
+                    .find(|r| r.role == i && r.src == s && r.dst == d)
+                    .map(|r| &mut r.services),
+                Class::Unexpected {
+                    reason, src, dst, ..
+                } => fin
+                    .unexpected
+                    .iter_mut()
+                    .find(|u| {
+                        u.proto == k.proto
+                            && u.port == k.port
+                            && u.src == src
+                            && u.dst == dst
+                            && u.reason == reason
+                    })
+                    .map(|u| &mut u.outcome.services),
+                Class::Unrestricted(..) | Class::Unrelated => None,
+            };
+            if let Some(list) = target {
+                for c in counts {
+                    merge(list, c);
+                }
+            }
+        }
+        for r in &mut fin.expected {
+            sort(&mut r.services);
+        }
+        for u in &mut fin.unexpected {
+            sort(&mut u.outcome.services);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(name: &'static str, evidence: ServiceEvidence, a: u64, e: u64) -> ServiceCount {
+        ServiceCount {
+            name,
+            evidence,
+            attempts: a,
+            established: e,
+        }
+    }
+
+    #[test]
+    fn one_entry_per_service_and_evidence_summed_and_sorted() {
+        let mut list = vec![];
+        for _ in 0..1000 {
+            merge(&mut list, &c("owa", ServiceEvidence::Sni, 1, 1));
+            merge(&mut list, &c("autodiscover", ServiceEvidence::Sni, 1, 0));
+        }
+        merge(&mut list, &c("autodiscover", ServiceEvidence::Http, 1, 1));
+        merge(&mut list, &c(OTHER, ServiceEvidence::Sni, 1000, 3));
+        sort(&mut list);
+        assert_eq!(
+            list,
+            vec![
+                c("autodiscover", ServiceEvidence::Sni, 1000, 0),
+                c(OTHER, ServiceEvidence::Sni, 1000, 3),
+                c("owa", ServiceEvidence::Sni, 1000, 1000),
+                c("autodiscover", ServiceEvidence::Http, 1, 1),
+            ]
+        );
+    }
+}
