@@ -271,6 +271,7 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
         ignored_resets: 0,
         mail_sessions: 0,
         mail_refused: 0,
+        services: vec![],
         handshake_ms: None,
         verdict: Verdict::Blocked,
         answered_by: None,
@@ -328,6 +329,7 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
                 history: evil.into(),
             },
             detail: evil.into(),
+            services: vec![],
         }],
         unsupported_restrictions: vec![],
         scans: vec![Scan {

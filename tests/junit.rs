@@ -176,6 +176,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         ignored_resets: 0,
         mail_sessions: 0,
         mail_refused: 0,
+        services: vec![],
         handshake_ms: None,
         verdict,
         answered_by: None,
@@ -236,6 +237,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
             first_ts: 0.0,
             example,
             detail: "POP3 is off but answered".into(),
+            services: vec![],
         }],
         unsupported_restrictions: vec![entry("exchange-dc-tcp", Verdict::Blocked, "")],
         scans: vec![Scan {

@@ -427,3 +427,130 @@ fn refused_mail_is_counted_on_the_mail_row() {
     assert!(h.get("mail_refused").is_none(), "{h}");
     assert_eq!(h["verdict"], "ok", "{h}");
 }
+
+/// The services a row should list, from the script's truth: its `service_seen` lines
+/// (`X.expect-services.json`: one per connection whose SNI or path names a service, with
+/// whether it went through) and, on 443, every other connection of the script as `other`:
+/// each of them is a curl by name (`--resolve NAME:443`), so it carries an SNI, one naming
+/// no service (`mail.example.test`); it went through when its expect line says the
+/// connection closed normally (SF: curl exit 0, the handshake completed). Keyed by (port,
+/// name, evidence): (attempts, established).
+fn truth_services(name: &str) -> BTreeMap<(u64, String, String), (u64, u64)> {
+    let mut want: BTreeMap<(u64, String, String), (u64, u64)> = BTreeMap::new();
+    let services = json(&format!("samples/{name}.expect-services.json"));
+    let (mut sni_lines, mut sni_through) = (0, 0);
+    for s in services.as_array().expect("a list of services") {
+        let port = s["port"].as_u64().unwrap_or(0);
+        let evidence = s["evidence"].as_str().unwrap_or("").to_string();
+        let through = s["established"] == true;
+        if evidence == "sni" {
+            sni_lines += 1;
+            sni_through += u64::from(through);
+        }
+        let e = want
+            .entry((
+                port,
+                s["service"].as_str().unwrap_or("").to_string(),
+                evidence,
+            ))
+            .or_default();
+        e.0 += 1;
+        e.1 += u64::from(through);
+    }
+    let https: Vec<Value> = expect_lines(name)
+        .into_iter()
+        .filter(|e| e["id.resp_p"] == 443)
+        .collect();
+    let sf = https.iter().filter(|e| e["conn_state"] == "SF").count() as u64;
+    let other = https.len() as u64 - sni_lines;
+    if other > 0 {
+        want.insert(
+            (443, "other".into(), "sni".into()),
+            (other, sf - sni_through),
+        );
+    }
+    want
+}
+
+/// tls-by-name: the firewall resets the ClientHellos naming autodiscover.example.test (two
+/// curl attempts, exit 35) and lets mail.example.test through (curl exit 0); HTTP on 80 went
+/// to every virtual directory. Through the binary, the 443 row's `services` has autodiscover
+/// by SNI with 0 established of the script's attempts and the other name established, the 80
+/// row every virtual directory the script requested, by `http`; the terminal table says so
+/// on a "by service:" line. payload-healthy's rows list its services too, all through, and
+/// its table has no such line.
+#[test]
+fn https_and_http_rows_split_by_exchange_service() {
+    for name in ["tls-by-name", "payload-healthy"] {
+        let want = truth_services(name);
+        let rep = report(name);
+        let mut got: BTreeMap<(u64, String, String), (u64, u64)> = BTreeMap::new();
+        for e in rep["expected"].as_array().expect("expected flows") {
+            let Some(list) = e.get("services") else {
+                continue;
+            };
+            let list = list.as_array().expect("services is a list");
+            assert!(!list.is_empty(), "{name}: an empty services list: {e}");
+            // Most attempts first, then by name.
+            let order: Vec<(i64, &str)> = list
+                .iter()
+                .map(|s| {
+                    (
+                        -s["attempts"].as_i64().unwrap_or(0),
+                        s["name"].as_str().unwrap_or(""),
+                    )
+                })
+                .collect();
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(order, sorted, "{name}: services order: {e}");
+            let port = e["port"].as_u64().unwrap_or(0);
+            for s in list {
+                let n = s["name"].as_str().unwrap_or("");
+                assert!(SERVICES.contains(&n), "{name}: service {n:?}");
+                let k = (
+                    port,
+                    n.to_string(),
+                    s["evidence"].as_str().unwrap_or("").into(),
+                );
+                let g = got.entry(k).or_default();
+                g.0 += s["attempts"].as_u64().unwrap_or(0);
+                g.1 += s["established"].as_u64().unwrap_or(0);
+            }
+        }
+        assert_eq!(got, want, "{name}: services by port, name and evidence");
+        let table = exflow(&[
+            "analyze",
+            &format!("samples/{name}.pcap"),
+            "--site",
+            &format!("samples/{name}.site.toml"),
+        ]);
+        let table = String::from_utf8_lossy(&table.stdout).to_string();
+        assert_eq!(
+            table.contains("by service:"),
+            name == "tls-by-name",
+            "{name}:\n{table}"
+        );
+    }
+    // The script's own numbers, spelt out: two autodiscover attempts reset, the other name
+    // through, the nine virtual directories of HTTP_VDIRS each once by HTTP.
+    let want = truth_services("tls-by-name");
+    let autodiscover_attempts = expect_lines("tls-by-name")
+        .iter()
+        .filter(|e| e["id.resp_p"] == 443 && e["client_exit"] == 35)
+        .count() as u64;
+    assert!(autodiscover_attempts > 0);
+    assert_eq!(
+        want.get(&(443, "autodiscover".into(), "sni".into())),
+        Some(&(autodiscover_attempts, 0))
+    );
+    assert!(want
+        .get(&(443, "other".into(), "sni".into()))
+        .is_some_and(|&(a, e)| a > 0 && e == a));
+    let vdirs: Vec<&String> = want
+        .keys()
+        .filter(|(p, _, ev)| *p == 80 && ev == "http")
+        .map(|(_, n, _)| n)
+        .collect();
+    assert_eq!(vdirs.len(), SERVICES.len() - 1, "{vdirs:?}");
+}

@@ -52,6 +52,7 @@ fn entry(role: &str, proto: &'static str, port: u16, src: Side, dst: Side) -> Fl
         ignored_resets: 0,
         mail_sessions: 0,
         mail_refused: 0,
+        services: vec![],
         handshake_ms: None,
         verdict: Verdict::NotSeen,
         answered_by: None,
@@ -196,6 +197,7 @@ fn site_report() -> Report {
             ignored_resets: 0,
             mail_sessions: 0,
             mail_refused: 0,
+            services: vec![],
             verdict: Verdict::OneSided,
             detail: "Only the queries were captured (asymmetric mirror): no verdict can be \
                      trusted."
@@ -243,6 +245,7 @@ fn site_report() -> Report {
             detail: "POP3 is disabled by default, yet 3 connections from the internet were \
                      established."
                 .into(),
+            services: vec![],
         },
         Unexpected {
             proto: "tcp",
@@ -270,6 +273,7 @@ fn site_report() -> Report {
                 history: "S".into(),
             },
             detail: "LDAP is internal-only but was tried from the internet.".into(),
+            services: vec![],
         },
     ];
     let unsupported = vec![FlowEntry {

@@ -466,6 +466,7 @@ fn a_fix_says_what_to_allow_when_no_rule_can_be_written() {
         ignored_resets: 0,
         mail_sessions: 0,
         mail_refused: 0,
+        services: vec![],
         handshake_ms: None,
         verdict: Verdict::Refused,
         answered_by: None,

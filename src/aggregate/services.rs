@@ -93,11 +93,7 @@ pub fn of(r: &ConnRecord) -> Option<(&'static str, ServiceEvidence, bool)> {
             let name = std::str::from_utf8(t.sni.bytes())
                 .ok()
                 .and_then(|n| cat?.service_of_name(n));
-            Some((
-                name.unwrap_or(OTHER),
-                ServiceEvidence::Sni,
-                t.server_hello,
-            ))
+            Some((name.unwrap_or(OTHER), ServiceEvidence::Sni, t.server_hello))
         }
         Facts::Http(h) if !h.path.is_empty() || !h.host.is_empty() => {
             let by_path = std::str::from_utf8(h.path.bytes())

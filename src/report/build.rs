@@ -8,8 +8,8 @@ use super::model::{
 };
 use super::words;
 use crate::aggregate::rows::{self, Finalized, FlowRow, UnexpectedRow};
-use crate::aggregate::stats::RunStats;
 use crate::aggregate::services::ServiceCount;
+use crate::aggregate::stats::RunStats;
 use crate::aggregate::{Aggregator, MAX_GROUPS};
 use crate::classify::catalogue::{Catalogue, Profile, Proto, Role};
 use crate::classify::infer;

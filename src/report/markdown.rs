@@ -235,7 +235,7 @@ fn flow_table(out: &mut String, entries: &[FlowEntry]) {
                 md_escape(&failures_words(e)),
                 e.handshake_ms
                     .map_or_else(|| "-".to_string(), |h| ms_figure(h.p50)),
-                entry_detail(e).map_or_else(|| "-".to_string(), |n| md_escape(&n)),
+                detail_cell(e),
                 e.fix.as_ref().map_or_else(|| "-".to_string(), fix_cell),
             ],
         );
@@ -403,4 +403,19 @@ fn md_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// A flow's detail cell: its problem sentence and, where services fared differently, the
+/// services line ("by service: autodiscover 0/5 established, owa 12/12").
+fn detail_cell(e: &FlowEntry) -> String {
+    let by_service = super::words::services_line(&e.services);
+    match (entry_detail(e), by_service) {
+        (None, None) => "-".to_string(),
+        (Some(d), None) => md_escape(&d),
+        (None, Some(l)) => md_escape(&format!("by service: {l}")),
+        (Some(d), Some(l)) => {
+            let sep = if d.ends_with('.') { " " } else { "; " };
+            md_escape(&format!("{d}{sep}By service: {l}."))
+        }
+    }
 }

@@ -218,6 +218,10 @@ fn flow_table_of(entries: &[&FlowEntry]) -> Table {
         if let Some(note) = entry_note(e) {
             row.notes.push(Note::plain(note));
         }
+        if let Some(line) = super::words::services_line(&e.services) {
+            row.notes
+                .push(Note::labelled("by service:", Style::Plain, line));
+        }
         if let Some(fix) = &e.fix {
             row.notes
                 .push(Note::labelled("fix:", Style::Bold, fix_line(fix)));
@@ -269,6 +273,10 @@ fn unexpected_table_of(r: &Report) -> Table {
             ]);
         if !u.detail.is_empty() {
             row.notes.push(Note::plain(sanitize(&u.detail)));
+        }
+        if let Some(line) = super::words::services_line(&u.services) {
+            row.notes
+                .push(Note::labelled("by service:", Style::Plain, line));
         }
         row.notes.push(Note::labelled(
             "example:",

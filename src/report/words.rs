@@ -2,7 +2,9 @@
 //! a verdict's detail, why a flow is unexpected, what an ICMP error means. Every renderer
 //! (table, Markdown, JSON's `detail` fields) takes its words from here.
 
-use super::model::{CaptureFacts, Example, FilterFact, Fix, FlowEntry, Report, Side, Unexpected};
+use super::model::{
+    CaptureFacts, Example, FilterFact, Fix, FlowEntry, Report, ServiceEntry, Side, Unexpected,
+};
 use super::terminal::{sanitize, verdict_style, Style};
 use crate::aggregate::rows::{DiedAt, Place, Rejection, Stopped};
 use crate::aggregate::verdict::{AnsweredBy, Counts, Percentiles, Verdict};
@@ -667,6 +669,43 @@ pub(crate) fn failures_words(e: &FlowEntry) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// A row's connections by Exchange service, when the services fared differently (one
+/// with every connection through, another with none or only some): "autodiscover 0/5
+/// established, owa 12/12". None when they all fared alike (nothing a port-level verdict
+/// hides) or there are fewer than two. Where one name has both kinds of evidence, each says
+/// which ("autodiscover (sni)"). Sanitised.
+pub(crate) fn services_line(services: &[ServiceEntry]) -> Option<String> {
+    /// 0: none through, 1: some, 2: all.
+    fn fared(s: &ServiceEntry) -> u8 {
+        if s.established == 0 {
+            0
+        } else if s.established < s.attempts {
+            1
+        } else {
+            2
+        }
+    }
+    let first = fared(services.first()?);
+    if services.iter().all(|s| fared(s) == first) {
+        return None;
+    }
+    let parts: Vec<String> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let twice = services.iter().filter(|o| o.name == s.name).count() > 1;
+            let name = if twice {
+                format!("{} ({})", s.name, s.evidence)
+            } else {
+                s.name.to_string()
+            };
+            let tail = if i == 0 { " established" } else { "" };
+            sanitize(&format!("{name} {}/{}{tail}", s.established, s.attempts))
+        })
+        .collect();
+    Some(parts.join(", "))
 }
 
 /// The detail sentence of a problem entry (None for ok and not seen, and when empty).

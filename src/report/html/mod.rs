@@ -22,8 +22,9 @@ use super::rules::{describe, one_line};
 use super::terminal::sanitize;
 use super::words::{
     anomalies_label, bytes_label, entry_note, example_text, failures_words, interfaces_label,
-    ms_figure, open_ports, port_label, proto_port, reason_label, reordered_label, side_label,
-    sorted_entries, summary_text, time_span, topology_source, tunnels_label, utc, verdict_label,
+    ms_figure, open_ports, port_label, proto_port, reason_label, reordered_label, services_line,
+    side_label, sorted_entries, summary_text, time_span, topology_source, tunnels_label, utc,
+    verdict_label,
 };
 use super::words::{dash_if_empty, files_inline, list_limited};
 use crate::classify::catalogue::Catalogue;
@@ -454,11 +455,19 @@ fn flow_table(out: &mut String, rows: &[Numbered<'_>]) {
     for n in rows {
         let e = n.entry;
         let vc = verdict_class(e.verdict);
-        let detail = match entry_note(e) {
+        let mut detail = match entry_note(e) {
             Some(d) => esc(&d),
             None if e.out_of_view => esc(&out_of_view_note(e)),
             None => "-".to_string(),
         };
+        if let Some(line) = services_line(&e.services) {
+            let line = esc(&format!("by service: {line}"));
+            detail = if detail == "-" {
+                line
+            } else {
+                format!("{detail}<br>{line}")
+            };
+        }
         let _ = writeln!(
             out,
             "<tr id=\"{}\"><td class=\"num\">{}</td><td class=\"keep\">{}</td>\
