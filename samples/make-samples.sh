@@ -67,7 +67,7 @@ NEW_SCENARIOS=(nat-dual-stack beyond-firewall tunnel-mirror outage-587-refused o
 # idle-timeout kills, TLS filtered by server name, Exchange's virtual directories on 80), with
 # Postfix as the mailbox's SMTP server; each with <name>.expect-findings.json.
 PAYLOAD_SCENARIOS=(esmtp-inspection smtp-refusals idle-timeout-drop idle-timeout-reset tls-by-name
-                   payload-healthy)
+                   payload-healthy tls-handshake-failed)
 ALL_SCENARIOS=("${CLASSIC_SCENARIOS[@]}" "${SITE_SCENARIOS[@]}" "${NEW_SCENARIOS[@]}" "${PAYLOAD_SCENARIOS[@]}")
 # The NATed site's public address (on the firewall's outside leg) and the mirror sensor's
 # underlay (a /30 of its own between the firewall and the sensor namespace).
@@ -2421,6 +2421,72 @@ scenario_tls_by_name() {
     finding tls_handshake_failed 443 internet "$MBX" firewall \
         "$(jq -cn --arg s "$AUTODISCOVER_NAME" '{count: 2, sni: $s, optional: true}')" \
         "the same two connections: the handshake never completed (optional: true, a report may name them under tls_blocked_by_name only)"
+    payload_finish "$n"
+}
+
+# TLS handshakes that fail with no firewall involved (the rules only allow 443): the mailbox's
+# nginx first allows TLS 1.2 and 1.3, and a client that does not trust its self-signed
+# certificate (curl without -k, TLS 1.2 at most, so that its alert travels in the clear) aborts
+# the handshake after the server's Certificate with a fatal unknown_ca alert, while the same
+# curl with -k completes it; then nginx is reloaded with `ssl_protocols TLSv1.3` only, and two
+# clients limited to TLS 1.2 (curl --tls-max 1.2, openssl s_client -tls1_2) get the server's
+# fatal protocol_version alert in answer to their ClientHello. The truth: the clients' exit
+# codes and nginx's error log (level info: one line per failed handshake).
+scenario_tls_handshake_failed() {
+    local n=tls-handshake-failed url="https://$MAIL_NAME/owa/" log=$WORK/nginx-error.log i
+    local ca_lines proto_lines b_rc a_rc=() line
+    PAYLOAD_NGINX443="$PAYLOAD_NGINX443        ssl_protocols TLSv1.2 TLSv1.3;
+" payload_lab ""
+    capture_start "$n"
+    site_mailbox_v4
+    site_write "$n" "nginx on 443 allows TLS 1.2 and 1.3 (a client rejects its certificate), then TLS 1.3 only (clients limited to TLS 1.2 are refused); no firewall rule is involved"
+    # The contrast: TLS 1.2, the certificate not checked (-k): the handshake completes.
+    client 0 20 "${CURL[@]}" -k --tls-max 1.2 --resolve "$MAIL_NAME:443:$SERVER" "$url"
+    expect tcp "$SERVER" 443 SF "curl -k --tls-max 1.2 $url (SNI $MAIL_NAME) exit 0: the TLS 1.2 handshake completed; allowed by $ALLOWED"
+    # The client rejects the certificate: curl 60 (peer certificate cannot be authenticated).
+    client 60 20 "${CURL[@]}" --tls-max 1.2 --resolve "$MAIL_NAME:443:$SERVER" "$url"
+    b_rc=$CLIENT_RC
+    ca_lines=$(grep -c 'alert unknown ca' "$log" || true)
+    [ "$ca_lines" -eq 1 ] || die "nginx's error log has $ca_lines 'alert unknown ca' lines, one expected: $(cat "$log")"
+    line=$(grep -m1 'alert unknown ca' "$log" | sed -E 's/^[0-9\/]+ [0-9:]+ //')
+    # OpenSSL rejects the certificate as it reads the Certificate message: the rest of the
+    # server's flight (ServerKeyExchange, ServerHelloDone) is still unread in the client's
+    # socket when curl closes it, so its kernel ends the connection with a RST (RSTO).
+    expect tcp "$SERVER" 443 RSTO "curl --tls-max 1.2 $url exit $b_rc (the self-signed certificate is not trusted): after the server's Certificate the client sends a fatal unknown_ca alert and closes with the rest of the server's flight unread, so its kernel resets; nginx: $line" \
+        "{\"client_exit\":$b_rc,\"rst_from\":\"orig\"}"
+    finding tls_handshake_failed 443 internet "$MBX" client \
+        "$(jq -cn --arg s "$MAIL_NAME" --argjson rc "$b_rc" \
+            '{count: 1, sni: $s, alert: {from: "client", level: 2, description: 48, name: "unknown_ca"}, client_exit: $rc}')" \
+        "curl --tls-max 1.2 without -k exit $b_rc: it does not trust the lab's self-signed certificate and aborts the TLS 1.2 handshake with a fatal unknown_ca alert (48) after the server's hello; nginx's error log: $line; the same curl with -k completed the handshake"
+    # nginx reloaded with TLS 1.3 only (the listening socket stays; new workers take over).
+    NGINX_EXTRA443="$PAYLOAD_NGINX443        ssl_protocols TLSv1.3;
+"
+    nginx_conf "${M_ADDRS[@]}"
+    nsx "$NS_S" nginx -p "$WORK" -e "$log" -c "$WORK/nginx.conf" -s reload >>"$LOG" 2>&1 || die "nginx -s reload"
+    for i in $(seq 1 50); do
+        grep -q 'gracefully shutting down' "$log" && break
+        sleep 0.1
+    done
+    grep -q 'gracefully shutting down' "$log" || die "nginx did not reload: $(tail -n 5 "$log")"
+    sleep 0.5
+    # Clients limited to TLS 1.2: nginx answers the ClientHello with a fatal protocol_version
+    # alert; curl 35 (TLS connect error), openssl s_client 1.
+    client 35 20 "${CURL[@]}" -k --tls-max 1.2 --resolve "$MAIL_NAME:443:$SERVER" "$url"
+    a_rc+=("$CLIENT_RC")
+    expect tcp "$SERVER" 443 SF "curl -k --tls-max 1.2 $url exit $CLIENT_RC after nginx's reload with 'ssl_protocols TLSv1.3': the server answers the ClientHello with a fatal protocol_version alert and closes" \
+        "{\"client_exit\":$CLIENT_RC}"
+    run_in "$NS_C" 1 20 openssl s_client -tls1_2 -connect "$SERVER:443" -servername "$MAIL_NAME"
+    a_rc+=("$CLIENT_RC")
+    expect tcp "$SERVER" 443 SF "openssl s_client -tls1_2 -servername $MAIL_NAME exit $CLIENT_RC after nginx's reload with 'ssl_protocols TLSv1.3': the server answers the ClientHello with a fatal protocol_version alert and closes" \
+        "{\"client_exit\":$CLIENT_RC}"
+    proto_lines=$(grep -c 'unsupported protocol' "$log" || true)
+    [ "$proto_lines" -eq 2 ] || die "nginx's error log has $proto_lines 'unsupported protocol' lines, two expected: $(cat "$log")"
+    line=$(grep -m1 'unsupported protocol' "$log" | sed -E 's/^[0-9\/]+ [0-9:]+ //')
+    finding tls_handshake_failed 443 internet "$MBX" server \
+        "$(jq -cn --arg s "$MAIL_NAME" --argjson rc "$(printf '%s\n' "${a_rc[@]}" | jq -s .)" \
+            '{count: 2, sni: $s, alert: {from: "server", level: 2, description: 70, name: "protocol_version"}, client_exits: $rc}')" \
+        "nginx reloaded with 'ssl_protocols TLSv1.3'; curl --tls-max 1.2 exit ${a_rc[0]} and openssl s_client -tls1_2 exit ${a_rc[1]}: the server refused their TLS 1.2 ClientHellos with a fatal protocol_version alert (70); nginx's error log, twice: $line"
+    report_expected https-client internet "$MBX" ok "every 443 connection opened and closed cleanly through the firewall ($ALLOWED): the TLS failures are the endpoints' (curl -k --tls-max 1.2 exit 0; curl without -k exit $b_rc, unknown_ca; after nginx's reload with TLS 1.3 only, curl exit ${a_rc[0]} and openssl s_client exit ${a_rc[1]}, protocol_version); the findings tell them"
     payload_finish "$n"
 }
 

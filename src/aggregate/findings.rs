@@ -52,6 +52,8 @@ impl Kind {
 pub enum By {
     Firewall,
     Server,
+    /// The client ended it (a TLS alert of its own: it did not accept the server's hello).
+    Client,
     Unknown,
 }
 
@@ -60,6 +62,7 @@ impl By {
         match self {
             By::Firewall => "firewall",
             By::Server => "server",
+            By::Client => "client",
             By::Unknown => "unknown",
         }
     }
@@ -106,10 +109,12 @@ pub struct Finding {
 /// Names that passed kept per server and port.
 pub const PASSING_MAX: usize = 8;
 
-/// What splits one kind's connections into several findings: the reply code (smtp_rejected),
-/// the server name (TLS kinds), and for a failed handshake whether a device in between cut
-/// it (a reset whose TTL is not the server's, or silence after the ClientHello): the
-/// candidates for tls_blocked_by_name.
+/// What splits one kind's connections into several findings: the reply code (smtp_rejected)
+/// or the alert that ended a failed handshake (its sender in the high byte, 1 the server's,
+/// 2 the client's, and its description: each has its own cause and fix), the server name
+/// (TLS kinds), and for a failed handshake whether a device in between cut it (a reset whose
+/// TTL is not the server's, or silence after the ClientHello): the candidates for
+/// tls_blocked_by_name.
 type Sub = (u16, String, bool);
 
 /// Per conversation: what its connections' looks showed.
@@ -251,15 +256,22 @@ impl Acc {
                 let server_known = t.server_seen || r.resp_bytes == 0;
                 // Borrowed unless the name is not UTF-8: no allocation for a name already kept.
                 let sni = String::from_utf8_lossy(t.sni.bytes());
-                if t.server_hello && !sni.is_empty() {
+                if !t.aborted() && !sni.is_empty() {
                     if self.passed.len() < PASSING_MAX && !self.passed.iter().any(|p| *p == sni) {
                         self.passed.push(sni.into_owned());
                     }
-                } else if t.client_hello && !t.server_hello && ended && answered && server_known {
+                } else if t.client_hello && t.aborted() && ended && answered && server_known {
+                    // An alert names who ended the handshake: after a ServerHello, the client
+                    // gave up on it (the server's certificate, say); before one, the server
+                    // refused the ClientHello.
                     let by = match t.alert {
                         Some((true, ..)) => By::Server,
+                        Some((false, ..)) if t.server_hello => By::Client,
                         _ => reset_by(r),
                     };
+                    let alert = t.alert.map_or(0, |(resp, _, d)| {
+                        u16::from(if resp { 1u8 } else { 2 }) << 8 | u16::from(d)
+                    });
                     // Cut by a device in between: its reset (TTL not the server's), or no
                     // byte, FIN or RST from the server after the ClientHello and no alert (a
                     // server that closes on a name it does not serve sends its FIN).
@@ -269,7 +281,7 @@ impl Acc {
                                 && !r.history.contains(b'f')
                                 && r.rst_by.is_none_or(|(s, _)| s != crate::flow::Side::Resp)));
                     let sni = sni.into_owned();
-                    let sub = (0, sni.clone(), cut && !sni.is_empty());
+                    let sub = (alert, sni.clone(), cut && !sni.is_empty());
                     self.hit_sub(Kind::TlsHandshakeFailed, sub, r, || Particulars {
                         sni: (!sni.is_empty()).then_some(sni),
                         alert: t.alert,

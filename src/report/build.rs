@@ -396,6 +396,11 @@ fn finding(f: &crate::aggregate::findings::Finding) -> model::Finding {
         by: f.by.as_str(),
         example: example(&f.example),
         sni: f.sni.clone(),
+        alert: f.alert.map(|(resp, level, description)| model::TlsAlert {
+            from: if resp { "server" } else { "client" },
+            level,
+            description,
+        }),
         code: f.rejection.as_ref().map(|r| r.1),
         text: f.rejection.as_ref().map(|r| r.2.clone()),
         command: f.rejection.as_ref().map(|r| r.0.as_str()),

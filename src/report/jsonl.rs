@@ -272,7 +272,7 @@ pub fn look_json(f: &Facts) -> (&'static str, serde_json::Value) {
                 "sni": (!t.sni.is_empty()).then(|| text(t.sni.bytes())),
                 "alpn": alpn(t),
                 "client_hello": t.client_hello,
-                "established": t.server_hello,
+                "established": !t.aborted(),
                 "alert": t.alert.map(|(by_resp, level, desc)| json!({
                     "by": if by_resp { "resp" } else { "orig" },
                     "level": level,

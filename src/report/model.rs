@@ -74,6 +74,9 @@ pub struct Finding {
     /// tls kinds: the server name the client asked for (raw; escaped where printed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
+    /// tls_handshake_failed: the alert that ended the handshake, and who sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<TlsAlert>,
     /// smtp_rejected: the reply code and text, and the command refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
@@ -105,6 +108,15 @@ pub struct Finding {
     pub gaps_reset: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gaps_unanswered: Option<u64>,
+}
+
+/// A TLS alert: who sent it (server | client), its level (1 warning, 2 fatal) and
+/// description (RFC 8446's registry: 48 unknown_ca, 70 protocol_version, ...).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct TlsAlert {
+    pub from: &'static str,
+    pub level: u8,
+    pub description: u8,
 }
 
 /// An input file: its kind and, for records, what was read from it.

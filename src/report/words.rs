@@ -1451,28 +1451,77 @@ pub fn finding(f: &crate::aggregate::findings::Finding, src: &Side, dst: &Side) 
             )
         }
         Kind::TlsHandshakeFailed => {
-            let who = match (f.alert, f.by) {
-                (Some((true, _, d)), _) => format!("the server answered with TLS alert {d}"),
-                (Some((false, _, d)), _) => format!("the client gave up with TLS alert {d}"),
-                (None, crate::aggregate::findings::By::Firewall) => {
-                    "a device in between reset it (the reset's TTL is not the server's)".to_string()
+            use crate::aggregate::findings::By;
+            let sni = f
+                .sni
+                .as_deref()
+                .map(|s| format!(" for {}", wire(s)))
+                .unwrap_or_default();
+            let n = plural(f.count, "connection", "connections");
+            match (f.alert, f.by) {
+                (Some((false, _, d)), By::Client) => format!(
+                    "{n} {route} sent a TLS ClientHello{sni}, got the server's hello, and the \
+                     client gave up with TLS alert {}: it did not accept what the server sent. \
+                     Check the server's certificate (its chain, names and dates) against what \
+                     the clients trust, and the TLS versions and ciphers both sides allow.",
+                    alert_words(d)
+                ),
+                (alert, by) => {
+                    let who = match (alert, by) {
+                        (Some((true, _, d)), _) => {
+                            format!("the server answered with TLS alert {}", alert_words(d))
+                        }
+                        (Some((false, _, d)), _) => {
+                            format!("the client gave up with TLS alert {}", alert_words(d))
+                        }
+                        (None, By::Firewall) => "a device in between reset it (the reset's TTL \
+                                                 is not the server's)"
+                            .to_string(),
+                        (None, By::Server) => "the server reset it".to_string(),
+                        _ => "it closed or was reset".to_string(),
+                    };
+                    format!(
+                        "{n} {route} sent a TLS ClientHello{sni} and got no ServerHello: {who}. \
+                         Check TLS inspection or server-name filtering on the firewall, and the \
+                         server's certificate and TLS settings."
+                    )
                 }
-                (None, crate::aggregate::findings::By::Server) => "the server reset it".to_string(),
-                _ => "it closed or was reset".to_string(),
-            };
-            format!(
-                "{} {route} sent a TLS ClientHello{} and got no ServerHello: {who}. Check TLS \
-                 inspection or server-name filtering on the firewall, and the server's \
-                 certificate and TLS settings.",
-                plural(f.count, "connection", "connections"),
-                f.sni
-                    .as_deref()
-                    .map(|s| format!(" for {}", wire(s)))
-                    .unwrap_or_default()
-            )
+            }
         }
         Kind::IdleTimeoutKill => idle_kill(f, &route),
     }
+}
+
+/// A TLS alert's description as a person looks it up: its number and, for the ones a failed
+/// handshake ends with, its name (RFC 8446, section 6; TLS 1.2's as well).
+fn alert_words(d: u8) -> String {
+    let name = match d {
+        0 => "close_notify",
+        10 => "unexpected_message",
+        20 => "bad_record_mac",
+        40 => "handshake_failure",
+        42 => "bad_certificate",
+        43 => "unsupported_certificate",
+        44 => "certificate_revoked",
+        45 => "certificate_expired",
+        46 => "certificate_unknown",
+        47 => "illegal_parameter",
+        48 => "unknown_ca",
+        50 => "decode_error",
+        51 => "decrypt_error",
+        70 => "protocol_version",
+        71 => "insufficient_security",
+        80 => "internal_error",
+        86 => "inappropriate_fallback",
+        90 => "user_canceled",
+        109 => "missing_extension",
+        110 => "unsupported_extension",
+        112 => "unrecognized_name",
+        116 => "certificate_required",
+        120 => "no_application_protocol",
+        _ => return d.to_string(),
+    };
+    format!("{d} ({name})")
 }
 
 /// Seconds as a person reads a timeout: "35 s", "5 min", "1 h".

@@ -415,6 +415,38 @@ mod tests {
     }
 
     #[test]
+    fn a_client_that_gives_up_on_the_server_hello_is_seen() {
+        let ch = client_hello("mail.example.com", &[]);
+        let sh: &[u8] = &[0x16, 3, 3, 0, 4, 2, 0, 0, 0];
+        // The certificate not trusted: a fatal unknown_ca (48) in the clear after the hello.
+        let mut l = Look::new();
+        feed_all(
+            &mut l,
+            &[(0, &ch), (1, sh), (0, &[0x15, 3, 3, 0, 2, 2, 48])],
+        );
+        let Some(Facts::Tls(t)) = l.facts() else {
+            panic!("not tls");
+        };
+        assert!(t.server_hello && t.aborted());
+        assert_eq!(t.alert, Some((false, 2, 48)));
+        // The handshake going on (ClientKeyExchange), then encrypted records: not aborted.
+        let mut l = Look::new();
+        feed_all(
+            &mut l,
+            &[
+                (0, &ch),
+                (1, sh),
+                (0, &[0x16, 3, 3, 0, 2, 16, 0]),
+                (0, &[0x15, 3, 3, 0, 2, 2, 48]),
+            ],
+        );
+        let Some(Facts::Tls(t)) = l.facts() else {
+            panic!("not tls");
+        };
+        assert!(t.server_hello && !t.aborted() && t.alert.is_none());
+    }
+
+    #[test]
     fn an_http_request_and_status() {
         let mut l = Look::new();
         feed_all(

@@ -17,6 +17,9 @@ pub struct TlsFacts {
     /// just cut away by the snap length).
     pub server_seen: bool,
     /// The first alert before the handshake ended: (sent by the responder, level, description).
+    /// After the ServerHello only an alert in the clear (a 2-byte body: nothing encrypted yet)
+    /// is one; the client's, right after its ClientHello, means it gave up on the server's
+    /// hello (its certificate, say).
     pub alert: Option<(bool, u8, u8)>,
     pub sni: Text<64>,
     /// The ALPN protocols offered, comma-separated.
@@ -80,6 +83,14 @@ enum Step {
     Done,
 }
 
+impl TlsFacts {
+    /// The handshake failed: no ServerHello came, or one did and an alert in the clear ended
+    /// the handshake anyway (a client that does not trust the server's certificate).
+    pub fn aborted(&self) -> bool {
+        !self.server_hello || self.alert.is_some()
+    }
+}
+
 /// A client's first bytes look like a TLS handshake record (0x16 0x03 0x00-0x04).
 pub fn sniff_client(b: &[u8]) -> bool {
     matches!(b, [0x16, 0x03, v, ..] if *v <= 4)
@@ -127,6 +138,10 @@ impl TlsDir {
                         if self.body_n == 0 && body.first() == Some(&2) {
                             facts.server_hello = true;
                         }
+                    } else if self.hello.step == Step::Done {
+                        // A handshake message after the ClientHello (ClientKeyExchange): the
+                        // handshake goes on; nothing more to read.
+                        self.stop = true;
                     } else {
                         self.hello(facts, body);
                     }
@@ -151,12 +166,12 @@ impl TlsDir {
 
     /// Handshake bytes from the client: walks the ClientHello. Each step wants `need`
     /// bytes (a length read into `acc`, bytes skipped, or a name copied); a step of zero
-    /// bytes completes at once.
+    /// bytes completes at once. Once it is walked the direction reads on to the next record:
+    /// an alert in the clear there is the client giving up on the server's hello.
     fn hello(&mut self, facts: &mut TlsFacts, mut b: &[u8]) {
         let h = &mut self.hello;
         loop {
             if h.step == Step::Done {
-                self.stop = true;
                 return;
             }
             if h.step == Step::Start {
