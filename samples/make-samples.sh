@@ -68,6 +68,10 @@ NEW_SCENARIOS=(nat-dual-stack beyond-firewall tunnel-mirror outage-587-refused o
 # Postfix as the mailbox's SMTP server; each with <name>.expect-findings.json.
 PAYLOAD_SCENARIOS=(esmtp-inspection smtp-refusals idle-timeout-drop idle-timeout-reset tls-by-name
                    payload-healthy tls-handshake-failed)
+# Of these, the ones also captured with dumpcap on the firewall's legs (<name>.fw2.*, with the
+# run's findings truth as <name>.fw2.expect-findings.json): the payload look must see through the
+# reorder buffer and the copy pairing of an unsorted two-interface capture.
+PAYLOAD_FW2=(esmtp-inspection idle-timeout-drop idle-timeout-reset tls-by-name payload-healthy)
 ALL_SCENARIOS=("${CLASSIC_SCENARIOS[@]}" "${SITE_SCENARIOS[@]}" "${NEW_SCENARIOS[@]}" "${PAYLOAD_SCENARIOS[@]}")
 # The NATed site's public address (on the firewall's outside leg) and the mirror sensor's
 # underlay (a /30 of its own between the firewall and the sensor namespace).
@@ -897,6 +901,7 @@ side_json() {
     case $1 in
         internet) printf '{"zone":"internet","role":null,"address":null}' ;;
         client) printf '{"zone":"internal","role":"client","address":null}' ;;
+        internal) printf '{"zone":"internal","role":null,"address":null}' ;;
         *=*@*) a=${1#*=} via=${1#*@}; a=${a%@*}
                jq -cn --arg z "$(zone_of "$a")" --arg r "${1%%=*}" --arg a "$a" --arg via "$via" \
                  '{zone: $z, role: $r, address: $a, via: $via}' ;;
@@ -2114,8 +2119,8 @@ run_out() { # ns want seconds outfile cmd...
 
 # The truth files of the findings and of the services, written next to the steps.
 findings_reset() {
-    FINDINGS=$WORK/findings.jsonl SERVICES=$WORK/services.jsonl
-    : >"$FINDINGS"; : >"$SERVICES"
+    FINDINGS=$WORK/findings.jsonl SERVICES=$WORK/services.jsonl FW2_FINDINGS=$WORK/fw2-findings.jsonl
+    : >"$FINDINGS"; : >"$SERVICES"; : >"$FW2_FINDINGS"
 }
 # One finding exflow must report: kind, the flow (port, src, dst as in the expected report's
 # sides), who did it (firewall / server), MORE (a JSON object: count, code, sni, timeout
@@ -2126,6 +2131,11 @@ finding() { # kind port src dst by more why
         '{kind: $kind, proto: "tcp", port: $port, src: $src, dst: $dst, by: $by} + $more + {why: $why}' \
         >>"$FINDINGS" || die "finding $1"
 }
+# A finding only the two-interface capture holds (a leg the single-interface capture does not
+# see), marked "view": "fw2"; same arguments as finding.
+fw2_finding() { # kind port src dst by more why
+    FINDINGS=$FW2_FINDINGS finding "$1" "$2" "$3" "$4" "$5" "$(jq -c '. + {view: "fw2"}' <<<"$6")" "$7"
+}
 # One connection whose Exchange service the SNI or the HTTP request tells.
 service_seen() { # port service evidence more why
     jq -cn --argjson port "$1" --arg s "$2" --arg e "$3" --argjson more "$4" --arg why "$5" \
@@ -2134,7 +2144,16 @@ service_seen() { # port service evidence more why
 }
 # Capture stopped and checked: the truth files join the capture in samples/.
 payload_finish() { # name
+    local fw2=0
+    [ ! -f "$WORK/$1.fw2.pcapng" ] || fw2=1
     capture_stop "$1"
+    if [ "$fw2" -eq 1 ]; then
+        # The two-interface capture's truth: this run's findings (the same steps, both views).
+        jq -s '.' "$FINDINGS" "$FW2_FINDINGS" >"$OUT/$1.fw2.expect-findings.json" || die "$1: two-interface findings"
+        chmod 644 "$OUT/$1.fw2.expect-findings.json"
+    fi
+    # ONLY_FW2=1 keeps the single-interface capture's truth files already in samples/.
+    [ "$ONLY_FW2" -eq 0 ] || return 0
     jq -s '.' "$FINDINGS" >"$OUT/$1.expect-findings.json" || die "$1: findings"
     chmod 644 "$OUT/$1.expect-findings.json"
     if [ -s "$SERVICES" ]; then
@@ -2144,10 +2163,10 @@ payload_finish() { # name
         rm -f "$OUT/$1.expect-services.json"
     fi
 }
-# The lab for issue 15: the Exchange site with Postfix, no dumpcap file.
+# The lab for issue 15: the Exchange site with Postfix; a dumpcap file for PAYLOAD_FW2's scenarios.
 payload_lab() { # scenario-rules
     lab_up site payload
-    FW2=0
+    case " ${PAYLOAD_FW2[*]} " in *" $SCENARIO "*) FW2=1 ;; *) FW2=0 ;; esac
     firewall "$1" "$SITE_ALLOW"
     findings_reset
 }
@@ -2241,6 +2260,7 @@ scenario_esmtp_inspection() {
     local n=esmtp-inspection pport=2525 redirect out c
     redirect="iifname \"$IF_FC\" ip daddr $SERVER tcp dport 25 redirect to :$pport"
     payload_lab ""
+    FW2_REPORT_JQ=".unexpected += [{proto: \"tcp\", port: 25, src: \"$FW_S\", dst: \"$SERVER\", reason: \"unexpected-source\", why: \"the two-interface capture's inside leg: esmtp-inspect.py terminates each client's session and opens its own to the mailbox from the firewall's inside address $FW_S (3 sessions)\"}]"
     start_in "$NS_F" esmtp-inspect "$PY" -u "$WORK/esmtp-inspect.py" "$FW_C" "$pport" "$(srv_ttl)"
     wait_listen tcp "$pport" "$NS_F"
     nsx "$NS_F" nft -f - <<EOF || die "nft: the redirect to the inspection fixture"
@@ -2287,6 +2307,12 @@ EOF
     finding smtp_commands_masked 25 internet "$MBX" firewall \
         '{"count": 1, "commands": ["STARTTLS", "ETRN"], "masked_as": ["XXXXXXXX", "XXXX"], "server_reply": 500}' \
         "$via overwrites verbs outside HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY: smtp-probe.py's STARTTLS and ETRN reached Postfix as XXXXXXXX and XXXX, answered 500 command not recognized (the fixture's log: $ESMTP_COMMANDS commands masked)"
+    # The two-interface capture also holds the fixture's own connections to the mailbox, from
+    # the firewall's inside address (an ASA forwards the client's connection; the fixture
+    # terminates it and opens its own): the masked commands reach Postfix on them.
+    fw2_finding smtp_commands_masked 25 internal "$MBX" firewall \
+        '{"count": 1, "commands": ["STARTTLS", "ETRN"], "masked_as": ["XXXXXXXX", "XXXX"], "server_reply": 500}' \
+        "on the firewall's inside leg, esmtp-inspect.py's own connection from $FW_S carries smtp-probe.py's STARTTLS and ETRN as XXXXXXXX and XXXX to Postfix, which answers 500 (the fixture's log: $ESMTP_COMMANDS commands masked)"
     payload_finish "$n"
 }
 # The inspection fixture's log must show what its configuration says it does, session by session.
@@ -2377,6 +2403,7 @@ idle_timeout() { # name invalid-action
                 "{\"rst_from\":\"resp\",\"rst_ttl\":$(fw_ttl),\"server_ttl\":$(srv_ttl),\"client_exit\":28}"
         done
         report_expected https-client internet "$MBX" cut "long polls Delay $POLLS_KILLED (longer than the ${IDLE_TIMEOUT}-s ct timeout) are reset by the firewall ('$invalid', RST TTL $(fw_ttl) vs $(srv_ttl)) after the client's timeout; Delay $POLLS_SURVIVE answered"
+        died_at https-client internet "$MBX" 443 firewall "the firewall's conntrack forgot the idle connections (ct timeout $IDLE_TIMEOUT s) and '$invalid' reset the late packets: the connections were cut inside the firewall"
     fi
     local min max
     min=$(tr ' ' '\n' <<<"$POLLS_SURVIVE" | sort -n | tail -n 1)
@@ -2412,6 +2439,7 @@ scenario_tls_by_name() {
             "curl -k https://$AUTODISCOVER_NAME/... exit $CLIENT_RC: the ClientHello names $AUTODISCOVER_NAME, reset by the firewall"
     done
     report_expected https-client internet "$MBX" cut "the TCP connections to 443 all open; the two whose ClientHello names $AUTODISCOVER_NAME are reset by iptables '$rule' (curl exit 35, RST TTL $(fw_ttl) vs $(srv_ttl)); $MAIL_NAME passes (curl exit 0)"
+    died_at https-client internet "$MBX" 443 firewall "iptables '$rule' in the firewall's FORWARD chain drops the ClientHellos naming $AUTODISCOVER_NAME and answers them with a RST of its own: the connections were cut inside the firewall"
     step_all_vdirs
     count=$(nsx "$NS_F" iptables -L FORWARD -v -x -n | awk '/STRING match/ {print $1}')
     [ "$count" = 2 ] || die "the string match counted '$count' packets, the two ClientHellos expected"
@@ -2519,6 +2547,7 @@ scenario_payload_healthy() {
 start=$(date +%s)
 for s in "${SCENARIOS[@]}"; do
     say "$s"
+    SCENARIO=$s
     "scenario_${s//-/_}"
 done
 lab_down

@@ -219,7 +219,7 @@ impl<S: Sink> Tracker<S> {
             mut sink,
         } = self;
         let Prep { reorder, dedup, .. } = &mut prep;
-        reorder.flush(&mut |ts, p| route(&mut table, dedup, ts, p, &[], &mut sink));
+        reorder.flush(&mut |ts, p, payload| route(&mut table, dedup, ts, p, payload, &mut sink));
         table.finish(&mut sink);
         (table, prep, sink)
     }
@@ -231,8 +231,9 @@ impl<S: Sink> Tracker<S> {
     }
 
     /// One decoded packet with the payload bytes the payload look gets (`Front::payload`).
-    /// A packet the reorder buffer holds (a capture of several interfaces) loses them: the
-    /// bytes are borrowed for this call only.
+    /// A packet the reorder buffer holds (a capture of several interfaces) keeps them in the
+    /// buffer's payload store until it goes on (or goes on without them, counted, when the
+    /// store is full).
     #[inline]
     fn packet_with(&mut self, ts: crate::time::Timestamp, pkt: &Packet, payload: &[u8]) {
         let Tracker { table, prep, sink } = self;
@@ -250,9 +251,7 @@ impl<S: Sink> Tracker<S> {
             translated = p;
             &translated
         };
-        reorder.push(ts, pkt, &mut |ts, p| {
-            // A packet the reorder buffer held back is another than this call's: no payload.
-            let payload = if std::ptr::eq(p, pkt) { payload } else { &[] };
+        reorder.push(ts, pkt, payload, &mut |ts, p, payload| {
             route(table, dedup, ts, p, payload, sink);
         });
     }

@@ -167,9 +167,23 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Who reset a connection: the responder's side with its usual TTL is the server, another
+/// Who reset a connection: in a capture on several interfaces that saw the responder's
+/// packets cross the firewall, a RST never seen on the responder's side of it was made by the
+/// firewall (TTLs cannot tell there: the server's packets show one TTL before the firewall and
+/// another after it); otherwise the responder's side with its usual TTL is the server, another
 /// TTL a device in between.
 fn reset_by(r: &ConnRecord) -> By {
+    let s = &r.resp_stats;
+    if matches!(r.rst_by, Some((crate::flow::Side::Resp, _)))
+        && r.rst_ifaces != 0
+        && s.ifaces.count_ones() >= 2
+    {
+        return if r.rst_ifaces & crate::flow::iface_bit(s.first_iface) == 0 {
+            By::Firewall
+        } else {
+            By::Server
+        };
+    }
     match r.rst_by {
         Some((crate::flow::Side::Resp, Some(ttl))) => match r.resp_stats.first_ttl {
             Some(t) if t == ttl => By::Server,

@@ -145,6 +145,7 @@ impl Group {
         if let Some(reset) = o.reset {
             if reset.by_interfaces() == Some(true) {
                 self.path.cut_rst |= reset.rst_ifaces;
+                self.path.cut_from.get_or_insert(reset.side_first);
             }
         }
         match o.failure {

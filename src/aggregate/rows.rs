@@ -42,7 +42,8 @@ pub enum Stopped {
 }
 
 /// Where a failed flow died, with the two interfaces that show it: `entered` is where the
-/// attempts (for a refusal or a cut: the RST) showed up, `toward` the destination's side.
+/// attempts (for a refusal or a cut: the RST) showed up, `toward` the destination's side (for
+/// a cut: the side the RST's claimed sender's packets come from).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DiedAt {
     pub place: Place,
@@ -60,8 +61,11 @@ pub struct PathFacts {
     pub syn_first: Option<u16>,
     /// Interfaces the RSTs that refused attempts were seen on.
     pub refused_rst: u32,
-    /// Interfaces of mid-stream RSTs that the interfaces show were made in between.
+    /// Interfaces of mid-stream RSTs that the interfaces show were made in between, and the
+    /// interface the first one's claimed sender's packets entered by (the client's side when
+    /// the firewall reset the server in the client's name).
     pub cut_rst: u32,
+    pub cut_from: Option<u16>,
 }
 
 impl PathFacts {
@@ -72,6 +76,9 @@ impl PathFacts {
         }
         self.refused_rst |= o.refused_rst;
         self.cut_rst |= o.cut_rst;
+        if self.cut_from.is_none() {
+            self.cut_from = o.cut_from;
+        }
     }
 }
 

@@ -234,7 +234,9 @@ pub fn died_at(
                 place: Place::Firewall,
                 how,
                 entered,
-                toward: server_ingress.unwrap_or(entered),
+                // Where the RST's claimed sender's packets come from: the server's side, or
+                // the client's when the firewall reset the server in the client's name.
+                toward: path.cut_from.or(server_ingress).unwrap_or(entered),
             })
         }
         Stopped::Refused if path.refused_rst != 0 && server_ingress.is_some() => {
@@ -383,6 +385,7 @@ mod tests {
             syn_first: Some(0),
             refused_rst: 0b01,
             cut_rst: 0,
+            cut_from: None,
         };
         let d = died_at(Verdict::Refused, &r, &path, Some(1), 0b11);
         assert_eq!(
@@ -401,6 +404,25 @@ mod tests {
         };
         let d = died_at(Verdict::Refused, &r, &path, Some(1), 0b11);
         assert_eq!(d.map(|d| d.place), Some(Place::BeyondFirewall));
+    }
+
+    #[test]
+    fn a_cut_names_the_side_its_rsts_claimed_sender_comes_from() {
+        let path = |from: Option<u16>| PathFacts {
+            cut_rst: 0b10,
+            cut_from: from,
+            ..PathFacts::default()
+        };
+        // The firewall reset the server (interface 1) in the client's name: the client's
+        // packets enter by interface 0.
+        let d = died_at(Verdict::Cut, &c(2, 2), &path(Some(0)), Some(1), 0b11);
+        assert_eq!(
+            d.map(|d| (d.place, d.entered, d.toward)),
+            Some((Place::Firewall, 1, 0))
+        );
+        // Not known: the server's side.
+        let d = died_at(Verdict::Cut, &c(2, 2), &path(None), Some(1), 0b11);
+        assert_eq!(d.map(|d| d.toward), Some(1));
     }
 
     #[test]

@@ -1079,7 +1079,7 @@ fn tcp_update(
         f.ignored_rsts = f.ignored_rsts.saturating_add(1);
     }
     if !duplicate {
-        idle_update(f, is_orig, ts, flags.rst(), pkt.ttl, closed_before);
+        idle_update(f, is_orig, ts, flags.rst(), pkt, closed_before);
     }
     let d = if is_orig { 0 } else { 1 };
     count(&mut f.stats[d], pkt, seg.payload_len);
@@ -1119,17 +1119,28 @@ const IDLE_RETRANSMITTED: u32 = 3;
 /// The idle-gap reading of one packet of an established TCP connection, before
 /// `last_seen` moves: a subtraction and a compare. A gap of at least
 /// [`record::IDLE_MIN_MS`] longer than the longest so far
-/// becomes the connection's, and waits for the other side: a non-RST packet answers it, a
-/// RST resets it (a device in between when its TTL is not that side's usual one). While it
-/// waits, the breaker's own packets (retransmissions) only count, so a retransmission
-/// backoff never takes the place of the quiet gap that came before it. No gap starts once
-/// either side sent a FIN (`closed`): a half-closed connection's silence, and a FIN the
-/// gone peer never answers, say nothing of a device's timeout.
+/// becomes the connection's, and waits for the other side: a non-RST packet that
+/// acknowledges what the breaker sent answers it, a RST resets it (a device in between when
+/// it was seen on another interface than its claimed sender's packets entered by, in a
+/// capture on several interfaces that saw them cross, else when its TTL is not that side's
+/// usual one). While it waits, the breaker's own packets (retransmissions) only count, so a
+/// retransmission backoff never takes the place of the quiet gap that came before it; a
+/// packet of the other side that does not acknowledge the breaker's data (it never reached
+/// that side: a firewall's capture sees it enter and be dropped) answers nothing. No gap
+/// starts once either side sent a FIN (`closed`): a half-closed connection's silence, and a
+/// FIN the gone peer never answers, say nothing of a device's timeout.
 #[inline]
-fn idle_update(f: &mut Flow, is_orig: bool, ts: Timestamp, rst: bool, ttl: u8, closed: bool) {
+fn idle_update(f: &mut Flow, is_orig: bool, ts: Timestamp, rst: bool, pkt: &Packet, closed: bool) {
     let d = usize::from(!is_orig);
+    let (ttl, iface) = (pkt.ttl, pkt.iface);
     let reset = |f: &Flow| {
-        if f.stats[d].first_ttl.is_some_and(|t| t != ttl) {
+        let s = &f.stats[d];
+        let between = if s.ifaces.count_ones() >= 2 {
+            iface != s.first_iface
+        } else {
+            s.first_ttl.is_some_and(|t| t != ttl)
+        };
+        if between {
             IDLE_RESET_BETWEEN
         } else {
             IDLE_RESET_PEER
@@ -1148,8 +1159,19 @@ fn idle_update(f: &mut Flow, is_orig: bool, ts: Timestamp, rst: bool, ttl: u8, c
             }
             return;
         }
-        IDLE_PENDING_ORIG | IDLE_PENDING_RESP => {
-            let after = if rst { reset(f) } else { IDLE_ANSWERED };
+        b @ (IDLE_PENDING_ORIG | IDLE_PENDING_RESP) => {
+            let after = if rst {
+                reset(f)
+            } else {
+                let acked = match &f.kind {
+                    Kind::Tcp(c) => c.ep[usize::from(b == IDLE_PENDING_RESP)].all_acked(),
+                    _ => true,
+                };
+                if !acked {
+                    return;
+                }
+                IDLE_ANSWERED
+            };
             f.idle = ms | after << 27;
             return;
         }
@@ -1450,6 +1472,29 @@ mod tests {
         assert_eq!(
             quiet_then(30, &[(0, data), (1, data), (3, data), (40, data)]),
             (30, AfterGap::Unanswered)
+        );
+        // The server's answer after the gap never reached the client (a firewall's capture
+        // saw it enter and be dropped): the client's later packets do not acknowledge it, so
+        // they answer nothing; the server's retransmissions leave it unanswered.
+        let late_answer = Packet::tcp(s, 443, c, 40010, A | TcpFlags::PSH, 501, 111, 20);
+        let gives_up = Packet::tcp(c, 40010, s, 443, FA, 111, 501, 0);
+        assert_eq!(
+            quiet_then(
+                30,
+                &[
+                    (0, late_answer),
+                    (1, late_answer),
+                    (3, late_answer),
+                    (5, gives_up),
+                    (7, late_answer)
+                ]
+            ),
+            (30, AfterGap::Unanswered)
+        );
+        let acks_it = Packet::tcp(c, 40010, s, 443, A, 111, 521, 0);
+        assert_eq!(
+            quiet_then(30, &[(0, late_answer), (0, acks_it)]),
+            (30, AfterGap::Answered)
         );
         // Under 5 s is no gap; after a FIN no gap starts.
         assert_eq!(quiet_then(4, &[(0, data), (0, answer)]).1, AfterGap::None);

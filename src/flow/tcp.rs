@@ -201,6 +201,12 @@ impl TcpEndpoint {
         self.ack_rel == 0 || self.ack_rel == 1
     }
 
+    /// The peer acknowledged everything this endpoint sent so far (its highest ACK is at or
+    /// past the end of this endpoint's highest segment).
+    pub fn all_acked(&self) -> bool {
+        seq_delta(self.ack_seq, self.last_seq) >= 0
+    }
+
     /// The sequence number before the stream's first byte (the SYN's; one before the first
     /// segment seen when the SYN was not).
     pub fn start_seq(&self) -> u32 {

@@ -1132,6 +1132,13 @@ pub fn reorder_warning(r: &ReorderStats) -> Option<String> {
             r.forced
         ));
     }
+    if r.payload_dropped > 0 {
+        parts.push(format!(
+            "{} packets waiting to be put back in time order lost their payload excerpt (the \
+             reorder buffer's payload store was full): SMTP, TLS and HTTP findings may miss them",
+            r.payload_dropped
+        ));
+    }
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
