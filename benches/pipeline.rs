@@ -251,7 +251,7 @@ fn records() {
     }
     let mut lines = Vec::new();
     let _ = import::read(Kind::Zeek, tsv.as_bytes(), &mut |r| {
-        let _ = exflow::report::jsonl::write_record(&mut lines, &r);
+        let _ = exflow::report::jsonl::write_record(&mut lines, &r, None);
     });
     for (name, kind, text) in [
         ("conn.log TSV", Kind::Zeek, tsv.as_bytes()),
