@@ -287,7 +287,7 @@ struct ReportArgs {
     /// Report format: the terminal table, the JSON report (schema 1), Markdown for a
     /// ticket, the short capture summary (packets, connections per conn_state, anomalies),
     /// or JUnit XML for CI (a test case per expected flow, unexpected flow, unsupported
-    /// restriction, scan and flood), or one self-contained HTML file with the site drawn
+    /// restriction, scan and flood, and one per finding in a suite of its own), or one self-contained HTML file with the site drawn
     /// (live: the final report only). [default: table]
     #[arg(long, value_enum)]
     format: Option<Format>,
