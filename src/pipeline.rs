@@ -67,12 +67,58 @@ impl Roles {
     /// anything none of Exchange's business, `None`. Once per connection, never per packet
     /// (an allocation only for unexpected traffic on an Exchange host).
     pub fn of(&self, r: &ConnRecord) -> Option<&'static str> {
-        let i = match classify(&conv_key(r), &self.site, self.catalogue) {
-            Class::Expected(i, ..) | Class::Unrestricted(i, ..) => i,
-            Class::Unexpected { role, .. } => role?,
-            Class::Unrelated => return None,
+        self.name(self.index(&conv_key(r)))
+    }
+
+    /// The catalogue index of a conversation's role.
+    fn index(&self, k: &ConvKey) -> Option<usize> {
+        match classify(k, &self.site, self.catalogue) {
+            Class::Expected(i, ..) | Class::Unrestricted(i, ..) => Some(i),
+            Class::Unexpected { role, .. } => role,
+            Class::Unrelated => None,
+        }
+    }
+
+    fn name(&self, i: Option<usize>) -> Option<&'static str> {
+        let roles: &'static [crate::classify::catalogue::Role] = self.catalogue.roles();
+        roles.get(i?).map(|role| role.id.as_str())
+    }
+}
+
+/// Conversations whose role is known already, at most this many (emptied when full: a scan's
+/// probes are each a conversation of their own).
+const ROLE_CACHE: usize = 1 << 14;
+
+/// [`Roles`] with the conversations classified already: most connections repeat one (a
+/// client's next connection to the same service), and a lookup costs a fraction of a
+/// classification. The answer is the same: a conversation's role depends on its key alone.
+struct RoleCache {
+    roles: Roles,
+    known: std::collections::HashMap<ConvKey, Option<usize>, foldhash::fast::RandomState>,
+}
+
+impl RoleCache {
+    fn new(roles: Roles) -> RoleCache {
+        RoleCache {
+            roles,
+            known: Default::default(),
+        }
+    }
+
+    fn of(&mut self, r: &ConnRecord) -> Option<&'static str> {
+        let k = conv_key(r);
+        let i = match self.known.get(&k) {
+            Some(&i) => i,
+            None => {
+                let i = self.roles.index(&k);
+                if self.known.len() >= ROLE_CACHE {
+                    self.known.clear();
+                }
+                self.known.insert(k, i);
+                i
+            }
         };
-        self.catalogue.roles().get(i).map(|role| role.id.as_str())
+        self.roles.name(i)
     }
 }
 
@@ -118,7 +164,7 @@ struct Collector {
     /// The sensor the records come from now (0: the packet captures).
     sensor: u16,
     /// The site file's site, for the `--flows` lines' `role`.
-    roles: Option<Roles>,
+    roles: Option<RoleCache>,
 }
 
 impl Sink for Collector {
@@ -152,7 +198,7 @@ impl Collector {
         if let Some((_, w)) = &mut self.out {
             // Writing into the writer's buffer cannot fail; a failed write to the file is
             // counted by the writer.
-            let role = self.roles.as_ref().and_then(|roles| roles.of(rec));
+            let role = self.roles.as_mut().and_then(|roles| roles.of(rec));
             let _ = w.record(|buf| jsonl::write_record(buf, rec, role));
         }
     }
@@ -381,7 +427,7 @@ impl Engine {
     /// The site the `--flows` lines' `role` is classified against (`None`: every `role`
     /// is `null`).
     pub fn set_roles(&mut self, roles: Option<Roles>) {
-        self.tracker.sink.roles = roles;
+        self.tracker.sink.roles = roles.map(RoleCache::new);
     }
 
     /// One frame through decode and the flow table (the hot path: no allocation).
