@@ -177,6 +177,10 @@ fn main() {
     });
     black_box(engine.finish(SourceStats::default()).ok());
 
+    // The same with a site file: each finished connection's `role` classified for its
+    // `--flows` line (on the writing thread in `analyze`; here on the one thread).
+    roles(&frames, &files, n, reps, &shift);
+
     // The sample files given many times over, as `exflow analyze` reads them.
     let times = (200_000 / frames.len()).max(1);
     let opts = Options {
@@ -194,6 +198,72 @@ fn main() {
     );
 
     records();
+}
+
+/// `--flows` lines' `role`: the engine with the samples' site (exchange-healthy's), and the
+/// classification alone per finished connection (time and allocations per connection).
+fn roles(frames: &[Owned], files: &[String], n: u64, reps: i64, shift: &dyn Fn(u32, i64) -> i64) {
+    let site_file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/samples/exchange-healthy.site.toml"
+    );
+    let (Ok(site), Ok(catalogue)) = (
+        exflow::classify::site::Site::load(std::path::Path::new(site_file)),
+        exflow::classify::catalogue::Catalogue::embedded(),
+    ) else {
+        eprintln!("bench: cannot read {site_file}");
+        return;
+    };
+    let roles = pipeline::Roles { site, catalogue };
+    let Ok(mut engine) = Engine::new(FlowConfig::default(), Some("/dev/null")) else {
+        return;
+    };
+    engine.set_roles(Some(roles.clone()));
+    let _ = stage("engine, --site roles", n, |round| {
+        for rep in 0..reps {
+            let s = shift(round, rep);
+            for f in frames {
+                engine.frame(&frame(f, s));
+            }
+        }
+    });
+    black_box(engine.finish(SourceStats::default()).ok());
+
+    // Every finished connection of the samples, classified many times over.
+    let mut records = vec![];
+    let mut engine_free = FlowTable::new(FlowConfig::default());
+    let mut sink = |r: &ConnRecord| records.push(r.clone());
+    for f in frames {
+        if let Ok(p) = decode(&frame(f, 0)) {
+            engine_free.observe(f.ts, &p, &mut sink);
+        }
+    }
+    engine_free.finish(&mut sink);
+    if records.is_empty() {
+        return;
+    }
+    let times = (1_000_000 / records.len()).max(1);
+    let calls = (records.len() * times) as f64;
+    let _ = roles.of(&records[0]);
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let start = Instant::now();
+    let mut named = 0u64;
+    for _ in 0..times {
+        for r in &records {
+            named += u64::from(black_box(roles.of(black_box(r))).is_some());
+        }
+    }
+    let took = start.elapsed().as_secs_f64();
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    println!(
+        "{:<22} {:>12.0} ns/connection  {:>8.4} allocations/connection   ({} connections of {} files, {:.0}% with a role)",
+        "role (classify)",
+        took * 1e9 / calls,
+        allocs as f64 / calls,
+        records.len(),
+        files.len(),
+        named as f64 * 100.0 / calls
+    );
 }
 
 /// Connection records: the readers over generated logs held in memory (Zeek conn.log TSV and
@@ -251,7 +321,7 @@ fn records() {
     }
     let mut lines = Vec::new();
     let _ = import::read(Kind::Zeek, tsv.as_bytes(), &mut |r| {
-        let _ = exflow::report::jsonl::write_record(&mut lines, &r);
+        let _ = exflow::report::jsonl::write_record(&mut lines, &r, None);
     });
     for (name, kind, text) in [
         ("conn.log TSV", Kind::Zeek, tsv.as_bytes()),

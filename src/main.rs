@@ -287,14 +287,17 @@ struct ReportArgs {
     /// Report format: the terminal table, the JSON report (schema 1), Markdown for a
     /// ticket, the short capture summary (packets, connections per conn_state, anomalies),
     /// or JUnit XML for CI (a test case per expected flow, unexpected flow, unsupported
-    /// restriction, scan and flood), or one self-contained HTML file with the site drawn
+    /// restriction, scan and flood, and one per finding in a suite of its own), or one self-contained HTML file with the site drawn
     /// (live: the final report only). [default: table]
     #[arg(long, value_enum)]
     format: Option<Format>,
 
     /// Write one JSON line per connection (Zeek conn.log field names) to this file. `-` is
     /// standard output, which then carries those lines only: no report (so `--flows -` with
-    /// `--format` is refused). Never an input file (refused).
+    /// `--format` is refused). Never an input file (refused). Each line's `role` (the
+    /// catalogue role, e.g. smtp-inbound) comes from --site; without a site file it is
+    /// always null, because the site is inferred only after the whole input, when the lines
+    /// are written already.
     #[arg(long, value_name = "OUT.jsonl")]
     flows: Option<String>,
 
@@ -383,6 +386,22 @@ impl ReportArgs {
             Some(path) => Ok(Some(Site::load(std::path::Path::new(path))?)),
             None => Ok(None),
         }
+    }
+
+    /// What the `--flows` lines' `role` is classified against: the site file's site with
+    /// `--profile` applied, as the report judges it. None without a site file.
+    fn roles(&self, given: Option<&Site>) -> Result<Option<pipeline::Roles>, Error> {
+        let Some(site) = given else {
+            return Ok(None);
+        };
+        let mut site = site.clone();
+        if let Some(p) = self.profile {
+            site.profile = p.profile();
+        }
+        Ok(Some(pipeline::Roles {
+            site,
+            catalogue: catalogue()?,
+        }))
     }
 
     /// The report of what the pipeline found, against the given site or one inferred, and
@@ -619,6 +638,7 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode, Error> {
         flow: r.flow_config(),
         progress: !a.quiet && std::io::stderr().is_terminal(),
         nat: given.as_ref().map(Site::nat_pairs).unwrap_or_default(),
+        roles: r.roles(given.as_ref())?,
     };
     let (outcome, agg, failure) = pipeline::analyze(&opts)?;
     for w in &outcome.source.warnings {
@@ -686,6 +706,7 @@ fn live(a: LiveArgs) -> Result<ExitCode, Error> {
         duration: a.duration,
         interval: periodic.then_some(a.interval),
         nat: given.as_ref().map(Site::nat_pairs).unwrap_or_default(),
+        roles: r.roles(given.as_ref())?,
         abort: view.then(|| pipeline::AbortOutput {
             armed: Arc::clone(&in_view),
             text: live_view::LEAVE,

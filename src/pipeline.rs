@@ -4,6 +4,9 @@
 use crate::aggregate::stats::InputFacts;
 use crate::aggregate::stats::{ConnCounts, RunStats};
 use crate::aggregate::Aggregator;
+use crate::classify::catalogue::Catalogue;
+use crate::classify::rules::{classify, Class, ConvKey};
+use crate::classify::site::Site;
 use crate::decode::{self, Layers, Packet};
 use crate::error::Error;
 use crate::flow::dedup::{Dedup, Seen};
@@ -11,7 +14,7 @@ use crate::flow::import::{self, merge::SensorMerge};
 use crate::flow::nat::NatMap;
 use crate::flow::payload::Gate;
 use crate::flow::reorder::{self, Reorder};
-use crate::flow::{ConnRecord, FlowConfig, FlowTable, Sink};
+use crate::flow::{ConnRecord, FlowConfig, FlowTable, SimOpen, Sink};
 use crate::report::jsonl;
 use crate::report::progress::Progress;
 use crate::report::words;
@@ -43,6 +46,102 @@ pub struct Options {
     pub progress: bool,
     /// The site's NAT addresses (public, the host's own): the legs they join.
     pub nat: Vec<(IpAddr, IpAddr)>,
+    /// The site file's site, for the `role` of the `--flows` lines (`None`: no site file,
+    /// and every line's `role` is `null`).
+    pub roles: Option<Roles>,
+}
+
+/// What a `--flows` line's `role` is classified against: the site file's site (with the
+/// profile `--profile` gave) and the catalogue. Without a site file there is none: the site
+/// is inferred only from the whole input, after the last line was written.
+#[derive(Clone, Debug)]
+pub struct Roles {
+    pub site: Site,
+    pub catalogue: &'static Catalogue,
+}
+
+impl Roles {
+    /// The catalogue role id of a finished connection: its conversation classified as the
+    /// report classifies it ([`classify`]). An expected flow or traffic that must never be
+    /// restricted gives its role; unexpected traffic the role that names its port, if any;
+    /// anything none of Exchange's business, `None`. Once per connection, never per packet
+    /// (an allocation only for unexpected traffic on an Exchange host).
+    pub fn of(&self, r: &ConnRecord) -> Option<&'static str> {
+        self.name(self.index(&conv_key(r)))
+    }
+
+    /// The catalogue index of a conversation's role.
+    fn index(&self, k: &ConvKey) -> Option<usize> {
+        match classify(k, &self.site, self.catalogue) {
+            Class::Expected(i, ..) | Class::Unrestricted(i, ..) => Some(i),
+            Class::Unexpected { role, .. } => role,
+            Class::Unrelated => None,
+        }
+    }
+
+    fn name(&self, i: Option<usize>) -> Option<&'static str> {
+        let roles: &'static [crate::classify::catalogue::Role] = self.catalogue.roles();
+        roles.get(i?).map(|role| role.id.as_str())
+    }
+}
+
+/// Conversations whose role is known already, at most this many (emptied when full: a scan's
+/// probes are each a conversation of their own).
+const ROLE_CACHE: usize = 1 << 14;
+
+/// [`Roles`] with the conversations classified already: most connections repeat one (a
+/// client's next connection to the same service), and a lookup costs a fraction of a
+/// classification. The answer is the same: a conversation's role depends on its key alone.
+struct RoleCache {
+    roles: Roles,
+    known: std::collections::HashMap<ConvKey, Option<usize>, foldhash::fast::RandomState>,
+}
+
+impl RoleCache {
+    fn new(roles: Roles) -> RoleCache {
+        RoleCache {
+            roles,
+            known: Default::default(),
+        }
+    }
+
+    fn of(&mut self, r: &ConnRecord) -> Option<&'static str> {
+        let k = conv_key(r);
+        let i = match self.known.get(&k) {
+            Some(&i) => i,
+            None => {
+                let i = self.roles.index(&k);
+                if self.known.len() >= ROLE_CACHE {
+                    self.known.clear();
+                }
+                self.known.insert(k, i);
+                i
+            }
+        };
+        self.roles.name(i)
+    }
+}
+
+/// A connection's conversation, oriented as the aggregator orients it (`Aggregator::conn`):
+/// the connection a crossing SYN began (a simultaneous open) belongs to the first SYN's
+/// sender, its responder; every other record, the first half of a simultaneous open
+/// included, to its originator.
+fn conv_key(r: &ConnRecord) -> ConvKey {
+    if r.sim_open == SimOpen::Crossing {
+        ConvKey {
+            proto: r.proto,
+            orig: r.resp.ip(),
+            resp: r.orig.ip(),
+            port: r.orig.port(),
+        }
+    } else {
+        ConvKey {
+            proto: r.proto,
+            orig: r.orig.ip(),
+            resp: r.resp.ip(),
+            port: r.resp.port(),
+        }
+    }
 }
 
 /// A kind of input file, as `--input` forces it.
@@ -64,6 +163,8 @@ struct Collector {
     merge: Option<SensorMerge>,
     /// The sensor the records come from now (0: the packet captures).
     sensor: u16,
+    /// The site file's site, for the `--flows` lines' `role`.
+    roles: Option<RoleCache>,
 }
 
 impl Sink for Collector {
@@ -97,7 +198,8 @@ impl Collector {
         if let Some((_, w)) = &mut self.out {
             // Writing into the writer's buffer cannot fail; a failed write to the file is
             // counted by the writer.
-            let _ = w.record(|buf| jsonl::write_record(buf, rec));
+            let role = self.roles.as_mut().and_then(|roles| roles.of(rec));
+            let _ = w.record(|buf| jsonl::write_record(buf, rec, role));
         }
     }
 }
@@ -307,6 +409,7 @@ impl Engine {
                     out,
                     merge: None,
                     sensor: 0,
+                    roles: None,
                 },
             },
         })
@@ -318,6 +421,12 @@ impl Engine {
         let nat = NatMap::new(pairs.iter().copied());
         self.tracker.table.set_nat(nat.clone());
         self.tracker.prep.nat = nat;
+    }
+
+    /// The site the `--flows` lines' `role` is classified against (`None`: every `role`
+    /// is `null`).
+    pub fn set_roles(&mut self, roles: Option<Roles>) {
+        self.tracker.sink.roles = roles.map(RoleCache::new);
     }
 
     /// One frame through decode and the flow table (the hot path: no allocation).
@@ -556,6 +665,7 @@ pub fn analyze(opts: &Options) -> Result<(RunStats, Aggregator, Option<WriteFail
     let records = kinds.iter().any(|(_, k, _)| k.is_some());
     let mut engine = Engine::new(opts.flow, opts.flows.as_deref())?;
     engine.set_nat(&opts.nat);
+    engine.set_roles(opts.roles.clone());
     let Engine { mut front, tracker } = engine;
     let Tracker {
         table,
@@ -881,6 +991,8 @@ pub struct LiveRun {
     pub interval: Option<std::time::Duration>,
     /// The site's NAT addresses (public, the host's own): the legs they join.
     pub nat: Vec<(IpAddr, IpAddr)>,
+    /// The site file's site, for the `role` of the `--flows` lines (`None`: all `null`).
+    pub roles: Option<Roles>,
     /// Written to standard output, when armed, before a second signal ends the process.
     pub abort: Option<AbortOutput>,
     /// As root, the user to run as once the capture and the outputs are open (`None`: keep
@@ -965,6 +1077,7 @@ pub fn live(
     let capture = Live::open(&run.capture)?;
     let mut engine = Engine::new(run.flow, run.flows.as_deref())?;
     engine.set_nat(&run.nat);
+    engine.set_roles(run.roles.clone());
     // Everything that needs root is open; no other thread has been started yet.
     let dropped = privileges::drop_privileges(run.run_as.as_ref())?;
     let signalled = stop_on_signals(run.abort.clone())?;

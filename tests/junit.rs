@@ -77,7 +77,8 @@ fn junit_counts_equal_the_reports_on_every_sample() {
                 .descendants()
                 .filter(|n| n.has_tag_name("testsuite"))
                 .collect();
-            assert_eq!(suites.len(), 1, "{xml}");
+            // The flows, then the findings.
+            assert_eq!(suites.len(), 2, "{xml}");
             let suite = suites[0];
             let cases: Vec<_> = suite
                 .children()
@@ -103,9 +104,110 @@ fn junit_counts_equal_the_reports_on_every_sample() {
                     failures_seen += 1;
                 }
             }
+            // A failed case per finding, in the report's order: type = kind, message =
+            // the detail sentence.
+            let findings = report["findings"].as_array().cloned().unwrap_or_default();
+            let (fsuite, fcases) = findings_suite(&doc);
+            assert_eq!(fcases.len(), findings.len(), "{pcap:?}\n{xml}");
+            let n = findings.len().to_string();
+            for attr in ["tests", "failures"] {
+                assert_eq!(fsuite.attribute(attr), Some(n.as_str()), "{xml}");
+            }
+            for (f, c) in findings.iter().zip(&fcases) {
+                let failure = c.children().find(|n| n.has_tag_name("failure")).unwrap();
+                assert_eq!(failure.attribute("type"), f["kind"].as_str(), "{xml}");
+                assert_eq!(failure.attribute("message"), f["detail"].as_str(), "{xml}");
+                assert_eq!(c.attribute("classname"), Some("findings"), "{xml}");
+            }
+            // The document's totals are both suites'.
+            let root = doc.root_element();
+            let total = want.0 + findings.len();
+            assert_eq!(root.attribute("tests"), Some(total.to_string().as_str()));
+            let failed = want.1 + findings.len();
+            assert_eq!(
+                root.attribute("failures"),
+                Some(failed.to_string().as_str())
+            );
         }
     }
     assert!(failures_seen > 5, "the samples have failed flows");
+}
+
+/// The `findings` suite and its test cases.
+fn findings_suite<'a, 'i>(
+    doc: &'a roxmltree::Document<'i>,
+) -> (roxmltree::Node<'a, 'i>, Vec<roxmltree::Node<'a, 'i>>) {
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite") && n.attribute("name") == Some("findings"))
+        .expect("a findings suite");
+    let cases = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    (suite, cases)
+}
+
+/// The failed finding cases' kinds (`type` of the failure).
+fn failed_finding_kinds(xml: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(xml).unwrap_or_else(|e| panic!("not XML: {e}\n{xml}"));
+    let (_, cases) = findings_suite(&doc);
+    cases
+        .iter()
+        .filter_map(|c| c.children().find(|n| n.has_tag_name("failure")))
+        .map(|f| f.attribute("type").unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn esmtp_inspection_findings_fail_in_junit_and_a_healthy_capture_has_none() {
+    // The truth is the lab script's: what its ESMTP-inspecting proxy did on port 25.
+    let truth: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("samples/esmtp-inspection.expect-findings.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let kinds: Vec<&str> = truth
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"starttls_stripped"), "{kinds:?}");
+    let pcap = root().join("samples/esmtp-inspection.pcap");
+    let site = root().join("samples/esmtp-inspection.site.toml");
+    let o = run(&pcap, Some(&site), "junit");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let xml = stdout(&o);
+    let failed = failed_finding_kinds(&xml);
+    for k in &kinds {
+        assert!(
+            failed.iter().any(|f| f == k),
+            "{k} not failed: {failed:?}\n{xml}"
+        );
+    }
+    // The name says the kind and the flow: port 25 to the mailbox.
+    assert!(
+        xml.contains("name=\"starttls_stripped: internet → mailbox 198.51.100.10 25/tcp\""),
+        "{xml}"
+    );
+
+    // payload-healthy: the script's truth lists no finding; none fails, with the site file
+    // or without.
+    let none: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("samples/payload-healthy.expect-findings.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(none, serde_json::json!([]));
+    let pcap = root().join("samples/payload-healthy.pcap");
+    let site = root().join("samples/payload-healthy.site.toml");
+    for site in [Some(site.as_path()), None] {
+        let o = run(&pcap, site, "junit");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let xml = stdout(&o);
+        assert_eq!(failed_finding_kinds(&xml), Vec::<String>::new(), "{xml}");
+    }
 }
 
 #[test]
@@ -235,7 +337,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
             verdict: Verdict::Ok,
             role: Some("pop3".into()),
             first_ts: 0.0,
-            example,
+            example: example.clone(),
             detail: "POP3 is off but answered".into(),
             services: vec![],
         }],
@@ -264,9 +366,34 @@ fn junit_renders_every_kind_of_case_from_the_model() {
         interim: None,
         left_out: Default::default(),
         inputs: vec![],
-        findings: vec![],
+        findings: vec![Finding {
+            kind: "tls_blocked_by_name",
+            proto: "tcp",
+            port: 443,
+            src: side("internet", None, None),
+            dst: side("internal", Some("mailbox"), Some("198.51.100.10")),
+            count: 2,
+            by: "firewall",
+            // A server name from the wire, with markup, a control character and a bidi
+            // override in it.
+            detail: "reset after a ClientHello for <a&b>\u{1b}\u{202e}moc.evil".into(),
+            example,
+            sni: Some("a\u{202e}b".into()),
+            code: None,
+            text: None,
+            command: None,
+            banner: None,
+            passing_sni: vec!["mail.example.net".into()],
+            idle_s_min: None,
+            timeout_s: None,
+            idle_s_killed: None,
+            timeout_snapped: None,
+            gaps_survived: None,
+            gaps_reset: None,
+            gaps_unanswered: None,
+        }],
     };
-    assert_eq!(junit::counts(&report), (8, 6, 1));
+    assert_eq!(junit::counts(&report), (9, 7, 1));
     let xml = junit::render(&report);
     let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
     let cases: Vec<_> = doc
@@ -294,7 +421,31 @@ fn junit_renders_every_kind_of_case_from_the_model() {
             ("exchange-dc-tcp", "failure"),
             ("scan", "failure"),
             ("flood", "failure"),
+            ("findings", "failure"),
         ]
+    );
+    let (findings, fcases) = findings_suite(&doc);
+    assert_eq!(fcases.len(), 1);
+    assert_eq!(findings.attribute("failures"), Some("1"));
+    assert_eq!(doc.root_element().attribute("tests"), Some("9"));
+    let f = fcases[0]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
+    assert_eq!(f.attribute("type"), Some("tls_blocked_by_name"));
+    assert_eq!(
+        f.attribute("message"),
+        Some("reset after a ClientHello for <a&b>\\x1b\\u{202e}moc.evil")
+    );
+    assert!(
+        !xml.contains('\u{202e}') && !xml.contains('\u{1b}'),
+        "{xml:?}"
+    );
+    let text = f.text().unwrap();
+    assert!(text.contains("server name: a\\u{202e}b"), "{text}");
+    assert!(
+        text.contains("names that passed: mail.example.net"),
+        "{text}"
     );
     assert_eq!(
         cases[0].attribute("name"),

@@ -13,6 +13,7 @@ mod conformance;
 mod decode_frames;
 mod findings;
 mod flow_props;
+mod flows_role;
 mod hostile_input;
 mod html;
 mod idle;

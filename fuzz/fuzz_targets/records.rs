@@ -25,7 +25,8 @@ fuzz_target!(|data: &[u8]| {
                 agg.conn(&out);
             }
             let mut line = Vec::new();
-            jsonl::write_record(&mut line, &rec).expect("write to a Vec");
+            jsonl::write_record(&mut line, &rec, (n % 2 == 0).then_some("smtp-inbound"))
+                .expect("write to a Vec");
             // exflow's own line reads back (the trailing newline aside).
             let back = import::exflow::line(&line[..line.len() - 1]);
             assert!(back.is_ok(), "{}", String::from_utf8_lossy(&line));

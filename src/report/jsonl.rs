@@ -18,7 +18,9 @@ use std::net::IpAddr;
 // `id.orig_h`, `id.orig_p`, `id.resp_h`, `id.resp_p`, `proto`, `service` (always null:
 // Zeek fills it from payload inspection; exflow's own payload look gives `smtp`/`tls`/`http`), `duration`,
 // `orig_bytes`, `resp_bytes`, `conn_state`, `missed_bytes`, `history`, `orig_pkts`,
-// `orig_ip_bytes`, `resp_pkts`, `resp_ip_bytes`), then exflow's own: `syn_retries` (SYNs
+// `orig_ip_bytes`, `resp_pkts`, `resp_ip_bytes`), then exflow's own: `role` (the catalogue
+// role the connection is, by the site file; `null` without one, the site then being inferred
+// only after the whole input, and for a connection none of Exchange's business), `syn_retries` (SYNs
 // the originator sent again before an answer), `rtt` (handshake round trips in
 // milliseconds), `rst_by` (who sent the first RST and that packet's TTL), `ttls` (the TTL
 // or hop limit each side normally shows: its first packet), `icmp` (the ICMP errors that
@@ -227,7 +229,6 @@ fn ms(d: Option<crate::time::Duration>) -> Option<f64> {
     d.map(|d| (d.as_millis_f64() * 1000.0).round() / 1000.0)
 }
 
-/// Writes one record as a JSON line.
 /// The ALPN protocols offered (the last one left out if it did not fit).
 fn alpn(t: &crate::flow::payload::TlsFacts) -> Vec<String> {
     let mut v: Vec<String> = String::from_utf8_lossy(t.alpn.bytes())
@@ -300,7 +301,9 @@ pub fn look_json(f: &Facts) -> (&'static str, serde_json::Value) {
     }
 }
 
-pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
+/// Writes one record as a JSON line; `role` is the catalogue role the connection is (`null`
+/// when unknown: no site file, or none of Exchange's business).
+pub fn write_record(w: &mut impl Write, r: &ConnRecord, role: Option<&str>) -> io::Result<()> {
     w.write_all(b"{\"ts\":")?;
     f64_value(w, r.ts.as_secs_f64())?;
     w.write_all(b",\"uid\":")?;
@@ -343,6 +346,12 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord) -> io::Result<()> {
     u64_value(w, r.resp_stats.pkts)?;
     w.write_all(b",\"resp_ip_bytes\":")?;
     u64_value(w, r.resp_stats.ip_bytes)?;
+    w.write_all(b",\"role\":")?;
+    match role {
+        // A catalogue role's id: kebab-case, checked when the catalogue was read.
+        Some(id) => name(w, id)?,
+        None => w.write_all(b"null")?,
+    }
     w.write_all(b",\"syn_retries\":")?;
     CompactFormatter.write_u32(w, r.syn_retries)?;
     w.write_all(b",\"rtt\":{\"syn_synack_ms\":")?;
@@ -458,6 +467,7 @@ mod tests {
         orig_ip_bytes: u64,
         resp_pkts: u64,
         resp_ip_bytes: u64,
+        role: Option<&'a str>,
         syn_retries: u32,
         rtt: Rtt,
         rst_by: Option<RstBy>,
@@ -519,7 +529,7 @@ mod tests {
         }
     }
 
-    fn serde_line(r: &ConnRecord) -> Vec<u8> {
+    fn serde_line(r: &ConnRecord, role: Option<&str>) -> Vec<u8> {
         let uid = r.uid_bytes();
         let line = Line {
             ts: r.ts.as_secs_f64(),
@@ -540,6 +550,7 @@ mod tests {
             orig_ip_bytes: r.orig_stats.ip_bytes,
             resp_pkts: r.resp_stats.pkts,
             resp_ip_bytes: r.resp_stats.ip_bytes,
+            role,
             syn_retries: r.syn_retries,
             rtt: Rtt {
                 syn_synack_ms: ms(r.rtt_syn_synack),
@@ -645,11 +656,12 @@ mod tests {
     fn matches_serde_json() {
         for i in 0..64 {
             let r = record(i);
+            let role = [None, Some("smtp-inbound"), Some("https-client")][(i % 3) as usize];
             let mut mine = Vec::new();
-            write_record(&mut mine, &r).unwrap();
+            write_record(&mut mine, &r, role).unwrap();
             assert_eq!(
                 String::from_utf8_lossy(&mine),
-                String::from_utf8_lossy(&serde_line(&r)),
+                String::from_utf8_lossy(&serde_line(&r, role)),
                 "record {i}"
             );
             let v: serde_json::Value = serde_json::from_slice(&mine).unwrap();
@@ -724,7 +736,7 @@ mod tests {
         let mut r = record(1);
         r.input_uid = Some(HOSTILE.into());
         let mut line = Vec::new();
-        write_record(&mut line, &r).unwrap();
+        write_record(&mut line, &r, None).unwrap();
         let text = String::from_utf8(line).unwrap();
         assert_no_raw_hostile(&text);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -1,15 +1,21 @@
-//! The report as JUnit XML for CI (`--format junit`): one `<testsuite>`, a `<testcase>` per
-//! expected flow (classname = the role, name = "src → dst port/proto"; a failed or one-sided
-//! verdict is a `<failure>` whose message is the detail sentence, not seen is `<skipped/>`),
-//! per unexpected flow, per unsupported restriction, per scan and per SYN flood (each a
-//! failure). `--fail-on` still decides the exit code; build servers read the counts.
+//! The report as JUnit XML for CI (`--format junit`): a `<testsuite>` of the flows, with a
+//! `<testcase>` per expected flow (classname = the role, name = "src → dst port/proto"; a
+//! failed or one-sided verdict is a `<failure>` whose message is the detail sentence, not
+//! seen is `<skipped/>`), per unexpected flow, per unsupported restriction, per scan and per
+//! SYN flood (each a failure); then a `<testsuite name="findings">` with a failed
+//! `<testcase>` per finding (classname `findings`, the failure's type its kind, its message
+//! the finding's detail sentence), empty when there is none, so that a CI job sees an ESMTP
+//! inspection or an idle-timeout kill even where every port opened. `--fail-on` still
+//! decides the exit code; build servers read the counts.
 //!
 //! Every string from the data is escaped for XML: `& < > " '` as entities, and the
 //! characters XML 1.0 forbids (control characters other than tab, newline and carriage
-//! return, U+FFFE, U+FFFF) replaced by a visible `\xNN` / `\u{NNNN}`; in attributes, tab and
-//! line ends are written as character references so they survive attribute normalisation.
+//! return, U+FFFE, U+FFFF) and the invisible ones that reorder or hide text (bidi marks,
+//! embeddings, overrides, isolates: a server name or an SMTP reply from the wire may carry
+//! them) replaced by a visible `\xNN` / `\u{NNNN}`; in attributes, tab and line ends are
+//! written as character references so they survive attribute normalisation.
 
-use super::model::{FlowEntry, Report, Side, Verdict};
+use super::model::{Finding, FlowEntry, Report, Side, Verdict};
 use std::fmt::Write as _;
 
 /// One test case, before it is written.
@@ -29,9 +35,15 @@ enum Outcome {
     },
 }
 
-/// The counts of the suite: (tests, failures, skipped).
+/// The counts of both suites together: (tests, failures, skipped).
 pub fn counts(report: &Report) -> (usize, usize, usize) {
-    let cases = cases(report);
+    let (t, f, s) = suite_counts(&cases(report));
+    let (ft, ff, fs) = suite_counts(&finding_cases(report));
+    (t + ft, f + ff, s + fs)
+}
+
+/// The counts of one suite's cases: (tests, failures, skipped).
+fn suite_counts(cases: &[Case]) -> (usize, usize, usize) {
     let failures = cases
         .iter()
         .filter(|c| matches!(c.outcome, Outcome::Failed { .. }))
@@ -52,12 +64,14 @@ pub fn is_failure(v: Verdict) -> bool {
 /// Renders the report as a JUnit XML document. Ends with a newline.
 pub fn render(report: &Report) -> String {
     let cases = cases(report);
-    let (tests, failures, skipped) = counts(report);
+    let findings = finding_cases(report);
+    let (all, all_failures, all_skipped) = counts(report);
+    let (tests, failures, skipped) = suite_counts(&cases);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"exflow\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" \
-         skipped=\"{skipped}\">"
+        "<testsuites name=\"exflow\" tests=\"{all}\" failures=\"{all_failures}\" errors=\"0\" \
+         skipped=\"{all_skipped}\">"
     );
     let _ = writeln!(
         out,
@@ -94,7 +108,22 @@ pub fn render(report: &Report) -> String {
         );
     }
     out.push_str("    </properties>\n");
-    for c in &cases {
+    write_cases(&mut out, &cases);
+    out.push_str("  </testsuite>\n");
+    let (tests, failures, skipped) = suite_counts(&findings);
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"findings\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" \
+         skipped=\"{skipped}\">"
+    );
+    write_cases(&mut out, &findings);
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// Each case as a `<testcase>` element, indented for its suite.
+fn write_cases(out: &mut String, cases: &[Case]) {
+    for c in cases {
         let head = format!(
             "    <testcase classname=\"{}\" name=\"{}\"",
             attr(&c.classname),
@@ -126,8 +155,6 @@ pub fn render(report: &Report) -> String {
             }
         }
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
 }
 
 fn suite_name(report: &Report) -> String {
@@ -308,11 +335,66 @@ fn cases(report: &Report) -> Vec<Case> {
     out
 }
 
+/// One failed case per finding, in the report's order (worst first): classname
+/// `findings`, named by its kind and flow; the failure's message is the detail sentence,
+/// its text the evidence (who, how many, an example connection, the wire facts).
+fn finding_cases(report: &Report) -> Vec<Case> {
+    report
+        .findings
+        .iter()
+        .map(|f| Case {
+            classname: "findings".into(),
+            name: format!(
+                "{}: {} → {} {}",
+                f.kind,
+                side(&f.src),
+                side(&f.dst),
+                port(f.proto, "", f.port)
+            ),
+            outcome: Outcome::Failed {
+                kind: f.kind.into(),
+                message: message(&f.detail, f.kind),
+                text: finding_text(f),
+            },
+        })
+        .collect()
+}
+
+/// A finding's evidence, one fact a line.
+fn finding_text(f: &Finding) -> String {
+    let e = &f.example;
+    let mut s = format!(
+        "by {}, {} connection(s); example {}:{} → {}:{} {} {}",
+        f.by, f.count, e.orig_h, e.orig_p, e.resp_h, e.resp_p, e.conn_state, e.history
+    );
+    if let Some(b) = &f.banner {
+        let _ = write!(s, "\nbanner: {b}");
+    }
+    if let (Some(code), Some(cmd)) = (f.code, f.command) {
+        let _ = write!(s, "\n{cmd} answered {code}");
+        if let Some(t) = &f.text {
+            let _ = write!(s, " {t}");
+        }
+    }
+    if let Some(n) = &f.sni {
+        let _ = write!(s, "\nserver name: {n}");
+    }
+    if !f.passing_sni.is_empty() {
+        let _ = write!(s, "\nnames that passed: {}", f.passing_sni.join(", "));
+    }
+    if let Some(t) = f.timeout_s {
+        let _ = write!(s, "\nestimated idle timeout: {t} s");
+    }
+    s
+}
+
 /// A character XML 1.0 does not allow, or that is best not written raw: control
-/// characters other than tab, newline and carriage return, and the non-characters U+FFFE,
-/// U+FFFF.
+/// characters other than tab, newline and carriage return, the non-characters U+FFFE,
+/// U+FFFF, and the invisible characters that reorder or hide text (the terminal's
+/// `needs_escape` set).
 fn forbidden(c: char) -> bool {
-    (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+    (super::terminal::needs_escape(c) && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
 fn escape(s: &str, in_attr: bool) -> String {
