@@ -379,6 +379,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
             detail: "reset after a ClientHello for <a&b>\u{1b}\u{202e}moc.evil".into(),
             example,
             sni: Some("a\u{202e}b".into()),
+            alert: None,
             code: None,
             text: None,
             command: None,
