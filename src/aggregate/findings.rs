@@ -148,7 +148,7 @@ struct Particulars {
 /// The looks of every conversation (only conversations with a look have an entry).
 #[derive(Clone, Debug, Default)]
 pub struct Looks {
-    accs: HashMap<GroupKey, Acc>,
+    accs: super::FastMap<GroupKey, Acc>,
 }
 
 /// The Zeek id fields and state of `r`, as a finding's example (idle.rs uses it too).

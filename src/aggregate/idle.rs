@@ -13,7 +13,7 @@ use crate::classify::rules::{classify, Class, Side};
 use crate::classify::site::Site;
 use crate::flow::{AfterGap, ConnRecord};
 use crate::time::Timestamp;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Idle timeouts firewalls ship with or admins commonly set, in seconds (PRODUCT.md): Check
@@ -82,7 +82,7 @@ struct Acc {
 /// The gaps of every conversation that had a meaningful one.
 #[derive(Clone, Debug, Default)]
 pub struct Gaps {
-    accs: HashMap<GroupKey, Acc>,
+    accs: super::FastMap<GroupKey, Acc>,
 }
 
 impl Gaps {

@@ -30,6 +30,12 @@ use rows::{
     Example, Finalized, Flood, FlowRow, PathFacts, Rejection, RoleLatency, Scan, UnexpectedRow,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// The maps the sink thread updates once per connection (conversations, responders, the
+/// findings' accumulators): foldhash, seeded per process, as the flow table's index. SipHash
+/// cost the writing thread about a third of its time (several lookups per connection).
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 use std::net::IpAddr;
 use verdict::Counts;
 
@@ -232,10 +238,10 @@ impl Group {
 /// conversation folded is counted ([`Aggregator::folded`], [`Aggregator::fold`]).
 #[derive(Clone, Debug)]
 pub struct Aggregator {
-    groups: HashMap<GroupKey, Group>,
+    groups: FastMap<GroupKey, Group>,
     max_groups: usize,
     /// Destinations of the groups (at most `max_groups` of them).
-    responders: HashSet<IpAddr>,
+    responders: FastSet<IpAddr>,
     /// The private destination each family's folded private destinations are summed into.
     private_stand_in: [Option<IpAddr>; 2],
     /// Conversations folded into the per-service overflow groups.
@@ -351,9 +357,9 @@ impl Aggregator {
     /// An aggregator that keeps at most `max_groups` conversations apart.
     pub fn with_max_groups(max_groups: usize) -> Aggregator {
         Aggregator {
-            groups: HashMap::new(),
+            groups: FastMap::default(),
             max_groups,
-            responders: HashSet::new(),
+            responders: FastSet::default(),
             private_stand_in: [None; 2],
             folded: 0,
             fold: FoldCounts::default(),

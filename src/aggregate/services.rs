@@ -19,7 +19,6 @@ use crate::classify::rules::{classify, Class};
 use crate::classify::site::Site;
 use crate::flow::payload::Facts;
 use crate::flow::ConnRecord;
-use std::collections::HashMap;
 
 /// The name of the service a name or path that names no Exchange service counts as.
 pub const OTHER: &str = "other";
@@ -113,7 +112,7 @@ pub fn of(r: &ConnRecord) -> Option<(&'static str, ServiceEvidence, bool)> {
 /// The services of every conversation (only conversations with one have an entry).
 #[derive(Clone, Debug, Default)]
 pub struct Services {
-    convs: HashMap<GroupKey, Vec<ServiceCount>>,
+    convs: super::FastMap<GroupKey, Vec<ServiceCount>>,
 }
 
 impl Services {
