@@ -209,7 +209,11 @@ impl Acc {
 
     fn add(&mut self, r: &ConnRecord, f: &Facts) {
         match f {
-            Facts::Smtp(s) => {
+            Facts::Smtp(s, tls) => {
+                if let Some(t) = tls {
+                    // The handshake after STARTTLS: judged like one on 443.
+                    self.tls(r, t);
+                }
                 if s.banner_masked {
                     self.hit(Kind::SmtpBannerMasked, r, || Particulars {
                         banner: Some(text(s.banner.bytes())),
@@ -256,55 +260,58 @@ impl Acc {
                     }
                 }
             }
-            Facts::Tls(t) => {
-                let ended = matches!(r.end, EndReason::Closed)
-                    || matches!(
-                        r.conn_state,
-                        ConnState::RSTO | ConnState::RSTR | ConnState::SF
-                    );
-                // The server's side seen: it answered the handshake, and either its bytes
-                // were read (no ServerHello among them) or it sent none. A capture that cut
-                // the server's payload away (a short snap length) or saw one direction only
-                // tells nothing.
-                let answered = r.history.contains(b'h') || r.history.contains(b'H');
-                let server_known = t.server_seen || r.resp_bytes == 0;
-                // Borrowed unless the name is not UTF-8: no allocation for a name already kept.
-                let sni = String::from_utf8_lossy(t.sni.bytes());
-                if !t.aborted() && !sni.is_empty() {
-                    if self.passed.len() < PASSING_MAX && !self.passed.iter().any(|p| *p == sni) {
-                        self.passed.push(sni.into_owned());
-                    }
-                } else if t.client_hello && t.aborted() && ended && answered && server_known {
-                    // An alert names who ended the handshake: after a ServerHello, the client
-                    // gave up on it (the server's certificate, say); before one, the server
-                    // refused the ClientHello.
-                    let by = match t.alert {
-                        Some((true, ..)) => By::Server,
-                        Some((false, ..)) if t.server_hello => By::Client,
-                        _ => reset_by(r),
-                    };
-                    let alert = t.alert.map_or(0, |(resp, _, d)| {
-                        u16::from(if resp { 1u8 } else { 2 }) << 8 | u16::from(d)
-                    });
-                    // Cut by a device in between: its reset (TTL not the server's), or no
-                    // byte, FIN or RST from the server after the ClientHello and no alert (a
-                    // server that closes on a name it does not serve sends its FIN).
-                    let cut = t.alert.is_none()
-                        && (by == By::Firewall
-                            || (r.resp_bytes == 0
-                                && !r.history.contains(b'f')
-                                && r.rst_by.is_none_or(|(s, _)| s != crate::flow::Side::Resp)));
-                    let sni = sni.into_owned();
-                    let sub = (alert, sni.clone(), cut && !sni.is_empty());
-                    self.hit_sub(Kind::TlsHandshakeFailed, sub, r, || Particulars {
-                        sni: (!sni.is_empty()).then_some(sni),
-                        alert: t.alert,
-                        by: Some(by),
-                        ..Particulars::default()
-                    });
-                }
-            }
+            Facts::Tls(t) => self.tls(r, t),
             Facts::Http(_) => {}
+        }
+    }
+
+    /// A TLS handshake: a name that passed, or a failed handshake.
+    fn tls(&mut self, r: &ConnRecord, t: &crate::flow::payload::TlsFacts) {
+        let ended = matches!(r.end, EndReason::Closed)
+            || matches!(
+                r.conn_state,
+                ConnState::RSTO | ConnState::RSTR | ConnState::SF
+            );
+        // The server's side seen: it answered the handshake, and either its bytes
+        // were read (no ServerHello among them) or it sent none. A capture that cut
+        // the server's payload away (a short snap length) or saw one direction only
+        // tells nothing.
+        let answered = r.history.contains(b'h') || r.history.contains(b'H');
+        let server_known = t.server_seen || r.resp_bytes <= u64::from(t.resp_start);
+        // Borrowed unless the name is not UTF-8: no allocation for a name already kept.
+        let sni = String::from_utf8_lossy(t.sni.bytes());
+        if !t.aborted() && !sni.is_empty() {
+            if self.passed.len() < PASSING_MAX && !self.passed.iter().any(|p| *p == sni) {
+                self.passed.push(sni.into_owned());
+            }
+        } else if t.client_hello && t.aborted() && ended && answered && server_known {
+            // An alert names who ended the handshake: after a ServerHello, the client
+            // gave up on it (the server's certificate, say); before one, the server
+            // refused the ClientHello.
+            let by = match t.alert {
+                Some((true, ..)) => By::Server,
+                Some((false, ..)) if t.server_hello => By::Client,
+                _ => reset_by(r),
+            };
+            let alert = t.alert.map_or(0, |(resp, _, d)| {
+                u16::from(if resp { 1u8 } else { 2 }) << 8 | u16::from(d)
+            });
+            // Cut by a device in between: its reset (TTL not the server's), or no
+            // byte, FIN or RST from the server after the ClientHello and no alert (a
+            // server that closes on a name it does not serve sends its FIN).
+            let cut = t.alert.is_none()
+                && (by == By::Firewall
+                    || (r.resp_bytes == 0
+                        && !r.history.contains(b'f')
+                        && r.rst_by.is_none_or(|(s, _)| s != crate::flow::Side::Resp)));
+            let sni = sni.into_owned();
+            let sub = (alert, sni.clone(), cut && !sni.is_empty());
+            self.hit_sub(Kind::TlsHandshakeFailed, sub, r, || Particulars {
+                sni: (!sni.is_empty()).then_some(sni),
+                alert: t.alert,
+                by: Some(by),
+                ..Particulars::default()
+            });
         }
     }
 }

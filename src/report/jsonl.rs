@@ -242,14 +242,22 @@ fn alpn(t: &crate::flow::payload::TlsFacts) -> Vec<String> {
     v
 }
 
-/// The payload look's facts as `--flows` fields (PRODUCT.md's names): the key (`smtp`,
-/// `tls`, `http`) and its object. Wire strings go through serde_json, which escapes them;
-/// they are bounded where they were copied (`flow::payload`).
-pub fn look_json(f: &Facts) -> (&'static str, serde_json::Value) {
+/// The payload look's facts as `--flows` fields (PRODUCT.md's names): each key (`smtp`,
+/// `tls`, `http`; an SMTP connection that started TLS has `smtp` and `tls`) and its object.
+/// Wire strings go through serde_json, which escapes them; they are bounded where they were
+/// copied (`flow::payload`).
+pub fn look_json(f: &Facts) -> Vec<(&'static str, serde_json::Value)> {
+    match f {
+        Facts::Smtp(s, Some(t)) => vec![one(&Facts::Smtp(*s, None)), one(&Facts::Tls(*t))],
+        _ => vec![one(f)],
+    }
+}
+
+fn one(f: &Facts) -> (&'static str, serde_json::Value) {
     use serde_json::json;
     let text = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
     match f {
-        Facts::Smtp(s) => (
+        Facts::Smtp(s, _) => (
             "smtp",
             json!({
                 "banner_code": s.banner_code,
@@ -422,11 +430,12 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord, role: Option<&str>) -> i
         name(w, r.idle.after.as_str())?;
     }
     if let Some(f) = &r.look {
-        let (key, value) = look_json(f);
-        w.write_all(b",\"")?;
-        w.write_all(key.as_bytes())?;
-        w.write_all(b"\":")?;
-        serde_json::to_writer(&mut *w, &value).map_err(io::Error::from)?;
+        for (key, value) in look_json(f) {
+            w.write_all(b",\"")?;
+            w.write_all(key.as_bytes())?;
+            w.write_all(b"\":")?;
+            serde_json::to_writer(&mut *w, &value).map_err(io::Error::from)?;
+        }
     }
     w.write_all(b",\"end\":")?;
     name(w, r.end.as_str())?;

@@ -40,7 +40,8 @@ pub const BUDGET: u32 = 2048;
 /// What a connection's first bytes showed, handed on in its record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Facts {
-    Smtp(SmtpFacts),
+    /// SMTP, and the TLS handshake after STARTTLS where the client's TLS bytes were seen.
+    Smtp(SmtpFacts, Option<TlsFacts>),
     Tls(TlsFacts),
     Http(HttpFacts),
 }
@@ -48,7 +49,12 @@ pub enum Facts {
 #[derive(Clone, Copy, Debug)]
 enum App {
     Unknown,
-    Smtp(smtp::Smtp),
+    /// SMTP, and the TLS walk each direction hands over to after STARTTLS.
+    Smtp {
+        smtp: smtp::Smtp,
+        tls: TlsFacts,
+        dir: [tls::TlsDir; 2],
+    },
     Tls {
         facts: TlsFacts,
         dir: [tls::TlsDir; 2],
@@ -67,6 +73,20 @@ pub struct Look {
     /// Stopped looking at this direction.
     done: [bool; 2],
     line: [Text<96>; 2],
+    /// SMTP only: what each direction's bytes are read as (STARTTLS hands over to TLS).
+    mode: [Mode; 2],
+}
+
+/// How an SMTP connection's direction is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Mode {
+    #[default]
+    Lines,
+    /// The client sent STARTTLS: its next bytes are a TLS record (the server said 220) or
+    /// more lines (the server refused).
+    AfterStartTls,
+    /// TLS records (after STARTTLS).
+    Tls,
 }
 
 impl Look {
@@ -76,6 +96,7 @@ impl Look {
             next: [0; 2],
             done: [false; 2],
             line: [Text::default(); 2],
+            mode: [Mode::Lines; 2],
         }
     }
 
@@ -87,8 +108,11 @@ impl Look {
     /// The facts so far (None: not a protocol looked into, or nothing learnt).
     pub fn facts(&self) -> Option<Facts> {
         match &self.app {
-            App::Smtp(s) if s.confirmed => Some(Facts::Smtp(s.facts)),
-            App::Smtp(_) => None,
+            App::Smtp { smtp, tls, .. } if smtp.confirmed => Some(Facts::Smtp(
+                smtp.facts,
+                (self.mode[0] == Mode::Tls).then_some(*tls),
+            )),
+            App::Smtp { .. } => None,
             App::Tls { facts, .. } => Some(Facts::Tls(*facts)),
             App::Http(h) => Some(Facts::Http(h.facts)),
             App::Unknown | App::Off => None,
@@ -134,7 +158,11 @@ impl Look {
             self.app = if next != 0 {
                 App::Off
             } else if d == 1 && smtp::sniff_server(data) {
-                App::Smtp(smtp::Smtp::default())
+                App::Smtp {
+                    smtp: smtp::Smtp::default(),
+                    tls: TlsFacts::default(),
+                    dir: [tls::TlsDir::default(); 2],
+                }
             } else if d == 0 && tls::sniff_client(data) {
                 App::Tls {
                     facts: TlsFacts::default(),
@@ -148,7 +176,8 @@ impl Look {
         }
         let more = match &mut self.app {
             App::Tls { facts, dir } => dir.get_mut(d).is_some_and(|t| t.feed(d == 1, facts, data)),
-            App::Smtp(_) | App::Http(_) => self.lines(d, data),
+            App::Smtp { .. } => self.smtp(d, next, data),
+            App::Http(_) => self.lines(d, data).0,
             App::Unknown | App::Off => false,
         };
         let full = self.next.get(d).is_some_and(|&n| n >= BUDGET);
@@ -163,12 +192,63 @@ impl Look {
         }
     }
 
+    /// SMTP bytes of direction `d` starting at stream offset `off`: lines until STARTTLS
+    /// hands the direction over to the TLS record walk (at the byte after the client's
+    /// STARTTLS line if a TLS record follows it, after the server's 220 reply to it); false
+    /// when nothing more is wanted from this direction.
+    fn smtp(&mut self, d: usize, off: u32, mut data: &[u8]) -> bool {
+        let mut off = off;
+        loop {
+            let Some(mode) = self.mode.get(d).copied() else {
+                return false;
+            };
+            match mode {
+                Mode::Tls => {
+                    let App::Smtp { tls, dir, .. } = &mut self.app else {
+                        return false;
+                    };
+                    return dir.get_mut(d).is_some_and(|t| t.feed(d == 1, tls, data));
+                }
+                Mode::AfterStartTls if !data.is_empty() => {
+                    // A handshake record; SMTP text never starts with 0x16.
+                    let m = if data.first() == Some(&0x16) {
+                        Mode::Tls
+                    } else {
+                        Mode::Lines
+                    };
+                    if let Some(x) = self.mode.get_mut(d) {
+                        *x = m;
+                    }
+                }
+                Mode::AfterStartTls => return true,
+                Mode::Lines => {
+                    let (more, used) = self.lines(d, data);
+                    let end = off.wrapping_add(used as u32);
+                    if let (1, Some(Mode::Tls), App::Smtp { tls, .. }) =
+                        (d, self.mode.get(d), &mut self.app)
+                    {
+                        tls.resp_start = u16::try_from(end).unwrap_or(u16::MAX);
+                    }
+                    if !more || used >= data.len() {
+                        return more;
+                    }
+                    // Handed over within this segment: the rest is the next mode's.
+                    data = data.get(used..).unwrap_or_default();
+                    off = end;
+                }
+            }
+        }
+    }
+
     /// Splits `data` into lines through direction `d`'s line buffer (a line longer than the
     /// buffer keeps its start) and hands each to the parser; false when the parser wants no
-    /// more of this direction.
-    fn lines(&mut self, d: usize, mut data: &[u8]) -> bool {
+    /// more of this direction, and the bytes used (fewer than `data`'s when STARTTLS handed
+    /// the direction over to TLS after a line).
+    fn lines(&mut self, d: usize, data: &[u8]) -> (bool, usize) {
+        let total = data.len();
+        let mut data = data;
         let Some(buf) = self.line.get_mut(d) else {
-            return false;
+            return (false, 0);
         };
         while !data.is_empty() {
             let (part, rest, eol) = match data.iter().position(|&c| c == b'\n') {
@@ -187,18 +267,30 @@ impl Look {
             let line = *buf;
             *buf = Text::default();
             let more = match &mut self.app {
-                App::Smtp(s) => {
+                App::Smtp { smtp: s, .. } => {
                     let n = if d == 0 {
                         s.client_line(line.bytes())
                     } else {
                         s.server_line(line.bytes())
                     };
-                    if n == smtp::Next::Stop {
-                        // Encrypted from here (STARTTLS), or not SMTP: both directions.
-                        self.done = [true; 2];
-                        return false;
+                    match n {
+                        smtp::Next::Stop => {
+                            // Not SMTP: both directions.
+                            self.done = [true; 2];
+                            return (false, total - data.len());
+                        }
+                        smtp::Next::Tls => {
+                            if let Some(m) = self.mode.get_mut(d) {
+                                *m = if d == 0 {
+                                    Mode::AfterStartTls
+                                } else {
+                                    Mode::Tls
+                                };
+                            }
+                            return (true, total - data.len());
+                        }
+                        smtp::Next::More => true,
                     }
-                    true
                 }
                 App::Http(h) => {
                     if d == 0 {
@@ -210,10 +302,10 @@ impl Look {
                 _ => false,
             };
             if !more {
-                return false;
+                return (false, total - data.len());
             }
         }
-        true
+        (true, total)
     }
 }
 
@@ -237,7 +329,7 @@ mod tests {
 
     fn smtp(l: &Look) -> SmtpFacts {
         match l.facts() {
-            Some(Facts::Smtp(s)) => s,
+            Some(Facts::Smtp(s, _)) => s,
             other => panic!("not smtp: {other:?}"),
         }
     }
@@ -337,7 +429,123 @@ mod tests {
         assert!(s.banner.to_string_lossy().contains("Microsoft ESMTP"));
         assert!(s.starttls_offered && s.starttls_sent && s.starttls);
         assert!(s.rejected.is_none() && !s.commands_masked);
-        assert!(l.finished());
+        // The client's record was read as TLS (its header only: no hello in it yet).
+        let Some(Facts::Smtp(_, Some(t))) = l.facts() else {
+            panic!("no tls after STARTTLS: {:?}", l.facts());
+        };
+        assert!(!t.client_hello && !t.server_seen);
+    }
+
+    /// The SMTP dialogue up to the server's 220 to STARTTLS, then the handshake bytes.
+    fn starttls(l: &mut Look, ch: &[u8], server_tls: &[u8]) -> [u32; 2] {
+        let mut off = [0u32; 2];
+        let parts: [(usize, &[u8]); 6] = [
+            (1, b"220 mail.example.com ESMTP Postfix\r\n"),
+            (0, b"EHLO client.example\r\n"),
+            (
+                1,
+                b"250-mail.example.com\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
+            ),
+            (0, b"STARTTLS\r\n"),
+            (1, b"220 2.0.0 Ready to start TLS\r\n"),
+            (0, ch),
+        ];
+        for (d, b) in parts {
+            l.feed(d, off[d], b, true);
+            off[d] += b.len() as u32;
+        }
+        if !server_tls.is_empty() {
+            l.feed(1, off[1], server_tls, true);
+            off[1] += server_tls.len() as u32;
+        }
+        off
+    }
+
+    #[test]
+    fn starttls_hands_both_directions_over_to_the_tls_walk() {
+        let ch = client_hello("mail.example.com", &["smtp"]);
+        let mut l = Look::new();
+        let off = starttls(&mut l, &ch, &[0x16, 3, 3, 0, 4, 2, 0, 0, 0]);
+        let Some(Facts::Smtp(s, Some(t))) = l.facts() else {
+            panic!("not smtp with tls: {:?}", l.facts());
+        };
+        assert!(s.starttls_offered && s.starttls_sent && s.starttls);
+        assert!(t.client_hello && t.server_hello && t.server_seen);
+        assert_eq!(t.sni.to_string_lossy(), "mail.example.com");
+        assert_eq!(t.alpn.to_string_lossy(), "smtp");
+        assert!(!t.aborted() && t.alert.is_none());
+        // The server's TLS starts after its 220 reply to STARTTLS.
+        assert_eq!(u32::from(t.resp_start), off[1] - 9);
+
+        // The ClientHello split over segments, one of them carrying the STARTTLS line too
+        // (no client waits like that, but the walk must start at the right byte).
+        for cut in [1, 5, 50, ch.len() - 1] {
+            let mut l = Look::new();
+            let mut a = b"STARTTLS\r\n".to_vec();
+            a.extend_from_slice(&ch[..cut]);
+            let mut off = [0u32; 2];
+            let parts: [(usize, &[u8]); 6] = [
+                (1, b"220 mail ESMTP\r\n"),
+                (0, b"EHLO c\r\n"),
+                (1, b"250-mail\r\n250 STARTTLS\r\n"),
+                (0, &a),
+                (1, b"220 go ahead\r\n"),
+                (0, &ch[cut..]),
+            ];
+            for (d, b) in parts {
+                l.feed(d, off[d], b, true);
+                off[d] += b.len() as u32;
+            }
+            let Some(Facts::Smtp(_, Some(t))) = l.facts() else {
+                panic!("cut {cut}: {:?}", l.facts());
+            };
+            assert_eq!(t.sni.to_string_lossy(), "mail.example.com", "cut {cut}");
+            assert!(!t.server_seen && t.aborted(), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn a_server_alert_after_a_starttls_client_hello() {
+        let ch = client_hello("mail.example.com", &[]);
+        let mut l = Look::new();
+        // handshake_failure (40), fatal.
+        starttls(&mut l, &ch, &[0x15, 3, 3, 0, 2, 2, 40]);
+        let Some(Facts::Smtp(s, Some(t))) = l.facts() else {
+            panic!("not smtp with tls: {:?}", l.facts());
+        };
+        assert!(s.starttls);
+        assert!(t.client_hello && !t.server_hello && t.server_seen && t.aborted());
+        assert_eq!(t.alert, Some((true, 2, 40)));
+        // Silence after the ClientHello: known silent (nothing after the 220 was read).
+        let mut l = Look::new();
+        starttls(&mut l, &ch, &[]);
+        let Some(Facts::Smtp(_, Some(t))) = l.facts() else {
+            panic!("not smtp with tls");
+        };
+        assert!(t.client_hello && !t.server_seen && t.aborted());
+        assert!(t.resp_start > 0);
+    }
+
+    #[test]
+    fn a_refused_starttls_keeps_reading_smtp() {
+        let mut l = Look::new();
+        feed_all(
+            &mut l,
+            &[
+                (1, b"220 mail ESMTP\r\n"),
+                (0, b"EHLO c\r\n"),
+                (1, b"250-mail\r\n250 STARTTLS\r\n"),
+                (0, b"STARTTLS\r\n"),
+                (1, b"454 4.7.0 TLS not available due to local problem\r\n"),
+                (0, b"MAIL FROM:<a@example.com>\r\n"),
+                (1, b"250 2.1.0 Ok\r\n"),
+            ],
+        );
+        let Some(Facts::Smtp(s, None)) = l.facts() else {
+            panic!("{:?}", l.facts());
+        };
+        assert!(s.starttls_sent && !s.starttls);
+        assert_eq!(s.codes(), &[250]);
     }
 
     /// A ClientHello with SNI and ALPN, as `examples/synth.rs` and TLS libraries write it.

@@ -117,7 +117,10 @@ fn listed_bit(verb: &[u8]) -> u8 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
     More,
-    /// Nothing more to learn (encrypted from here, or not SMTP after all).
+    /// TLS from the next byte of this direction on: the server's 220 reply to STARTTLS, or
+    /// (if its next bytes are a TLS record: the server may refuse) the client's STARTTLS.
+    Tls,
+    /// Nothing more to learn (not SMTP after all).
     Stop,
 }
 
@@ -207,7 +210,8 @@ impl Smtp {
             b"HELO" => Command::Helo,
             b"STARTTLS" => {
                 self.facts.starttls_sent = true;
-                Command::StartTls
+                self.push(Command::StartTls);
+                return Next::Tls;
             }
             b"MAIL" => Command::Mail,
             b"RCPT" => Command::Rcpt,
@@ -301,7 +305,7 @@ impl Smtp {
         match cmd {
             Command::StartTls if code == 220 => {
                 f.starttls = true;
-                return Next::Stop;
+                return Next::Tls;
             }
             Command::Mail | Command::Rcpt | Command::Data | Command::Message => {
                 if let Some(slot) = f.reply_codes.get_mut(usize::from(f.n_codes)) {

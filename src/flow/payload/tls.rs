@@ -24,6 +24,9 @@ pub struct TlsFacts {
     pub sni: Text<64>,
     /// The ALPN protocols offered, comma-separated.
     pub alpn: Text<32>,
+    /// The responder's stream offset where its TLS bytes start: 0, or after STARTTLS the
+    /// byte after its 220 reply (so a responder that sent nothing more is known silent).
+    pub resp_start: u16,
 }
 
 /// One direction's record layer and, for the client, the ClientHello walk.
