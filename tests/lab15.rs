@@ -703,3 +703,50 @@ fn failed_handshakes_are_told_by_who_ended_them() {
         "{got:?}"
     );
 }
+
+/// The handshake after STARTTLS (issue 15's "TLS ... after STARTTLS"): every session the
+/// script ran with `swaks --tls` that exited 0 (its transcript said "TLS started") has a
+/// `--flows` line with `smtp.starttls` and `tls.established`; a `swaks --tls` that failed
+/// before STARTTLS (exit 29: not advertised through the inspection) has no `tls`.
+#[test]
+fn starttls_sessions_carry_their_tls_handshake_on_their_flows_lines() {
+    let mut checked = 0;
+    for name in ["esmtp-inspection", "payload-healthy"] {
+        let pcap = root().join("samples").join(format!("{name}.pcap"));
+        let (o, lines) = crate::util::flows_of(&[pcap.as_path()], &[]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        for e in expect_lines(name) {
+            let why = e["why"].as_str().unwrap_or_default();
+            let Some(rest) = why.strip_prefix("swaks --tls --port ") else {
+                continue;
+            };
+            let ok = rest.contains(" exit 0") && why.contains("TLS started");
+            let failed = e["client_exit"].as_u64().is_some_and(|c| c != 0);
+            assert!(ok || failed, "{name}: what did swaks do? {why}");
+            let mine: Vec<&Value> = lines
+                .iter()
+                .filter(|l| {
+                    l["id.orig_h"] == e["id.orig_h"]
+                        && l["id.resp_h"] == e["id.resp_h"]
+                        && l["id.resp_p"] == e["id.resp_p"]
+                        && l["conn_state"] == e["conn_state"]
+                        && l.get("smtp").is_some()
+                })
+                .collect();
+            assert!(!mine.is_empty(), "{name}: no smtp --flows line for {why}");
+            for l in mine {
+                if ok {
+                    assert_eq!(l["smtp"]["starttls"], true, "{name}: {l}");
+                    assert_eq!(l["tls"]["client_hello"], true, "{name}: {l}");
+                    assert_eq!(l["tls"]["established"], true, "{name}: {l}");
+                    assert!(l["tls"]["alert"].is_null(), "{name}: {l}");
+                } else {
+                    assert!(l.get("tls").is_none(), "{name}: {l}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    // esmtp-inspection: 587 and the failed one on 25; payload-healthy: 25 and 587.
+    assert!(checked >= 4, "{checked} sessions checked");
+}
