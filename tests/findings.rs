@@ -387,3 +387,67 @@ fn a_name_cut_by_a_device_while_another_passes_is_blocked_by_name() {
     );
     assert!(md.contains("tls\\_blocked\\_by\\_name"), "{md}");
 }
+
+/// The TLS handshake after STARTTLS is judged like one on 443 (issue 15): on 25 a server
+/// alert (handshake_failure) right after the ClientHello is a tls_handshake_failed by the
+/// server; on 587 a RST with a TTL not the server's right after the ClientHello is one by the
+/// firewall; a STARTTLS session whose ServerHello came gives none, and no session here is a
+/// starttls_stripped (every EHLO reply listed STARTTLS).
+#[test]
+fn a_starttls_handshake_that_fails_is_a_tls_handshake_failure() {
+    let dialogue = |ch: &'static [u8]| -> Vec<(bool, &'static [u8])> {
+        vec![
+            (true, b"220 mail.example.com ESMTP\r\n"),
+            (false, b"EHLO partner.example\r\n"),
+            (true, b"250-mail.example.com\r\n250 STARTTLS\r\n"),
+            (false, b"STARTTLS\r\n"),
+            (true, b"220 2.0.0 SMTP server ready\r\n"),
+            (false, ch),
+        ]
+    };
+    let leak = |v: Vec<u8>| -> &'static [u8] { Vec::leak(v) };
+    let mut p = TinyPcap::new(None);
+    let t0 = 1_700_000_000_000_000;
+    let mut alerted = dialogue(leak(client_hello("mail.example.com")));
+    alerted.push((true, &[0x15, 3, 3, 0, 2, 2, 40]));
+    session(&mut p, t0, 40_000, 25, &alerted, Some(64));
+    session(
+        &mut p,
+        t0 + 10_000_000,
+        40_001,
+        587,
+        &dialogue(leak(client_hello("smtp.example.com"))),
+        Some(120),
+    );
+    let mut healthy = dialogue(leak(client_hello("mail.example.com")));
+    healthy.push((true, &[0x16, 3, 3, 0, 4, 2, 0, 0, 0]));
+    session(&mut p, t0 + 20_000_000, 40_002, 25, &healthy, Some(64));
+    let (report, _, lines) = run("findings-starttls", &p);
+    let failed: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "tls_handshake_failed")
+        .collect();
+    assert_eq!(kinds(&report).len(), failed.len(), "{}", report["findings"]);
+    let on = |port: u16| {
+        failed
+            .iter()
+            .find(|f| f["port"] == port)
+            .unwrap_or_else(|| panic!("no tls_handshake_failed on {port}: {failed:?}"))
+    };
+    assert_eq!(on(25)["by"], "server", "{}", on(25));
+    assert_eq!(on(25)["count"], 1, "{}", on(25));
+    assert_eq!(on(25)["example"]["id.orig_p"], 40_000);
+    assert_eq!(on(587)["by"], "firewall", "{}", on(587));
+    assert_eq!(on(587)["sni"], "smtp.example.com");
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    let line = |cport: u16| lines.iter().find(|l| l["id.orig_p"] == cport).unwrap();
+    for (cport, established) in [(40_000, false), (40_001, false), (40_002, true)] {
+        let l = line(cport);
+        assert_eq!(l["smtp"]["starttls"], true, "{l}");
+        assert_eq!(l["tls"]["established"], established, "{l}");
+    }
+    assert_eq!(line(40_000)["tls"]["alert"]["description"], 40);
+    assert_eq!(line(40_002)["tls"]["sni"], "mail.example.com");
+}
