@@ -32,7 +32,8 @@ use std::net::IpAddr;
 // longest gap in seconds, and what came after it: answered, reset_in_between, reset_by_peer,
 // unanswered, pending), `end` (why the record was
 // written: closed, idle, reused, evicted, end_of_capture); before `end`, where the payload look
-// saw them, `smtp`, `tls` or `http` ([`look_json`]).
+// saw them, `smtp`, `tls` or `http` ([`look_json`]; an SMTP connection that started TLS has
+// `smtp` and `tls`, the handshake after its STARTTLS).
 
 /// serde_json's output with one more rule: the characters the terminal's `sanitize` escapes
 /// that JSON allows raw (C1 controls U+0080–U+009F, the bidi marks, embeddings, overrides and

@@ -24,6 +24,15 @@
 //! Which protocol is told by the first bytes, not by ports: a server that greets with
 //! `ddd `/`ddd-` is SMTP, a client that opens with a TLS handshake record is TLS, a client
 //! that opens with an HTTP method is HTTP.
+//!
+//! # STARTTLS
+//! An SMTP connection's directions hand over to the TLS record walk where the handshake
+//! starts: the client's after its `STARTTLS` line when its next byte opens a handshake record
+//! (a server that refused STARTTLS gets more SMTP lines instead), the server's after its 220
+//! reply to it; both within the same [`BUDGET`], counted from the stream's start (the
+//! client's EHLO, STARTTLS and a ClientHello usually fit; if not, the look stops there). The
+//! facts are then the SMTP facts and, once the client's TLS bytes were read, the handshake's
+//! ([`Facts::Smtp`]).
 
 pub mod gate;
 pub mod http;
