@@ -13,10 +13,11 @@
 //! # Memory
 //! A connection carries one pointer for it ([`Look`], boxed). The box is allocated at the
 //! first payload byte within the budget of a connection whose start was seen, once per
-//! connection, never per packet, and only for connections that carry payload: 596 bytes
-//! (two 96-byte line buffers, and the largest protocol state, SMTP's: its dialogue and facts,
-//! 192 bytes, with the TLS facts, 108, and both directions' TLS walks, 44 each, that
-//! STARTTLS hands over to; about 190 bytes more than before STARTTLS was followed). The
+//! connection, never per packet, and only for connections that carry payload: 512 bytes
+//! (per direction a 96-byte line buffer or a TLS walk's counters, 44 bytes, sharing its
+//! room; and the largest protocol state, SMTP's: its dialogue and facts, 192 bytes, with the
+//! facts of the TLS handshake STARTTLS hands over to, 108: about 100 bytes more than before
+//! STARTTLS was followed, by the sizes of the parts). The
 //! facts keep bounded strings: SNI 64, ALPN 32, greeting 64, reply text 80, Host 64, path 96
 //! bytes. The size is pinned by a test (`size`). A
 //! connection whose first bytes are no SMTP, TLS or HTTP drops its box at once.
@@ -61,15 +62,13 @@ pub enum Facts {
 #[derive(Clone, Copy, Debug)]
 enum App {
     Unknown,
-    /// SMTP, and the TLS walk each direction hands over to after STARTTLS.
+    /// SMTP, and the TLS handshake its directions hand over to after STARTTLS.
     Smtp {
         smtp: smtp::Smtp,
         tls: TlsFacts,
-        dir: [tls::TlsDir; 2],
     },
     Tls {
         facts: TlsFacts,
-        dir: [tls::TlsDir; 2],
     },
     Http(http::Http),
     /// Not a protocol looked into.
@@ -84,21 +83,27 @@ pub struct Look {
     next: [u32; 2],
     /// Stopped looking at this direction.
     done: [bool; 2],
-    line: [Text<96>; 2],
-    /// SMTP only: what each direction's bytes are read as (STARTTLS hands over to TLS).
-    mode: [Mode; 2],
+    /// How each direction's bytes are read.
+    rd: [Reader; 2],
 }
 
-/// How an SMTP connection's direction is read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Mode {
-    #[default]
-    Lines,
-    /// The client sent STARTTLS: its next bytes are a TLS record (the server said 220) or
-    /// more lines (the server refused).
+/// How a direction's bytes are read: a line buffer and a TLS walk share its room (an SMTP
+/// direction that STARTTLS hands over needs no more lines).
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    /// Lines (SMTP, HTTP), through a buffer (a line longer than it keeps its start).
+    Lines(Text<96>),
+    /// The SMTP client sent STARTTLS: its next bytes are a TLS record (the server said 220)
+    /// or more lines (the server refused).
     AfterStartTls,
-    /// TLS records (after STARTTLS).
-    Tls,
+    /// TLS records: a TLS connection's, or an SMTP connection's after STARTTLS.
+    Tls(tls::TlsDir),
+}
+
+impl Reader {
+    fn is_tls(&self) -> bool {
+        matches!(self, Reader::Tls(_))
+    }
 }
 
 impl Look {
@@ -107,8 +112,7 @@ impl Look {
             app: App::Unknown,
             next: [0; 2],
             done: [false; 2],
-            line: [Text::default(); 2],
-            mode: [Mode::Lines; 2],
+            rd: [Reader::Lines(Text::default()); 2],
         }
     }
 
@@ -120,10 +124,9 @@ impl Look {
     /// The facts so far (None: not a protocol looked into, or nothing learnt).
     pub fn facts(&self) -> Option<Facts> {
         match &self.app {
-            App::Smtp { smtp, tls, .. } if smtp.confirmed => Some(Facts::Smtp(
-                smtp.facts,
-                (self.mode[0] == Mode::Tls).then_some(*tls),
-            )),
+            App::Smtp { smtp, tls, .. } if smtp.confirmed => {
+                Some(Facts::Smtp(smtp.facts, self.rd[0].is_tls().then_some(*tls)))
+            }
             App::Smtp { .. } => None,
             App::Tls { facts, .. } => Some(Facts::Tls(*facts)),
             App::Http(h) => Some(Facts::Http(h.facts)),
@@ -173,12 +176,11 @@ impl Look {
                 App::Smtp {
                     smtp: smtp::Smtp::default(),
                     tls: TlsFacts::default(),
-                    dir: [tls::TlsDir::default(); 2],
                 }
             } else if d == 0 && tls::sniff_client(data) {
+                self.rd = [Reader::Tls(tls::TlsDir::default()); 2];
                 App::Tls {
                     facts: TlsFacts::default(),
-                    dir: [tls::TlsDir::default(); 2],
                 }
             } else if d == 0 && http::sniff_client(data) {
                 App::Http(http::Http::default())
@@ -187,7 +189,10 @@ impl Look {
             };
         }
         let more = match &mut self.app {
-            App::Tls { facts, dir } => dir.get_mut(d).is_some_and(|t| t.feed(d == 1, facts, data)),
+            App::Tls { facts } => match self.rd.get_mut(d) {
+                Some(Reader::Tls(t)) => t.feed(d == 1, facts, data),
+                _ => false,
+            },
             App::Smtp { .. } => self.smtp(d, next, data),
             App::Http(_) => self.lines(d, data).0,
             App::Unknown | App::Off => false,
@@ -211,33 +216,30 @@ impl Look {
     fn smtp(&mut self, d: usize, off: u32, mut data: &[u8]) -> bool {
         let mut off = off;
         loop {
-            let Some(mode) = self.mode.get(d).copied() else {
+            let Some(rd) = self.rd.get_mut(d) else {
                 return false;
             };
-            match mode {
-                Mode::Tls => {
-                    let App::Smtp { tls, dir, .. } = &mut self.app else {
+            match rd {
+                Reader::Tls(t) => {
+                    let App::Smtp { tls, .. } = &mut self.app else {
                         return false;
                     };
-                    return dir.get_mut(d).is_some_and(|t| t.feed(d == 1, tls, data));
+                    return t.feed(d == 1, tls, data);
                 }
-                Mode::AfterStartTls if !data.is_empty() => {
+                Reader::AfterStartTls if !data.is_empty() => {
                     // A handshake record; SMTP text never starts with 0x16.
-                    let m = if data.first() == Some(&0x16) {
-                        Mode::Tls
+                    *rd = if data.first() == Some(&0x16) {
+                        Reader::Tls(tls::TlsDir::default())
                     } else {
-                        Mode::Lines
+                        Reader::Lines(Text::default())
                     };
-                    if let Some(x) = self.mode.get_mut(d) {
-                        *x = m;
-                    }
                 }
-                Mode::AfterStartTls => return true,
-                Mode::Lines => {
+                Reader::AfterStartTls => return true,
+                Reader::Lines(_) => {
                     let (more, used) = self.lines(d, data);
                     let end = off.wrapping_add(used as u32);
-                    if let (1, Some(Mode::Tls), App::Smtp { tls, .. }) =
-                        (d, self.mode.get(d), &mut self.app)
+                    if let (1, Some(Reader::Tls(_)), App::Smtp { tls, .. }) =
+                        (d, self.rd.get(d), &mut self.app)
                     {
                         tls.resp_start = u16::try_from(end).unwrap_or(u16::MAX);
                     }
@@ -259,7 +261,7 @@ impl Look {
     fn lines(&mut self, d: usize, data: &[u8]) -> (bool, usize) {
         let total = data.len();
         let mut data = data;
-        let Some(buf) = self.line.get_mut(d) else {
+        let Some(Reader::Lines(buf)) = self.rd.get_mut(d) else {
             return (false, 0);
         };
         while !data.is_empty() {
@@ -292,11 +294,11 @@ impl Look {
                             return (false, total - data.len());
                         }
                         smtp::Next::Tls => {
-                            if let Some(m) = self.mode.get_mut(d) {
-                                *m = if d == 0 {
-                                    Mode::AfterStartTls
+                            if let Some(r) = self.rd.get_mut(d) {
+                                *r = if d == 0 {
+                                    Reader::AfterStartTls
                                 } else {
-                                    Mode::Tls
+                                    Reader::Tls(tls::TlsDir::default())
                                 };
                             }
                             return (true, total - data.len());
@@ -738,6 +740,6 @@ mod size {
             size_of::<super::tls::TlsDir>(),
             size_of::<super::http::Http>()
         );
-        assert!(n <= 700, "Look {n} bytes");
+        assert!(n <= 544, "Look {n} bytes");
     }
 }
