@@ -218,19 +218,19 @@ fn flow_entry(row: FlowRow, cat: &Catalogue, ifaces: &[String]) -> FlowEntry {
     let detail = if row.mail_refused > 0 {
         words::mail_refused(row.mail_refused, row.mail_replied, &src, &dst, row.port)
     } else {
-        words::detail(
-            row.verdict,
-            c,
-            &src,
-            &dst,
-            row.port,
-            row.answered_by,
-            row.refusal,
-            row.refused_without_ttl,
-            &icmp,
-            row.handshake,
-            row.died_at,
-        )
+        words::detail(&words::VerdictFacts {
+            verdict: row.verdict,
+            counts: c,
+            src: &src,
+            dst: &dst,
+            port: row.port,
+            answered_by: row.answered_by,
+            refusal: row.refusal,
+            refused_without_ttl: row.refused_without_ttl,
+            icmp: &icmp,
+            handshake: row.handshake,
+            died: row.died_at,
+        })
     };
     let name = |i: u16| {
         ifaces
@@ -320,19 +320,19 @@ fn unexpected_entries(rows: Vec<UnexpectedRow>, cat: &Catalogue) -> Vec<Unexpect
             // What happened to it, in the verdicts' words.
             let o = &u.outcome;
             let icmp: Vec<String> = o.rejections.iter().map(words::rejection).collect();
-            let outcome = words::detail(
-                o.verdict,
-                &o.counts,
-                &side(&u.src),
-                &side(&u.dst),
-                u.port,
-                o.answered_by,
-                o.refusal,
-                o.refused_without_ttl,
-                &icmp,
-                o.handshake,
-                o.died_at,
-            );
+            let outcome = words::detail(&words::VerdictFacts {
+                verdict: o.verdict,
+                counts: &o.counts,
+                src: &side(&u.src),
+                dst: &side(&u.dst),
+                port: u.port,
+                answered_by: o.answered_by,
+                refusal: o.refusal,
+                refused_without_ttl: o.refused_without_ttl,
+                icmp: &icmp,
+                handshake: o.handshake,
+                died: o.died_at,
+            });
             let likely = u.reason == UnexpectedReason::DisabledService
                 && u.established > 0
                 && o.counts.confirmed == 0;

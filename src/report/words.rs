@@ -93,37 +93,27 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// What a row's verdict sentence is made of (an expected flow's or an unexpected one's).
+pub struct VerdictFacts<'a> {
+    pub verdict: Verdict,
+    pub counts: &'a Counts,
+    pub src: &'a Side,
+    pub dst: &'a Side,
+    pub port: u16,
+    pub answered_by: Option<AnsweredBy>,
+    pub refusal: Option<(u8, Option<u8>)>,
+    pub refused_without_ttl: u64,
+    pub icmp: &'a [String],
+    pub handshake: Option<Percentiles>,
+    pub died: Option<DiedAt>,
+}
+
 /// One sentence a person reads, and a second on RSTs taken for spoofed or ignored.
-#[allow(clippy::too_many_arguments)]
-pub fn detail(
-    v: Verdict,
-    c: &Counts,
-    src: &Side,
-    dst: &Side,
-    port: u16,
-    answered_by: Option<AnsweredBy>,
-    refusal: Option<(u8, Option<u8>)>,
-    refused_without_ttl: u64,
-    icmp: &[String],
-    handshake: Option<Percentiles>,
-    died: Option<DiedAt>,
-) -> String {
-    let mut s = verdict_sentence(
-        v,
-        c,
-        src,
-        dst,
-        port,
-        answered_by,
-        refusal,
-        refused_without_ttl,
-        icmp,
-        handshake,
-        died,
-    );
-    if c.ignored_resets > 0 {
+pub fn detail(f: &VerdictFacts<'_>) -> String {
+    let mut s = verdict_sentence(f);
+    if f.counts.ignored_resets > 0 {
         s.push(' ');
-        s.push_str(&ignored_resets(c.ignored_resets));
+        s.push_str(&ignored_resets(f.counts.ignored_resets));
     }
     s
 }
@@ -141,20 +131,20 @@ fn ignored_resets(n: u64) -> String {
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn verdict_sentence(
-    v: Verdict,
-    c: &Counts,
-    src: &Side,
-    dst: &Side,
-    port: u16,
-    answered_by: Option<AnsweredBy>,
-    refusal: Option<(u8, Option<u8>)>,
-    refused_without_ttl: u64,
-    icmp: &[String],
-    handshake: Option<Percentiles>,
-    died: Option<DiedAt>,
-) -> String {
+fn verdict_sentence(f: &VerdictFacts<'_>) -> String {
+    let &VerdictFacts {
+        verdict: v,
+        counts: c,
+        src,
+        dst,
+        port,
+        answered_by,
+        refusal,
+        refused_without_ttl,
+        icmp,
+        handshake,
+        died,
+    } = f;
     // Where the capture's interfaces showed who sent a RST, the sentence says so rather than
     // reading TTLs (they differ from one interface to the next).
     let by_interfaces = |how: Stopped| died.filter(|d| d.how == how).map(|d| d.place);
