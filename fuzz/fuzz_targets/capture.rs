@@ -16,23 +16,9 @@ use exflow::report::{build, markdown, table};
 use exflow::source::file::read_files;
 use exflow::source::Frame;
 use libfuzzer_sys::fuzz_target;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
-fn temp_path() -> &'static str {
-    static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let shm = PathBuf::from("/dev/shm");
-        let dir = if shm.is_dir() {
-            shm
-        } else {
-            std::env::temp_dir()
-        };
-        dir.join(format!("exflow-fuzz-capture-{}", std::process::id()))
-            .to_string_lossy()
-            .into_owned()
-    })
-}
+mod common;
 
 /// A site file from the samples, to classify against besides the inferred site.
 fn sample_site() -> &'static Site {
@@ -71,7 +57,7 @@ fn render_all(report: &exflow::report::model::Report) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let path = temp_path();
+    let path = common::temp_path("capture");
     if std::fs::write(path, data).is_err() {
         return;
     }

@@ -3,6 +3,25 @@
 #![allow(dead_code)]
 
 use exflow::flow::{ConnRecord, ConnState};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The one temp file per process a target writes its inputs to (`read_files` takes paths), in
+/// /dev/shm when there is one.
+pub fn temp_path(target: &str) -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let shm = PathBuf::from("/dev/shm");
+        let dir = if shm.is_dir() {
+            shm
+        } else {
+            std::env::temp_dir()
+        };
+        dir.join(format!("exflow-fuzz-{target}-{}", std::process::id()))
+            .to_string_lossy()
+            .into_owned()
+    })
+}
 
 /// Zeek's history letters (and `^`, its flip mark): all exflow may emit.
 pub const HISTORY_LETTERS: &str = "^sShHaAdDfFrRcCgGtTwWiIqQ";

@@ -15,25 +15,8 @@ use exflow::source::file::{read_files, MAX_INTERFACES};
 use exflow::source::filter::Filter;
 use exflow::source::Frame;
 use libfuzzer_sys::fuzz_target;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
 mod common;
-
-fn temp_path() -> &'static str {
-    static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let shm = PathBuf::from("/dev/shm");
-        let dir = if shm.is_dir() {
-            shm
-        } else {
-            std::env::temp_dir()
-        };
-        dir.join(format!("exflow-fuzz-pcapng-clock-{}", std::process::id()))
-            .to_string_lossy()
-            .into_owned()
-    })
-}
 
 /// Reads the script's bytes in order (zeros past the end).
 struct Script<'a>(&'a [u8]);
@@ -195,7 +178,7 @@ fn build(data: &[u8]) -> Vec<u8> {
 
 fuzz_target!(|data: &[u8]| {
     let bytes = build(data);
-    let path = temp_path();
+    let path = common::temp_path("pcapng-clock");
     if std::fs::write(path, &bytes).is_err() {
         return;
     }
