@@ -14,7 +14,7 @@ use crate::flow::import::{self, merge::SensorMerge};
 use crate::flow::nat::NatMap;
 use crate::flow::payload::Gate;
 use crate::flow::reorder::{self, Reorder};
-use crate::flow::{ConnRecord, FlowConfig, FlowTable, SimOpen, Sink};
+use crate::flow::{ConnRecord, FlowConfig, FlowTable, Sink};
 use crate::report::jsonl;
 use crate::report::progress::Progress;
 use crate::report::words;
@@ -67,7 +67,7 @@ impl Roles {
     /// anything none of Exchange's business, `None`. Once per connection, never per packet
     /// (an allocation only for unexpected traffic on an Exchange host).
     pub fn of(&self, r: &ConnRecord) -> Option<&'static str> {
-        self.name(self.index(&conv_key(r)))
+        self.name(self.index(&ConvKey::of(r)))
     }
 
     /// The catalogue index of a conversation's role.
@@ -106,7 +106,7 @@ impl RoleCache {
     }
 
     fn of(&mut self, r: &ConnRecord) -> Option<&'static str> {
-        let k = conv_key(r);
+        let k = ConvKey::of(r);
         let i = match self.known.get(&k) {
             Some(&i) => i,
             None => {
@@ -119,28 +119,6 @@ impl RoleCache {
             }
         };
         self.roles.name(i)
-    }
-}
-
-/// A connection's conversation, oriented as the aggregator orients it (`Aggregator::conn`):
-/// the connection a crossing SYN began (a simultaneous open) belongs to the first SYN's
-/// sender, its responder; every other record, the first half of a simultaneous open
-/// included, to its originator.
-fn conv_key(r: &ConnRecord) -> ConvKey {
-    if r.sim_open == SimOpen::Crossing {
-        ConvKey {
-            proto: r.proto,
-            orig: r.resp.ip(),
-            resp: r.orig.ip(),
-            port: r.orig.port(),
-        }
-    } else {
-        ConvKey {
-            proto: r.proto,
-            orig: r.orig.ip(),
-            resp: r.resp.ip(),
-            port: r.resp.port(),
-        }
     }
 }
 

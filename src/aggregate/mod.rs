@@ -286,18 +286,8 @@ impl Sink for Aggregator {
             // The first half of a simultaneous open: its attempt is the next record's.
             return;
         }
-        let mut key = GroupKey {
-            proto: r.proto,
-            orig: r.orig.ip(),
-            resp: r.resp.ip(),
-            port: r.resp.port(),
-        };
-        if r.sim_open == SimOpen::Crossing {
-            // Begun by the server's crossing SYN: the client is the first SYN's sender.
-            key.orig = r.resp.ip();
-            key.resp = r.orig.ip();
-            key.port = r.orig.port();
-        }
+        // Begun by the server's crossing SYN: the client is the first SYN's sender.
+        let mut key = GroupKey::of(r);
         let o = Evidence::of(r);
         let mut folded = false;
         let mut dest_folded = false;

@@ -5,6 +5,7 @@
 
 use super::catalogue::{Catalogue, HostRole, Place, Proto, Role, Zone};
 use super::site::Site;
+use crate::flow::{ConnRecord, SimOpen};
 use std::net::IpAddr;
 
 /// A conversation: every connection from one address to one service of another.
@@ -14,6 +15,30 @@ pub struct ConvKey {
     pub orig: IpAddr,
     pub resp: IpAddr,
     pub port: u16,
+}
+
+impl ConvKey {
+    /// A finished connection's conversation: its originator to its responder's port, except
+    /// for the connection a crossing SYN began (a simultaneous open), which belongs to the
+    /// first SYN's sender (its responder here). The report's rows and the `--flows` lines'
+    /// `role` orient connections this one way.
+    pub fn of(r: &ConnRecord) -> ConvKey {
+        if r.sim_open == SimOpen::Crossing {
+            ConvKey {
+                proto: r.proto,
+                orig: r.resp.ip(),
+                resp: r.orig.ip(),
+                port: r.orig.port(),
+            }
+        } else {
+            ConvKey {
+                proto: r.proto,
+                orig: r.orig.ip(),
+                resp: r.resp.ip(),
+                port: r.resp.port(),
+            }
+        }
+    }
 }
 
 /// One side of a flow: a zone, and where a concrete host is meant, its role and address.
