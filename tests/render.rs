@@ -1113,6 +1113,114 @@ fn live_view_shows_failures_first_and_counts_what_did_not_fit() {
     assert!(failed.is_some() && row > failed, "{lines:#?}");
 }
 
+fn svc(name: &'static str, evidence: &'static str, a: u64, e: u64) -> ServiceEntry {
+    ServiceEntry {
+        name,
+        evidence,
+        attempts: a,
+        established: e,
+    }
+}
+
+/// The live report with services: the cut row's autodiscover filtered by name, an unexpected
+/// row's split too, an ok row's services all through (no line), and a long split that cannot
+/// fit one line.
+fn live_report_with_services() -> Report {
+    let mut r = live_report();
+    let cut = r
+        .expected
+        .iter_mut()
+        .find(|e| e.verdict == Verdict::Cut)
+        .unwrap();
+    cut.services = vec![svc("autodiscover", "sni", 5, 0), svc("owa", "sni", 12, 12)];
+    let ok = r
+        .expected
+        .iter_mut()
+        .find(|e| e.verdict == Verdict::Ok)
+        .unwrap();
+    ok.services = vec![svc("ews", "http", 4, 4), svc("owa", "http", 2, 2)];
+    r.unexpected[0].services = vec![svc("oab", "http", 3, 3), svc("other", "http", 2, 0)];
+    let flaky = r
+        .expected
+        .iter_mut()
+        .find(|e| e.verdict == Verdict::Flaky)
+        .unwrap();
+    flaky.services = [
+        "activesync",
+        "autodiscover",
+        "ecp",
+        "ews",
+        "mapi",
+        "oab",
+        "owa",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, n)| svc(n, "sni", 100 + i as u64, (i % 2) as u64 * 100))
+    .collect();
+    r
+}
+
+#[test]
+fn live_view_shows_each_split_row_s_services_on_one_line() {
+    let r = live_report_with_services();
+    for (width, rows) in [(80, 40), (120, 60), (60, 30)] {
+        let lines = view(&r, width, rows, false);
+        let text = lines.join("\n");
+        let notes: Vec<&String> = lines.iter().filter(|l| l.contains("by service:")).collect();
+        // The cut row, the flaky row and the unexpected row: not the ok row (all through).
+        assert_eq!(notes.len(), 3, "{width}x{rows}:\n{text}");
+        for n in &notes {
+            assert!(n.chars().count() <= width, "{n:?}");
+        }
+        let under = |row: &str| {
+            let at = lines
+                .iter()
+                .position(|l| {
+                    // A port ("110/tcp") or a verdict.
+                    if row.contains('/') {
+                        l.contains(row)
+                    } else {
+                        has_verdict(l, row)
+                    }
+                })
+                .unwrap_or_else(|| panic!("no {row:?} in\n{text}"));
+            lines[at + 1..]
+                .iter()
+                .take_while(|l| l.starts_with("    "))
+                .find(|l| l.contains("by service:"))
+                .cloned()
+        };
+        let cut = under("cut").unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            cut.contains("autodiscover 0/5 established, owa 12/12"),
+            "{text}"
+        );
+        let pop = under("110/tcp").unwrap_or_else(|| panic!("{text}"));
+        assert!(pop.contains("oab 3/3 established, other 0/2"), "{text}");
+        // Seven services do not fit one line: cut with "…", not wrapped.
+        let flaky = under("flaky").unwrap_or_else(|| panic!("{text}"));
+        assert!(flaky.ends_with('…'), "{flaky:?}");
+        assert!(flaky.contains("activesync 0/100 established"), "{flaky:?}");
+    }
+    // The services lines come before the detail sentences and the fixes: on the shortest
+    // screen that shows all three, there is no room for those.
+    let shortest = (3..200)
+        .map(|rows| view(&r, 80, rows, false))
+        .find(|l| l.iter().filter(|l| l.contains("by service:")).count() == 3)
+        .expect("a screen that shows the three services lines");
+    let text = shortest.join("\n");
+    assert!(
+        !text.contains("fix:") && !text.contains("reset mid-stream by something"),
+        "{text}"
+    );
+    for color in [false, true] {
+        for line in view(&r, 80, 40, color) {
+            assert!(strip_sgr(&line).chars().count() <= 80, "{line:?}");
+        }
+    }
+}
+
 const FAILED_WORDS: [&str; 5] = ["blocked", "refused", "rejected", "flaky", "cut"];
 
 /// Whether a table row shows this verdict (a column of its own).

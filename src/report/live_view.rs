@@ -6,8 +6,9 @@
 //!   report;
 //! - the verdict summary;
 //! - failed flows, then unsupported restrictions, then unexpected flows (their rows first;
-//!   then, as room allows, the detail and the fix under each failed row);
-//! - the other expected flows as room allows;
+//!   then, as room allows, one "by service:" line under each row whose Exchange services
+//!   fared differently, then the detail and the fix under each failed row);
+//! - the other expected flows as room allows (and their "by service:" lines);
 //! - what did not fit, counted on the last line.
 //!
 //! The same promises as the table's: no line wider than the terminal, and never more lines
@@ -95,10 +96,17 @@ pub fn render(report: &Report, status: &Status, opts: &TableOptions, rows: usize
             }
         }
     }
+    // Under those rows, where their services fared differently, the services: one line each.
+    for part in parts.iter_mut().take(3) {
+        part.show_services(&mut room);
+    }
     // The detail and the fix under the failed rows shown.
     for part in parts.iter_mut().take(2) {
         for i in 0..part.shown {
             for n in 0..part.rows[i].notes.len() {
+                if part.notes.contains(&(i, n)) {
+                    continue;
+                }
                 let need = part.rows[i].notes[n].len();
                 if need <= room {
                     room -= need;
@@ -107,10 +115,11 @@ pub fn render(report: &Report, status: &Status, opts: &TableOptions, rows: usize
             }
         }
     }
-    // The other expected flows.
+    // The other expected flows, then their services.
     if parts.iter().take(3).all(|p| p.shown == p.rows.len()) {
         if let Some(rest) = parts.get_mut(3) {
             while rest.shown < rest.rows.len() && rest.show_next(&mut room) {}
+            rest.show_services(&mut room);
         }
     }
 
@@ -123,7 +132,12 @@ pub fn render(report: &Report, status: &Status, opts: &TableOptions, rows: usize
         for (i, row) in part.rows.iter().take(part.shown).enumerate() {
             lines.push(row.main.clone());
             for (n, note) in row.notes.iter().enumerate() {
-                if part.notes.contains(&(i, n)) {
+                if !part.notes.contains(&(i, n)) {
+                    continue;
+                }
+                if row.services == Some(n) {
+                    lines.push(one_line(note, width, opts.color));
+                } else {
                     lines.extend(note.iter().cloned());
                 }
             }
@@ -175,6 +189,21 @@ fn is_failed(v: Verdict) -> bool {
     )
 }
 
+/// A note as one line at most `width` wide: its wrapped lines joined again, cut with "…"
+/// where they do not fit.
+fn one_line(note: &[String], width: usize, color: bool) -> String {
+    let mut line = String::new();
+    for (i, l) in note.iter().enumerate() {
+        if i == 0 {
+            line.push_str(l.trim_end());
+        } else {
+            line.push(' ');
+            line.push_str(l.trim());
+        }
+    }
+    clip_line(&line, width, color)
+}
+
 /// A section of the view: its rows, how many are shown, and which of their notes.
 struct Part {
     title: &'static str,
@@ -206,6 +235,19 @@ impl Part {
         *room -= need;
         self.shown += 1;
         true
+    }
+
+    /// Shows the services note (one line) of each row shown that has one, as room allows.
+    fn show_services(&mut self, room: &mut usize) {
+        for (i, row) in self.rows.iter().take(self.shown).enumerate() {
+            if let Some(n) = row.services {
+                if *room == 0 {
+                    return;
+                }
+                *room -= 1;
+                self.notes.push((i, n));
+            }
+        }
     }
 }
 

@@ -220,7 +220,7 @@ fn flow_table_of(entries: &[&FlowEntry]) -> Table {
         }
         if let Some(line) = super::words::services_line(&e.services) {
             row.notes
-                .push(Note::labelled("by service:", Style::Plain, line));
+                .push(Note::labelled(BY_SERVICE, Style::Plain, line));
         }
         if let Some(fix) = &e.fix {
             row.notes
@@ -276,7 +276,7 @@ fn unexpected_table_of(r: &Report) -> Table {
         }
         if let Some(line) = super::words::services_line(&u.services) {
             row.notes
-                .push(Note::labelled("by service:", Style::Plain, line));
+                .push(Note::labelled(BY_SERVICE, Style::Plain, line));
         }
         row.notes.push(Note::labelled(
             "example:",
@@ -632,7 +632,12 @@ impl Note {
 pub(crate) struct RowLines {
     pub(crate) main: String,
     pub(crate) notes: Vec<Vec<String>>,
+    /// Which of `notes` is the "by service:" one, if any.
+    pub(crate) services: Option<usize>,
 }
+
+/// The label of the note that splits a row's connections by Exchange service.
+const BY_SERVICE: &str = "by service:";
 
 /// A table as drawn: its heading line and its rows.
 pub(crate) struct Drawn {
@@ -792,10 +797,18 @@ impl Table {
                     notes.push(Note::plain(cell.text.clone()).lines(p, width));
                 }
             }
+            let mut services = None;
             for note in &row.notes {
+                if note.label == BY_SERVICE {
+                    services = Some(notes.len());
+                }
                 notes.push(note.lines(p, width));
             }
-            rows.push(RowLines { main, notes });
+            rows.push(RowLines {
+                main,
+                notes,
+                services,
+            });
         }
         Drawn { head, rows }
     }
