@@ -271,7 +271,20 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
         ignored_resets: 0,
         mail_sessions: 0,
         mail_refused: 0,
-        services: vec![],
+        services: vec![
+            ServiceEntry {
+                name: evil,
+                evidence: "sni",
+                attempts: 2,
+                established: 0,
+            },
+            ServiceEntry {
+                name: "owa",
+                evidence: evil,
+                attempts: 1,
+                established: 1,
+            },
+        ],
         handshake_ms: None,
         verdict: Verdict::Blocked,
         answered_by: None,
@@ -329,7 +342,20 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
                 history: evil.into(),
             },
             detail: evil.into(),
-            services: vec![],
+            services: vec![
+                ServiceEntry {
+                    name: evil,
+                    evidence: "sni",
+                    attempts: 2,
+                    established: 0,
+                },
+                ServiceEntry {
+                    name: "owa",
+                    evidence: evil,
+                    attempts: 1,
+                    established: 1,
+                },
+            ],
         }],
         unsupported_restrictions: vec![],
         scans: vec![Scan {
@@ -366,6 +392,17 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
     assert_eq!(arrows(&doc, "flow unexpected"), 1);
     assert_eq!(count(&doc, "<tr class=\"fix\">"), 1);
     assert!(doc.contains("no allow rule can be written"), "{doc}");
+    // The services: a "by service:" line in the expected and the unexpected row (they fared
+    // differently), and the evidence lists each in full, escaped like the rest.
+    assert_eq!(count(&doc, "by service: "), 2, "{doc}");
+    assert!(
+        doc.contains("<dt>By service</dt><dd>&quot;&gt;&lt;script&gt;"),
+        "{doc}"
+    );
+    assert!(
+        doc.contains(", by TLS server name: 0 of 2 handshakes completed<br>owa, by &quot;&gt;"),
+        "{doc}"
+    );
 }
 
 /// A browser, when one is installed: Debian's `chromium` (CI installs it).

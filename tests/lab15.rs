@@ -635,18 +635,59 @@ fn https_and_http_rows_split_by_exchange_service() {
             }
         }
         assert_eq!(got, want, "{name}: services by port, name and evidence");
-        let table = exflow(&[
-            "analyze",
-            &format!("samples/{name}.pcap"),
-            "--site",
-            &format!("samples/{name}.site.toml"),
-        ]);
-        let table = String::from_utf8_lossy(&table.stdout).to_string();
+        let as_format = |format: &str| {
+            let o = exflow(&[
+                "analyze",
+                &format!("samples/{name}.pcap"),
+                "--site",
+                &format!("samples/{name}.site.toml"),
+                "--format",
+                format,
+            ]);
+            String::from_utf8_lossy(&o.stdout).to_string()
+        };
+        let table = as_format("table");
         assert_eq!(
             table.contains("by service:"),
             name == "tls-by-name",
             "{name}:\n{table}"
         );
+        // Every view's "by service" line names catalogue services (or "other") only: never
+        // the server names or hosts of the wire.
+        let md = as_format("md");
+        let html = as_format("html");
+        for (format, text, marker) in [
+            ("table", &table, "by service: "),
+            ("md", &md, "y service: "),
+            ("html", &html, "by service: "),
+        ] {
+            for line in text.lines().filter(|l| l.contains(marker)) {
+                let list = line.split(marker).nth(1).unwrap_or_default();
+                let list = list.split(['<', '|']).next().unwrap_or_default();
+                for part in list.trim_end_matches(['.', ' ']).split(", ") {
+                    let svc = part.split(' ').next().unwrap_or_default();
+                    assert!(
+                        SERVICES.contains(&svc),
+                        "{name} {format}: {svc:?} in {line:?}"
+                    );
+                }
+            }
+            assert_eq!(
+                text.contains(marker),
+                name == "tls-by-name",
+                "{name} {format}:\n{text}"
+            );
+        }
+        // The HTML evidence of the failed 443 row lists its services in full.
+        if name == "tls-by-name" {
+            let (a, e) = want[&(443, "autodiscover".into(), "sni".into())];
+            let full = format!("autodiscover, by TLS server name: {e} of {a} handshakes completed");
+            assert!(html.contains(&full), "{full:?} not in\n{html}");
+            assert!(
+                html.contains("<dt>By service</dt>"),
+                "no services in the evidence:\n{html}"
+            );
+        }
     }
     // The script's own numbers, spelt out: two autodiscover attempts reset, the other name
     // through, the nine virtual directories of HTTP_VDIRS each once by HTTP.

@@ -1221,6 +1221,30 @@ fn live_view_shows_each_split_row_s_services_on_one_line() {
     }
 }
 
+#[test]
+fn markdown_shows_services_of_expected_and_unexpected_rows_alike() {
+    let r = live_report_with_services();
+    let md = markdown::render(&r);
+    let row = |start: &str| {
+        md.lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no row {start:?} in\n{md}"))
+            .to_string()
+    };
+    assert!(
+        row("| 110/tcp |").contains("By service: oab 3/3 established, other 0/2."),
+        "{md}"
+    );
+    assert!(
+        row("| https-client | 443/tcp | internet |")
+            .contains("By service: autodiscover 0/5 established, owa 12/12."),
+        "{md}"
+    );
+    // All through: no line. The unexpected LDAP row has no services.
+    assert_eq!(md.matches("y service: ").count(), 3, "{md}");
+    assert_md_tables_intact(&md);
+}
+
 const FAILED_WORDS: [&str; 5] = ["blocked", "refused", "rejected", "flaky", "cut"];
 
 /// Whether a table row shows this verdict (a column of its own).

@@ -11,7 +11,7 @@
 //! `:` of `://`): it reads the same, and links or notifies no one.
 
 use super::document::{self, Section};
-use super::model::{Fix, FlowEntry, Report};
+use super::model::{Fix, FlowEntry, Report, ServiceEntry};
 use super::terminal::sanitize;
 use super::words::{
     anomalies_label, bytes_label, entry_detail, example_text, failures_words, filter_label,
@@ -115,7 +115,12 @@ fn unexpected(out: &mut String, r: &Report) {
                 format!("{}/{}", u.attempts, u.established),
                 md_escape(&utc(u.first_ts)),
                 md_escape(&example_text(&u.example)),
-                dash_if_empty(md(&u.detail)),
+                with_services(
+                    Some(u.detail.trim())
+                        .filter(|d| !d.is_empty())
+                        .map(str::to_string),
+                    &u.services,
+                ),
             ],
         );
     }
@@ -408,8 +413,14 @@ fn md_escape(s: &str) -> String {
 /// A flow's detail cell: its problem sentence and, where services fared differently, the
 /// services line ("by service: autodiscover 0/5 established, owa 12/12").
 fn detail_cell(e: &FlowEntry) -> String {
-    let by_service = super::words::services_line(&e.services);
-    match (entry_detail(e), by_service) {
+    with_services(entry_detail(e), &e.services)
+}
+
+/// A detail cell: the sentence (if any) and, where services fared differently, the services
+/// line.
+fn with_services(detail: Option<String>, services: &[ServiceEntry]) -> String {
+    let by_service = super::words::services_line(services);
+    match (detail, by_service) {
         (None, None) => "-".to_string(),
         (Some(d), None) => md_escape(&d),
         (None, Some(l)) => md_escape(&format!("by service: {l}")),

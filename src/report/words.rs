@@ -698,6 +698,30 @@ pub(crate) fn services_line(services: &[ServiceEntry]) -> Option<String> {
     Some(parts.join(", "))
 }
 
+/// One service of a row in full, for the HTML evidence: its name, what told it and how
+/// many of its connections went through, in the words of that evidence ("autodiscover, by
+/// TLS server name: 0 of 2 handshakes completed"; "owa, by HTTP request: 3 of 3
+/// answered"). Sanitised.
+pub(crate) fn service_words(s: &ServiceEntry) -> String {
+    let (by, through) = match s.evidence {
+        "sni" => ("TLS server name", "handshake"),
+        "http" => ("HTTP request", "request"),
+        other => (other, "connection"),
+    };
+    let done = match s.evidence {
+        "sni" => "completed",
+        "http" => "answered",
+        _ => "established",
+    };
+    sanitize(&format!(
+        "{}, by {by}: {} of {} {through}{} {done}",
+        s.name,
+        s.established,
+        s.attempts,
+        plural_s(s.attempts as usize),
+    ))
+}
+
 /// The detail sentence of a problem entry (None for ok and not seen, and when empty).
 /// Sanitised.
 pub(crate) fn entry_detail(e: &FlowEntry) -> Option<String> {

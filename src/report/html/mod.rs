@@ -15,16 +15,16 @@
 mod diagram;
 
 use super::document::{self, Section};
-use super::model::{FlowEntry, Report, Side, Unexpected, Verdict};
+use super::model::{FlowEntry, Report, ServiceEntry, Side, Unexpected, Verdict};
 use super::rules::nft;
 use super::rules::plan::{self, FailedFlow, Rule, SideRef};
 use super::rules::{describe, one_line};
 use super::terminal::sanitize;
 use super::words::{
     anomalies_label, bytes_label, entry_note, example_text, failures_words, interfaces_label,
-    ms_figure, open_ports, port_label, proto_port, reason_label, reordered_label, services_line,
-    side_label, sorted_entries, summary_text, time_span, topology_source, tunnels_label, utc,
-    verdict_label,
+    ms_figure, open_ports, port_label, proto_port, reason_label, reordered_label, service_words,
+    services_line, side_label, sorted_entries, summary_text, time_span, topology_source,
+    tunnels_label, utc, verdict_label,
 };
 use super::words::{dash_if_empty, files_inline, list_limited};
 use crate::classify::catalogue::Catalogue;
@@ -455,19 +455,12 @@ fn flow_table(out: &mut String, rows: &[Numbered<'_>]) {
     for n in rows {
         let e = n.entry;
         let vc = verdict_class(e.verdict);
-        let mut detail = match entry_note(e) {
-            Some(d) => esc(&d),
-            None if e.out_of_view => esc(&out_of_view_note(e)),
-            None => "-".to_string(),
+        let detail = match entry_note(e) {
+            Some(d) => Some(esc(&d)),
+            None if e.out_of_view => Some(esc(&out_of_view_note(e))),
+            None => None,
         };
-        if let Some(line) = services_line(&e.services) {
-            let line = esc(&format!("by service: {line}"));
-            detail = if detail == "-" {
-                line
-            } else {
-                format!("{detail}<br>{line}")
-            };
-        }
+        let detail = detail_with_services(detail, &e.services);
         let _ = writeln!(
             out,
             "<tr id=\"{}\"><td class=\"num\">{}</td><td class=\"keep\">{}</td>\
@@ -504,6 +497,18 @@ fn flow_table(out: &mut String, rows: &[Numbered<'_>]) {
         }
     }
     out.push_str("</tbody>\n</table>\n");
+}
+
+/// A detail cell (HTML): the sentence, already escaped, if any, and under it, where the
+/// services fared differently, the services line.
+fn detail_with_services(detail: Option<String>, services: &[ServiceEntry]) -> String {
+    let line = services_line(services).map(|l| esc(&format!("by service: {l}")));
+    match (detail, line) {
+        (None, None) => "-".to_string(),
+        (Some(d), None) => d,
+        (None, Some(l)) => l,
+        (Some(d), Some(l)) => format!("{d}<br>{l}"),
+    }
 }
 
 /// Why a flow is not seen when the capture point cannot see where it comes from.
@@ -670,6 +675,10 @@ fn evidence(out: &mut String, r: &Report, site: &Site, rows: &[Numbered<'_>]) {
             let codes: Vec<String> = e.icmp.iter().map(|c| h(c)).collect();
             let _ = writeln!(out, "<dt>ICMP</dt><dd>{}</dd>", codes.join(", "));
         }
+        if !e.services.is_empty() {
+            let each: Vec<String> = e.services.iter().map(|s| esc(&service_words(s))).collect();
+            let _ = writeln!(out, "<dt>By service</dt><dd>{}</dd>", each.join("<br>"));
+        }
         if let Some(p) = e.handshake_ms {
             let _ = writeln!(
                 out,
@@ -762,11 +771,10 @@ fn unexpected_row(out: &mut String, i: usize, u: &Unexpected) {
         u.established,
         esc(&utc(u.first_ts)),
         esc(&example_text(&u.example)),
-        if u.detail.trim().is_empty() {
-            "-".to_string()
-        } else {
-            h(&u.detail)
-        },
+        detail_with_services(
+            (!u.detail.trim().is_empty()).then(|| h(&u.detail)),
+            &u.services
+        ),
         n = i + 1,
     );
 }
