@@ -402,8 +402,11 @@ impl Engine {
     }
 
     /// The site the `--flows` lines' `role` is classified against (`None`: every `role`
-    /// is `null`).
+    /// is `null`); its catalogue also names the aggregator's Exchange services.
     pub fn set_roles(&mut self, roles: Option<Roles>) {
+        if let Some(r) = &roles {
+            self.tracker.sink.agg.set_catalogue(r.catalogue);
+        }
         self.tracker.sink.roles = roles.map(RoleCache::new);
     }
 

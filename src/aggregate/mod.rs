@@ -255,6 +255,10 @@ pub struct Aggregator {
     /// The Exchange services the connections' server names and HTTP requests named, per
     /// conversation.
     services: services::Services,
+    /// The catalogue that names those services (the embedded one unless
+    /// [`Aggregator::set_catalogue`] gave another); `None` only when the embedded one fails
+    /// to load, and then no service is counted (exflow stops on that error before a run).
+    catalogue: Option<&'static Catalogue>,
 }
 
 /// Conversations whose destination (or port too) was folded past the aggregator's caps.
@@ -335,7 +339,9 @@ impl Sink for Aggregator {
         g.add(r, &o);
         self.looks.add(&key, r);
         self.gaps.add(&key, r);
-        self.services.add(&key, r);
+        if let Some(cat) = self.catalogue {
+            self.services.add(&key, r, cat);
+        }
     }
 }
 
@@ -356,7 +362,14 @@ impl Aggregator {
             looks: findings::Looks::default(),
             gaps: idle::Gaps::default(),
             services: services::Services::default(),
+            catalogue: Catalogue::embedded().ok(),
         }
+    }
+
+    /// Names the Exchange services of the connections to come from `cat`: the catalogue the
+    /// report is judged against ([`Aggregator::finalize`] should be given the same one).
+    pub fn set_catalogue(&mut self, cat: &'static Catalogue) {
+        self.catalogue = Some(cat);
     }
 
     pub fn groups(&self) -> impl Iterator<Item = (&GroupKey, &Group)> {

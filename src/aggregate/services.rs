@@ -81,27 +81,27 @@ pub fn sort(list: &mut [ServiceCount]) {
     });
 }
 
-/// The service a finished connection's look names, by what, and whether it went through;
-/// `None` when it has no server name and no HTTP request. No allocation: names are borrowed
-/// from the embedded catalogue.
-pub fn of(r: &ConnRecord) -> Option<(&'static str, ServiceEvidence, bool)> {
+/// The service a finished connection's look names in `cat` (the catalogue the aggregator
+/// was given), by what, and whether it went through; `None` when it has no server name and
+/// no HTTP request. No allocation: names are borrowed from `cat`; a name or path that names
+/// none of its services is [`OTHER`], never the wire's own text.
+pub fn of<'c>(r: &ConnRecord, cat: &'c Catalogue) -> Option<(&'c str, ServiceEvidence, bool)> {
     let look = r.look.as_deref()?;
-    let cat = Catalogue::embedded().ok();
     match look {
         Facts::Tls(t) if !t.sni.is_empty() => {
             let name = std::str::from_utf8(t.sni.bytes())
                 .ok()
-                .and_then(|n| cat?.service_of_name(n));
+                .and_then(|n| cat.service_of_name(n));
             Some((name.unwrap_or(OTHER), ServiceEvidence::Sni, t.server_hello))
         }
         Facts::Http(h) if !h.path.is_empty() || !h.host.is_empty() => {
             let by_path = std::str::from_utf8(h.path.bytes())
                 .ok()
-                .and_then(|p| cat?.service_of_path(p));
+                .and_then(|p| cat.service_of_path(p));
             let name = by_path.or_else(|| {
                 std::str::from_utf8(h.host.bytes())
                     .ok()
-                    .and_then(|n| cat?.service_of_name(n))
+                    .and_then(|n| cat.service_of_name(n))
             });
             Some((name.unwrap_or(OTHER), ServiceEvidence::Http, h.status != 0))
         }
@@ -116,9 +116,10 @@ pub struct Services {
 }
 
 impl Services {
-    /// A finished connection (those without a server name or HTTP request cost nothing).
-    pub fn add(&mut self, key: &GroupKey, r: &ConnRecord) {
-        if let Some((name, evidence, through)) = of(r) {
+    /// A finished connection, its service named from `cat`, the aggregator's catalogue
+    /// (those without a server name or HTTP request cost nothing).
+    pub fn add(&mut self, key: &GroupKey, r: &ConnRecord, cat: &'static Catalogue) {
+        if let Some((name, evidence, through)) = of(r, cat) {
             let c = ServiceCount {
                 name,
                 evidence,
@@ -174,6 +175,125 @@ impl Services {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::catalogue::{HostRole, Profile, EMBEDDED_TOML};
+    use crate::decode::Proto;
+    use crate::flow::payload::tls::TlsFacts;
+    use crate::flow::payload::HttpFacts;
+    use crate::flow::{ConnState, Endpoint, Sink};
+
+    /// The embedded catalogue and one service more (Skype for Business' discovery, which
+    /// Exchange does not serve), named by a server name and a path.
+    fn with_lync() -> &'static Catalogue {
+        let text = format!(
+            "{EMBEDDED_TOML}\n[[service]]\nname = \"lync\"\npaths = [\"/lync\"]\n\
+             names = [\"lyncdiscover.\"]\nsources = [{{ seed = \"001\", claim = \"a test\" }}]\n"
+        );
+        // A 'static catalogue as the pipeline's are (the embedded one lives for the run).
+        Box::leak(Box::new(Catalogue::from_toml(&text).expect("catalogue")))
+    }
+
+    /// A connection from the internet to 198.51.100.10:`port` that completed, with `look`.
+    fn conn(port: u16, look: Facts) -> ConnRecord {
+        let mut r = crate::flow::import::blank(
+            Endpoint::new([203, 0, 113, 10].into(), 40000),
+            Endpoint::new([198, 51, 100, 10].into(), port),
+            Proto::Tcp,
+        );
+        r.history.set("ShADadFf");
+        r.conn_state = ConnState::SF;
+        r.orig_stats.pkts = 6;
+        r.resp_stats.pkts = 6;
+        r.look = Some(Box::new(look));
+        r
+    }
+
+    fn tls(sni: &str, through: bool) -> Facts {
+        let mut t = TlsFacts {
+            client_hello: true,
+            server_hello: through,
+            server_seen: true,
+            ..TlsFacts::default()
+        };
+        t.sni.set(sni.as_bytes());
+        Facts::Tls(t)
+    }
+
+    fn http(path: &str, host: &str) -> Facts {
+        let mut h = HttpFacts {
+            status: 200,
+            ..HttpFacts::default()
+        };
+        h.method.set(b"GET");
+        h.path.set(path.as_bytes());
+        h.host.set(host.as_bytes());
+        Facts::Http(h)
+    }
+
+    #[test]
+    fn the_catalogue_given_names_the_service() {
+        let lync = with_lync();
+        let embedded = Catalogue::embedded().unwrap();
+        let r = conn(443, tls("lyncdiscover.example.test", false));
+        assert_eq!(of(&r, lync), Some(("lync", ServiceEvidence::Sni, false)));
+        assert_eq!(of(&r, embedded), Some((OTHER, ServiceEvidence::Sni, false)));
+        // Both know autodiscover.
+        let r = conn(443, tls("Autodiscover.example.test", true));
+        assert_eq!(
+            of(&r, lync),
+            Some(("autodiscover", ServiceEvidence::Sni, true))
+        );
+        // By path, else by Host.
+        let r = conn(80, http("/lync/meet?x=1", "www.example.test"));
+        assert_eq!(of(&r, lync), Some(("lync", ServiceEvidence::Http, true)));
+        assert_eq!(of(&r, embedded), Some((OTHER, ServiceEvidence::Http, true)));
+        let r = conn(80, http("/", "lyncdiscover.example.test"));
+        assert_eq!(of(&r, lync), Some(("lync", ServiceEvidence::Http, true)));
+        // A name from the wire is never a service's name.
+        let r = conn(443, tls("owa\u{1b}[31m<x>.example.test", true));
+        assert_eq!(of(&r, lync), Some((OTHER, ServiceEvidence::Sni, true)));
+        // Nothing told: no service.
+        assert_eq!(of(&conn(443, tls("", true)), lync), None);
+        assert_eq!(of(&conn(80, http("", "")), lync), None);
+    }
+
+    /// Through the aggregator: the catalogue it was given names its rows' services.
+    #[test]
+    fn the_aggregator_names_services_from_its_catalogue() {
+        let lync = with_lync();
+        let mut site = Site::new(Profile::Mailbox);
+        site.add_host(HostRole::Mailbox, [198, 51, 100, 10].into());
+        let rows = |cat: &'static Catalogue, set: bool| {
+            let mut agg = super::super::Aggregator::default();
+            if set {
+                agg.set_catalogue(cat);
+            }
+            agg.conn(&conn(443, tls("lyncdiscover.example.test", false)));
+            agg.conn(&conn(443, tls("lyncdiscover.example.test", true)));
+            agg.conn(&conn(443, tls("autodiscover.example.test", true)));
+            let fin = agg.finalize(&site, cat);
+            let row = fin
+                .expected
+                .iter()
+                .find(|e| cat.roles()[e.role].id == "https-client" && !e.services.is_empty())
+                .expect("the https-client row with services");
+            row.services.clone()
+        };
+        assert_eq!(
+            rows(lync, true),
+            vec![
+                c("lync", ServiceEvidence::Sni, 2, 1),
+                c("autodiscover", ServiceEvidence::Sni, 1, 1),
+            ]
+        );
+        // The default, the embedded catalogue, knows no lync.
+        assert_eq!(
+            rows(lync, false),
+            vec![
+                c(OTHER, ServiceEvidence::Sni, 2, 1),
+                c("autodiscover", ServiceEvidence::Sni, 1, 1),
+            ]
+        );
+    }
 
     fn c(name: &'static str, evidence: ServiceEvidence, a: u64, e: u64) -> ServiceCount {
         ServiceCount {
