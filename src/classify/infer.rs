@@ -539,4 +539,112 @@ mod tests {
         assert!(p.client.contains(&443) && p.client.contains(&587));
         assert!(!p.client.contains(&25));
     }
+
+    fn conv(
+        orig: &str,
+        resp: &str,
+        port: u16,
+        ttl: Option<u8>,
+        a: Option<Answers>,
+    ) -> Conversation {
+        Conversation {
+            key: ConvKey {
+                proto: Proto::Tcp,
+                orig: orig.parse().unwrap(),
+                resp: resp.parse().unwrap(),
+                port,
+            },
+            attempts: 1,
+            established: 1,
+            one_sided: 0,
+            resp_ttl: ttl,
+            answers: a.map(Box::new),
+        }
+    }
+
+    fn text<const N: usize>(s: &str) -> Text<N> {
+        let mut t = Text::default();
+        t.set(s.as_bytes());
+        t
+    }
+
+    #[test]
+    fn exchange_s_own_signs_are_said_of_the_hosts_taken_for_exchange_servers_only() {
+        let cat = Catalogue::embedded().unwrap();
+        let exchange = Answers {
+            smtp_banner: text("mx.example.test Microsoft ESMTP MAIL Service ready at Mon"),
+            ..Answers::default()
+        };
+        let web = Answers {
+            http_server: text("Microsoft-IIS/10.0"),
+            http_headers: text("X-CalculatedBETarget,x-owa-version,X-Other"),
+            ..Answers::default()
+        };
+        let convs = vec![
+            // 198.51.100.10: a Mailbox (client ports), Exchange's greeting and headers, a
+            // Windows TTL.
+            conv(
+                "203.0.113.5",
+                "198.51.100.10",
+                25,
+                Some(118),
+                Some(exchange),
+            ),
+            conv("203.0.113.5", "198.51.100.10", 443, Some(118), Some(web)),
+            conv("203.0.113.6", "198.51.100.10", 587, Some(118), None),
+            // 198.51.100.20: a Mailbox with Linux's TTL and a greeting that names no Exchange.
+            conv("203.0.113.5", "198.51.100.20", 443, Some(63), None),
+            conv(
+                "203.0.113.7",
+                "198.51.100.20",
+                25,
+                Some(63),
+                Some(Answers {
+                    smtp_banner: text("mx2 ESMTP Postfix"),
+                    ..Answers::default()
+                }),
+            ),
+            // 192.0.2.99: the site's mail goes to it (a partner's Exchange): no sign said.
+            conv("198.51.100.10", "192.0.2.99", 25, Some(110), Some(exchange)),
+        ];
+        let inf = infer(&convs, cat);
+        let signs: Vec<&Reason> = inf
+            .reasons
+            .iter()
+            .filter(|r| matches!(r, Reason::Signs(..)))
+            .collect();
+        let want = SignsSeen {
+            banner: Some((25, "Microsoft ESMTP MAIL Service".into())),
+            server: Some((443, "Microsoft-IIS".into())),
+            headers: Some((
+                443,
+                vec!["X-OWA-Version".into(), "X-CalculatedBETarget".into()],
+            )),
+            windows_ttl: Some(118),
+        };
+        assert_eq!(
+            signs,
+            [&Reason::Signs("198.51.100.10".parse().unwrap(), want)],
+            "{:?}",
+            inf.reasons
+        );
+    }
+
+    #[test]
+    fn the_catalogue_s_signs_match_without_case_and_whole_header_names() {
+        let s = Catalogue::embedded().unwrap().signs();
+        assert_eq!(
+            s.of_banner(b"x MICROSOFT esmtp mail service ready"),
+            Some("Microsoft ESMTP MAIL Service")
+        );
+        assert_eq!(s.of_banner(b"mx ESMTP Postfix"), None);
+        assert_eq!(s.of_server(b"microsoft-iis/8.5"), Some("Microsoft-IIS"));
+        assert_eq!(s.of_server(b"nginx (Microsoft-IIS)"), None, "a prefix");
+        assert_eq!(
+            s.of_headers(b"X-FEServerX,X-Powered-By"),
+            Vec::<&str>::new()
+        );
+        assert_eq!(s.of_headers(b"x-feserver"), vec!["X-FEServer"]);
+        assert!(s.windows(128) && s.windows(65) && !s.windows(64) && !s.windows(129));
+    }
 }
