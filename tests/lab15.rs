@@ -791,3 +791,140 @@ fn starttls_sessions_carry_their_tls_handshake_on_their_flows_lines() {
     // esmtp-inspection: 587 and the failed one on 25; payload-healthy: 25 and 587.
     assert!(checked >= 4, "{checked} sessions checked");
 }
+
+/// What the lab script set up to answer as Exchange does, read from samples/make-samples.sh
+/// itself (the truth is the script's configuration, not the capture): Postfix's
+/// `smtpd_banner`, the headers its nginx adds in IIS's stead (`IIS_HEADERS`), and the
+/// virtual directories nginx redirects (`HTTP_VDIRS` lines with 301/302, to
+/// `https://$MAIL_NAME<path>`).
+struct LabAnswers {
+    banner: String,
+    headers: Vec<String>,
+    redirects: Vec<(String, String)>,
+}
+
+fn lab_answers() -> LabAnswers {
+    let script = fs::read_to_string(root().join("samples/make-samples.sh")).expect("script");
+    let value = |prefix: &str| {
+        script
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in make-samples.sh"))
+            .trim()
+            .to_string()
+    };
+    let banner = value("smtpd_banner = ").replace("\\$myhostname ", "");
+    let headers = value("IIS_HEADERS=")
+        .split("add_header ")
+        .skip(1)
+        .filter_map(|h| h.split_whitespace().next().map(str::to_string))
+        .collect();
+    let mail = value("MAIL_NAME=")
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let start = script.find("HTTP_VDIRS=(").expect("HTTP_VDIRS");
+    let end = start + script[start..].find("\n)").expect("HTTP_VDIRS end");
+    let redirects = script[start..end]
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut w = l.trim().trim_matches('"').split_whitespace();
+            let (path, status) = (w.next()?, w.next()?);
+            matches!(status, "301" | "302")
+                .then(|| (path.to_string(), format!("https://{mail}{path}")))
+        })
+        .collect();
+    LabAnswers {
+        banner,
+        headers,
+        redirects,
+    }
+}
+
+/// Without a site file, inference names the lab's mailbox and says it answers like Exchange:
+/// its SMTP greeting carries the text of Postfix's `smtpd_banner` that the catalogue's
+/// `[signs]` lists, and its HTTP responses the Exchange header among the ones nginx adds
+/// (X-FEServer), not the common X-Powered-By. On `--flows`, every HTTP response keeps its
+/// `Server`, its redirect's `Location` (the start of the script's target: Outlook's
+/// Autodiscover redirect on 80 among them) and its X- header names.
+#[test]
+fn inference_reads_exchange_s_own_signs_and_flows_keep_the_redirects() {
+    let lab = lab_answers();
+    assert!(
+        lab.banner.contains("Microsoft ESMTP MAIL Service"),
+        "{}",
+        lab.banner
+    );
+    assert!(
+        lab.headers.iter().any(|h| h == "X-FEServer"),
+        "{:?}",
+        lab.headers
+    );
+    assert!(
+        lab.redirects
+            .iter()
+            .any(|(p, _)| p.contains("autodiscover")),
+        "{:?}",
+        lab.redirects
+    );
+    for (name, smtp) in [("payload-healthy", true), ("tls-by-name", false)] {
+        let pcap = format!("samples/{name}.pcap");
+        let o = exflow(&["analyze", &pcap, "--format", "json"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let rep: Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+        let reasons: Vec<&str> = rep["topology"]["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let signs: Vec<&&str> = reasons
+            .iter()
+            .filter(|r| r.starts_with("198.51.100.10 answers like Exchange: "))
+            .collect();
+        assert_eq!(signs.len(), 1, "{name}: {reasons:?}");
+        let line = signs[0];
+        assert_eq!(
+            line.contains("its SMTP greeting on 25 says \"Microsoft ESMTP MAIL Service\""),
+            smtp,
+            "{name}: {line}"
+        );
+        assert!(line.contains("carry X-FEServer"), "{name}: {line}");
+        assert!(!line.contains("X-Powered-By"), "{name}: {line}");
+        let (o, lines) = crate::util::flows_of(&[root().join(&pcap).as_path()], &[]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let mut redirects = 0;
+        for l in lines.iter().filter(|l| l["id.resp_p"] == 80) {
+            let h = &l["http"];
+            assert_eq!(h["server"], "nginx", "{name}: {l}");
+            let xh: Vec<&str> = h["x_headers"]
+                .as_array()
+                .expect("x_headers")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert_eq!(xh, ["X-FEServer"], "{name}: {l}");
+            let path = h["path"].as_str().unwrap_or_default();
+            match lab.redirects.iter().find(|(p, _)| p == path) {
+                Some((_, target)) => {
+                    let got = h["location"].as_str().expect("a location");
+                    assert!(
+                        !got.is_empty() && target.starts_with(got),
+                        "{name}: {got} vs {target}"
+                    );
+                    redirects += 1;
+                }
+                None => assert!(h["location"].is_null(), "{name}: {l}"),
+            }
+        }
+        if name == "tls-by-name" {
+            assert_eq!(
+                redirects,
+                lab.redirects.len(),
+                "{name}: every redirect seen"
+            );
+        }
+    }
+}

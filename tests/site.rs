@@ -677,6 +677,8 @@ fn handshakes_to_random_hosts(n: u32) -> Vec<Conversation> {
             attempts: 1,
             established: 1,
             one_sided: 0,
+            resp_ttl: None,
+            answers: None,
         })
         .collect()
 }

@@ -16,12 +16,13 @@ pub mod rows;
 pub mod services;
 
 use crate::classify::catalogue::{Catalogue, Proto};
-use crate::classify::infer::Conversation;
+use crate::classify::infer::{Answers, Conversation};
 use crate::classify::rules::{
     classify, same_place, sides_of, unrestricted_role, Class, ConvKey, Side, UnexpectedReason,
 };
 use crate::classify::site::Site;
 use crate::flow::history::History;
+use crate::flow::payload::Facts;
 use crate::flow::{ConnRecord, ConnState, SimOpen, Sink};
 use crate::time::Timestamp;
 use evidence::{Evidence, Failure};
@@ -82,6 +83,10 @@ pub struct Group {
     pub path: PathFacts,
     /// The NAT address a translated connection was joined by (its public side).
     pub via: Option<IpAddr>,
+    /// What the responder's first answers said of its software (its SMTP greeting, its
+    /// first HTTP response's headers), for site inference; boxed, once per conversation that
+    /// had one.
+    pub answers: Option<Box<Answers>>,
 }
 
 impl Group {
@@ -108,6 +113,31 @@ impl Group {
             ingress: [None; 2],
             path: PathFacts::default(),
             via: r.via,
+            answers: None,
+        }
+    }
+
+    /// Keeps the first SMTP greeting and the first HTTP response headers the responder
+    /// sent (a masked greeting is the firewall's, not the server's).
+    fn answers(&mut self, r: &ConnRecord) {
+        let Some(f) = r.look.as_deref() else {
+            return;
+        };
+        match f {
+            Facts::Smtp(s, _) if !s.banner.is_empty() && !s.banner_masked => {
+                let a = self.answers.get_or_insert_with(Box::default);
+                if a.smtp_banner.is_empty() {
+                    a.smtp_banner = s.banner;
+                }
+            }
+            Facts::Http(h) if !h.server.is_empty() || !h.x_headers.is_empty() => {
+                let a = self.answers.get_or_insert_with(Box::default);
+                if a.http_server.is_empty() && a.http_headers.is_empty() {
+                    a.http_server = h.server;
+                    a.http_headers = h.x_headers;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -337,6 +367,7 @@ impl Sink for Aggregator {
             g.sources += 1;
         }
         g.add(r, &o);
+        g.answers(r);
         self.looks.add(&key, r);
         self.gaps.add(&key, r);
         if let Some(cat) = self.catalogue {
@@ -711,6 +742,8 @@ impl Aggregator {
                 attempts: g.counts.attempts,
                 established: g.counts.established,
                 one_sided: g.counts.one_sided,
+                resp_ttl: g.resp_ttl,
+                answers: g.answers.clone(),
             })
             .collect();
         out.sort_by_key(|c| c.key);

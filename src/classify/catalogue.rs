@@ -34,6 +34,7 @@ pub struct Catalogue {
     seeds: Vec<Seed>,
     roles: Vec<Role>,
     services: Vec<Service>,
+    signs: Signs,
 }
 
 /// The file's shape, before validation.
@@ -45,6 +46,78 @@ struct CatalogueFile {
     role: Vec<Role>,
     #[serde(default)]
     service: Vec<Service>,
+    #[serde(default)]
+    signs: Signs,
+}
+
+/// Exchange's own signs in a server's answers (`[signs]` in `exchange.toml`): site
+/// inference counts them for a host it takes for an Exchange server. Each text is compared
+/// without case.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signs {
+    /// Text Exchange's SMTP greeting carries (`Microsoft ESMTP MAIL Service`).
+    #[serde(default)]
+    pub smtp_banner: Vec<String>,
+    /// Prefixes of the HTTP `Server` header of the web server Exchange runs in (IIS).
+    #[serde(default)]
+    pub http_server: Vec<String>,
+    /// Names of HTTP response headers only Exchange sends (`X-FEServer`, `X-OWA-Version`).
+    #[serde(default)]
+    pub http_headers: Vec<String>,
+    /// The lowest and highest TTL of a Windows host's packets as they arrive (Windows starts
+    /// at 128; the lowest is one above Linux's 64).
+    #[serde(default)]
+    pub windows_ttl: Option<[u8; 2]>,
+    /// Where the texts come from.
+    #[serde(default)]
+    pub note: String,
+}
+
+impl Signs {
+    /// The first of `list` that `text` contains (`prefix`: that it starts with), without case.
+    fn find<'a>(list: &'a [String], text: &[u8], prefix: bool) -> Option<&'a str> {
+        list.iter()
+            .find(|w| {
+                let w = w.as_bytes();
+                if prefix {
+                    text.get(..w.len())
+                        .is_some_and(|t| t.eq_ignore_ascii_case(w))
+                } else {
+                    !w.is_empty() && text.windows(w.len()).any(|t| t.eq_ignore_ascii_case(w))
+                }
+            })
+            .map(String::as_str)
+    }
+
+    /// The sign an SMTP greeting's text carries.
+    pub fn of_banner(&self, banner: &[u8]) -> Option<&str> {
+        Signs::find(&self.smtp_banner, banner, false)
+    }
+
+    /// The sign an HTTP `Server` header carries.
+    pub fn of_server(&self, server: &[u8]) -> Option<&str> {
+        Signs::find(&self.http_server, server, true)
+    }
+
+    /// Exchange's header names among `names` (comma-joined, as the payload look keeps them).
+    pub fn of_headers<'a>(&'a self, names: &[u8]) -> Vec<&'a str> {
+        self.http_headers
+            .iter()
+            .filter(|h| {
+                names
+                    .split(|&c| c == b',')
+                    .any(|n| n.eq_ignore_ascii_case(h.as_bytes()))
+            })
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// A TTL as a Windows host's packets arrive with it.
+    pub fn windows(&self, ttl: u8) -> bool {
+        self.windows_ttl
+            .is_some_and(|[lo, hi]| (lo..=hi).contains(&ttl))
+    }
 }
 
 /// An Exchange service (virtual directory) as HTTP paths and TLS server names tell it.
@@ -514,6 +587,7 @@ impl Catalogue {
             seeds: file.seed,
             roles: file.role,
             services: file.service,
+            signs: file.signs,
         };
         catalogue.validate()?;
         Ok(catalogue)
@@ -537,6 +611,11 @@ impl Catalogue {
     /// The Exchange services HTTP paths and server names tell.
     pub fn services(&self) -> &[Service] {
         &self.services
+    }
+
+    /// Exchange's own signs in a server's answers.
+    pub fn signs(&self) -> &Signs {
+        &self.signs
     }
 
     /// The service an HTTP request path names (query and fragment ignored).

@@ -16,9 +16,10 @@
 //! hosts (a site file names them all). The hosts found not to be Exchange servers are listed
 //! up to the same bound, the rest counted ([`Reason::MoreNotExchange`]).
 
-use super::catalogue::{Catalogue, HostRole, Place, Profile, Proto, Zone};
+use super::catalogue::{Catalogue, HostRole, Place, Profile, Proto, Signs, Zone};
 use super::rules::ConvKey;
 use super::site::{Cidr, Site};
+use crate::flow::payload::Text;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
@@ -33,12 +34,84 @@ pub const MAX_INFERRED_HOSTS: usize = 128;
 pub const BROWSING_SERVERS: usize = 3;
 
 /// What inference reads of one conversation (scanners' probes and floods already left out).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Conversation {
     pub key: ConvKey,
     pub attempts: u64,
     pub established: u64,
     pub one_sided: u64,
+    /// The responder's TTL as its answers arrived (an answered handshake's).
+    pub resp_ttl: Option<u8>,
+    /// What the responder's first answers said of its software (the payload look's), where
+    /// it said anything.
+    pub answers: Option<Box<Answers>>,
+}
+
+/// What a server's answers in one conversation said of its software: the first SMTP greeting,
+/// and the first HTTP response's `Server` header and `X-` header names, as the payload look
+/// kept them (raw, bounded). Read against the catalogue's [`Signs`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Answers {
+    pub smtp_banner: Text<64>,
+    pub http_server: Text<24>,
+    pub http_headers: Text<48>,
+}
+
+/// Exchange's own signs a host showed (the catalogue's [`Signs`] it matched), with the port of
+/// a conversation that showed each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SignsSeen {
+    /// The SMTP greeting's sign, and the port.
+    pub banner: Option<(u16, String)>,
+    /// The HTTP Server header's sign, and the port.
+    pub server: Option<(u16, String)>,
+    /// Exchange's HTTP header names, and the port of the first response that carried one.
+    pub headers: Option<(u16, Vec<String>)>,
+    /// A Windows TTL its answers arrived with.
+    pub windows_ttl: Option<u8>,
+}
+
+impl SignsSeen {
+    pub fn is_empty(&self) -> bool {
+        self.banner.is_none()
+            && self.server.is_none()
+            && self.headers.is_none()
+            && self.windows_ttl.is_none()
+    }
+
+    /// Adds what one conversation with this host as its responder showed.
+    fn add(&mut self, signs: &Signs, c: &Conversation) {
+        let port = c.key.port;
+        if let Some(a) = &c.answers {
+            if self.banner.is_none() {
+                self.banner = signs
+                    .of_banner(a.smtp_banner.bytes())
+                    .map(|s| (port, s.to_string()));
+            }
+            if self.server.is_none() {
+                self.server = signs
+                    .of_server(a.http_server.bytes())
+                    .map(|s| (port, s.to_string()));
+            }
+            let names = signs.of_headers(a.http_headers.bytes());
+            match &mut self.headers {
+                Some((_, seen)) => {
+                    for n in names {
+                        if !seen.iter().any(|x| x == n) {
+                            seen.push(n.to_string());
+                        }
+                    }
+                }
+                None if !names.is_empty() => {
+                    self.headers = Some((port, names.iter().map(|n| n.to_string()).collect()));
+                }
+                None => {}
+            }
+        }
+        if self.windows_ttl.is_none() {
+            self.windows_ttl = c.resp_ttl.filter(|&t| signs.windows(t));
+        }
+    }
 }
 
 /// Private (RFC 1918) and unique-local (RFC 4193) ranges: the internal zone of an inferred
@@ -146,6 +219,9 @@ pub enum Reason {
     Internal(&'static [&'static str]),
     Mailbox(IpAddr, MailboxEvidence),
     Edge(IpAddr, EdgeEvidence),
+    /// Exchange's own signs a host taken for an Exchange server showed (they make the
+    /// inference surer; they never name a host alone: a partner's Exchange shows them too).
+    Signs(IpAddr, SignsSeen),
     /// A DNS server, and the Exchange server that queries it.
     Dns(IpAddr, IpAddr),
     /// A domain controller, the Exchange server that reaches it and the port.
@@ -367,6 +443,12 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
     let (mailbox, mailbox_left) = bounded(mailbox, &groups);
     let (edge, edge_left) = bounded(edge, &groups);
     let exchange: BTreeSet<IpAddr> = mailbox.keys().chain(edge.keys()).copied().collect();
+    let mut signs: BTreeMap<IpAddr, SignsSeen> = BTreeMap::new();
+    for (k, c) in &groups {
+        if exchange.contains(&k.resp) && k.proto == Proto::Tcp {
+            signs.entry(k.resp).or_default().add(cat.signs(), c);
+        }
+    }
     let mut dns: BTreeMap<IpAddr, IpAddr> = BTreeMap::new();
     let mut dc: BTreeMap<IpAddr, (IpAddr, u16)> = BTreeMap::new();
     for (k, _) in &groups {
@@ -396,14 +478,22 @@ pub fn infer(conversations: &[Conversation], cat: &Catalogue) -> Inferred {
     let too_many = |role: HostRole, left: Option<(usize, u64)>| {
         left.map(|(hosts, conversations)| Reason::TooMany(role, hosts, conversations))
     };
+    let mut signs_of = |h: IpAddr| {
+        signs
+            .remove(&h)
+            .filter(|s| !s.is_empty())
+            .map(|s| Reason::Signs(h, s))
+    };
     for (h, why) in mailbox {
         site.add_host(HostRole::Mailbox, h);
         reasons.push(Reason::Mailbox(h, why));
+        reasons.extend(signs_of(h));
     }
     reasons.extend(too_many(HostRole::Mailbox, mailbox_left));
     for (h, why) in edge {
         site.add_host(HostRole::Edge, h);
         reasons.push(Reason::Edge(h, why));
+        reasons.extend(signs_of(h));
     }
     reasons.extend(too_many(HostRole::Edge, edge_left));
     for (h, from) in dns {
@@ -448,5 +538,113 @@ mod tests {
         assert_eq!(p.dc, set(&[88, 389, 636, 3268]));
         assert!(p.client.contains(&443) && p.client.contains(&587));
         assert!(!p.client.contains(&25));
+    }
+
+    fn conv(
+        orig: &str,
+        resp: &str,
+        port: u16,
+        ttl: Option<u8>,
+        a: Option<Answers>,
+    ) -> Conversation {
+        Conversation {
+            key: ConvKey {
+                proto: Proto::Tcp,
+                orig: orig.parse().unwrap(),
+                resp: resp.parse().unwrap(),
+                port,
+            },
+            attempts: 1,
+            established: 1,
+            one_sided: 0,
+            resp_ttl: ttl,
+            answers: a.map(Box::new),
+        }
+    }
+
+    fn text<const N: usize>(s: &str) -> Text<N> {
+        let mut t = Text::default();
+        t.set(s.as_bytes());
+        t
+    }
+
+    #[test]
+    fn exchange_s_own_signs_are_said_of_the_hosts_taken_for_exchange_servers_only() {
+        let cat = Catalogue::embedded().unwrap();
+        let exchange = Answers {
+            smtp_banner: text("mx.example.test Microsoft ESMTP MAIL Service ready at Mon"),
+            ..Answers::default()
+        };
+        let web = Answers {
+            http_server: text("Microsoft-IIS/10.0"),
+            http_headers: text("X-CalculatedBETarget,x-owa-version,X-Other"),
+            ..Answers::default()
+        };
+        let convs = vec![
+            // 198.51.100.10: a Mailbox (client ports), Exchange's greeting and headers, a
+            // Windows TTL.
+            conv(
+                "203.0.113.5",
+                "198.51.100.10",
+                25,
+                Some(118),
+                Some(exchange),
+            ),
+            conv("203.0.113.5", "198.51.100.10", 443, Some(118), Some(web)),
+            conv("203.0.113.6", "198.51.100.10", 587, Some(118), None),
+            // 198.51.100.20: a Mailbox with Linux's TTL and a greeting that names no Exchange.
+            conv("203.0.113.5", "198.51.100.20", 443, Some(63), None),
+            conv(
+                "203.0.113.7",
+                "198.51.100.20",
+                25,
+                Some(63),
+                Some(Answers {
+                    smtp_banner: text("mx2 ESMTP Postfix"),
+                    ..Answers::default()
+                }),
+            ),
+            // 192.0.2.99: the site's mail goes to it (a partner's Exchange): no sign said.
+            conv("198.51.100.10", "192.0.2.99", 25, Some(110), Some(exchange)),
+        ];
+        let inf = infer(&convs, cat);
+        let signs: Vec<&Reason> = inf
+            .reasons
+            .iter()
+            .filter(|r| matches!(r, Reason::Signs(..)))
+            .collect();
+        let want = SignsSeen {
+            banner: Some((25, "Microsoft ESMTP MAIL Service".into())),
+            server: Some((443, "Microsoft-IIS".into())),
+            headers: Some((
+                443,
+                vec!["X-OWA-Version".into(), "X-CalculatedBETarget".into()],
+            )),
+            windows_ttl: Some(118),
+        };
+        assert_eq!(
+            signs,
+            [&Reason::Signs("198.51.100.10".parse().unwrap(), want)],
+            "{:?}",
+            inf.reasons
+        );
+    }
+
+    #[test]
+    fn the_catalogue_s_signs_match_without_case_and_whole_header_names() {
+        let s = Catalogue::embedded().unwrap().signs();
+        assert_eq!(
+            s.of_banner(b"x MICROSOFT esmtp mail service ready"),
+            Some("Microsoft ESMTP MAIL Service")
+        );
+        assert_eq!(s.of_banner(b"mx ESMTP Postfix"), None);
+        assert_eq!(s.of_server(b"microsoft-iis/8.5"), Some("Microsoft-IIS"));
+        assert_eq!(s.of_server(b"nginx (Microsoft-IIS)"), None, "a prefix");
+        assert_eq!(
+            s.of_headers(b"X-FEServerX,X-Powered-By"),
+            Vec::<&str>::new()
+        );
+        assert_eq!(s.of_headers(b"x-feserver"), vec!["X-FEServer"]);
+        assert!(s.windows(128) && s.windows(65) && !s.windows(64) && !s.windows(129));
     }
 }

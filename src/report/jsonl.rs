@@ -304,6 +304,15 @@ fn one(f: &Facts) -> (&'static str, serde_json::Value) {
                     "path": path,
                     "status": (h.status != 0).then_some(h.status),
                     "service": service,
+                    "server": (!h.server.is_empty()).then(|| text(h.server.bytes())),
+                    "location": (!h.location.is_empty()).then(|| text(h.location.bytes())),
+                    "x_headers": h
+                        .x_headers
+                        .bytes()
+                        .split(|&c| c == b',')
+                        .filter(|n| !n.is_empty())
+                        .map(text)
+                        .collect::<Vec<String>>(),
                 }),
             )
         }

@@ -359,6 +359,25 @@ pub fn inference_reason(r: &Reason) -> String {
             };
             format!("{h} is a Mailbox server: it {why}")
         }
+        Reason::Signs(h, seen) => {
+            let mut parts: Vec<String> = vec![];
+            if let Some((port, sign)) = &seen.banner {
+                parts.push(format!("its SMTP greeting on {port} says \"{sign}\""));
+            }
+            if let Some((port, names)) = &seen.headers {
+                parts.push(format!(
+                    "its HTTP responses on {port} carry {}",
+                    names.join(", ")
+                ));
+            }
+            if let Some((port, sign)) = &seen.server {
+                parts.push(format!("its HTTP Server header on {port} names {sign}"));
+            }
+            if let Some(ttl) = seen.windows_ttl {
+                parts.push(format!("its answers arrive with a Windows TTL ({ttl})"));
+            }
+            format!("{h} answers like Exchange: {}", parts.join("; "))
+        }
         Reason::NotExchange(h, why) => match why {
             NotExchange::MailDestination(sender) => format!(
                 "{h} is not an Exchange server: {sender}, itself reached on the mail port from \

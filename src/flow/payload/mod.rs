@@ -675,7 +675,9 @@ mod tests {
             &mut l,
             &[
                 (0, b"GET /owa/auth/logon.aspx?x=1 HTTP/1.1\r\nUser-Agent: x\r\nhOST: mail.example.com\r\n\r\n"),
-                (1, b"HTTP/1.1 302 Found\r\nServer: Microsoft-IIS/10.0\r\n"),
+                (1, b"HTTP/1.1 302 Found\r\nCache-Control: no-cache\r\nLocation: https://mail.example.com/owa/auth/logon.aspx?url=x\r\n"),
+                (1, b"Server: Microsoft-IIS/10.0\r\nrequest-id: 1f\r\nX-CalculatedBETarget: ex1.example.com\r\nX-Content-Type-Options: nosniff\r\n"),
+                (1, b"X-OWA-Version: 15.2.1118.7\r\nX-FEServer: EX1\r\nX-BEServer: EX2\r\nX-Powered-By: ASP.NET\r\n\r\n<html>"),
             ],
         );
         let Some(Facts::Http(h)) = l.facts() else {
@@ -685,7 +687,38 @@ mod tests {
         assert_eq!(h.path.to_string_lossy(), "/owa/auth/logon.aspx?x=1");
         assert_eq!(h.host.to_string_lossy(), "mail.example.com");
         assert_eq!(h.status, 302);
-        assert!(l.finished());
+        assert_eq!(h.server.to_string_lossy(), "Microsoft-IIS/10.0");
+        assert_eq!(
+            h.location.to_string_lossy(),
+            "https://mail.example.com/owa/auth/logon."
+        );
+        assert!(h.location.is_cut());
+        // Whole names that fit; X-BEServer did not, the common ones are left out.
+        assert_eq!(
+            h.x_headers.to_string_lossy(),
+            "X-CalculatedBETarget,X-OWA-Version,X-FEServer"
+        );
+        assert!(h.x_headers.is_cut());
+        assert!(l.finished(), "the end of the headers ends the look");
+    }
+
+    #[test]
+    fn an_http_response_without_headers_end_keeps_its_status() {
+        let mut l = Look::new();
+        feed_all(
+            &mut l,
+            &[
+                (0, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+                (1, b"HTTP/1.1 200 OK\r\nServer: nginx\r\nX-Pad: 1\r\n"),
+            ],
+        );
+        let Some(Facts::Http(h)) = l.facts() else {
+            panic!("not http");
+        };
+        assert_eq!(h.status, 200);
+        assert_eq!(h.server.to_string_lossy(), "nginx");
+        assert_eq!(h.x_headers.to_string_lossy(), "X-Pad");
+        assert!(!l.finished(), "more headers may come");
     }
 
     #[test]

@@ -53,6 +53,11 @@ impl<const N: usize> Text<N> {
         }
     }
 
+    /// Marks the text cut (more was on the wire than kept).
+    pub fn mark_cut(&mut self) {
+        self.cut = true;
+    }
+
     /// Replaces the text.
     pub fn set(&mut self, b: &[u8]) {
         *self = Text::default();
