@@ -4,6 +4,16 @@
 //! (answered) give a lower bound of the device's idle timeout, the gaps that were killed (a
 //! RST whose TTL is not its claimed sender's, or retransmissions that never got a reply) an
 //! upper bound. Facts only; the sentence is the report's (`report::words`).
+//!
+//! A connection killed in silence (its packets after the gap never answered) is also checked
+//! for what its client did next: a new connection from the same client to the same server
+//! address and port, begun after the gap and within [`RECONNECT_WINDOW`] of the killed
+//! connection's last packet, is what ActiveSync and Outlook do when a request times out, and
+//! the strongest sign the connection was killed, not merely slow (`reconnected`). Records
+//! reach the aggregator as connections end (or time out of the flow table, an hour or more
+//! after their last packet), so the client's next connection often arrives first: each
+//! conversation keeps its connections' start times in a few slots ([`Starts`]) and the
+//! killed connections' times ([`KILLS_KEPT`] at most), and `apply` matches them.
 
 use super::findings::{example, By, Finding, Kind};
 use super::rows::{Example, Finalized};
@@ -12,7 +22,8 @@ use crate::classify::catalogue::Catalogue;
 use crate::classify::rules::{classify, Class, Side};
 use crate::classify::site::Site;
 use crate::flow::{AfterGap, ConnRecord};
-use crate::time::Timestamp;
+use crate::decode::Proto;
+use crate::time::{Duration, Timestamp};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -33,6 +44,10 @@ pub struct Estimate {
     pub survived: u64,
     pub killed_reset: u64,
     pub killed_unanswered: u64,
+    /// Of the connections killed in silence, those whose client opened a new connection to
+    /// the same server address and port after the gap, within [`RECONNECT_WINDOW`] of the
+    /// killed connection's last packet.
+    pub reconnected: u64,
 }
 
 impl Estimate {
@@ -71,12 +86,116 @@ impl Estimate {
     }
 }
 
+/// How long after a connection killed in silence ended (its last retransmission) a new
+/// connection from its client to the same service still counts as the client's reconnection:
+/// 10 minutes. ActiveSync and Outlook reconnect within seconds of giving up; a client that
+/// comes back later may have slept or roamed, and says less.
+pub const RECONNECT_WINDOW: Duration = Duration::from_secs(600);
+
+/// Connections killed in silence kept per conversation to match with their client's next
+/// connection; past these a kill is counted but never read as reconnected.
+pub const KILLS_KEPT: usize = 64;
+
+/// Slots of connection starts (each [`RECONNECT_WINDOW`] long) kept per conversation: 16
+/// cover 160 minutes of a conversation's connections; past them the oldest slot goes (a kill
+/// whose record arrives later than that is not read as reconnected).
+pub const START_SLOTS: usize = 16;
+
+/// When a TCP conversation's connections began: per slot of [`RECONNECT_WINDOW`] (aligned to
+/// the epoch), the earliest and the latest start, at most [`START_SLOTS`] slots. A kill asks
+/// whether a connection began in an interval at least [`RECONNECT_WINDOW`] long
+/// ([`Starts::any_in`]); a slot's starts span less than that, so its earliest and latest
+/// answer exactly: 32 bytes a slot instead of every start.
+#[derive(Clone, Debug, Default)]
+pub struct Starts {
+    /// (earliest, latest) start in nanoseconds, by slot, oldest first.
+    slots: Vec<(i64, i64)>,
+}
+
+impl Starts {
+    fn slot(ns: i64) -> i64 {
+        ns.div_euclid(RECONNECT_WINDOW.0)
+    }
+
+    /// A connection that began at `ts`.
+    pub fn add(&mut self, ts: Timestamp) {
+        let t = ts.0;
+        let id = Self::slot(t);
+        match self.slots.binary_search_by_key(&id, |s| Self::slot(s.0)) {
+            Ok(i) => {
+                let s = &mut self.slots[i];
+                s.0 = s.0.min(t);
+                s.1 = s.1.max(t);
+            }
+            Err(0) if self.slots.len() >= START_SLOTS => {}
+            Err(i) => {
+                if self.slots.len() >= START_SLOTS {
+                    self.slots.remove(0);
+                    self.slots.insert(i - 1, (t, t));
+                } else {
+                    self.slots.insert(i, (t, t));
+                }
+            }
+        }
+    }
+
+    /// Whether a connection began after `after` and no later than `until`; exact (within the
+    /// slots kept) when `until - after` is at least [`RECONNECT_WINDOW`]: a slot with a start
+    /// inside then has its earliest or its latest inside.
+    pub fn any_in(&self, after: Timestamp, until: Timestamp) -> bool {
+        let inside = |t: i64| t > after.0 && t <= until.0;
+        self.slots.iter().any(|&(lo, hi)| inside(lo) || inside(hi))
+    }
+
+    /// Slots kept (for the bound's tests).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Keeps the start of a connection of this conversation when it is TCP.
+    pub fn add_record(&mut self, r: &ConnRecord) {
+        if r.proto == Proto::Tcp {
+            self.add(r.ts);
+        }
+    }
+}
+
+/// A connection killed in silence: its client's next connection must begin after `after`
+/// and no later than `until`.
+#[derive(Clone, Copy, Debug)]
+struct Kill {
+    after: Timestamp,
+    until: Timestamp,
+}
+
+impl Kill {
+    /// The gap of `max_ms` lies inside the connection: it began no later than `end - gap` and
+    /// ended no earlier than `start + gap`. A new connection counts once it began after both
+    /// (after the quiet began, certainly; after it ended, when the quiet began with the
+    /// connection, as a long poll's does) and within [`RECONNECT_WINDOW`] of the last packet.
+    fn of(r: &ConnRecord) -> Kill {
+        let gap = Duration::from_millis(i64::from(r.idle.max_ms));
+        let end = r.ts.plus(r.duration);
+        Kill {
+            after: Timestamp(end.0.saturating_sub(gap.0)).max(r.ts.plus(gap)),
+            until: end.plus(RECONNECT_WINDOW),
+        }
+    }
+}
+
 /// Per conversation: its connections' gaps.
 #[derive(Clone, Debug, Default)]
 struct Acc {
     est: Estimate,
     /// The first killed connection.
     example: Option<(Example, Timestamp)>,
+    /// The connections killed in silence, to match with their client's next connection (at
+    /// most [`KILLS_KEPT`]).
+    kills: Vec<Kill>,
 }
 
 /// The gaps of every conversation that had a meaningful one.
@@ -108,6 +227,9 @@ impl Gaps {
                 a.est.killed_reset += 1;
             } else {
                 a.est.killed_unanswered += 1;
+                if a.kills.len() < KILLS_KEPT {
+                    a.kills.push(Kill::of(r));
+                }
             }
             if a.example.as_ref().is_none_or(|(_, ts)| r.ts < *ts) {
                 a.example = Some((example(r), r.ts));
@@ -121,8 +243,15 @@ impl Gaps {
     /// Adds the `idle_timeout_kill` findings, one per service (server address, port) and
     /// its sides, to `fin.findings` (kept worst first). A service needs a killed gap, and
     /// every killed gap must be longer than every gap that survived: a kill shorter than a
-    /// survivor is no idle timeout.
-    pub fn apply(&self, site: &Site, cat: &Catalogue, fin: &mut Finalized) {
+    /// survivor is no idle timeout. `starts` gives a conversation's connection starts (none
+    /// for a conversation folded from many sources: no one client's).
+    pub fn apply<'a>(
+        &self,
+        site: &Site,
+        cat: &Catalogue,
+        starts: impl Fn(&GroupKey) -> Option<&'a Starts>,
+        fin: &mut Finalized,
+    ) {
         type At = (u16, IpAddr, Side, Side);
         let mut out: BTreeMap<At, (Estimate, Option<(Example, Timestamp)>)> = BTreeMap::new();
         let mut keys: Vec<&GroupKey> = self.accs.keys().collect();
@@ -135,8 +264,15 @@ impl Gaps {
                 Class::Unrestricted(_, s, d) => (s, d),
                 Class::Unrelated => continue,
             };
+            let reconnected = starts(k).map_or(0, |s| {
+                a.kills
+                    .iter()
+                    .filter(|kill| s.any_in(kill.after, kill.until))
+                    .count() as u64
+            });
             let e = out.entry((k.port, k.resp, src, dst)).or_default();
             let (x, y) = (&mut e.0, &a.est);
+            x.reconnected += reconnected;
             if y.killed() > 0 && (x.killed() == 0 || y.killed_min_ms < x.killed_min_ms) {
                 x.killed_min_ms = y.killed_min_ms;
             }
@@ -191,6 +327,7 @@ mod tests {
             survived: 1,
             killed_reset: 1,
             killed_unanswered: 0,
+            reconnected: 0,
         }
     }
 

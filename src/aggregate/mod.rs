@@ -82,6 +82,9 @@ pub struct Group {
     pub path: PathFacts,
     /// The NAT address a translated connection was joined by (its public side).
     pub via: Option<IpAddr>,
+    /// When its TCP connections began, in a few slots (not kept for a folded group): what
+    /// tells whether a client reconnected after an idle kill ([`idle::Starts`]).
+    pub starts: idle::Starts,
 }
 
 impl Group {
@@ -108,6 +111,7 @@ impl Group {
             ingress: [None; 2],
             path: PathFacts::default(),
             via: r.via,
+            starts: idle::Starts::default(),
         }
     }
 
@@ -120,6 +124,9 @@ impl Group {
             self.example_history = r.history;
         }
         self.last_ts = self.last_ts.max(r.ts.plus(r.duration));
+        if !self.folded {
+            self.starts.add_record(r);
+        }
         self.conns += 1;
         let c = &mut self.counts;
         c.attempts += o.attempt as u64;
@@ -680,7 +687,13 @@ impl Aggregator {
             findings: Vec::new(),
         };
         self.looks.apply(site, cat, &mut fin);
-        self.gaps.apply(site, cat, &mut fin);
+        let starts = |k: &GroupKey| {
+            self.groups
+                .get(k)
+                .filter(|g| !g.folded)
+                .map(|g| &g.starts)
+        };
+        self.gaps.apply(site, cat, starts, &mut fin);
         self.services.apply(site, cat, &mut fin);
         fin
     }
