@@ -687,12 +687,7 @@ impl Aggregator {
             findings: Vec::new(),
         };
         self.looks.apply(site, cat, &mut fin);
-        let starts = |k: &GroupKey| {
-            self.groups
-                .get(k)
-                .filter(|g| !g.folded)
-                .map(|g| &g.starts)
-        };
+        let starts = |k: &GroupKey| self.groups.get(k).filter(|g| !g.folded).map(|g| &g.starts);
         self.gaps.apply(site, cat, starts, &mut fin);
         self.services.apply(site, cat, &mut fin);
         fin
