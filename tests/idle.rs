@@ -109,7 +109,11 @@ fn check(name: &str, f: &Value, t: &Value) {
         )),
     };
     match clause {
-        Some(c) => assert!(detail_of(f).contains(&c), "{name}: no {c:?}: {}", detail_of(f)),
+        Some(c) => assert!(
+            detail_of(f).contains(&c),
+            "{name}: no {c:?}: {}",
+            detail_of(f)
+        ),
         None => assert!(
             !detail_of(f).contains("new connection"),
             "{name}: {}",
