@@ -2366,11 +2366,13 @@ scenario_smtp_refusals() {
 # IDLE_TIMEOUT s of silence (an nftables ct timeout object, set on new 443 connections), and
 # with nf_conntrack_tcp_loose = 0 a packet of a forgotten connection is invalid: dropped
 # silently (idle-timeout-drop) or answered with a TCP reset to its sender (idle-timeout-reset).
-IDLE_TIMEOUT=20 POLLS_SURVIVE="8 12" POLLS_KILLED="30 40"
+# In the drop variant the client then pings again on a new connection (POLL_REISSUE s), as
+# ActiveSync does when a Ping times out: the evidence exflow reads as "reconnected".
+IDLE_TIMEOUT=20 POLLS_SURVIVE="8 12" POLLS_KILLED="30 40" POLL_REISSUE=1
 scenario_idle_timeout_drop() { idle_timeout idle-timeout-drop drop; }
 scenario_idle_timeout_reset() { idle_timeout idle-timeout-reset "reject with tcp reset"; }
 idle_timeout() { # name invalid-action
-    local n=$1 action=$2 d how
+    local n=$1 action=$2 d how reconnected=null url again=
     local settimeout="iifname \"$IF_FC\" ip daddr $SERVER tcp dport 443 ct state new ct timeout set \"exf-idle443\""
     local invalid="ct state invalid $action"
     FW_OBJECTS="    ct timeout exf-idle443 {
@@ -2396,6 +2398,19 @@ idle_timeout() { # name invalid-action
                 '{"client_exit":28}'
         done
         report_expected https-client internet "$MBX" ok "all long polls established and none reset: the ${IDLE_TIMEOUT}-s idle timeout drops the late answers silently (curl exit 28 for Delay $POLLS_KILLED), which only the idle_timeout_kill finding tells"
+        # The client pings again on a new connection, as ActiveSync does after a Ping timed out.
+        # long_polls waited for every curl, so this connection's SYN follows each killed poll's
+        # last packet of its own (curl's FIN at Delay+5 s; the kernel may still retransmit it),
+        # within seconds: every killed poll is followed by a new connection from the same client
+        # to $SERVER:443 begun after its quiet gap, well inside the 10 minutes exflow reads as a
+        # reconnection. Delay $POLL_REISSUE leaves it no quiet gap (under 5 s).
+        url="https://$MAIL_NAME/Microsoft-Server-ActiveSync?Cmd=Ping&Delay=$POLL_REISSUE"
+        run_out "$NS_C" 0 20 "$WORK/poll-reissue.out" "${CURL[@]}" -k --resolve "$MAIL_NAME:443:$SERVER" \
+            --max-time 10 -X POST --data-binary '' "$url"
+        expect tcp "$SERVER" 443 SF "the client's Ping again on a new connection after the killed polls gave up (curl exit 28): Delay=$POLL_REISSUE answered, curl exit 0"
+        report_expected https-client internet "$MBX" ok "the client's new Ping after the killed polls (curl -X POST $url) exit 0"
+        reconnected=$(wc -w <<<"$POLLS_KILLED")
+        again="; after the killed polls gave up the client pinged again on a new connection (curl exit 0): each of the $reconnected killed polls was followed by a new connection"
     else
         how=reset
         for d in $POLLS_KILLED; do
@@ -2410,12 +2425,13 @@ idle_timeout() { # name invalid-action
     max=$(tr ' ' '\n' <<<"$POLLS_KILLED" | sort -n | head -n 1)
     finding idle_timeout_kill 443 internet "$MBX" firewall \
         "$(jq -cn --argjson t "$IDLE_TIMEOUT" --argjson lo "$min" --argjson hi "$max" --arg how "$how" \
-            --arg s "$POLLS_SURVIVE" --arg k "$POLLS_KILLED" --arg ct "$CT_SEEN" \
+            --arg s "$POLLS_SURVIVE" --arg k "$POLLS_KILLED" --arg ct "$CT_SEEN" --argjson r "$reconnected" \
             '{count: ($k | split(" ") | length), timeout_s: $t, timeout_s_min: $lo, timeout_s_max: $hi,
               after_gap: $how, survived_gaps_s: ($s | split(" ") | map(tonumber)),
               killed_gaps_s: ($k | split(" ") | map(tonumber)),
-              conntrack_seen_s: ($ct | split(" ") | map(select(. != "") | tonumber))}')" \
-        "nft ct timeout exf-idle443 { policy = { established: $IDLE_TIMEOUT } } on new 443 connections, '$invalid', nf_conntrack_tcp_loose 0; conntrack -L showed the polls' entries with $CT_SEEN s left; polls answered after $POLLS_SURVIVE s survived (curl 0), after $POLLS_KILLED s were killed (curl 28): the timeout lies in ($min, $max) s"
+              conntrack_seen_s: ($ct | split(" ") | map(select(. != "") | tonumber))}
+             + if $r == null then {} else {reconnected: $r} end')" \
+        "nft ct timeout exf-idle443 { policy = { established: $IDLE_TIMEOUT } } on new 443 connections, '$invalid', nf_conntrack_tcp_loose 0; conntrack -L showed the polls' entries with $CT_SEEN s left; polls answered after $POLLS_SURVIVE s survived (curl 0), after $POLLS_KILLED s were killed (curl 28): the timeout lies in ($min, $max) s${again:-}"
     payload_finish "$n"
 }
 

@@ -1,7 +1,8 @@
 //! `idle_timeout_kill` through the binary, against the lab's truth (samples/README.md, "Idle
 //! timeout"): the firewall's conntrack forgot established 443 connections after 20 s; long
 //! polls answered after 8 and 12 s survived, those of 30 and 40 s were killed (the late
-//! packets dropped in one capture, reset by the firewall in the other). The estimate must
+//! packets dropped in one capture, reset by the firewall in the other; in the first the client
+//! then pinged again on a new connection, which the finding counts). The estimate must
 //! bracket the configured timeout and the sentence must name it; a capture whose truth has no
 //! such finding (payload-healthy's polls of 5 and 10 s, every other sample) gets none.
 
@@ -37,6 +38,10 @@ fn idle_findings(r: &Value) -> Vec<Value> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+fn detail_of(f: &Value) -> &str {
+    f["detail"].as_str().unwrap_or("")
 }
 
 fn sample(name: &str) -> (String, String) {
@@ -91,6 +96,30 @@ fn check(name: &str, f: &Value, t: &Value) {
     };
     assert_eq!(f["gaps_reset"], reset, "{name}");
     assert_eq!(f["gaps_unanswered"], unanswered, "{name}");
+    // The silent kills the client followed with a new connection: the script's count where
+    // its client pinged again (idle-timeout-drop), else none (a reset kill is not counted).
+    let reconnected = t["reconnected"].as_u64().unwrap_or(0);
+    assert_eq!(f["gaps_reconnected"], reconnected, "{name}");
+    let clause = match (reconnected, unanswered.as_u64().unwrap_or(0)) {
+        (0, _) => None,
+        (1, 1) => Some("the client then opened a new connection".to_string()),
+        (r, u) if r == u => Some("each client then opened a new connection".to_string()),
+        (r, _) => Some(format!(
+            "after {r} of those the client opened a new connection"
+        )),
+    };
+    match clause {
+        Some(c) => assert!(
+            detail_of(f).contains(&c),
+            "{name}: no {c:?}: {}",
+            detail_of(f)
+        ),
+        None => assert!(
+            !detail_of(f).contains("new connection"),
+            "{name}: {}",
+            detail_of(f)
+        ),
+    }
     let detail = f["detail"].as_str().unwrap();
     assert!(
         detail.contains(&format!("{lo:.0} s and {hi} s")),
@@ -138,7 +167,7 @@ fn every_poll_carries_its_gap_in_the_flows_lines_and_they_read_back() {
         let mut gaps: Vec<(u64, String)> = text
             .lines()
             .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|l| l["id.resp_p"] == 443)
+            .filter(|l| l["id.resp_p"] == 443 && !l["idle_max_s"].is_null())
             .map(|l| {
                 let g = l["idle_max_s"].as_f64().unwrap_or(0.0);
                 (
@@ -166,6 +195,7 @@ fn every_poll_carries_its_gap_in_the_flows_lines_and_they_read_back() {
             "idle_s_min",
             "idle_s_killed",
             "count",
+            "gaps_reconnected",
             "detail",
         ] {
             assert_eq!(a[0][k], b[0][k], "{name}: {k}");

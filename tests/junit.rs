@@ -392,6 +392,7 @@ fn junit_renders_every_kind_of_case_from_the_model() {
             gaps_survived: None,
             gaps_reset: None,
             gaps_unanswered: None,
+            gaps_reconnected: None,
         }],
     };
     assert_eq!(junit::counts(&report), (9, 7, 1));

@@ -209,6 +209,15 @@ fn check_finding(name: &str, f: &Value, conns: &BTreeMap<(String, u64), usize>) 
             if killed.len() as u64 != count {
                 p.push(format!("{name}: count {count}, killed gaps {killed:?}"));
             }
+            // Kills followed by the client's new connection: only silent ones, at most all.
+            if let Some(r) = f.get("reconnected") {
+                if f["after_gap"] != "dropped" || r.as_u64().is_none_or(|r| r > count) {
+                    p.push(format!(
+                        "{name}: reconnected {r} of {count} ({})",
+                        f["after_gap"]
+                    ));
+                }
+            }
             let seen = gaps("conntrack_seen_s");
             if seen.is_empty() || seen.iter().any(|&s| s > t) {
                 p.push(format!(

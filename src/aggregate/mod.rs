@@ -87,6 +87,9 @@ pub struct Group {
     /// first HTTP response's headers), for site inference; boxed, once per conversation that
     /// had one.
     pub answers: Option<Box<Answers>>,
+    /// When its TCP connections began, in a few slots (not kept for a folded group): what
+    /// tells whether a client reconnected after an idle kill ([`idle::Starts`]).
+    pub starts: idle::Starts,
 }
 
 impl Group {
@@ -114,6 +117,7 @@ impl Group {
             path: PathFacts::default(),
             via: r.via,
             answers: None,
+            starts: idle::Starts::default(),
         }
     }
 
@@ -150,6 +154,9 @@ impl Group {
             self.example_history = r.history;
         }
         self.last_ts = self.last_ts.max(r.ts.plus(r.duration));
+        if !self.folded {
+            self.starts.add_record(r);
+        }
         self.conns += 1;
         let c = &mut self.counts;
         c.attempts += o.attempt as u64;
@@ -724,7 +731,8 @@ impl Aggregator {
             findings: Vec::new(),
         };
         self.looks.apply(site, cat, &mut fin);
-        self.gaps.apply(site, cat, &mut fin);
+        let starts = |k: &GroupKey| self.groups.get(k).filter(|g| !g.folded).map(|g| &g.starts);
+        self.gaps.apply(site, cat, starts, &mut fin);
         self.services.apply(site, cat, &mut fin);
         fin
     }

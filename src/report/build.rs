@@ -413,6 +413,7 @@ fn finding(f: &crate::aggregate::findings::Finding) -> model::Finding {
         gaps_survived: f.idle.map(|e| e.survived),
         gaps_reset: f.idle.map(|e| e.killed_reset),
         gaps_unanswered: f.idle.map(|e| e.killed_unanswered),
+        gaps_reconnected: f.idle.map(|e| e.reconnected),
     }
 }
 

@@ -108,6 +108,10 @@ pub struct Finding {
     pub gaps_reset: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gaps_unanswered: Option<u64>,
+    /// idle_timeout_kill: of the `gaps_unanswered` connections, those whose client then
+    /// opened a new connection to the same server address and port (within 10 minutes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gaps_reconnected: Option<u64>,
 }
 
 /// A TLS alert: who sent it (server | client), its level (1 warning, 2 fatal) and

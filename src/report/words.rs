@@ -1578,11 +1578,20 @@ fn idle_kill(f: &crate::aggregate::findings::Finding, route: &str) -> String {
     let Some(e) = f.idle else {
         return String::new();
     };
-    let how = match (e.killed_reset, e.killed_unanswered) {
+    let mut how = match (e.killed_reset, e.killed_unanswered) {
         (r, 0) => format!("{r} reset by a device in between: the reset's TTL is not its sender's"),
         (0, u) => format!("{u} whose packets after the gap were never answered"),
         (r, u) => format!("{r} reset by a device in between, {u} never answered"),
     };
+    // What the clients did after the silent kills: a new connection to the same service.
+    match (e.reconnected, e.killed_unanswered) {
+        (0, _) => {}
+        (1, 1) => how.push_str("; the client then opened a new connection"),
+        (r, u) if r == u => how.push_str("; each client then opened a new connection"),
+        (r, _) => how.push_str(&format!(
+            "; after {r} of those the client opened a new connection"
+        )),
+    }
     let survived = if e.survived > 0 {
         format!(
             "the longest quiet gap that survived was {:.1} s ({} answered), ",
