@@ -292,9 +292,14 @@ fn one(f: &Facts) -> (&'static str, serde_json::Value) {
         ),
         Facts::Http(h) => {
             let path = text(h.path.bytes());
+            // As the report's `services` tell it: the path, else the Host header.
+            let host = text(h.host.bytes());
             let service = crate::classify::catalogue::Catalogue::embedded()
                 .ok()
-                .and_then(|c| c.service_of_path(&path))
+                .and_then(|c| {
+                    c.service_of_path(&path)
+                        .or_else(|| c.service_of_name(&host))
+                })
                 .map(str::to_string);
             (
                 "http",
