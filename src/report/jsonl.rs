@@ -250,10 +250,14 @@ fn alpn(t: &crate::flow::payload::TlsFacts) -> Vec<String> {
 pub fn look_json(f: &Facts) -> Vec<(&'static str, serde_json::Value)> {
     match f {
         Facts::Smtp(s, Some(t)) => vec![one(&Facts::Smtp(*s, None)), one(&Facts::Tls(*t))],
+        // IMAP and POP3 have no object of their own (PRODUCT.md names none): the handshake
+        // after STARTTLS (STLS) is `tls`, as on 993/995.
+        Facts::Mail(_, t) => t.iter().map(|t| one(&Facts::Tls(*t))).collect(),
         _ => vec![one(f)],
     }
 }
 
+/// One key and object (`Facts::Mail` has none: [`look_json`] gives its `tls`).
 fn one(f: &Facts) -> (&'static str, serde_json::Value) {
     use serde_json::json;
     let text = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
@@ -276,7 +280,7 @@ fn one(f: &Facts) -> (&'static str, serde_json::Value) {
                 })),
             }),
         ),
-        Facts::Tls(t) => (
+        Facts::Tls(t) | Facts::Mail(_, Some(t)) => (
             "tls",
             json!({
                 "sni": (!t.sni.is_empty()).then(|| text(t.sni.bytes())),
@@ -290,6 +294,7 @@ fn one(f: &Facts) -> (&'static str, serde_json::Value) {
                 })),
             }),
         ),
+        Facts::Mail(_, None) => ("tls", serde_json::Value::Null),
         Facts::Http(h) => {
             let path = text(h.path.bytes());
             let service = crate::classify::catalogue::Catalogue::embedded()
