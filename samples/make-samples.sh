@@ -38,7 +38,8 @@
 # Postfix on the mailbox and make what the firewall does to the payload: an ESMTP-inspection
 # fixture (Cisco ASA inspect esmtp's defaults), SMTP refusals, a short conntrack timeout on 443
 # killing long polls (dropped or reset), TLS reset by server name (an iptables string match),
-# Exchange's virtual directories on 80; their truth is <name>.expect-findings.json.
+# Exchange's virtual directories on 80, dovecot's IMAP and POP3 with STARTTLS (mail-starttls);
+# their truth is <name>.expect-findings.json.
 #
 # Needs root. Installs what is missing with apt-get. Tears everything down on exit.
 set -euo pipefail

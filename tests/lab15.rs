@@ -781,7 +781,11 @@ fn imap_and_pop3_starttls_sessions_carry_their_tls_handshake() {
                     && (l["tls"]["established"] == true) == (exit == 0)
             })
             .collect();
-        assert_eq!(mine.len(), 1, "{name}: one --flows line for {why}: {lines:?}");
+        assert_eq!(
+            mine.len(),
+            1,
+            "{name}: one --flows line for {why}: {lines:?}"
+        );
         let t = &mine[0]["tls"];
         assert_eq!(t["client_hello"], true, "{t}");
         assert_eq!(t["sni"], "mail.example.test", "{t}");
@@ -827,7 +831,12 @@ fn imap_and_pop3_starttls_sessions_carry_their_tls_handshake() {
             .collect();
         assert_eq!(
             got,
-            [("tls_handshake_failed".to_string(), 143, "client".to_string(), 1)],
+            [(
+                "tls_handshake_failed".to_string(),
+                143,
+                "client".to_string(),
+                1
+            )],
             "{name}, site file {site}"
         );
     }

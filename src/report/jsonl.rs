@@ -33,7 +33,8 @@ use std::net::IpAddr;
 // unanswered, pending), `end` (why the record was
 // written: closed, idle, reused, evicted, end_of_capture); before `end`, where the payload look
 // saw them, `smtp`, `tls` or `http` ([`look_json`]; an SMTP connection that started TLS has
-// `smtp` and `tls`, the handshake after its STARTTLS).
+// `smtp` and `tls`, the handshake after its STARTTLS; an IMAP or POP3 connection that did
+// has `tls` only).
 
 /// serde_json's output with one more rule: the characters the terminal's `sanitize` escapes
 /// that JSON allows raw (C1 controls U+0080–U+009F, the bidi marks, embeddings, overrides and
@@ -244,7 +245,8 @@ fn alpn(t: &crate::flow::payload::TlsFacts) -> Vec<String> {
 }
 
 /// The payload look's facts as `--flows` fields (PRODUCT.md's names): each key (`smtp`,
-/// `tls`, `http`; an SMTP connection that started TLS has `smtp` and `tls`) and its object.
+/// `tls`, `http`; an SMTP connection that started TLS has `smtp` and `tls`, an IMAP or POP3
+/// connection that did only `tls`) and its object.
 /// Wire strings go through serde_json, which escapes them; they are bounded where they were
 /// copied (`flow::payload`).
 pub fn look_json(f: &Facts) -> Vec<(&'static str, serde_json::Value)> {

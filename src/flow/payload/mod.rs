@@ -1,6 +1,6 @@
 //! The payload look: each TCP connection's first bytes each way, read by small incremental
-//! parsers into Exchange-level facts (SMTP greeting and EHLO reply, TLS ClientHello and
-//! ServerHello, HTTP request and status lines).
+//! parsers into Exchange-level facts (SMTP greeting and EHLO reply, IMAP and POP3 greeting
+//! and STARTTLS, TLS ClientHello and ServerHello, HTTP request and status lines).
 //!
 //! # Budget
 //! At most [`BUDGET`] bytes of each direction are looked at (the first 2 KiB of its stream:
@@ -17,23 +17,29 @@
 //! (per direction a 96-byte line buffer or a TLS walk's counters, 44 bytes, sharing its
 //! room; and the largest protocol state, SMTP's: its dialogue and facts, 192 bytes, with the
 //! facts of the TLS handshake STARTTLS hands over to, 108: about 100 bytes more than before
-//! STARTTLS was followed, by the sizes of the parts). The
+//! STARTTLS was followed, by the sizes of the parts; IMAP's and POP3's state, with the same
+//! TLS facts, is smaller than SMTP's and left the size as it was). The
 //! facts keep bounded strings: SNI 64, ALPN 32, greeting 64, reply text 80, Host 64, path 96
-//! bytes. The size is pinned by a test (`size`). A
-//! connection whose first bytes are no SMTP, TLS or HTTP drops its box at once.
+//! bytes, an IMAP tag 16. The size is pinned by a test (`size`). A
+//! connection whose first bytes are no SMTP, IMAP, POP3, TLS or HTTP drops its box at once.
 //!
 //! Which protocol is told by the first bytes, not by ports: a server that greets with
-//! `ddd `/`ddd-` is SMTP, a client that opens with a TLS handshake record is TLS, a client
-//! that opens with an HTTP method is HTTP.
+//! `ddd `/`ddd-` is SMTP, one that greets with `* OK` is IMAP, with `+OK` POP3, a client that
+//! opens with a TLS handshake record is TLS, a client that opens with an HTTP method is HTTP.
+//! (The server's first segment must hold the greeting's first four bytes.)
 //!
 //! # STARTTLS
-//! An SMTP connection's directions hand over to the TLS record walk where the handshake
-//! starts: the client's after its `STARTTLS` line when its next byte opens a handshake record
-//! (a server that refused STARTTLS gets more SMTP lines instead), the server's after its 220
-//! reply to it; both within the same [`BUDGET`], counted from the stream's start (the
-//! client's EHLO, STARTTLS and a ClientHello usually fit; if not, the look stops there). The
-//! facts are then the SMTP facts and, once the client's TLS bytes were read, the handshake's
-//! ([`Facts::Smtp`]).
+//! An SMTP, IMAP or POP3 connection's directions hand over to the TLS record walk where the
+//! handshake starts: the client's after its `STARTTLS` line (IMAP: `<tag> STARTTLS`; POP3:
+//! `STLS`) when its next byte opens a handshake record (a server that refused gets more lines
+//! instead: SMTP's 454, IMAP's `<tag> BAD`/`NO`, POP3's `-ERR`), the server's after its
+//! positive reply to it (SMTP's 220, IMAP's `<tag> OK`, POP3's `+OK`); both within the same
+//! [`BUDGET`], counted from the stream's start (the client's commands and a ClientHello
+//! usually fit; if not, the look stops there). The facts are then the protocol's and, once
+//! the client's TLS bytes were read, the handshake's ([`Facts::Smtp`], [`Facts::Mail`]): the
+//! aggregator judges that handshake like one on 443, 993 or 995. An IMAP or POP3 client that
+//! logs in in the clear (`LOGIN`, `AUTHENTICATE`; `USER`, `PASS`, `APOP`, `AUTH`) ends the
+//! look: no STARTTLS can follow.
 
 pub mod gate;
 pub mod http;
