@@ -7,7 +7,7 @@
            layout, re-wrapped in each link type exflow decodes (Ethernet frames re-framed as
            raw IP, BSD NULL/LOOP, Linux SLL/SLL2, PPP, Cisco HDLC, 802.11 and
            radiotap+802.11), and in each tunnel it opens (GRE, ERSPAN II and III, VXLAN,
-           Geneve);
+           Geneve); and 24 frames from the first SYN to each port (past STARTTLS);
 - capture: every sample pcap as it is, the first records of each, pcapng conversions (both
            byte orders), a gzip-compressed one, and ../shared/captures/pcapng-generator/*.pcapng
            and ../shared/captures/tunnels/* when present;
@@ -70,6 +70,16 @@ def ip_of(link, frame):
         if et in (0x0800, 0x86DD):
             return frame[20:]
     return None
+
+
+def syn_port(ip):
+    """The destination port of an IPv4 TCP SYN (no ACK), else None."""
+    if not ip or len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+        return None
+    tcp = ip[(ip[0] & 15) * 4 :]
+    if len(tcp) < 14 or tcp[13] & 0x12 != 0x02:
+        return None
+    return struct.unpack(">H", tcp[2:4])[0]
 
 
 def wrap(link, ip):
@@ -190,6 +200,17 @@ def main():
             tunnelled = [(t, c, w, wrap(1, tunnel(kind, ip))) for t, c, w, ip in ips if ip is not None]
             if tunnelled:
                 added["frame"] += put("frame", frame_input(1, tunnelled))
+        # frame: a longer run from the first SYN to each port, in its own link type: the
+        # dialogue past its first lines (a STARTTLS handover and the ClientHello after it,
+        # SMTP's, IMAP's, POP3's), which six frames do not reach.
+        ports = set()
+        for i, r in enumerate(recs):
+            port = syn_port(ip_of(link, r[4]))
+            if port is None or port in ports:
+                continue
+            ports.add(port)
+            frames = [(s + u / 1e6, c, w, b) for s, u, c, w, b in recs[i : i + 24]]
+            added["frame"] += put("frame", frame_input(link, frames))
     # The firewall's two-interface captures as dumpcap wrote them (out of time order, every
     # forwarded packet once per interface, NAT legs): the reorder buffer and copy pairing.
     for f in sorted(os.listdir(SAMPLES)):

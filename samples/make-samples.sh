@@ -38,7 +38,8 @@
 # Postfix on the mailbox and make what the firewall does to the payload: an ESMTP-inspection
 # fixture (Cisco ASA inspect esmtp's defaults), SMTP refusals, a short conntrack timeout on 443
 # killing long polls (dropped or reset), TLS reset by server name (an iptables string match),
-# Exchange's virtual directories on 80; their truth is <name>.expect-findings.json.
+# Exchange's virtual directories on 80, dovecot's IMAP and POP3 with STARTTLS (mail-starttls);
+# their truth is <name>.expect-findings.json.
 #
 # Needs root. Installs what is missing with apt-get. Tears everything down on exit.
 set -euo pipefail
@@ -67,7 +68,7 @@ NEW_SCENARIOS=(nat-dual-stack beyond-firewall tunnel-mirror outage-587-refused o
 # idle-timeout kills, TLS filtered by server name, Exchange's virtual directories on 80), with
 # Postfix as the mailbox's SMTP server; each with <name>.expect-findings.json.
 PAYLOAD_SCENARIOS=(esmtp-inspection smtp-refusals idle-timeout-drop idle-timeout-reset tls-by-name
-                   payload-healthy tls-handshake-failed)
+                   payload-healthy tls-handshake-failed mail-starttls)
 # Of these, the ones also captured with dumpcap on the firewall's legs (<name>.fw2.*, with the
 # run's findings truth as <name>.fw2.expect-findings.json): the payload look must see through the
 # reorder buffer and the copy pairing of an unsorted two-interface capture.
@@ -548,10 +549,18 @@ edge_servers() {
 
 # dovecot on the mailbox server: POP3 110 and IMAP 143, plain-text logins, one user with one
 # message. (Debian's dovecot packages start a system-wide dovecot where systemd runs; this
-# one is separate: its own configuration, run directory and log, inside exf-server.)
+# one is separate: its own configuration, run directory and log, inside exf-server.) With
+# `tls`: the lab's self-signed certificate, STARTTLS (STLS) offered on 143 and 110, and IMAPS
+# 993 and POP3S 995 too.
 DOVECOT_USER=bob@example.test DOVECOT_PASS=lab-only-password
-dovecot_up() {
-    local d=$WORK/dovecot
+dovecot_up() { # [tls]
+    local d=$WORK/dovecot ssl="ssl = no" imaps=0 pop3s=0
+    if [ "${1:-}" = tls ]; then
+        ssl="ssl = yes
+ssl_cert = <$WORK/tls/cert.pem
+ssl_key = <$WORK/tls/key.pem"
+        imaps=993 pop3s=995
+    fi
     mkdir -p "$d/run" "$d/state" "$d/mail/$DOVECOT_USER/Maildir/"{new,cur,tmp}
     printf 'From: alice@example.net\nTo: %s\nSubject: exflow sample\n\nhello from the exflow lab\n' \
         "$DOVECOT_USER" >"$d/mail/$DOVECOT_USER/Maildir/new/1.lab"
@@ -564,7 +573,7 @@ listen = $M_ADDR
 base_dir = $d/run
 state_dir = $d/state
 log_path = $d/dovecot.log
-ssl = no
+$ssl
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 1
@@ -579,17 +588,18 @@ userdb {
 }
 service imap-login {
   inet_listener imaps {
-    port = 0
+    port = $imaps
   }
 }
 service pop3-login {
   inet_listener pop3s {
-    port = 0
+    port = $pop3s
   }
 }
 EOF
     start_server dovecot dovecot -F -c "$d/dovecot.conf"
     wait_listen tcp 110; wait_listen tcp 143
+    [ "$imaps" -eq 0 ] || { wait_listen tcp 993; wait_listen tcp 995; }
 }
 
 # Firewall: everything the scenario's site needs is allowed; SCENARIO_RULES come first.
@@ -2556,6 +2566,61 @@ scenario_payload_healthy() {
         expect tcp "$SERVER" 443 SF "long poll Delay=$d answered (curl exit 0); the firewall keeps established connections for the kernel's default (days)"
     done
     report_expected https-client internet "$MBX" ok "long polls Delay 5 and 10 answered (curl exit 0)"
+    payload_finish "$n"
+}
+
+# IMAP and POP3 with TLS, no firewall rule involved (the rules allow 110, 143, 993, 995 and
+# the site's ports): dovecot offers STARTTLS on 143 and STLS on 110 with the lab's self-signed
+# certificate, and serves IMAPS 993 and POP3S 995. curl logs in and fetches the message over
+# each (-k, --ssl-reqd: STARTTLS or fail); one more curl to 143 that does not trust the
+# certificate (no -k; TLS 1.2 at most, so that its alert travels in the clear) aborts the
+# handshake after STARTTLS with a fatal unknown_ca alert (curl exit 60). The truth: the
+# clients' exit codes and dovecot's log (a "TLS" login per good session, the alert's line).
+scenario_mail_starttls() {
+    local n=mail-starttls log=$WORK/dovecot/dovecot.log allow u rc line logins scheme port path role i
+    allow="        iifname \"$IF_FC\" ip daddr $SERVER tcp dport { 110, 143, 993, 995 } ct state new accept"
+    lab_up site payload
+    FW2=0
+    dovecot_up tls
+    firewall "" "$SITE_ALLOW
+$allow"
+    findings_reset
+    capture_start "$n"
+    site_mailbox_v4
+    SITE_SERVICES=("imap4 = true" "pop3 = true")
+    site_write "$n" "dovecot: IMAP 143 and POP3 110 with STARTTLS (STLS), IMAPS 993, POP3S 995; one client rejects the self-signed certificate after STARTTLS; no firewall rule is involved"
+    local auth=(-u "$DOVECOT_USER:$DOVECOT_PASS") via="allowed by '$allow'"
+    # STARTTLS (STLS) and TLS from the first byte, each logging in and fetching message 1.
+    for u in "imap 143 INBOX/;UID=1 imap4" "pop3 110 1 pop3" "imaps 993 INBOX/;UID=1 imap4s" "pop3s 995 1 pop3s"; do
+        read -r scheme port path role <<<"$u"
+        local url="$scheme://$MAIL_NAME:$port/$path" how=
+        case $scheme in imap | pop3) how="--ssl-reqd (STARTTLS or fail)" ;; esac
+        client 0 20 "${CURL[@]}" -k ${how:+--ssl-reqd} "${auth[@]}" --resolve "$MAIL_NAME:$port:$SERVER" "$url"
+        # curl closes its TLS socket after LOGOUT (QUIT) without reading the rest of
+        # dovecot's answer (its TLS close_notify): its own kernel resets (RSTO), as swaks's.
+        expect tcp "$SERVER" "$port" RSTO "curl -k ${how:+$how }$url (SNI $MAIL_NAME) exit 0: logged in over TLS and fetched message 1; curl closes without reading dovecot's last TLS records, its own RST ends the connection; $via" \
+            '{"rst_from":"orig"}'
+        report_expected "$role" internet "$MBX" ok "curl -k ${how:+$how }$url exit 0 (login and fetch over TLS); $via"
+    done
+    logins=$(grep -c 'Login: user=<'"$DOVECOT_USER"'>.*TLS' "$log" || true)
+    [ "$logins" -eq 4 ] || die "dovecot logged $logins logins over TLS, 4 expected: $(cat "$log")"
+    # The certificate not trusted after STARTTLS: curl 60, a fatal unknown_ca alert (48).
+    local url="imap://$MAIL_NAME:143/INBOX/;UID=1"
+    client 60 20 "${CURL[@]}" --ssl-reqd --tls-max 1.2 "${auth[@]}" --resolve "$MAIL_NAME:143:$SERVER" "$url"
+    rc=$CLIENT_RC
+    for i in $(seq 1 30); do
+        grep -q 'alert unknown ca' "$log" && break
+        sleep 0.1
+    done
+    [ "$(grep -c 'alert unknown ca' "$log" || true)" -eq 1 ] || die "dovecot's log has no single 'alert unknown ca' line: $(cat "$log")"
+    line=$(grep -m1 'alert unknown ca' "$log" | sed -E 's/^[A-Za-z]+ [0-9]+ [0-9:]+ //')
+    expect tcp "$SERVER" 143 RSTO "curl --ssl-reqd --tls-max 1.2 $url exit $rc (the self-signed certificate is not trusted): after STARTTLS and the server's Certificate the client sends a fatal unknown_ca alert and closes with the rest of the server's flight unread, so its kernel resets; dovecot: $line" \
+        "{\"client_exit\":$rc,\"rst_from\":\"orig\"}"
+    report_expected imap4 internet "$MBX" ok "curl --ssl-reqd --tls-max 1.2 $url exit $rc: the connection opened and closed through the firewall; the TLS failure after STARTTLS is the client's (unknown_ca), the finding tells it"
+    finding tls_handshake_failed 143 internet "$MBX" client \
+        "$(jq -cn --arg s "$MAIL_NAME" --argjson rc "$rc" \
+            '{count: 1, sni: $s, alert: {from: "client", level: 2, description: 48, name: "unknown_ca"}, client_exit: $rc}')" \
+        "curl imap:// --ssl-reqd --tls-max 1.2 without -k exit $rc: after dovecot accepted STARTTLS it does not trust the lab's self-signed certificate and aborts the TLS 1.2 handshake with a fatal unknown_ca alert (48); dovecot's log: $line; the same curl with -k logged in over TLS"
     payload_finish "$n"
 }
 

@@ -1,5 +1,6 @@
 //! Issue 15's lab samples (samples/make-samples.sh: esmtp-inspection, smtp-refusals,
-//! idle-timeout-drop, idle-timeout-reset, tls-by-name, payload-healthy, tls-handshake-failed).
+//! idle-timeout-drop, idle-timeout-reset, tls-by-name, payload-healthy, tls-handshake-failed,
+//! mail-starttls).
 //! Each capture reads
 //! without an anomaly, its port-level verdicts are the expected report's (`report.rs` checks
 //! them for every sample; here the healthy one must be all ok with nothing unexpected), its
@@ -22,6 +23,7 @@ const SAMPLES: &[&str] = &[
     "tls-by-name",
     "payload-healthy",
     "tls-handshake-failed",
+    "mail-starttls",
 ];
 /// Where no finding may appear.
 const HEALTHY: &[&str] = &["payload-healthy"];
@@ -935,5 +937,94 @@ fn inference_reads_exchange_s_own_signs_and_flows_keep_the_redirects() {
                 "{name}: every redirect seen"
             );
         }
+    }
+}
+
+/// mail-starttls: dovecot's IMAP 143 and POP3 110 with STARTTLS (STLS), IMAPS 993, POP3S 995.
+/// Every session the script ran with curl has a `--flows` line with a `tls` object (the
+/// handshake after STARTTLS on 143 and 110, as on 993 and 995): established for the curls
+/// that exited 0, aborted by the client's unknown_ca alert (48) for the one that exited 60
+/// (it did not trust the certificate); and the report's only finding is that one, by the
+/// client, on 143: the four healthy sessions give none.
+#[test]
+fn imap_and_pop3_starttls_sessions_carry_their_tls_handshake() {
+    let name = "mail-starttls";
+    let pcap = root().join("samples").join(format!("{name}.pcap"));
+    let (o, lines) = crate::util::flows_of(&[pcap.as_path()], &[]);
+    assert!(o.status.success(), "{name}: {}", stderr(&o));
+    let mut by_port: BTreeMap<u64, Vec<bool>> = BTreeMap::new();
+    let mut checked = 0;
+    for e in expect_lines(name) {
+        let why = e["why"].as_str().unwrap_or_default();
+        assert!(why.starts_with("curl "), "{name}: what ran? {why}");
+        let exit = e["client_exit"].as_u64().unwrap_or(0);
+        let port = e["id.resp_p"].as_u64().unwrap();
+        let mine: Vec<&Value> = lines
+            .iter()
+            .filter(|l| {
+                l["id.resp_p"] == e["id.resp_p"]
+                    && l["id.orig_h"] == e["id.orig_h"]
+                    && l["conn_state"] == e["conn_state"]
+                    && (l["tls"]["established"] == true) == (exit == 0)
+            })
+            .collect();
+        assert_eq!(
+            mine.len(),
+            1,
+            "{name}: one --flows line for {why}: {lines:?}"
+        );
+        let t = &mine[0]["tls"];
+        assert_eq!(t["client_hello"], true, "{t}");
+        assert_eq!(t["sni"], "mail.example.test", "{t}");
+        if exit == 0 {
+            assert!(t["alert"].is_null(), "{t}");
+        } else {
+            assert_eq!(exit, 60, "{why}");
+            assert_eq!(t["alert"]["by"], "orig", "{t}");
+            assert_eq!(t["alert"]["description"], 48, "{t}");
+        }
+        // No object of their own for IMAP and POP3 (PRODUCT.md names none).
+        assert!(mine[0].get("smtp").is_none() && mine[0].get("imap").is_none());
+        by_port.entry(port).or_default().push(exit == 0);
+        checked += 1;
+    }
+    assert_eq!(checked, 5, "{by_port:?}");
+    assert_eq!(
+        by_port.keys().copied().collect::<Vec<_>>(),
+        [110, 143, 993, 995]
+    );
+    for site in [true, false] {
+        let pcap = format!("samples/{name}.pcap");
+        let site_file = format!("samples/{name}.site.toml");
+        let mut argv = vec!["analyze", pcap.as_str(), "--format", "json"];
+        if site {
+            argv.extend(["--site", site_file.as_str()]);
+        }
+        let o = exflow(&argv);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let rep: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let got: Vec<(String, u64, String, u64)> = rep["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["kind"].as_str().unwrap_or("").to_string(),
+                    f["port"].as_u64().unwrap_or(0),
+                    f["by"].as_str().unwrap_or("").to_string(),
+                    f["count"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                "tls_handshake_failed".to_string(),
+                143,
+                "client".to_string(),
+                1
+            )],
+            "{name}, site file {site}"
+        );
     }
 }

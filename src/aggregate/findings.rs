@@ -260,8 +260,9 @@ impl Acc {
                     }
                 }
             }
-            Facts::Tls(t) => self.tls(r, t),
-            Facts::Http(_) => {}
+            // IMAP or POP3: the handshake after STARTTLS (STLS), judged like one on 993/995.
+            Facts::Mail(_, Some(t)) | Facts::Tls(t) => self.tls(r, t),
+            Facts::Mail(_, None) | Facts::Http(_) => {}
         }
     }
 

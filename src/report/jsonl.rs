@@ -33,7 +33,8 @@ use std::net::IpAddr;
 // unanswered, pending), `end` (why the record was
 // written: closed, idle, reused, evicted, end_of_capture); before `end`, where the payload look
 // saw them, `smtp`, `tls` or `http` ([`look_json`]; an SMTP connection that started TLS has
-// `smtp` and `tls`, the handshake after its STARTTLS).
+// `smtp` and `tls`, the handshake after its STARTTLS; an IMAP or POP3 connection that did
+// has `tls` only).
 
 /// serde_json's output with one more rule: the characters the terminal's `sanitize` escapes
 /// that JSON allows raw (C1 controls U+0080–U+009F, the bidi marks, embeddings, overrides and
@@ -244,16 +245,21 @@ fn alpn(t: &crate::flow::payload::TlsFacts) -> Vec<String> {
 }
 
 /// The payload look's facts as `--flows` fields (PRODUCT.md's names): each key (`smtp`,
-/// `tls`, `http`; an SMTP connection that started TLS has `smtp` and `tls`) and its object.
+/// `tls`, `http`; an SMTP connection that started TLS has `smtp` and `tls`, an IMAP or POP3
+/// connection that did only `tls`) and its object.
 /// Wire strings go through serde_json, which escapes them; they are bounded where they were
 /// copied (`flow::payload`).
 pub fn look_json(f: &Facts) -> Vec<(&'static str, serde_json::Value)> {
     match f {
         Facts::Smtp(s, Some(t)) => vec![one(&Facts::Smtp(*s, None)), one(&Facts::Tls(*t))],
+        // IMAP and POP3 have no object of their own (PRODUCT.md names none): the handshake
+        // after STARTTLS (STLS) is `tls`, as on 993/995.
+        Facts::Mail(_, t) => t.iter().map(|t| one(&Facts::Tls(*t))).collect(),
         _ => vec![one(f)],
     }
 }
 
+/// One key and object (`Facts::Mail` has none: [`look_json`] gives its `tls`).
 fn one(f: &Facts) -> (&'static str, serde_json::Value) {
     use serde_json::json;
     let text = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
@@ -276,7 +282,7 @@ fn one(f: &Facts) -> (&'static str, serde_json::Value) {
                 })),
             }),
         ),
-        Facts::Tls(t) => (
+        Facts::Tls(t) | Facts::Mail(_, Some(t)) => (
             "tls",
             json!({
                 "sni": (!t.sni.is_empty()).then(|| text(t.sni.bytes())),
@@ -290,6 +296,7 @@ fn one(f: &Facts) -> (&'static str, serde_json::Value) {
                 })),
             }),
         ),
+        Facts::Mail(_, None) => ("tls", serde_json::Value::Null),
         Facts::Http(h) => {
             let path = text(h.path.bytes());
             // As the report's `services` tell it: the path, else the Host header.

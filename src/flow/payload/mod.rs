@@ -1,6 +1,6 @@
 //! The payload look: each TCP connection's first bytes each way, read by small incremental
-//! parsers into Exchange-level facts (SMTP greeting and EHLO reply, TLS ClientHello and
-//! ServerHello, HTTP request and status lines).
+//! parsers into Exchange-level facts (SMTP greeting and EHLO reply, IMAP and POP3 greeting
+//! and STARTTLS, TLS ClientHello and ServerHello, HTTP request and status lines).
 //!
 //! # Budget
 //! At most [`BUDGET`] bytes of each direction are looked at (the first 2 KiB of its stream:
@@ -17,32 +17,40 @@
 //! (per direction a 96-byte line buffer or a TLS walk's counters, 44 bytes, sharing its
 //! room; and the largest protocol state, SMTP's: its dialogue and facts, 192 bytes, with the
 //! facts of the TLS handshake STARTTLS hands over to, 108: about 100 bytes more than before
-//! STARTTLS was followed, by the sizes of the parts). The
+//! STARTTLS was followed, by the sizes of the parts; IMAP's and POP3's state, with the same
+//! TLS facts, is smaller than SMTP's and left the size as it was). The
 //! facts keep bounded strings: SNI 64, ALPN 32, greeting 64, reply text 80, Host 64, path 96
-//! bytes. The size is pinned by a test (`size`). A
-//! connection whose first bytes are no SMTP, TLS or HTTP drops its box at once.
+//! bytes, an IMAP tag 16. The size is pinned by a test (`size`). A
+//! connection whose first bytes are no SMTP, IMAP, POP3, TLS or HTTP drops its box at once.
 //!
 //! Which protocol is told by the first bytes, not by ports: a server that greets with
-//! `ddd `/`ddd-` is SMTP, a client that opens with a TLS handshake record is TLS, a client
-//! that opens with an HTTP method is HTTP.
+//! `ddd `/`ddd-` is SMTP, one that greets with `* OK` is IMAP, with `+OK` POP3, a client that
+//! opens with a TLS handshake record is TLS, a client that opens with an HTTP method is HTTP.
+//! (The server's first segment must hold the greeting's first four bytes.)
 //!
 //! # STARTTLS
-//! An SMTP connection's directions hand over to the TLS record walk where the handshake
-//! starts: the client's after its `STARTTLS` line when its next byte opens a handshake record
-//! (a server that refused STARTTLS gets more SMTP lines instead), the server's after its 220
-//! reply to it; both within the same [`BUDGET`], counted from the stream's start (the
-//! client's EHLO, STARTTLS and a ClientHello usually fit; if not, the look stops there). The
-//! facts are then the SMTP facts and, once the client's TLS bytes were read, the handshake's
-//! ([`Facts::Smtp`]).
+//! An SMTP, IMAP or POP3 connection's directions hand over to the TLS record walk where the
+//! handshake starts: the client's after its `STARTTLS` line (IMAP: `<tag> STARTTLS`; POP3:
+//! `STLS`) when its next byte opens a handshake record (a server that refused gets more lines
+//! instead: SMTP's 454, IMAP's `<tag> BAD`/`NO`, POP3's `-ERR`), the server's after its
+//! positive reply to it (SMTP's 220, IMAP's `<tag> OK`, POP3's `+OK`); both within the same
+//! [`BUDGET`], counted from the stream's start (the client's commands and a ClientHello
+//! usually fit; if not, the look stops there). The facts are then the protocol's and, once
+//! the client's TLS bytes were read, the handshake's ([`Facts::Smtp`], [`Facts::Mail`]): the
+//! aggregator judges that handshake like one on 443, 993 or 995. An IMAP or POP3 client that
+//! logs in in the clear (`LOGIN`, `AUTHENTICATE`; `USER`, `PASS`, `APOP`, `AUTH`) ends the
+//! look: no STARTTLS can follow.
 
 pub mod gate;
 pub mod http;
+pub mod mail;
 pub mod smtp;
 pub mod text;
 pub mod tls;
 
 pub use gate::Gate;
 pub use http::HttpFacts;
+pub use mail::MailFacts;
 pub use smtp::SmtpFacts;
 pub use text::Text;
 pub use tls::TlsFacts;
@@ -55,6 +63,9 @@ pub const BUDGET: u32 = 2048;
 pub enum Facts {
     /// SMTP, and the TLS handshake after STARTTLS where the client's TLS bytes were seen.
     Smtp(SmtpFacts, Option<TlsFacts>),
+    /// IMAP or POP3, and the TLS handshake after STARTTLS (STLS) where the client's TLS
+    /// bytes were seen.
+    Mail(MailFacts, Option<TlsFacts>),
     Tls(TlsFacts),
     Http(HttpFacts),
 }
@@ -65,6 +76,11 @@ enum App {
     /// SMTP, and the TLS handshake its directions hand over to after STARTTLS.
     Smtp {
         smtp: smtp::Smtp,
+        tls: TlsFacts,
+    },
+    /// IMAP or POP3, and the TLS handshake after STARTTLS (STLS).
+    Mail {
+        mail: mail::Mail,
         tls: TlsFacts,
     },
     Tls {
@@ -87,17 +103,27 @@ pub struct Look {
     rd: [Reader; 2],
 }
 
-/// How a direction's bytes are read: a line buffer and a TLS walk share its room (an SMTP
+/// How a direction's bytes are read: a line buffer and a TLS walk share its room (a
 /// direction that STARTTLS hands over needs no more lines).
 #[derive(Clone, Copy, Debug)]
 enum Reader {
     /// Lines (SMTP, HTTP), through a buffer (a line longer than it keeps its start).
     Lines(Text<96>),
-    /// The SMTP client sent STARTTLS: its next bytes are a TLS record (the server said 220)
-    /// or more lines (the server refused).
+    /// The client sent STARTTLS (SMTP, IMAP) or STLS (POP3): its next bytes are a TLS
+    /// record (the server accepted) or more lines (the server refused).
     AfterStartTls,
-    /// TLS records: a TLS connection's, or an SMTP connection's after STARTTLS.
+    /// TLS records: a TLS connection's, or an SMTP, IMAP or POP3 connection's after STARTTLS.
     Tls(tls::TlsDir),
+}
+
+impl App {
+    /// The facts of the TLS handshake STARTTLS hands over to (SMTP, IMAP, POP3).
+    fn starttls_facts(&mut self) -> Option<&mut TlsFacts> {
+        match self {
+            App::Smtp { tls, .. } | App::Mail { tls, .. } => Some(tls),
+            _ => None,
+        }
+    }
 }
 
 impl Reader {
@@ -128,6 +154,9 @@ impl Look {
                 Some(Facts::Smtp(smtp.facts, self.rd[0].is_tls().then_some(*tls)))
             }
             App::Smtp { .. } => None,
+            App::Mail { mail, tls } => {
+                Some(Facts::Mail(mail.facts, self.rd[0].is_tls().then_some(*tls)))
+            }
             App::Tls { facts, .. } => Some(Facts::Tls(*facts)),
             App::Http(h) => Some(Facts::Http(h.facts)),
             App::Unknown | App::Off => None,
@@ -177,6 +206,11 @@ impl Look {
                     smtp: smtp::Smtp::default(),
                     tls: TlsFacts::default(),
                 }
+            } else if let Some(proto) = (d == 1).then(|| mail::sniff_server(data)).flatten() {
+                App::Mail {
+                    mail: mail::Mail::new(proto),
+                    tls: TlsFacts::default(),
+                }
             } else if d == 0 && tls::sniff_client(data) {
                 self.rd = [Reader::Tls(tls::TlsDir::default()); 2];
                 App::Tls {
@@ -193,7 +227,7 @@ impl Look {
                 Some(Reader::Tls(t)) => t.feed(d == 1, facts, data),
                 _ => false,
             },
-            App::Smtp { .. } => self.smtp(d, next, data),
+            App::Smtp { .. } | App::Mail { .. } => self.starttls_lines(d, next, data),
             App::Http(_) => self.lines(d, data).0,
             App::Unknown | App::Off => false,
         };
@@ -209,11 +243,11 @@ impl Look {
         }
     }
 
-    /// SMTP bytes of direction `d` starting at stream offset `off`: lines until STARTTLS
-    /// hands the direction over to the TLS record walk (at the byte after the client's
-    /// STARTTLS line if a TLS record follows it, after the server's 220 reply to it); false
-    /// when nothing more is wanted from this direction.
-    fn smtp(&mut self, d: usize, off: u32, mut data: &[u8]) -> bool {
+    /// SMTP, IMAP or POP3 bytes of direction `d` starting at stream offset `off`: lines
+    /// until STARTTLS (STLS) hands the direction over to the TLS record walk (at the byte
+    /// after the client's STARTTLS line if a TLS record follows it, after the server's
+    /// positive reply to it); false when nothing more is wanted from this direction.
+    fn starttls_lines(&mut self, d: usize, off: u32, mut data: &[u8]) -> bool {
         let mut off = off;
         loop {
             let Some(rd) = self.rd.get_mut(d) else {
@@ -221,13 +255,13 @@ impl Look {
             };
             match rd {
                 Reader::Tls(t) => {
-                    let App::Smtp { tls, .. } = &mut self.app else {
+                    let Some(tls) = self.app.starttls_facts() else {
                         return false;
                     };
                     return t.feed(d == 1, tls, data);
                 }
                 Reader::AfterStartTls if !data.is_empty() => {
-                    // A handshake record; SMTP text never starts with 0x16.
+                    // A handshake record; SMTP, IMAP and POP3 text never start with 0x16.
                     *rd = if data.first() == Some(&0x16) {
                         Reader::Tls(tls::TlsDir::default())
                     } else {
@@ -238,8 +272,8 @@ impl Look {
                 Reader::Lines(_) => {
                     let (more, used) = self.lines(d, data);
                     let end = off.wrapping_add(used as u32);
-                    if let (1, Some(Reader::Tls(_)), App::Smtp { tls, .. }) =
-                        (d, self.rd.get(d), &mut self.app)
+                    if let (1, Some(Reader::Tls(_)), Some(tls)) =
+                        (d, self.rd.get(d), self.app.starttls_facts())
                     {
                         tls.resp_start = u16::try_from(end).unwrap_or(u16::MAX);
                     }
@@ -274,22 +308,33 @@ impl Look {
                 None => (data, &[][..], false),
             };
             data = rest;
+            if let (1, App::Mail { mail, .. }) = (d, &mut self.app) {
+                mail.scan(part);
+            }
             buf.push(part);
             if !eol {
                 break;
             }
             let line = *buf;
             *buf = Text::default();
-            let more = match &mut self.app {
-                App::Smtp { smtp: s, .. } => {
-                    let n = if d == 0 {
-                        s.client_line(line.bytes())
-                    } else {
-                        s.server_line(line.bytes())
-                    };
+            let next = match &mut self.app {
+                App::Smtp { smtp: s, .. } => Some(if d == 0 {
+                    s.client_line(line.bytes())
+                } else {
+                    s.server_line(line.bytes())
+                }),
+                App::Mail { mail: m, .. } => Some(if d == 0 {
+                    m.client_line(line.bytes())
+                } else {
+                    m.server_line(line.bytes())
+                }),
+                _ => None,
+            };
+            let more = match (next, &mut self.app) {
+                (Some(n), _) => {
                     match n {
                         smtp::Next::Stop => {
-                            // Not SMTP: both directions.
+                            // Not the protocol, or nothing more to learn: both directions.
                             self.done = [true; 2];
                             return (false, total - data.len());
                         }
@@ -306,7 +351,7 @@ impl Look {
                         smtp::Next::More => true,
                     }
                 }
-                App::Http(h) => {
+                (None, App::Http(h)) => {
                     if d == 0 {
                         h.client_line(line.bytes(), line.is_cut())
                     } else {
@@ -562,6 +607,230 @@ mod tests {
         assert_eq!(s.codes(), &[250]);
     }
 
+    /// An IMAP dialogue up to the server's answer to STARTTLS (`answer`), with dovecot's
+    /// greeting (its capability list longer than the line buffer), then the client's bytes.
+    fn imap(answer: &'static [u8], after: &[u8], server_tls: &[u8]) -> Vec<(usize, Vec<u8>)> {
+        let mut v: Vec<(usize, Vec<u8>)> = vec![
+            (1, b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS LOGINDISABLED] Dovecot (Debian) ready.\r\n".to_vec()),
+            (0, b"A001 CAPABILITY\r\n".to_vec()),
+            (1, b"* CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS LOGINDISABLED\r\nA001 OK Pre-login capabilities listed, post-login capabilities have more.\r\n".to_vec()),
+            (0, b"A002 STARTTLS\r\n".to_vec()),
+            (1, answer.to_vec()),
+        ];
+        if !after.is_empty() {
+            v.push((0, after.to_vec()));
+        }
+        if !server_tls.is_empty() {
+            v.push((1, server_tls.to_vec()));
+        }
+        v
+    }
+
+    /// A POP3 dialogue with CAPA and STLS, the same way.
+    fn pop3(answer: &'static [u8], after: &[u8], server_tls: &[u8]) -> Vec<(usize, Vec<u8>)> {
+        let mut v: Vec<(usize, Vec<u8>)> = vec![
+            (1, b"+OK Dovecot (Debian) ready.\r\n".to_vec()),
+            (0, b"CAPA\r\n".to_vec()),
+            (1, b"+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nSTLS\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n".to_vec()),
+            (0, b"STLS\r\n".to_vec()),
+            (1, answer.to_vec()),
+        ];
+        if !after.is_empty() {
+            v.push((0, after.to_vec()));
+        }
+        if !server_tls.is_empty() {
+            v.push((1, server_tls.to_vec()));
+        }
+        v
+    }
+
+    /// The dialogue fed whole, then (the same dialogue) with each message cut in two at
+    /// every byte, then a byte a segment: the facts must be the same every time. The
+    /// server's first segment tells the protocol, as for SMTP and TLS: at least its first
+    /// four bytes (`* OK`, `+OK `).
+    fn mail_facts_every_split(parts: &[(usize, Vec<u8>)]) -> Option<Facts> {
+        let run = |cut: Option<(usize, usize)>, bytewise: bool| {
+            let mut l = Look::new();
+            let mut off = [0u32; 2];
+            for (i, (d, b)) in parts.iter().enumerate() {
+                let mut segs: Vec<&[u8]> = vec![b];
+                if bytewise {
+                    let head = if i == 0 { 4 } else { 1 };
+                    segs = vec![&b[..head]];
+                    segs.extend(b[head..].chunks(1));
+                } else if let Some((ci, c)) = cut {
+                    if ci == i {
+                        segs = vec![&b[..c], &b[c..]];
+                    }
+                }
+                for s in segs {
+                    l.feed(*d, off[*d], s, true);
+                    off[*d] += s.len() as u32;
+                }
+            }
+            l.facts()
+        };
+        let whole = run(None, false);
+        for (i, (_, b)) in parts.iter().enumerate() {
+            for c in if i == 0 { 4 } else { 1 }..b.len() {
+                assert_eq!(run(Some((i, c)), false), whole, "message {i} cut at {c}");
+            }
+        }
+        assert_eq!(run(None, true), whole, "a byte a segment");
+        whole
+    }
+
+    #[test]
+    fn imap_starttls_accepted_then_a_client_hello_with_sni() {
+        let ch = client_hello("mail.example.com", &["imap"]);
+        let sh = [0x16, 3, 3, 0, 4, 2, 0, 0, 0];
+        let f = mail_facts_every_split(&imap(b"A002 OK Begin TLS negotiation now.\r\n", &ch, &sh));
+        let Some(Facts::Mail(m, Some(t))) = f else {
+            panic!("not imap with tls: {f:?}");
+        };
+        assert_eq!(m.proto, mail::Proto::Imap);
+        assert!(m.starttls_offered && m.starttls_sent && m.starttls);
+        assert!(t.client_hello && t.server_hello && t.server_seen && !t.aborted());
+        assert_eq!(t.sni.to_string_lossy(), "mail.example.com");
+        assert_eq!(t.alpn.to_string_lossy(), "imap");
+    }
+
+    #[test]
+    fn pop3_stls_accepted_then_a_client_hello_with_sni() {
+        let ch = client_hello("mail.example.com", &[]);
+        let sh = [0x16, 3, 3, 0, 4, 2, 0, 0, 0];
+        let f = mail_facts_every_split(&pop3(b"+OK Begin TLS negotiation now.\r\n", &ch, &sh));
+        let Some(Facts::Mail(m, Some(t))) = f else {
+            panic!("not pop3 with tls: {f:?}");
+        };
+        assert_eq!(m.proto, mail::Proto::Pop3);
+        assert!(m.starttls_offered && m.starttls_sent && m.starttls);
+        assert!(t.server_hello && !t.aborted());
+        assert_eq!(t.sni.to_string_lossy(), "mail.example.com");
+    }
+
+    #[test]
+    fn a_server_alert_after_an_imap_or_pop3_starttls_client_hello() {
+        let ch = client_hello("mail.example.com", &[]);
+        // handshake_failure (40), fatal, from the server.
+        let alert = [0x15, 3, 3, 0, 2, 2, 40];
+        for parts in [
+            imap(b"A002 OK Begin TLS negotiation now.\r\n", &ch, &alert),
+            pop3(b"+OK Begin TLS negotiation now.\r\n", &ch, &alert),
+        ] {
+            let f = mail_facts_every_split(&parts);
+            let Some(Facts::Mail(m, Some(t))) = f else {
+                panic!("no tls: {f:?}");
+            };
+            assert!(m.starttls);
+            assert!(t.client_hello && !t.server_hello && t.server_seen && t.aborted());
+            assert_eq!(t.alert, Some((true, 2, 40)));
+        }
+        // Silence after the ClientHello: the server's TLS bytes start after its OK, and
+        // none came.
+        let parts = imap(b"A002 OK Begin TLS negotiation now.\r\n", &ch, &[]);
+        let mut l = Look::new();
+        feed_all(
+            &mut l,
+            &parts.iter().map(|(d, b)| (*d, &b[..])).collect::<Vec<_>>(),
+        );
+        let Some(Facts::Mail(_, Some(t))) = l.facts() else {
+            panic!("no tls");
+        };
+        let server: usize = parts.iter().filter(|p| p.0 == 1).map(|p| p.1.len()).sum();
+        assert!(t.client_hello && !t.server_seen && t.aborted());
+        assert_eq!(usize::from(t.resp_start), server);
+        // A client's fatal unknown_ca after the ServerHello (TLS 1.2: in the clear).
+        let mut parts = pop3(b"+OK go\r\n", &ch, &[0x16, 3, 3, 0, 4, 2, 0, 0, 0]);
+        parts.push((0, vec![0x15, 3, 3, 0, 2, 2, 48]));
+        let Some(Facts::Mail(_, Some(t))) = mail_facts_every_split(&parts) else {
+            panic!("no tls");
+        };
+        assert!(t.server_hello && t.aborted());
+        assert_eq!(t.alert, Some((false, 2, 48)));
+    }
+
+    #[test]
+    fn a_refused_imap_or_pop3_starttls_keeps_reading_lines() {
+        // Refused, then the client logs in in the clear: no TLS, the lines were read (the
+        // login ends the look).
+        for (parts, login) in [
+            (
+                imap(
+                    b"A002 BAD TLS support isn't enabled.\r\n",
+                    b"A003 LOGIN bob secret\r\n",
+                    &[],
+                ),
+                &b"A003 LOGIN bob secret\r\n"[..],
+            ),
+            (
+                imap(b"A002 NO not now\r\n", b"A003 LOGIN bob secret\r\n", &[]),
+                &b"A003 LOGIN bob secret\r\n"[..],
+            ),
+            (
+                pop3(b"-ERR TLS support isn't enabled.\r\n", b"USER bob\r\n", &[]),
+                &b"USER bob\r\n"[..],
+            ),
+        ] {
+            let f = mail_facts_every_split(&parts);
+            let Some(Facts::Mail(m, None)) = f else {
+                panic!("{f:?}");
+            };
+            assert!(m.starttls_offered && m.starttls_sent && !m.starttls);
+            let mut l = Look::new();
+            feed_all(
+                &mut l,
+                &parts.iter().map(|(d, b)| (*d, &b[..])).collect::<Vec<_>>(),
+            );
+            // The login line was read as a line (not as TLS): nothing more is looked at.
+            assert!(l.finished(), "{login:?}");
+        }
+        // Refused, and the client asks again: the second answer hands over.
+        let ch = client_hello("mail.example.com", &[]);
+        let mut parts = imap(b"A002 NO not now\r\n", b"A003 STARTTLS\r\n", &[]);
+        parts.push((1, b"A003 OK Begin TLS negotiation now.\r\n".to_vec()));
+        parts.push((0, ch));
+        let Some(Facts::Mail(m, Some(t))) = mail_facts_every_split(&parts) else {
+            panic!("no tls after the second STARTTLS");
+        };
+        assert!(m.starttls && t.client_hello);
+        assert_eq!(t.sni.to_string_lossy(), "mail.example.com");
+    }
+
+    #[test]
+    fn imap_and_pop3_in_the_clear_are_told_and_stop_at_the_login() {
+        let mut l = Look::new();
+        feed_all(
+            &mut l,
+            &[
+                (
+                    1,
+                    b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Dovecot ready.\r\n",
+                ),
+                (0, b"a1 LOGIN bob secret\r\n"),
+                (1, b"a1 OK [CAPABILITY IMAP4rev1 STARTTLS] Logged in\r\n"),
+            ],
+        );
+        let Some(Facts::Mail(m, None)) = l.facts() else {
+            panic!("{:?}", l.facts());
+        };
+        assert!(!m.starttls_offered && !m.starttls_sent && l.finished());
+        // STARTTLS outside a CAPABILITY list is not an offer.
+        let mut l = Look::new();
+        feed_all(&mut l, &[(1, b"* OK STARTTLS ready\r\n")]);
+        let Some(Facts::Mail(m, None)) = l.facts() else {
+            panic!("{:?}", l.facts());
+        };
+        assert!(!m.starttls_offered);
+        // POP3 without CAPA: nothing offered; a "+OK" greeting is POP3, "+OKAY" is not.
+        let mut l = Look::new();
+        feed_all(&mut l, &[(1, b"+OK POP3 ready\r\n"), (0, b"USER bob\r\n")]);
+        assert!(matches!(l.facts(), Some(Facts::Mail(m, None)) if m.proto == mail::Proto::Pop3));
+        let mut l = Look::new();
+        l.feed(1, 0, b"+OKAY\r\n", true);
+        assert!(l.facts().is_none() && l.finished());
+    }
+
     /// A ClientHello with SNI and ALPN, as `examples/synth.rs` and TLS libraries write it.
     pub(crate) fn client_hello(sni: &str, alpn: &[&str]) -> Vec<u8> {
         let mut ext = vec![];
@@ -752,6 +1021,12 @@ mod tests {
                     b.splice(0..0, client_hello("a.example", &["h2"]));
                 } else if x & 6 == 2 {
                     b.splice(0..0, *b"220 ok\r\n");
+                } else if x & 0x30 == 0x10 {
+                    b.splice(0..0, *b"* OK [CAPABILITY STARTTLS]\r\nA1 OK\r\n");
+                } else if x & 0x30 == 0x20 {
+                    b.splice(0..0, *b"+OK\r\nSTLS\r\n.\r\n+OK\r\n");
+                } else if x & 0x30 == 0x30 && d == 0 {
+                    b.splice(0..0, *b"A1 STARTTLS\r\nSTLS\r\nCAPA\r\n");
                 }
                 l.feed(d, off[d], &b, x & 8 == 0);
                 off[d] = off[d].wrapping_add(b.len() as u32);

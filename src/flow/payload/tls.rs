@@ -149,7 +149,11 @@ impl TlsDir {
                         self.hello(facts, body);
                     }
                 }
-                21 if !facts.server_hello || self.body_left == 2 => {
+                // After the ServerHello only a 2-byte body (the record's, not what is left
+                // of it: the alert may come split) is an alert in the clear.
+                21 if !facts.server_hello
+                    || u32::from(self.body_n) + u32::from(self.body_left) == 2 =>
+                {
                     for (i, &c) in body.iter().enumerate() {
                         if let Some(d) = self.alert.get_mut(usize::from(self.body_n) + i) {
                             *d = c;
