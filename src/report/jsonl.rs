@@ -32,7 +32,7 @@ use std::net::IpAddr;
 // longest gap in seconds, and what came after it: answered, reset_in_between, reset_by_peer,
 // unanswered, pending), `end` (why the record was
 // written: closed, idle, reused, evicted, end_of_capture); before `end`, where the payload look
-// saw them, `smtp`, `tls` or `http` ([`look_json`]; an SMTP connection that started TLS has
+// saw them, `smtp`, `tls` or `http` ([`write_look`]; an SMTP connection that started TLS has
 // `smtp` and `tls`, the handshake after its STARTTLS; an IMAP or POP3 connection that did
 // has `tls` only).
 
@@ -231,104 +231,181 @@ fn ms(d: Option<crate::time::Duration>) -> Option<f64> {
     d.map(|d| (d.as_millis_f64() * 1000.0).round() / 1000.0)
 }
 
-/// The ALPN protocols offered (the last one left out if it did not fit).
-fn alpn(t: &crate::flow::payload::TlsFacts) -> Vec<String> {
-    let mut v: Vec<String> = String::from_utf8_lossy(t.alpn.bytes())
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    if t.alpn.is_cut() {
-        v.pop();
+/// An object written field by field (no `serde_json::Value` built per connection).
+struct Obj<'a, W: Write> {
+    w: &'a mut W,
+    first: bool,
+}
+
+impl<'a, W: Write> Obj<'a, W> {
+    fn open(w: &'a mut W) -> io::Result<Self> {
+        w.write_all(b"{")?;
+        Ok(Obj { w, first: true })
     }
-    v
+
+    /// Writes the key (a name of ours, never wire text) and returns the writer for its value.
+    fn key(&mut self, k: &str) -> io::Result<&mut W> {
+        if !self.first {
+            self.w.write_all(b",")?;
+        }
+        self.first = false;
+        name(self.w, k)?;
+        self.w.write_all(b":")?;
+        Ok(&mut *self.w)
+    }
+
+    fn close(self) -> io::Result<()> {
+        self.w.write_all(b"}")
+    }
+}
+
+/// Wire bytes as a JSON string (invalid UTF-8 replaced), escaped like [`to_json`].
+fn wire(w: &mut impl Write, b: &[u8]) -> io::Result<()> {
+    text(w, &String::from_utf8_lossy(b))
+}
+
+/// Wire bytes as a JSON string, or `null` when none were seen.
+fn wire_or_null(w: &mut impl Write, b: &[u8]) -> io::Result<()> {
+    if b.is_empty() {
+        w.write_all(b"null")
+    } else {
+        wire(w, b)
+    }
+}
+
+fn boolean(w: &mut impl Write, b: bool) -> io::Result<()> {
+    w.write_all(if b { b"true" } else { b"false" })
+}
+
+/// Comma-separated wire names as a JSON array of strings (`drop_last`: the last one was cut).
+fn wire_list(w: &mut impl Write, b: &[u8], drop_last: bool) -> io::Result<()> {
+    w.write_all(b"[")?;
+    let mut names = b.split(|&c| c == b',').filter(|n| !n.is_empty()).peekable();
+    let mut first = true;
+    while let Some(n) = names.next() {
+        if drop_last && names.peek().is_none() {
+            break;
+        }
+        if !first {
+            w.write_all(b",")?;
+        }
+        first = false;
+        wire(w, n)?;
+    }
+    w.write_all(b"]")
 }
 
 /// The payload look's facts as `--flows` fields (PRODUCT.md's names): each key (`smtp`,
 /// `tls`, `http`; an SMTP connection that started TLS has `smtp` and `tls`, an IMAP or POP3
-/// connection that did only `tls`) and its object.
-/// Wire strings go through serde_json, which escapes them; they are bounded where they were
-/// copied (`flow::payload`).
-pub fn look_json(f: &Facts) -> Vec<(&'static str, serde_json::Value)> {
+/// connection that did only `tls`: PRODUCT.md names no object of their own), written after
+/// a comma, each object's keys in name order. Wire strings are escaped like every JSON
+/// string of exflow's ([`to_json`]: C1 controls and bidi marks too); they are bounded where
+/// they were copied (`flow::payload`).
+fn write_look(w: &mut impl Write, f: &Facts) -> io::Result<()> {
     match f {
-        Facts::Smtp(s, Some(t)) => vec![one(&Facts::Smtp(*s, None)), one(&Facts::Tls(*t))],
-        // IMAP and POP3 have no object of their own (PRODUCT.md names none): the handshake
-        // after STARTTLS (STLS) is `tls`, as on 993/995.
-        Facts::Mail(_, t) => t.iter().map(|t| one(&Facts::Tls(*t))).collect(),
-        _ => vec![one(f)],
-    }
-}
-
-/// One key and object (`Facts::Mail` has none: [`look_json`] gives its `tls`).
-fn one(f: &Facts) -> (&'static str, serde_json::Value) {
-    use serde_json::json;
-    let text = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
-    match f {
-        Facts::Smtp(s, _) => (
-            "smtp",
-            json!({
-                "banner_code": s.banner_code,
-                "banner": text(s.banner.bytes()),
-                "banner_masked": s.banner_masked,
-                "starttls_offered": s.starttls_offered,
-                "starttls_masked": s.starttls_masked,
-                "starttls": s.starttls,
-                "commands_masked": s.commands_masked,
-                "reply_codes": s.codes(),
-                "rejected": s.rejected.map(|(cmd, code)| json!({
-                    "command": cmd.as_str(),
-                    "code": code,
-                    "text": text(s.reject_text.bytes()),
-                })),
-            }),
-        ),
-        Facts::Tls(t) | Facts::Mail(_, Some(t)) => (
-            "tls",
-            json!({
-                "sni": (!t.sni.is_empty()).then(|| text(t.sni.bytes())),
-                "alpn": alpn(t),
-                "client_hello": t.client_hello,
-                "established": !t.aborted(),
-                "alert": t.alert.map(|(by_resp, level, desc)| json!({
-                    "by": if by_resp { "resp" } else { "orig" },
-                    "level": level,
-                    "description": desc,
-                })),
-            }),
-        ),
-        Facts::Mail(_, None) => ("tls", serde_json::Value::Null),
+        Facts::Smtp(s, t) => {
+            w.write_all(b",\"smtp\":")?;
+            write_smtp(w, s)?;
+            if let Some(t) = t {
+                w.write_all(b",\"tls\":")?;
+                write_tls(w, t)?;
+            }
+        }
+        Facts::Tls(t) | Facts::Mail(_, Some(t)) => {
+            w.write_all(b",\"tls\":")?;
+            write_tls(w, t)?;
+        }
+        Facts::Mail(_, None) => {}
         Facts::Http(h) => {
-            let path = text(h.path.bytes());
-            // As the report's `services` tell it: the path, else the Host header.
-            let host = text(h.host.bytes());
-            let service = crate::classify::catalogue::Catalogue::embedded()
-                .ok()
-                .and_then(|c| {
-                    c.service_of_path(&path)
-                        .or_else(|| c.service_of_name(&host))
-                })
-                .map(str::to_string);
-            (
-                "http",
-                json!({
-                    "method": text(h.method.bytes()),
-                    "host": (!h.host.is_empty()).then(|| text(h.host.bytes())),
-                    "path": path,
-                    "status": (h.status != 0).then_some(h.status),
-                    "service": service,
-                    "server": (!h.server.is_empty()).then(|| text(h.server.bytes())),
-                    "location": (!h.location.is_empty()).then(|| text(h.location.bytes())),
-                    "x_headers": h
-                        .x_headers
-                        .bytes()
-                        .split(|&c| c == b',')
-                        .filter(|n| !n.is_empty())
-                        .map(text)
-                        .collect::<Vec<String>>(),
-                }),
-            )
+            w.write_all(b",\"http\":")?;
+            write_http(w, h)?;
         }
     }
+    Ok(())
+}
+
+fn write_smtp(w: &mut impl Write, s: &crate::flow::payload::SmtpFacts) -> io::Result<()> {
+    let mut o = Obj::open(w)?;
+    wire(o.key("banner")?, s.banner.bytes())?;
+    write!(o.key("banner_code")?, "{}", s.banner_code)?;
+    boolean(o.key("banner_masked")?, s.banner_masked)?;
+    boolean(o.key("commands_masked")?, s.commands_masked)?;
+    let v = o.key("rejected")?;
+    match s.rejected {
+        Some((cmd, code)) => {
+            let mut r = Obj::open(v)?;
+            write!(r.key("code")?, "{code}")?;
+            name(r.key("command")?, cmd.as_str())?;
+            wire(r.key("text")?, s.reject_text.bytes())?;
+            r.close()?;
+        }
+        None => v.write_all(b"null")?,
+    }
+    let v = o.key("reply_codes")?;
+    v.write_all(b"[")?;
+    for (i, c) in s.codes().iter().enumerate() {
+        if i > 0 {
+            v.write_all(b",")?;
+        }
+        write!(v, "{c}")?;
+    }
+    v.write_all(b"]")?;
+    boolean(o.key("starttls")?, s.starttls)?;
+    boolean(o.key("starttls_masked")?, s.starttls_masked)?;
+    boolean(o.key("starttls_offered")?, s.starttls_offered)?;
+    o.close()
+}
+
+fn write_tls(w: &mut impl Write, t: &crate::flow::payload::TlsFacts) -> io::Result<()> {
+    let mut o = Obj::open(w)?;
+    let v = o.key("alert")?;
+    match t.alert {
+        Some((by_resp, level, desc)) => {
+            let mut a = Obj::open(v)?;
+            name(a.key("by")?, if by_resp { "resp" } else { "orig" })?;
+            write!(a.key("description")?, "{desc}")?;
+            write!(a.key("level")?, "{level}")?;
+            a.close()?;
+        }
+        None => v.write_all(b"null")?,
+    }
+    // The last ALPN name is left out when it did not fit whole.
+    wire_list(o.key("alpn")?, t.alpn.bytes(), t.alpn.is_cut())?;
+    boolean(o.key("client_hello")?, t.client_hello)?;
+    boolean(o.key("established")?, !t.aborted())?;
+    wire_or_null(o.key("sni")?, t.sni.bytes())?;
+    o.close()
+}
+
+fn write_http(w: &mut impl Write, h: &crate::flow::payload::HttpFacts) -> io::Result<()> {
+    let path = String::from_utf8_lossy(h.path.bytes());
+    let host = String::from_utf8_lossy(h.host.bytes());
+    // As the report's `services` tell it: the path, else the Host header.
+    let service = crate::classify::catalogue::Catalogue::embedded()
+        .ok()
+        .and_then(|c| {
+            c.service_of_path(&path)
+                .or_else(|| c.service_of_name(&host))
+        });
+    let mut o = Obj::open(w)?;
+    wire_or_null(o.key("host")?, h.host.bytes())?;
+    wire_or_null(o.key("location")?, h.location.bytes())?;
+    wire(o.key("method")?, h.method.bytes())?;
+    text(o.key("path")?, &path)?;
+    wire_or_null(o.key("server")?, h.server.bytes())?;
+    let v = o.key("service")?;
+    match service {
+        Some(s) => text(v, s)?,
+        None => v.write_all(b"null")?,
+    }
+    let v = o.key("status")?;
+    if h.status != 0 {
+        write!(v, "{}", h.status)?;
+    } else {
+        v.write_all(b"null")?;
+    }
+    wire_list(o.key("x_headers")?, h.x_headers.bytes(), false)?;
+    o.close()
 }
 
 /// Writes one record as a JSON line; `role` is the catalogue role the connection is (`null`
@@ -452,12 +529,7 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord, role: Option<&str>) -> i
         name(w, r.idle.after.as_str())?;
     }
     if let Some(f) = &r.look {
-        for (key, value) in look_json(f) {
-            w.write_all(b",\"")?;
-            w.write_all(key.as_bytes())?;
-            w.write_all(b"\":")?;
-            serde_json::to_writer(&mut *w, &value).map_err(io::Error::from)?;
-        }
+        write_look(w, f)?;
     }
     w.write_all(b",\"end\":")?;
     name(w, r.end.as_str())?;
@@ -467,6 +539,103 @@ pub fn write_record(w: &mut impl Write, r: &ConnRecord, role: Option<&str>) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // What the look's fields were before they were written by hand: serde_json::Value.
+    // The ALPN protocols offered (the last one left out if it did not fit).
+    fn alpn(t: &crate::flow::payload::TlsFacts) -> Vec<String> {
+        let mut v: Vec<String> = String::from_utf8_lossy(t.alpn.bytes())
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if t.alpn.is_cut() {
+            v.pop();
+        }
+        v
+    }
+    // The payload look's facts as `--flows` fields (PRODUCT.md's names): each key (`smtp`,
+    // `tls`, `http`; an SMTP connection that started TLS has `smtp` and `tls`) and its object.
+    // Wire strings go through serde_json, which escapes them; they are bounded where they were
+    // copied (`flow::payload`).
+    fn look_json(f: &Facts) -> Vec<(&'static str, serde_json::Value)> {
+        match f {
+            Facts::Smtp(s, Some(t)) => vec![one(&Facts::Smtp(*s, None)), one(&Facts::Tls(*t))],
+            Facts::Mail(_, t) => t.iter().map(|t| one(&Facts::Tls(*t))).collect(),
+            _ => vec![one(f)],
+        }
+    }
+
+    fn one(f: &Facts) -> (&'static str, serde_json::Value) {
+        use serde_json::json;
+        let text = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
+        match f {
+            Facts::Smtp(s, _) => (
+                "smtp",
+                json!({
+                    "banner_code": s.banner_code,
+                    "banner": text(s.banner.bytes()),
+                    "banner_masked": s.banner_masked,
+                    "starttls_offered": s.starttls_offered,
+                    "starttls_masked": s.starttls_masked,
+                    "starttls": s.starttls,
+                    "commands_masked": s.commands_masked,
+                    "reply_codes": s.codes(),
+                    "rejected": s.rejected.map(|(cmd, code)| json!({
+                        "command": cmd.as_str(),
+                        "code": code,
+                        "text": text(s.reject_text.bytes()),
+                    })),
+                }),
+            ),
+            Facts::Tls(t) | Facts::Mail(_, Some(t)) => (
+                "tls",
+                json!({
+                    "sni": (!t.sni.is_empty()).then(|| text(t.sni.bytes())),
+                    "alpn": alpn(t),
+                    "client_hello": t.client_hello,
+                    "established": !t.aborted(),
+                    "alert": t.alert.map(|(by_resp, level, desc)| json!({
+                        "by": if by_resp { "resp" } else { "orig" },
+                        "level": level,
+                        "description": desc,
+                    })),
+                }),
+            ),
+            Facts::Mail(_, None) => ("tls", serde_json::Value::Null),
+            Facts::Http(h) => {
+                let path = text(h.path.bytes());
+                // As the report's `services` tell it: the path, else the Host header.
+                let host = text(h.host.bytes());
+                let service = crate::classify::catalogue::Catalogue::embedded()
+                    .ok()
+                    .and_then(|c| {
+                        c.service_of_path(&path)
+                            .or_else(|| c.service_of_name(&host))
+                    })
+                    .map(str::to_string);
+                (
+                    "http",
+                    json!({
+                        "method": text(h.method.bytes()),
+                        "host": (!h.host.is_empty()).then(|| text(h.host.bytes())),
+                        "path": path,
+                        "status": (h.status != 0).then_some(h.status),
+                        "service": service,
+                        "server": (!h.server.is_empty()).then(|| text(h.server.bytes())),
+                        "location": (!h.location.is_empty()).then(|| text(h.location.bytes())),
+                        "x_headers": h
+                            .x_headers
+                            .bytes()
+                            .split(|&c| c == b',')
+                            .filter(|n| !n.is_empty())
+                            .map(text)
+                            .collect::<Vec<String>>(),
+                    }),
+                )
+            }
+        }
+    }
+
     use crate::flow::history::History;
     use crate::flow::{ConnState, DirStats, EndReason, Endpoint, IcmpError, Side};
     use crate::time::{Duration, Timestamp};
@@ -772,5 +941,109 @@ mod tests {
         assert_no_raw_hostile(&text);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["uid"], HOSTILE);
+    }
+
+    /// Looks of many kinds, fed from dialogues as the wire carries them.
+    fn looks() -> Vec<Facts> {
+        use crate::flow::payload::tests::client_hello;
+        use crate::flow::payload::Look;
+        let feed = |parts: &[(usize, &[u8])]| {
+            let mut l = Look::new();
+            let mut off = [0u32; 2];
+            for (d, b) in parts {
+                l.feed(*d, off[*d], b, true);
+                off[*d] += b.len() as u32;
+            }
+            l.facts()
+        };
+        let hostile = format!("220 {HOSTILE} ESMTP\r\n");
+        let ch = client_hello("mail.example.test", &["h2", "http/1.1"]);
+        let long = client_hello(
+            "autodiscover.example.test",
+            &["a-protocol-name-that-is-long", "another-long-protocol-name"],
+        );
+        let alert: &[u8] = &[0x15, 3, 3, 0, 2, 2, 70];
+        let dialogues: Vec<Vec<(usize, &[u8])>> = vec![
+            vec![
+                (1, b"220 ***************************\r\n"),
+                (0, b"EHLO a\r\n"),
+                (1, b"250-mail\r\n250-XXXXXXXA\r\n250 8BITMIME\r\n"),
+                (0, b"MAIL FROM:<a@b>\r\n"),
+                (1, b"250 ok\r\n"),
+                (0, b"RCPT TO:<c@d>\r\n"),
+                (1, b"550 5.1.1 <c@d>: Recipient \"x\" rejected\\\r\n"),
+            ],
+            vec![
+                (1, b"220 mail Microsoft ESMTP MAIL Service ready\r\n"),
+                (0, b"EHLO a\r\n"),
+                (1, b"250-mail\r\n250 STARTTLS\r\n"),
+                (0, b"STARTTLS\r\n"),
+                (1, b"220 go ahead\r\n"),
+                (0, &ch),
+                (1, alert),
+            ],
+            vec![(1, hostile.as_bytes()), (0, b"EHLO a\r\n")],
+            vec![(0, &ch)],
+            vec![(0, &long), (1, alert)],
+            vec![
+                (0, b"GET /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: autodiscover.example.test\r\n\r\n"),
+                (1, b"HTTP/1.1 302 Found\r\nLocation: https://mail.example.test/autodiscover/autodiscover.xml\r\nServer: Microsoft-IIS/10.0\r\nX-FEServer: EX1\r\nX-OWA-Version: 15\r\n\r\n"),
+            ],
+            vec![(0, b"POST /weird HTTP/1.1\r\nHost: owa.example.test\r\n\r\n")],
+            vec![(0, b"GET /EWS/Exchange.asmx HTTP/1.1\r\n\r\n"), (1, b"HTTP/1.1 401 x\r\n")],
+            vec![
+                (1, b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n"),
+                (0, b"a1 STARTTLS\r\n"),
+                (1, b"a1 OK Begin TLS negotiation now\r\n"),
+                (0, &ch),
+                (1, alert),
+            ],
+            vec![
+                (1, b"+OK ready\r\n"),
+                (0, b"STLS\r\n"),
+                (1, b"+OK Begin TLS\r\n"),
+                (0, &long),
+            ],
+        ];
+        let out: Vec<Facts> = dialogues.iter().filter_map(|d| feed(d)).collect();
+        assert_eq!(out.len(), dialogues.len(), "every dialogue gives facts");
+        out
+    }
+
+    /// The look's fields written by hand are serde_json's over the same values, byte for
+    /// byte (keys in name order, as serde_json's map keeps them), save that the wire strings
+    /// are escaped like the rest of the JSON (C1 controls and bidi marks too).
+    #[test]
+    fn the_looks_fields_match_serde_json_and_are_escaped() {
+        for (i, f) in looks().into_iter().enumerate() {
+            let mut r = record(i as u64);
+            r.look = Some(Box::new(f));
+            let mut line = Vec::new();
+            write_record(&mut line, &r, None).unwrap();
+            let text = String::from_utf8(line).unwrap();
+            assert_no_raw_hostile(&text);
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let want = look_json(&f);
+            assert!(!want.is_empty());
+            for (key, value) in &want {
+                assert_eq!(&v[*key], value, "look {i}: {key} in {text}");
+                if !text.contains('\u{202e}')
+                    && !serde_json::to_string(value).unwrap().contains('\u{202e}')
+                {
+                    let exact = format!("\"{key}\":{}", serde_json::to_string(value).unwrap());
+                    assert!(text.contains(&exact), "look {i}: {exact} not in {text}");
+                }
+            }
+            let mut bare = record(i as u64);
+            bare.look = None;
+            let mut base = Vec::new();
+            write_record(&mut base, &bare, None).unwrap();
+            let base: serde_json::Value = serde_json::from_slice(&base).unwrap();
+            assert_eq!(
+                v.as_object().unwrap().len(),
+                base.as_object().unwrap().len() + want.len(),
+                "look {i}: no other key"
+            );
+        }
     }
 }

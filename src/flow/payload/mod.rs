@@ -375,7 +375,7 @@ impl Default for Look {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn feed_all(l: &mut Look, parts: &[(usize, &[u8])]) {
