@@ -376,7 +376,16 @@ pub fn inference_reason(r: &Reason) -> String {
             if let Some(ttl) = seen.windows_ttl {
                 parts.push(format!("its answers arrive with a Windows TTL ({ttl})"));
             }
-            format!("{h} answers like Exchange: {}", parts.join("; "))
+            if seen.banner.is_some() || seen.headers.is_some() {
+                format!("{h} answers like Exchange: {}", parts.join("; "))
+            } else {
+                // IIS and Windows' TTL are Windows', not Exchange's alone.
+                format!(
+                    "{h} looks like a Windows server, as Exchange servers are (no proof of \
+                     Exchange): {}",
+                    parts.join("; ")
+                )
+            }
         }
         Reason::NotExchange(h, why) => match why {
             NotExchange::MailDestination(sender) => format!(
@@ -1637,4 +1646,39 @@ fn idle_kill(f: &crate::aggregate::findings::Finding, route: &str) -> String {
         plural(f.count, "connection", "connections"),
         e.idle_s_killed()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::infer::SignsSeen;
+
+    #[test]
+    fn only_exchange_s_own_signs_make_a_host_answer_like_exchange() {
+        let h: std::net::IpAddr = "198.51.100.10".parse().unwrap();
+        let windows = SignsSeen {
+            windows_ttl: Some(117),
+            server: Some((443, "Microsoft-IIS".into())),
+            ..SignsSeen::default()
+        };
+        let s = inference_reason(&Reason::Signs(h, windows.clone()));
+        assert!(
+            s.contains("looks like a Windows server") && s.contains("no proof"),
+            "{s}"
+        );
+        assert!(!s.contains("answers like Exchange"), "{s}");
+        let exchange = SignsSeen {
+            banner: Some((25, "Microsoft ESMTP MAIL Service".into())),
+            ..windows
+        };
+        let s = inference_reason(&Reason::Signs(h, exchange));
+        assert!(
+            s.starts_with("198.51.100.10 answers like Exchange: its SMTP greeting on 25"),
+            "{s}"
+        );
+        assert!(
+            s.contains("Windows TTL (117)") && s.contains("names Microsoft-IIS"),
+            "{s}"
+        );
+    }
 }
