@@ -49,11 +49,16 @@ fuzz_target!(|data: &[u8]| {
     let mut counted = 0u64;
     let mut sink = |r: &ConnRecord| {
         common::check_record(r);
-        if let Some(f) = &r.look {
-            // The facts print, bounded, whatever the bytes were.
-            for (_, v) in exflow::report::jsonl::look_json(f) {
-                assert!(v.to_string().len() < 4096, "look facts unbounded");
-            }
+        if r.look.is_some() {
+            // The facts print as JSON, bounded, whatever the bytes were.
+            let mut with = Vec::new();
+            exflow::report::jsonl::write_record(&mut with, r, None).expect("written");
+            let mut bare = r.clone();
+            bare.look = None;
+            let mut without = Vec::new();
+            exflow::report::jsonl::write_record(&mut without, &bare, None).expect("written");
+            assert!(with.len() - without.len() < 4096, "look facts unbounded");
+            let _: serde_json::Value = serde_json::from_slice(&with).expect("a JSON line");
         }
         counted += r.orig_stats.pkts + r.resp_stats.pkts;
     };
