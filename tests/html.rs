@@ -242,6 +242,24 @@ fn html_of_every_sample_is_self_contained_with_an_arrow_per_flow_and_a_fix_per_f
     );
 }
 
+/// Two services whose name and evidence carry `evil` (the report takes both as they come).
+fn hostile_services(evil: &'static str) -> Vec<ServiceEntry> {
+    vec![
+        ServiceEntry {
+            name: evil,
+            evidence: "sni",
+            attempts: 2,
+            established: 0,
+        },
+        ServiceEntry {
+            name: "owa",
+            evidence: evil,
+            attempts: 1,
+            established: 1,
+        },
+    ]
+}
+
 /// A report whose every string tries to end an attribute, open a tag or load something.
 #[test]
 fn html_escapes_every_string_from_the_capture_and_the_site() {
@@ -271,20 +289,7 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
         ignored_resets: 0,
         mail_sessions: 0,
         mail_refused: 0,
-        services: vec![
-            ServiceEntry {
-                name: evil,
-                evidence: "sni",
-                attempts: 2,
-                established: 0,
-            },
-            ServiceEntry {
-                name: "owa",
-                evidence: evil,
-                attempts: 1,
-                established: 1,
-            },
-        ],
+        services: hostile_services(evil),
         handshake_ms: None,
         verdict: Verdict::Blocked,
         answered_by: None,
@@ -342,20 +347,7 @@ fn html_escapes_every_string_from_the_capture_and_the_site() {
                 history: evil.into(),
             },
             detail: evil.into(),
-            services: vec![
-                ServiceEntry {
-                    name: evil,
-                    evidence: "sni",
-                    attempts: 2,
-                    established: 0,
-                },
-                ServiceEntry {
-                    name: "owa",
-                    evidence: evil,
-                    attempts: 1,
-                    established: 1,
-                },
-            ],
+            services: hostile_services(evil),
         }],
         unsupported_restrictions: vec![],
         scans: vec![Scan {

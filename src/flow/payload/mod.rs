@@ -607,6 +607,17 @@ pub(crate) mod tests {
         assert_eq!(s.codes(), &[250]);
     }
 
+    /// A dialogue's bytes after the server's answer to STARTTLS: the client's, then the
+    /// server's (either left out when empty).
+    fn then(v: &mut Vec<(usize, Vec<u8>)>, after: &[u8], server_tls: &[u8]) {
+        if !after.is_empty() {
+            v.push((0, after.to_vec()));
+        }
+        if !server_tls.is_empty() {
+            v.push((1, server_tls.to_vec()));
+        }
+    }
+
     /// An IMAP dialogue up to the server's answer to STARTTLS (`answer`), with dovecot's
     /// greeting (its capability list longer than the line buffer), then the client's bytes.
     fn imap(answer: &'static [u8], after: &[u8], server_tls: &[u8]) -> Vec<(usize, Vec<u8>)> {
@@ -617,12 +628,7 @@ pub(crate) mod tests {
             (0, b"A002 STARTTLS\r\n".to_vec()),
             (1, answer.to_vec()),
         ];
-        if !after.is_empty() {
-            v.push((0, after.to_vec()));
-        }
-        if !server_tls.is_empty() {
-            v.push((1, server_tls.to_vec()));
-        }
+        then(&mut v, after, server_tls);
         v
     }
 
@@ -635,12 +641,7 @@ pub(crate) mod tests {
             (0, b"STLS\r\n".to_vec()),
             (1, answer.to_vec()),
         ];
-        if !after.is_empty() {
-            v.push((0, after.to_vec()));
-        }
-        if !server_tls.is_empty() {
-            v.push((1, server_tls.to_vec()));
-        }
+        then(&mut v, after, server_tls);
         v
     }
 
