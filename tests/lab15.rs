@@ -854,7 +854,7 @@ fn lab_answers() -> LabAnswers {
     }
 }
 
-/// Without a site file, inference names the lab's mailbox and says it answers like Exchange:
+/// Without a site file, inference names the lab's mailbox and says it shows Exchange's signs:
 /// its SMTP greeting carries the text of Postfix's `smtpd_banner` that the catalogue's
 /// `[signs]` lists, and its HTTP responses the Exchange header among the ones nginx adds
 /// (X-FEServer), not the common X-Powered-By. On `--flows`, every HTTP response keeps its
@@ -893,7 +893,7 @@ fn inference_reads_exchange_s_own_signs_and_flows_keep_the_redirects() {
             .collect();
         let signs: Vec<&&str> = reasons
             .iter()
-            .filter(|r| r.starts_with("198.51.100.10 answers like Exchange: "))
+            .filter(|r| r.starts_with("198.51.100.10 shows Exchange's own signs: "))
             .collect();
         assert_eq!(signs.len(), 1, "{name}: {reasons:?}");
         let line = signs[0];
@@ -904,6 +904,20 @@ fn inference_reads_exchange_s_own_signs_and_flows_keep_the_redirects() {
         );
         assert!(line.contains("carry X-FEServer"), "{name}: {line}");
         assert!(!line.contains("X-Powered-By"), "{name}: {line}");
+        // The script's curls that named autodiscover.<domain> in their ClientHello (its
+        // services truth): the autodiscover. server name is a sign too.
+        let asked = json(&format!("samples/{name}.expect-services.json"))
+            .as_array()
+            .expect("a list of services")
+            .iter()
+            .any(|e| e["evidence"] == "sni" && e["service"] == "autodiscover");
+        assert_eq!(
+            line.contains(
+                "its clients ask for its autodiscover service by server name (TLS on 443)"
+            ),
+            asked,
+            "{name}: {line}"
+        );
         let (o, lines) = crate::util::flows_of(&[root().join(&pcap).as_path()], &[]);
         assert!(o.status.success(), "{name}: {}", stderr(&o));
         let mut redirects = 0;

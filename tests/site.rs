@@ -679,6 +679,7 @@ fn handshakes_to_random_hosts(n: u32) -> Vec<Conversation> {
             one_sided: 0,
             resp_ttl: None,
             answers: None,
+            sni_service: None,
         })
         .collect()
 }

@@ -752,6 +752,7 @@ impl Aggregator {
                 one_sided: g.counts.one_sided,
                 resp_ttl: g.resp_ttl,
                 answers: g.answers.clone(),
+                sni_service: self.services.named_by_sni(k),
             })
             .collect();
         out.sort_by_key(|c| c.key);

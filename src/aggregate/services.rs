@@ -116,6 +116,15 @@ pub struct Services {
 }
 
 impl Services {
+    /// The catalogue service a TLS server name of this conversation named (`autodiscover`),
+    /// if any did: one of Exchange's own signs for site inference.
+    pub fn named_by_sni(&self, key: &GroupKey) -> Option<&'static str> {
+        self.convs
+            .get(key)?
+            .iter()
+            .find_map(|c| (c.evidence == ServiceEvidence::Sni && c.name != OTHER).then_some(c.name))
+    }
+
     /// A finished connection, its service named from `cat`, the aggregator's catalogue
     /// (those without a server name or HTTP request cost nothing).
     pub fn add(&mut self, key: &GroupKey, r: &ConnRecord, cat: &'static Catalogue) {

@@ -45,6 +45,9 @@ pub struct Conversation {
     /// What the responder's first answers said of its software (the payload look's), where
     /// it said anything.
     pub answers: Option<Box<Answers>>,
+    /// The catalogue service a TLS server name of this conversation named by its name
+    /// (`autodiscover.` names Autodiscover), if any did.
+    pub sni_service: Option<&'static str>,
 }
 
 /// What a server's answers in one conversation said of its software: the first SMTP greeting,
@@ -69,6 +72,9 @@ pub struct SignsSeen {
     pub headers: Option<(u16, Vec<String>)>,
     /// A Windows TTL its answers arrived with.
     pub windows_ttl: Option<u8>,
+    /// A catalogue service its clients named in a TLS server name (`autodiscover.`), and the
+    /// port.
+    pub sni_service: Option<(u16, String)>,
 }
 
 impl SignsSeen {
@@ -77,6 +83,12 @@ impl SignsSeen {
             && self.server.is_none()
             && self.headers.is_none()
             && self.windows_ttl.is_none()
+            && self.sni_service.is_none()
+    }
+
+    /// Signs only Exchange shows (not Windows' or IIS's alone).
+    pub fn exchange_specific(&self) -> bool {
+        self.banner.is_some() || self.headers.is_some() || self.sni_service.is_some()
     }
 
     /// Adds what one conversation with this host as its responder showed.
@@ -110,6 +122,9 @@ impl SignsSeen {
         }
         if self.windows_ttl.is_none() {
             self.windows_ttl = c.resp_ttl.filter(|&t| signs.windows(t));
+        }
+        if self.sni_service.is_none() {
+            self.sni_service = c.sni_service.map(|s| (port, s.to_string()));
         }
     }
 }
@@ -559,6 +574,7 @@ mod tests {
             one_sided: 0,
             resp_ttl: ttl,
             answers: a.map(Box::new),
+            sni_service: None,
         }
     }
 
@@ -607,6 +623,9 @@ mod tests {
             // 192.0.2.99: the site's mail goes to it (a partner's Exchange): no sign said.
             conv("198.51.100.10", "192.0.2.99", 25, Some(110), Some(exchange)),
         ];
+        // Its clients named Autodiscover in their ClientHellos on 443.
+        let mut convs = convs;
+        convs[1].sni_service = Some("autodiscover");
         let inf = infer(&convs, cat);
         let signs: Vec<&Reason> = inf
             .reasons
@@ -621,6 +640,7 @@ mod tests {
                 vec!["X-OWA-Version".into(), "X-CalculatedBETarget".into()],
             )),
             windows_ttl: Some(118),
+            sni_service: Some((443, "autodiscover".into())),
         };
         assert_eq!(
             signs,

@@ -373,11 +373,16 @@ pub fn inference_reason(r: &Reason) -> String {
             if let Some((port, sign)) = &seen.server {
                 parts.push(format!("its HTTP Server header on {port} names {sign}"));
             }
+            if let Some((port, service)) = &seen.sni_service {
+                parts.push(format!(
+                    "its clients ask for its {service} service by server name (TLS on {port})"
+                ));
+            }
             if let Some(ttl) = seen.windows_ttl {
                 parts.push(format!("its answers arrive with a Windows TTL ({ttl})"));
             }
-            if seen.banner.is_some() || seen.headers.is_some() {
-                format!("{h} answers like Exchange: {}", parts.join("; "))
+            if seen.exchange_specific() {
+                format!("{h} shows Exchange's own signs: {}", parts.join("; "))
             } else {
                 // IIS and Windows' TTL are Windows', not Exchange's alone.
                 format!(
@@ -1666,18 +1671,30 @@ mod tests {
             s.contains("looks like a Windows server") && s.contains("no proof"),
             "{s}"
         );
-        assert!(!s.contains("answers like Exchange"), "{s}");
+        assert!(!s.contains("Exchange's own signs"), "{s}");
         let exchange = SignsSeen {
             banner: Some((25, "Microsoft ESMTP MAIL Service".into())),
             ..windows
         };
         let s = inference_reason(&Reason::Signs(h, exchange));
         assert!(
-            s.starts_with("198.51.100.10 answers like Exchange: its SMTP greeting on 25"),
+            s.starts_with("198.51.100.10 shows Exchange's own signs: its SMTP greeting on 25"),
             "{s}"
         );
         assert!(
             s.contains("Windows TTL (117)") && s.contains("names Microsoft-IIS"),
+            "{s}"
+        );
+        let named = SignsSeen {
+            sni_service: Some((443, "autodiscover".into())),
+            ..SignsSeen::default()
+        };
+        let s = inference_reason(&Reason::Signs(h, named));
+        assert!(
+            s.ends_with(
+                "shows Exchange's own signs: its clients ask for its autodiscover service by \
+                 server name (TLS on 443)"
+            ),
             "{s}"
         );
     }
