@@ -17,7 +17,7 @@ use super::GroupKey;
 use crate::classify::catalogue::Catalogue;
 use crate::classify::rules::{classify, Class};
 use crate::classify::site::Site;
-use crate::flow::payload::Facts;
+use crate::flow::payload::{Facts, HttpFacts};
 use crate::flow::ConnRecord;
 
 /// The name of the service a name or path that names no Exchange service counts as.
@@ -94,19 +94,27 @@ pub fn of<'c>(r: &ConnRecord, cat: &'c Catalogue) -> Option<(&'c str, ServiceEvi
                 .and_then(|n| cat.service_of_name(n));
             Some((name.unwrap_or(OTHER), ServiceEvidence::Sni, t.server_hello))
         }
-        Facts::Http(h) if !h.path.is_empty() || !h.host.is_empty() => {
-            let by_path = std::str::from_utf8(h.path.bytes())
-                .ok()
-                .and_then(|p| cat.service_of_path(p));
-            let name = by_path.or_else(|| {
-                std::str::from_utf8(h.host.bytes())
-                    .ok()
-                    .and_then(|n| cat.service_of_name(n))
-            });
-            Some((name.unwrap_or(OTHER), ServiceEvidence::Http, h.status != 0))
-        }
+        Facts::Http(h) if !h.path.is_empty() || !h.host.is_empty() => Some((
+            of_http(h, cat).unwrap_or(OTHER),
+            ServiceEvidence::Http,
+            h.status != 0,
+        )),
         _ => None,
     }
+}
+
+/// The catalogue service an HTTP request names: by its path, else by its Host header
+/// (`None` when neither names one; the report counts such a request as [`OTHER`], the
+/// `--flows` line's `http.service` is null).
+pub fn of_http<'c>(h: &HttpFacts, cat: &'c Catalogue) -> Option<&'c str> {
+    std::str::from_utf8(h.path.bytes())
+        .ok()
+        .and_then(|p| cat.service_of_path(p))
+        .or_else(|| {
+            std::str::from_utf8(h.host.bytes())
+                .ok()
+                .and_then(|n| cat.service_of_name(n))
+        })
 }
 
 /// The services of every conversation (only conversations with one have an entry).

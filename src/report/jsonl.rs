@@ -379,14 +379,10 @@ fn write_tls(w: &mut impl Write, t: &crate::flow::payload::TlsFacts) -> io::Resu
 
 fn write_http(w: &mut impl Write, h: &crate::flow::payload::HttpFacts) -> io::Result<()> {
     let path = String::from_utf8_lossy(h.path.bytes());
-    let host = String::from_utf8_lossy(h.host.bytes());
     // As the report's `services` tell it: the path, else the Host header.
     let service = crate::classify::catalogue::Catalogue::embedded()
         .ok()
-        .and_then(|c| {
-            c.service_of_path(&path)
-                .or_else(|| c.service_of_name(&host))
-        });
+        .and_then(|c| crate::aggregate::services::of_http(h, c));
     let mut o = Obj::open(w)?;
     wire_or_null(o.key("host")?, h.host.bytes())?;
     wire_or_null(o.key("location")?, h.location.bytes())?;
