@@ -6,7 +6,9 @@
 //! output.
 
 use crate::closes::SITE;
-use crate::util::{exflow, flows_of, root, stderr, tmp_path, Host, TinyPcap, ACK, FIN, PSH, SYN};
+use crate::util::{
+    flows_of, json_report, root, stderr, tmp_path, Host, TinyPcap, ACK, FIN, PSH, SYN,
+};
 use serde_json::Value;
 use std::path::Path;
 
@@ -211,15 +213,7 @@ fn a_simultaneous_open_has_the_first_syns_role() {
         assert_eq!(l["role"], "smtp-inbound", "{l}");
     }
     // The report agrees: one inbound SMTP row from the internet, nothing unexpected.
-    let o = exflow(&[
-        "analyze",
-        cap.to_str().unwrap(),
-        "--site",
-        site.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    let rep: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rep = json_report(&cap, Some(site.as_path()));
     assert!(
         rep["unexpected"].as_array().is_none_or(Vec::is_empty),
         "{rep:#}"

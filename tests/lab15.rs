@@ -10,7 +10,7 @@
 //! names where the truth gives them) and no finding the truth does not list. Every finding kind
 //! has a lab sample whose truth lists it without `optional`.
 
-use crate::util::{exflow, root, stderr};
+use crate::util::{exflow, json_report, root, stderr};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
@@ -67,12 +67,14 @@ fn expect_lines(name: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The JSON report of `samples/<capture>` with `samples/<site>`.
+fn sample_report(capture: &str, site: &str) -> Value {
+    let site = root().join("samples").join(site);
+    json_report(&root().join("samples").join(capture), Some(site.as_path()))
+}
+
 fn report(name: &str) -> Value {
-    let pcap = format!("samples/{name}.pcap");
-    let site = format!("samples/{name}.site.toml");
-    let o = exflow(&["analyze", &pcap, "--site", &site, "--format", "json"]);
-    assert!(o.status.success(), "{name}: {}", stderr(&o));
-    serde_json::from_slice(&o.stdout).expect("JSON report")
+    sample_report(&format!("{name}.pcap"), &format!("{name}.site.toml"))
 }
 
 #[test]
@@ -455,11 +457,10 @@ const FW2_SAMPLES: &[&str] = &[
 ];
 
 fn fw2_report(name: &str) -> Value {
-    let pcap = format!("samples/{name}.fw2.pcapng");
-    let site = format!("samples/{name}.fw2.site.toml");
-    let o = exflow(&["analyze", &pcap, "--site", &site, "--format", "json"]);
-    assert!(o.status.success(), "{name}.fw2: {}", stderr(&o));
-    serde_json::from_slice(&o.stdout).expect("JSON report")
+    sample_report(
+        &format!("{name}.fw2.pcapng"),
+        &format!("{name}.fw2.site.toml"),
+    )
 }
 
 /// (role, source zone, destination address) → verdict of a report's expected flows.
@@ -882,9 +883,7 @@ fn inference_reads_exchange_s_own_signs_and_flows_keep_the_redirects() {
     );
     for (name, smtp) in [("payload-healthy", true), ("tls-by-name", false)] {
         let pcap = format!("samples/{name}.pcap");
-        let o = exflow(&["analyze", &pcap, "--format", "json"]);
-        assert!(o.status.success(), "{name}: {}", stderr(&o));
-        let rep: Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+        let rep = json_report(&root().join(&pcap), None);
         let reasons: Vec<&str> = rep["topology"]["reasons"]
             .as_array()
             .expect("reasons")

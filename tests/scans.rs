@@ -5,7 +5,9 @@
 //! "established" flow appears) — while a real client's connection beside the scan still does.
 
 use crate::closes::SITE;
-use crate::util::{exflow, stderr, stdout, tmp_path, Host, TinyPcap, ACK, FIN, PSH, RST, SYN};
+use crate::util::{
+    exflow, json_report, stderr, stdout, tmp_path, Host, TinyPcap, ACK, FIN, PSH, RST, SYN,
+};
 use serde_json::Value;
 
 fn scan_capture() -> Vec<u8> {
@@ -75,17 +77,8 @@ fn a_scanner_that_never_resets_gets_its_open_ports_and_no_client_traffic() {
     std::fs::write(&cap, scan_capture()).unwrap();
     let site = tmp_path("scan.site.toml");
     std::fs::write(&site, SITE).unwrap();
-    let o = exflow(&[
-        "analyze",
-        cap.to_str().unwrap(),
-        "--site",
-        site.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let rep = json_report(&cap, Some(site.as_path()));
     let _ = (std::fs::remove_file(&cap), std::fs::remove_file(&site));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let rep: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let scans = rep["scans"].as_array().unwrap();
     assert_eq!(scans.len(), 1, "{:#}", rep["scans"]);
     let s = &scans[0];

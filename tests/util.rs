@@ -47,6 +47,26 @@ pub fn exflow(args: &[&str]) -> Output {
         .expect("run exflow")
 }
 
+/// Runs `exflow analyze CAPTURE [--site SITE] --format json`, checks that it succeeded and
+/// returns the report.
+pub fn json_report(capture: &Path, site: Option<&Path>) -> serde_json::Value {
+    let mut args = vec!["analyze".to_string(), capture.to_string_lossy().to_string()];
+    if let Some(site) = site {
+        args.push("--site".into());
+        args.push(site.to_string_lossy().to_string());
+    }
+    args.extend(["--format".to_string(), "json".to_string()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = exflow(&argv);
+    assert!(
+        o.status.success(),
+        "exflow {}: {}",
+        argv.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("a JSON report")
+}
+
 /// Runs `exflow analyze FILE... --flows TMP` and returns the JSON lines.
 pub fn flows_of(files: &[&Path], extra: &[&str]) -> (Output, Vec<serde_json::Value>) {
     let out = tmp_path("flows.jsonl");
